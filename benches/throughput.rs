@@ -1,1 +1,2 @@
+//! Throughput benches (issue 5).
 fn main() {}

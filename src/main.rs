@@ -1,1 +1,2 @@
+//! The logstore command line.
 fn main() {}

@@ -1,0 +1,70 @@
+//! The store's error type: what failed, where, and what to do about it.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::{EntryError, ExecutionId};
+
+/// An error from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A system call on a file failed (full disk, permissions, I/O error).
+    #[error("cannot {op} {}: {source}", path.display())]
+    Io {
+        /// What was being done, such as `write segment`.
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// Another process holds the writer lock of the directory.
+    #[error("{} is already opened for writing by {} (only one writer per directory; readers can use `open_read_only`)", dir.display(), holder.map_or_else(|| "another process".to_owned(), |pid| format!("process {pid}")))]
+    Locked {
+        /// The store directory.
+        dir: PathBuf,
+        /// The holder's pid, as it wrote it in the lock file.
+        holder: Option<u32>,
+    },
+    /// A file is not a logstore file, or is of a newer format version.
+    #[error("{} at offset {offset}: {reason}", file.display())]
+    Corrupt {
+        /// The file.
+        file: PathBuf,
+        /// Byte offset of the problem.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An entry was refused.
+    #[error("entry refused: {0}")]
+    Entry(#[from] EntryError),
+    /// No entry of this execution is stored.
+    #[error("no entries stored for execution {0} (check the id, or the store directory with `logstore list`)")]
+    UnknownExecution(ExecutionId),
+    /// Writes have been failing and the buffer reached its bound; the entry was not accepted.
+    #[error("buffer full ({pending} entries waiting) because writes keep failing: {last_error}")]
+    BufferFull {
+        /// Entries waiting for disk.
+        pending: usize,
+        /// The latest write error.
+        last_error: String,
+    },
+    /// A write was attempted on a store opened read-only.
+    #[error("the store is open read-only")]
+    ReadOnly,
+}
+
+impl StoreError {
+    pub(crate) fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(io::Error) -> StoreError {
+        let path = path.into();
+        move |source| StoreError::Io { op, path, source }
+    }
+}
+
+/// Result with [`StoreError`].
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -1,0 +1,346 @@
+//! The per-execution offset index of a segment.
+//!
+//! When a batch is flushed, each execution's entries in it are written contiguously (a *run*),
+//! and the run gets one 56-byte [`IndexEntry`]: execution hash, offset, length, count, time
+//! range, error count, a terminal flag, and a back pointer to the same execution's previous run.
+//! So an execution writing ten entries per batch costs one index entry, not ten.
+//!
+//! Two forms exist:
+//! - `YYYY-MM-DD.idx`, the live index: entries in flush order. The writer keeps only the newest
+//!   run number per execution hash in memory and walks the `prev` chain on disk to answer a
+//!   query, so memory is per execution, not per run. A reader in another process scans it.
+//! - `YYYY-MM-DD.sidx`, the sorted index of a sealed day: the same entries sorted by
+//!   (hash, offset), written once through a temporary file and a rename; a lookup is a binary
+//!   search over a memory map, without loading the file.
+//!
+//! The index is derived data: recovery rebuilds the live index from the segment, so it is never
+//! fsynced on the commit path (the segment is).
+
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+
+use crate::day::Day;
+use crate::error::{Result, StoreError};
+use crate::segment::{check_header, file_header};
+use crate::view::{Access, FileView};
+
+/// First bytes of a live index.
+pub const LIVE_INDEX_MAGIC: [u8; 8] = *b"LOGSTIDX";
+/// First bytes of a sorted index.
+pub const SORTED_INDEX_MAGIC: [u8; 8] = *b"LOGSTSIX";
+/// Index format version (both forms).
+pub const INDEX_VERSION: u32 = 1;
+/// Bytes before the first index entry.
+pub const INDEX_HEADER_LEN: u64 = 16;
+/// Bytes per index entry.
+pub const ENTRY_LEN: usize = 56;
+
+/// Run flag: the run holds the execution's terminal entry.
+pub const FLAG_TERMINAL: u8 = 1;
+
+/// `DIR/segments/YYYY-MM-DD.idx`.
+pub fn live_index_path(segments_dir: &Path, day: Day) -> PathBuf {
+    segments_dir.join(format!("{day}.idx"))
+}
+
+/// `DIR/segments/YYYY-MM-DD.sidx`.
+pub fn sorted_index_path(segments_dir: &Path, day: Day) -> PathBuf {
+    segments_dir.join(format!("{day}.sidx"))
+}
+
+/// 64-bit FNV-1a of the execution id's bytes: the index key. Collisions are harmless (every
+/// record carries its full id and readers compare it), only slower.
+pub fn exec_hash(execution_id: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in execution_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// One run of one execution's records in a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IndexEntry {
+    /// [`exec_hash`] of the execution id.
+    pub hash: u64,
+    /// Segment offset of the run's first record.
+    pub offset: u64,
+    /// Bytes of the run (whole frames).
+    pub length: u32,
+    /// Records in the run.
+    pub count: u32,
+    /// Smallest entry timestamp in the run.
+    pub min_ts: i64,
+    /// Largest entry timestamp in the run.
+    pub max_ts: i64,
+    /// Live index: 1-based number of the same execution's previous run, 0 for none.
+    /// Sorted index: 0.
+    pub prev: u32,
+    /// ERROR entries in the run.
+    pub errors: u32,
+    /// [`FLAG_TERMINAL`] and future flags.
+    pub flags: u8,
+}
+
+impl IndexEntry {
+    /// The 56-byte encoding (see `docs/FORMAT.md`).
+    pub fn to_bytes(&self) -> [u8; ENTRY_LEN] {
+        let mut b = [0u8; ENTRY_LEN];
+        b[0..8].copy_from_slice(&self.hash.to_le_bytes());
+        b[8..16].copy_from_slice(&self.offset.to_le_bytes());
+        b[16..20].copy_from_slice(&self.length.to_le_bytes());
+        b[20..24].copy_from_slice(&self.count.to_le_bytes());
+        b[24..32].copy_from_slice(&self.min_ts.to_le_bytes());
+        b[32..40].copy_from_slice(&self.max_ts.to_le_bytes());
+        b[40..44].copy_from_slice(&self.prev.to_le_bytes());
+        b[44..48].copy_from_slice(&self.errors.to_le_bytes());
+        b[48] = self.flags;
+        let crc = crc32fast::hash(&b[..52]);
+        b[52..56].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Decodes and checks one entry; `None` if the CRC or a field is wrong.
+    pub fn from_bytes(b: &[u8]) -> Option<IndexEntry> {
+        let b: &[u8; ENTRY_LEN] = b.get(..ENTRY_LEN)?.try_into().ok()?;
+        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
+        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap_or_default());
+        if crc32fast::hash(&b[..52]) != u32_at(52) || b[49..52] != [0, 0, 0] {
+            return None;
+        }
+        let e = IndexEntry {
+            hash: u64_at(0),
+            offset: u64_at(8),
+            length: u32_at(16),
+            count: u32_at(20),
+            min_ts: u64_at(24).cast_signed(),
+            max_ts: u64_at(32).cast_signed(),
+            prev: u32_at(40),
+            errors: u32_at(44),
+            flags: b[48],
+        };
+        (e.count > 0 && e.length > 0 && e.min_ts <= e.max_ts && e.errors <= e.count).then_some(e)
+    }
+
+    /// One past the run's last byte.
+    pub fn end(&self) -> u64 {
+        self.offset + u64::from(self.length)
+    }
+
+    /// Whether the run holds a terminal entry.
+    pub fn is_terminal(&self) -> bool {
+        self.flags & FLAG_TERMINAL != 0
+    }
+}
+
+/// The 16-byte header of a live index file.
+pub fn live_index_header() -> [u8; 16] {
+    file_header(LIVE_INDEX_MAGIC, INDEX_VERSION)
+}
+
+/// Reads a live index: the entries of its valid prefix (stopping at the first entry that is
+/// torn, fails its CRC, goes back in the segment, or chains forward), and the byte length of
+/// that prefix.
+pub fn read_live(view: &FileView) -> Result<(Vec<IndexEntry>, u64)> {
+    let len = view
+        .len()
+        .map_err(StoreError::io("read index", view.path()))?;
+    if len < INDEX_HEADER_LEN {
+        return Ok((Vec::new(), 0));
+    }
+    let bytes = view
+        .read(0, usize::try_from(len).unwrap_or(usize::MAX))
+        .map_err(StoreError::io("read index", view.path()))?;
+    check_header(view.path(), &bytes, LIVE_INDEX_MAGIC, INDEX_VERSION)?;
+    let mut entries = Vec::with_capacity(bytes.len() / ENTRY_LEN);
+    let mut end = 0u64;
+    for chunk in bytes[16..].chunks_exact(ENTRY_LEN) {
+        let Some(e) = IndexEntry::from_bytes(chunk) else {
+            break;
+        };
+        let n = entries.len() as u64 + 1;
+        if e.offset < end || u64::from(e.prev) >= n {
+            break;
+        }
+        end = e.end();
+        entries.push(e);
+    }
+    let valid = INDEX_HEADER_LEN + (entries.len() * ENTRY_LEN) as u64;
+    Ok((entries, valid))
+}
+
+/// Reads live index entry number `n` (1-based) at random.
+pub fn read_live_entry(view: &FileView, n: u32) -> Result<Option<IndexEntry>> {
+    let at = INDEX_HEADER_LEN + (u64::from(n) - 1) * ENTRY_LEN as u64;
+    let chunk = view
+        .read(at, ENTRY_LEN)
+        .map_err(StoreError::io("read index", view.path()))?;
+    Ok(IndexEntry::from_bytes(&chunk))
+}
+
+/// The sorted index of a sealed day, mapped.
+pub struct SortedIndex {
+    view: FileView,
+    count: usize,
+}
+
+impl SortedIndex {
+    /// Writes the sorted index for `entries` at `path`, atomically (temporary file, fsync,
+    /// rename, directory fsync), so a reader sees either no sorted index or a whole one.
+    pub fn write(path: &Path, entries: &[IndexEntry]) -> Result<()> {
+        let mut sorted: Vec<IndexEntry> = entries
+            .iter()
+            .map(|e| IndexEntry { prev: 0, ..*e })
+            .collect();
+        sorted.sort_by(cmp_key);
+        let mut bytes = Vec::with_capacity(16 + sorted.len() * ENTRY_LEN);
+        bytes.extend_from_slice(&file_header(SORTED_INDEX_MAGIC, INDEX_VERSION));
+        for e in &sorted {
+            bytes.extend_from_slice(&e.to_bytes());
+        }
+        let tmp = path.with_extension("sidx.tmp");
+        std::fs::write(&tmp, &bytes).map_err(StoreError::io("write sorted index", &tmp))?;
+        let f = std::fs::File::open(&tmp).map_err(StoreError::io("open sorted index", &tmp))?;
+        // The rename must not become visible before the contents are durable.
+        f.sync_all()
+            .map_err(StoreError::io("fsync sorted index", &tmp))?;
+        std::fs::rename(&tmp, path).map_err(StoreError::io("rename sorted index", path))?;
+        if let Some(dir) = path.parent() {
+            sync_dir(dir)?;
+        }
+        Ok(())
+    }
+
+    /// Opens a sorted index (mapped: it is immutable once renamed into place).
+    pub fn open(path: &Path) -> Result<SortedIndex> {
+        let view =
+            FileView::open(path, Access::Map).map_err(StoreError::io("open sorted index", path))?;
+        let len = view
+            .len()
+            .map_err(StoreError::io("open sorted index", path))?;
+        let header = view
+            .read(0, 16.min(usize::try_from(len).unwrap_or(0)))
+            .map_err(StoreError::io("read sorted index", path))?;
+        check_header(path, &header, SORTED_INDEX_MAGIC, INDEX_VERSION)?;
+        if !(len - INDEX_HEADER_LEN).is_multiple_of(ENTRY_LEN as u64) {
+            return Err(StoreError::Corrupt {
+                file: path.to_owned(),
+                offset: len,
+                reason: format!("length {len} is not 16 + a multiple of {ENTRY_LEN}"),
+            });
+        }
+        let count = usize::try_from((len - INDEX_HEADER_LEN) / ENTRY_LEN as u64).unwrap_or(0);
+        Ok(SortedIndex { view, count })
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Entry `i` (0-based); an error names the place if it fails its CRC.
+    pub fn get(&self, i: usize) -> Result<IndexEntry> {
+        let at = INDEX_HEADER_LEN + (i * ENTRY_LEN) as u64;
+        let chunk = self
+            .view
+            .read(at, ENTRY_LEN)
+            .map_err(StoreError::io("read sorted index", self.view.path()))?;
+        IndexEntry::from_bytes(&chunk).ok_or_else(|| StoreError::Corrupt {
+            file: self.view.path().to_owned(),
+            offset: at,
+            reason: "index entry fails its checksum".to_owned(),
+        })
+    }
+
+    /// The runs of `hash`, in segment order: a binary search, then a forward walk.
+    pub fn lookup(&self, hash: u64) -> Result<Vec<IndexEntry>> {
+        let (mut lo, mut hi) = (0usize, self.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.get(mid)?.hash < hash {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let mut out = Vec::new();
+        while lo < self.count {
+            let e = self.get(lo)?;
+            if e.hash != hash {
+                break;
+            }
+            out.push(e);
+            lo += 1;
+        }
+        Ok(out)
+    }
+}
+
+fn cmp_key(a: &IndexEntry, b: &IndexEntry) -> Ordering {
+    (a.hash, a.offset).cmp(&(b.hash, b.offset))
+}
+
+/// fsyncs a directory, so that a file created or renamed in it survives a power cut.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(StoreError::io("fsync directory", dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(hash: u64, offset: u64) -> IndexEntry {
+        IndexEntry {
+            hash,
+            offset,
+            length: 10,
+            count: 2,
+            min_ts: -3,
+            max_ts: 9,
+            prev: 0,
+            errors: 1,
+            flags: FLAG_TERMINAL,
+        }
+    }
+
+    #[test]
+    fn entry_round_trips_and_detects_flips() {
+        let e = entry(u64::MAX - 3, 1 << 40);
+        let b = e.to_bytes();
+        assert_eq!(IndexEntry::from_bytes(&b), Some(e));
+        for bit in 0..ENTRY_LEN * 8 {
+            let mut c = b;
+            c[bit / 8] ^= 1 << (bit % 8);
+            assert_ne!(IndexEntry::from_bytes(&c), Some(e), "bit {bit}");
+        }
+    }
+
+    #[test]
+    fn fnv1a_matches_reference_vectors() {
+        assert_eq!(exec_hash(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(exec_hash("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(exec_hash("foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn sorted_index_finds_every_run_of_a_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.sidx");
+        let mut entries = Vec::new();
+        for i in 0..1000u64 {
+            entries.push(entry(i % 37, i * 10));
+        }
+        SortedIndex::write(&path, &entries).unwrap();
+        let idx = SortedIndex::open(&path).unwrap();
+        assert_eq!(idx.len(), 1000);
+        for h in 0..37 {
+            let runs = idx.lookup(h).unwrap();
+            let want: Vec<u64> = (0..1000).filter(|i| i % 37 == h).map(|i| i * 10).collect();
+            assert_eq!(runs.iter().map(|e| e.offset).collect::<Vec<_>>(), want);
+        }
+        assert!(idx.lookup(999).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,285 @@
+//! The record frame: how one entry is laid out in a segment.
+//!
+//! ```text
+//! +----------------+----------------+------------------------------+
+//! | length: u32 LE | crc32: u32 LE  | payload: `length` bytes      |
+//! +----------------+----------------+------------------------------+
+//! ```
+//!
+//! `crc32` (CRC-32/ISO-HDLC, as `crc32fast` computes it) covers the four length bytes and then
+//! the payload, so a damaged length is caught as surely as a damaged payload. The payload is the
+//! bincode 2 "standard" encoding of [`PayloadRef`], spelled out byte by byte in `docs/FORMAT.md`.
+//!
+//! A reader decides a frame is whole only when all three hold: `length` is at most
+//! [`MAX_PAYLOAD_LEN`] and fits in what is left of the file, the CRC matches, and the payload
+//! decodes to a valid entry. Anything else is damage (mid-file) or a torn tail (nothing valid
+//! follows); the length is never trusted before it is bounded, so no allocation is ever sized by
+//! a number read off disk.
+
+use bincode::config::{Configuration, Limit, LittleEndian, Varint};
+
+use crate::entry::{metadata_from_json, metadata_to_json};
+use crate::{EntryError, ExecutionId, Level, LogEntry, TaskId};
+
+/// Bytes before the payload: length and CRC.
+pub const FRAME_HEADER_LEN: usize = 8;
+/// The largest payload a writer produces or a reader accepts (1 MiB).
+pub const MAX_PAYLOAD_LEN: usize = 1 << 20;
+
+type Config = Configuration<LittleEndian, Varint, Limit<MAX_PAYLOAD_LEN>>;
+
+fn config() -> Config {
+    bincode::config::standard().with_limit::<MAX_PAYLOAD_LEN>()
+}
+
+/// The payload as stored, borrowing its strings (decoding allocates nothing).
+#[derive(Debug, Clone, Copy, PartialEq, bincode::Encode, bincode::BorrowDecode)]
+pub struct PayloadRef<'a> {
+    /// Execution id, validated on decode.
+    pub execution_id: &'a str,
+    /// Unix ms.
+    pub timestamp: i64,
+    /// [`Level::to_byte`].
+    pub level: u8,
+    /// Source.
+    pub source: &'a str,
+    /// Message.
+    pub message: &'a str,
+    /// Task id.
+    pub task_id: Option<&'a str>,
+    /// Metadata as JSON object text.
+    pub metadata: Option<&'a str>,
+}
+
+impl PayloadRef<'_> {
+    /// The level, if the byte is a known one.
+    pub fn level(&self) -> Option<Level> {
+        Level::from_byte(self.level)
+    }
+
+    /// Builds the owned entry, validating every field as `append` would have.
+    pub fn to_entry(&self) -> Result<LogEntry, FrameError> {
+        let bad = |e: EntryError| FrameError::Payload(e.to_string());
+        let level = self
+            .level()
+            .ok_or_else(|| FrameError::Payload(format!("unknown level byte {}", self.level)))?;
+        let entry = LogEntry {
+            execution_id: ExecutionId::new(self.execution_id).map_err(bad)?,
+            timestamp: self.timestamp,
+            level,
+            source: self.source.to_owned(),
+            message: self.message.to_owned(),
+            task_id: self.task_id.map(TaskId::new).transpose().map_err(bad)?,
+            metadata: self
+                .metadata
+                .map(metadata_from_json)
+                .transpose()
+                .map_err(bad)?,
+        };
+        entry.validate().map_err(bad)?;
+        Ok(entry)
+    }
+}
+
+/// Why bytes are not a whole, valid frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// Fewer bytes remain than the frame needs: a torn write, or the end of what was read.
+    #[error("truncated frame: {needed} bytes needed, {available} available")]
+    Truncated {
+        /// Bytes the frame needs.
+        needed: usize,
+        /// Bytes there are.
+        available: usize,
+    },
+    /// The length field is larger than any writer produces.
+    #[error("length field {0} is over the {MAX_PAYLOAD_LEN}-byte maximum")]
+    BadLength(u32),
+    /// The stored CRC does not match the bytes.
+    #[error("checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    Checksum {
+        /// CRC in the frame.
+        stored: u32,
+        /// CRC of the bytes read.
+        computed: u32,
+    },
+    /// The CRC matched but the payload is not a valid entry (a bug or a foreign format).
+    #[error("payload does not decode: {0}")]
+    Payload(String),
+}
+
+/// Appends the frame for `entry` to `out`. On error `out` is left as it was.
+pub fn encode(entry: &LogEntry, out: &mut Vec<u8>) -> Result<(), EntryError> {
+    entry.validate()?;
+    let metadata = entry.metadata.as_ref().map(metadata_to_json).transpose()?;
+    let payload = PayloadRef {
+        execution_id: entry.execution_id.as_str(),
+        timestamp: entry.timestamp,
+        level: entry.level.to_byte(),
+        source: &entry.source,
+        message: &entry.message,
+        task_id: entry.task_id.as_ref().map(TaskId::as_str),
+        metadata: metadata.as_deref(),
+    };
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME_HEADER_LEN]);
+    if let Err(e) = bincode::encode_into_std_write(payload, out, config()) {
+        out.truncate(start);
+        return Err(EntryError::InvalidMetadata(format!(
+            "cannot encode entry: {e}"
+        )));
+    }
+    let len = out.len() - start - FRAME_HEADER_LEN;
+    // Validation bounds every field, so this holds; checked anyway because a reader would
+    // refuse the frame.
+    let Ok(len32) = u32::try_from(len) else {
+        out.truncate(start);
+        return Err(EntryError::InvalidMetadata("entry too large".to_owned()));
+    };
+    if len > MAX_PAYLOAD_LEN {
+        out.truncate(start);
+        return Err(EntryError::InvalidMetadata(format!(
+            "entry encodes to {len} bytes, over the {MAX_PAYLOAD_LEN}-byte record limit"
+        )));
+    }
+    let len_bytes = len32.to_le_bytes();
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&len_bytes);
+    hasher.update(&out[start + FRAME_HEADER_LEN..]);
+    out[start..start + 4].copy_from_slice(&len_bytes);
+    out[start + 4..start + 8].copy_from_slice(&hasher.finalize().to_le_bytes());
+    Ok(())
+}
+
+/// Checks the frame at the start of `buf`; returns its payload bytes and the whole frame length.
+pub fn check_frame(buf: &[u8]) -> Result<(&[u8], usize), FrameError> {
+    let truncated = |needed| FrameError::Truncated {
+        needed,
+        available: buf.len(),
+    };
+    let header: [u8; FRAME_HEADER_LEN] = buf
+        .get(..FRAME_HEADER_LEN)
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(|| truncated(FRAME_HEADER_LEN))?;
+    let len32 = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+    let stored = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    let len = usize::try_from(len32).map_err(|_| FrameError::BadLength(len32))?;
+    if len > MAX_PAYLOAD_LEN {
+        return Err(FrameError::BadLength(len32));
+    }
+    let total = FRAME_HEADER_LEN + len;
+    let payload = buf
+        .get(FRAME_HEADER_LEN..total)
+        .ok_or_else(|| truncated(total))?;
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&header[..4]);
+    hasher.update(payload);
+    let computed = hasher.finalize();
+    if computed != stored {
+        return Err(FrameError::Checksum { stored, computed });
+    }
+    Ok((payload, total))
+}
+
+/// Decodes a payload whose CRC has been checked, borrowing from it.
+pub fn decode_payload(payload: &[u8]) -> Result<PayloadRef<'_>, FrameError> {
+    let (p, used): (PayloadRef<'_>, usize) = bincode::borrow_decode_from_slice(payload, config())
+        .map_err(|e| FrameError::Payload(e.to_string()))?;
+    if used != payload.len() {
+        return Err(FrameError::Payload(format!(
+            "{} trailing bytes after the entry",
+            payload.len() - used
+        )));
+    }
+    if p.level().is_none() {
+        return Err(FrameError::Payload(format!(
+            "unknown level byte {}",
+            p.level
+        )));
+    }
+    if ExecutionId::new(p.execution_id).is_err() {
+        return Err(FrameError::Payload("invalid execution_id".to_owned()));
+    }
+    Ok(p)
+}
+
+/// Checks and decodes the frame at the start of `buf`.
+pub fn decode(buf: &[u8]) -> Result<(PayloadRef<'_>, usize), FrameError> {
+    let (payload, total) = check_frame(buf)?;
+    Ok((decode_payload(payload)?, total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> LogEntry {
+        let meta = json!({"stack": ["a", "b"], "n": 1})
+            .as_object()
+            .cloned()
+            .unwrap();
+        LogEntry::new(
+            ExecutionId::new("exec-1").unwrap(),
+            -5,
+            Level::Error,
+            "worker",
+            "boom\nline",
+        )
+        .with_task(TaskId::new("t1").unwrap())
+        .with_metadata(meta)
+    }
+
+    #[test]
+    fn frame_round_trips() {
+        let mut buf = vec![7u8];
+        encode(&sample(), &mut buf).unwrap();
+        let (p, n) = decode(&buf[1..]).unwrap();
+        assert_eq!(n, buf.len() - 1);
+        assert_eq!(p.to_entry().unwrap(), sample());
+    }
+
+    #[test]
+    fn every_truncation_and_bit_flip_is_detected() {
+        let mut buf = Vec::new();
+        encode(&sample(), &mut buf).unwrap();
+        for cut in 0..buf.len() {
+            assert!(matches!(
+                decode(&buf[..cut]),
+                Err(FrameError::Truncated { .. })
+            ));
+        }
+        for bit in 0..buf.len() * 8 {
+            let mut b = buf.clone();
+            b[bit / 8] ^= 1 << (bit % 8);
+            assert!(decode(&b).is_err(), "flip of bit {bit} went unnoticed");
+        }
+    }
+
+    #[test]
+    fn huge_length_is_refused_before_reading() {
+        let mut buf = u32::MAX.to_le_bytes().to_vec();
+        buf.extend_from_slice(&[0; 12]);
+        assert_eq!(decode(&buf).unwrap_err(), FrameError::BadLength(u32::MAX));
+    }
+
+    #[test]
+    fn payload_layout_matches_format_doc() {
+        // docs/FORMAT.md walks through exactly this record.
+        let e = LogEntry::new(
+            ExecutionId::new("e1").unwrap(),
+            1000,
+            Level::Info,
+            "s",
+            "hi",
+        );
+        let mut buf = Vec::new();
+        encode(&e, &mut buf).unwrap();
+        let payload = &buf[FRAME_HEADER_LEN..];
+        assert_eq!(
+            payload,
+            &[2, b'e', b'1', 251, 0xD0, 0x07, 1, 1, b's', 2, b'h', b'i', 0, 0]
+        );
+        assert_eq!(&buf[..4], &14u32.to_le_bytes());
+    }
+}

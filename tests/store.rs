@@ -1,0 +1,402 @@
+//! The store through its public API: write paths, group commit triggers, readers, days, gc.
+
+mod common;
+
+use common::*;
+use logstore::{Durability, Filter, Level, LogStore, ManualClock, StoreError};
+
+#[test]
+fn entries_round_trip_in_append_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path()).unwrap();
+    let meta = serde_json::json!({"k": [1, 2], "s": "x"})
+        .as_object()
+        .cloned()
+        .unwrap();
+    let mut written = Vec::new();
+    for i in 0..250 {
+        let mut e = task_entry(
+            "exec-1",
+            "t1",
+            NOON + i,
+            Level::ALL[usize::try_from(i % 4).unwrap()],
+            &format!("line {i}"),
+        );
+        if i % 7 == 0 {
+            e = e.with_metadata(meta.clone());
+        }
+        store.append(&e).unwrap();
+        written.push(e);
+    }
+    store.flush(Durability::Written).unwrap();
+    assert_eq!(
+        store.query(&id("exec-1"), &Filter::default()).unwrap(),
+        written
+    );
+}
+
+#[test]
+fn many_executions_interleaved() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path()).unwrap();
+    let n_exec = 37;
+    for i in 0..3000 {
+        store
+            .append(&entry(
+                &format!("e{}", i % n_exec),
+                NOON + i,
+                &format!("m{i}"),
+            ))
+            .unwrap();
+    }
+    store.flush(Durability::Written).unwrap();
+    for e in 0..n_exec {
+        let got = store
+            .query(&id(&format!("e{e}")), &Filter::default())
+            .unwrap();
+        let want: Vec<String> = (0..3000)
+            .filter(|i| i % n_exec == e)
+            .map(|i| format!("m{i}"))
+            .collect();
+        assert_eq!(
+            got.iter().map(|x| x.message.clone()).collect::<Vec<_>>(),
+            want
+        );
+    }
+    // Compact index: fewer runs than entries when executions write several entries per batch.
+    let stats = store.stats().unwrap();
+    assert_eq!(stats[0].entries, 3000);
+    assert!(stats[0].runs < 3000, "runs {}", stats[0].runs);
+}
+
+#[test]
+fn filters_level_task_source_time_limit_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path()).unwrap();
+    for i in 0..40 {
+        let mut e = task_entry(
+            "x",
+            if i % 2 == 0 { "even" } else { "odd" },
+            NOON + i,
+            Level::ALL[usize::try_from(i % 4).unwrap()],
+            &i.to_string(),
+        );
+        e.source = if i < 20 {
+            "plugin:ns/p.a".into()
+        } else {
+            "worker".into()
+        };
+        store.append(&e).unwrap();
+    }
+    store.flush(Durability::Written).unwrap();
+    let q = |f: Filter| -> Vec<i64> {
+        store
+            .query(&id("x"), &f)
+            .unwrap()
+            .iter()
+            .map(|e| e.timestamp - NOON)
+            .collect()
+    };
+    assert_eq!(
+        q(Filter {
+            min_level: Some(Level::Error),
+            ..Filter::default()
+        }),
+        (0..40).filter(|i| i % 4 == 3).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        q(Filter {
+            task_id: Some("odd".parse().unwrap()),
+            ..Filter::default()
+        })
+        .len(),
+        20
+    );
+    assert_eq!(
+        q(Filter {
+            source_prefix: Some("plugin:".into()),
+            ..Filter::default()
+        }),
+        (0..20).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        q(Filter {
+            since_ms: Some(NOON + 5),
+            until_ms: Some(NOON + 8),
+            ..Filter::default()
+        }),
+        vec![5, 6, 7]
+    );
+    assert_eq!(
+        q(Filter {
+            limit: Some(3),
+            ..Filter::default()
+        }),
+        vec![0, 1, 2]
+    );
+    assert_eq!(
+        q(Filter {
+            tail: Some(2),
+            ..Filter::default()
+        }),
+        vec![38, 39]
+    );
+}
+
+#[test]
+fn unknown_execution_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path()).unwrap();
+    store.append(&entry("a", NOON, "x")).unwrap();
+    store.flush(Durability::Written).unwrap();
+    let err = store.query(&id("nope"), &Filter::default()).unwrap_err();
+    assert!(matches!(err, StoreError::UnknownExecution(_)), "{err}");
+    assert!(err.to_string().contains("nope"));
+}
+
+#[test]
+fn hundred_entries_trigger_a_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOON);
+    let store = LogStore::open_with(dir.path(), manual(&clock)).unwrap();
+    let reader = LogStore::open_read_only(dir.path()).unwrap();
+    for i in 0..99 {
+        store.append(&entry("e", NOON, &i.to_string())).unwrap();
+    }
+    assert_eq!(store.buffered(), 99);
+    assert!(
+        reader.query(&id("e"), &Filter::default()).is_err(),
+        "nothing on disk before the 100th"
+    );
+    store.append(&entry("e", NOON, "99")).unwrap();
+    assert_eq!(store.buffered(), 0);
+    assert_eq!(
+        reader.query(&id("e"), &Filter::default()).unwrap().len(),
+        100
+    );
+}
+
+#[test]
+fn one_second_triggers_a_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOON);
+    let store = LogStore::open_with(dir.path(), manual(&clock)).unwrap();
+    let reader = LogStore::open_read_only(dir.path()).unwrap();
+    store.append(&entry("e", NOON, "first")).unwrap();
+    clock.advance(600);
+    store.append(&entry("e", NOON, "second")).unwrap();
+    clock.advance(399);
+    store.tick().unwrap();
+    assert_eq!(
+        store.buffered(),
+        2,
+        "999 ms after the oldest entry: not yet"
+    );
+    assert!(reader.query(&id("e"), &Filter::default()).is_err());
+    clock.advance(1);
+    store.tick().unwrap();
+    assert_eq!(store.buffered(), 0);
+    assert_eq!(reader.query(&id("e"), &Filter::default()).unwrap().len(), 2);
+}
+
+#[test]
+fn the_flush_thread_applies_the_time_trigger_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOON);
+    let store = LogStore::open_with(dir.path(), manual(&clock)).unwrap();
+    store.append(&entry("e", NOON, "x")).unwrap();
+    clock.advance(1000);
+    // The thread polls the injected clock at least every 100 ms of real time.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.buffered() != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "flush thread never flushed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn finishing_an_execution_flushes_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOON);
+    let store = LogStore::open_with(dir.path(), manual(&clock)).unwrap();
+    let reader = LogStore::open_read_only(dir.path()).unwrap();
+    store.append(&entry("e", NOON, "work")).unwrap();
+    store.append(&terminal("e", NOON, "SUCCESS")).unwrap();
+    store.finish_execution(&id("e")).unwrap();
+    assert_eq!(store.buffered(), 0);
+    let got = reader.query(&id("e"), &Filter::default()).unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].terminal_state(), Some("SUCCESS"));
+    let list = reader.list().unwrap();
+    assert_eq!(list[0].final_state.as_deref(), Some("SUCCESS"));
+}
+
+#[test]
+fn concurrent_finishes_all_become_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(LogStore::open(dir.path()).unwrap());
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let exec = format!("c{t}");
+                for i in 0..50 {
+                    store.append(&entry(&exec, NOON + i, "x")).unwrap();
+                }
+                store.append(&terminal(&exec, NOON + 50, "FAILED")).unwrap();
+                store.finish_execution(&id(&exec)).unwrap();
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let reader = LogStore::open_read_only(dir.path()).unwrap();
+    for t in 0..16 {
+        assert_eq!(
+            reader
+                .query(&id(&format!("c{t}")), &Filter::default())
+                .unwrap()
+                .len(),
+            51
+        );
+    }
+}
+
+#[test]
+fn second_writer_is_refused_with_the_holder_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = LogStore::open(dir.path()).unwrap();
+    let err = LogStore::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Locked { holder: Some(pid), .. } if pid == std::process::id()),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&std::process::id().to_string()));
+    // Readers are never refused.
+    LogStore::open_read_only(dir.path()).unwrap();
+}
+
+#[test]
+fn midnight_crossing_is_found_in_both_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let midnight = NOON + 12 * 3_600_000;
+    let clock = ManualClock::new(midnight - 500);
+    {
+        let store = LogStore::open_with(dir.path(), manual(&clock)).unwrap();
+        store
+            .append(&entry("night", midnight - 500, "before"))
+            .unwrap();
+        store.append(&entry("other", midnight - 500, "o")).unwrap();
+        store.flush(Durability::Written).unwrap();
+        clock.set(midnight + 10);
+        store
+            .append(&entry("night", midnight + 10, "after"))
+            .unwrap();
+        store.flush(Durability::Written).unwrap();
+        let got = store.query(&id("night"), &Filter::default()).unwrap();
+        assert_eq!(
+            got.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
+            ["before", "after"]
+        );
+        let stats = store.stats().unwrap();
+        assert_eq!(stats.len(), 2);
+        assert!(stats[0].sealed && !stats[1].sealed);
+    }
+    let files: Vec<String> = std::fs::read_dir(dir.path().join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(files.contains(&"2026-11-25.sidx".to_owned()), "{files:?}");
+    assert!(files.contains(&"2026-11-26.log".to_owned()), "{files:?}");
+    let reader = LogStore::open_read_only(dir.path()).unwrap();
+    assert_eq!(
+        reader
+            .query(&id("night"), &Filter::default())
+            .unwrap()
+            .len(),
+        2
+    );
+    // Reopening the writer keeps both days readable.
+    let store = LogStore::open_with(dir.path(), manual(&clock)).unwrap();
+    assert_eq!(
+        store.query(&id("night"), &Filter::default()).unwrap().len(),
+        2
+    );
+}
+
+#[test]
+fn gc_deletes_whole_old_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = 86_400_000;
+    let clock = ManualClock::new(NOON - 5 * day);
+    let store = LogStore::open_with(dir.path(), manual(&clock)).unwrap();
+    for d in 0..6 {
+        clock.set(NOON - (5 - d) * day);
+        store
+            .append(&entry(&format!("d{d}"), clock_now(&clock), "x"))
+            .unwrap();
+        store.flush(Durability::Written).unwrap();
+    }
+    let deleted = store.gc(2).unwrap();
+    assert_eq!(deleted.len(), 3, "{deleted:?}");
+    for d in 0..3 {
+        assert!(store
+            .query(&id(&format!("d{d}")), &Filter::default())
+            .is_err());
+    }
+    for d in 3..6 {
+        assert_eq!(
+            store
+                .query(&id(&format!("d{d}")), &Filter::default())
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("segments"))
+            .unwrap()
+            .count(),
+        3 * 2 + 2 - 1 + 1
+    );
+}
+
+fn clock_now(c: &ManualClock) -> i64 {
+    use logstore::Clock;
+    c.now_ms()
+}
+
+#[test]
+fn follow_returns_new_entries_and_stops_at_the_terminal_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path()).unwrap();
+    let reader = LogStore::open_read_only(dir.path()).unwrap();
+    let mut f = reader.follow(&id("f"), Filter::default());
+    assert!(f.poll().unwrap().is_empty());
+    store.append(&entry("f", NOON, "1")).unwrap();
+    store.flush(Durability::Written).unwrap();
+    assert_eq!(f.poll().unwrap().len(), 1);
+    assert!(f.poll().unwrap().is_empty());
+    store.append(&entry("f", NOON, "2")).unwrap();
+    store.append(&terminal("f", NOON, "CANCELLED")).unwrap();
+    store.finish_execution(&id("f")).unwrap();
+    let got = f.poll().unwrap();
+    assert_eq!(got.len(), 2);
+    assert!(f.is_finished());
+}
+
+#[test]
+fn invalid_entries_are_refused_and_nothing_else_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path()).unwrap();
+    store.append(&entry("v", NOON, "ok")).unwrap();
+    let mut bad = entry("v", NOON, "x");
+    bad.source = String::new();
+    assert!(matches!(store.append(&bad), Err(StoreError::Entry(_))));
+    store.flush(Durability::Written).unwrap();
+    assert_eq!(store.query(&id("v"), &Filter::default()).unwrap().len(), 1);
+}
