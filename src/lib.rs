@@ -7,6 +7,7 @@
 mod clock;
 mod commit;
 mod day;
+mod engine;
 mod entry;
 mod error;
 mod index;
@@ -16,12 +17,17 @@ mod recovery;
 mod segment;
 mod sink;
 mod store;
+mod trace;
 mod verify;
 mod view;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use commit::{CommitPolicy, Durability};
 pub use day::{format_rfc3339_ms, Day};
+pub use engine::{
+    Engine, ExecutionLog, FinalState, TaskOutcome, MASK, MAX_VALUE_BYTES, PREVIEW_CHARS,
+    WORKER_SOURCE,
+};
 pub use entry::{
     check_source, metadata_from_json, metadata_to_json, EntryError, ExecutionId, Level, LogEntry,
     TaskId, MAX_ID_LEN, MAX_MESSAGE_LEN, MAX_METADATA_LEN, MAX_SOURCE_LEN, SCHEDULER_SOURCE,
@@ -32,6 +38,7 @@ pub use query::{DayStats, ExecutionSummary, Filter, Follower};
 pub use recovery::Damage;
 pub use sink::{EntrySink, SinkError};
 pub use store::{Config, LogStore};
+pub use trace::LogstoreLayer;
 pub use verify::{Problem, VerifyReport};
 
 /// Low-level access to the on-disk format, for fuzzing, tests and tools that read segments.
