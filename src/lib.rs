@@ -1,6 +1,69 @@
 //! logstore: the embedded log store and log capture layer of a workflow execution engine.
 //!
-//! (Architecture overview: filled in as modules land.)
+//! The engine embeds this crate to keep every log line of every execution — its own lifecycle
+//! events, its components' `tracing` events, and whatever its plugins print — and to hand one
+//! execution's logs back fast. There is no general database underneath: one append-only
+//! segment file per UTC day, a per-execution offset index, and group commit.
+//!
+//! # The path of an entry
+//!
+//! ```text
+//!  plugin stdout/stderr ─ capture (pipe → lines → entries) ─┐
+//!  engine lifecycle     ─ Engine / ExecutionLog ────────────┼─► Engine (masks secrets)
+//!  tracing events       ─ LogstoreLayer ────────────────────┘         │
+//!                                                                      ▼
+//!  LogStore::append ─► entry (validated) ─► record frame (len, CRC32, bincode payload)
+//!        ─► Batch (commit.rs): flush at 100 entries or 1 s, or at finish_execution
+//!        ─► segment YYYY-MM-DD.log: each execution's entries of the batch as one run
+//!        ─► live index YYYY-MM-DD.idx: one 56-byte entry per run, chained per execution
+//!        ─► (fsync, shared by everyone waiting: group commit)
+//!  LogStore::query ─► runs of the execution (sorted index of sealed days: binary search;
+//!        live day: the chain) ─► frames ─► filters ─► entries in append order
+//! ```
+//!
+//! Modules follow that path: [`entry`](LogEntry) (the format and its validation), `record`
+//! (the frame), `commit` (buffer and group commit), `segment`, `index`, `recovery`, `store`
+//! (directory, lock, day roll, retention), `query`, `verify`; the capture side is `capture`
+//! (lines, the `0x1E` protocol, limits, processes and containers), `engine` and `trace`. The
+//! byte layout of every file is in `docs/FORMAT.md`.
+//!
+//! # Durability
+//!
+//! - An entry in the buffer may be lost by a crash; the buffer never holds more than 100
+//!   entries or 1 s of entries (both configurable in [`CommitPolicy`]).
+//! - A flushed entry ([`Durability::Written`]) survives a crash of the process.
+//! - When [`LogStore::finish_execution`] (or [`ExecutionLog::finish`]) returns, every entry of
+//!   the execution is fsynced ([`Durability::Synced`]) and survives a power cut. Executions
+//!   finishing together share fsyncs.
+//! - On open, a torn tail is cut back to the last whole record and the index rebuilt; a damaged
+//!   record in the middle loses only itself. `docs/DURABILITY.md` states and tests this.
+//!
+//! One process writes a directory (a lock file enforces it); any number of readers, in any
+//! process ([`LogStore::open_read_only`]), read without blocking it and never see a
+//! half-written record.
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use logstore::{Engine, FinalState, Filter, LogStore, SystemClock, TaskId, TaskOutcome};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! let store = Arc::new(LogStore::open(dir.path())?);
+//! let engine = Engine::new(store.clone(), Arc::new(SystemClock));
+//!
+//! let exec = engine.start_execution("exec-1".parse()?, "nightly")?;   // RUNNING, scheduler
+//! let task: TaskId = "fetch".parse()?;
+//! exec.task_started(&task, "http.get", &serde_json::json!({"url": "https://x.test"}))?;
+//! exec.task_completed(&task, &TaskOutcome::Success { outputs: serde_json::json!(200) })?;
+//! exec.finish(FinalState::Success, "all tasks succeeded")?;          // flushed + fsynced
+//!
+//! let entries = store.query(&"exec-1".parse()?, &Filter::default())?;
+//! assert_eq!(entries.len(), 4);
+//! assert_eq!(entries[3].terminal_state(), Some("SUCCESS"));
+//! # Ok(()) }
+//! ```
 
 #![deny(unsafe_code)]
 
