@@ -4,6 +4,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod capture;
 mod entry;
 mod sink;
 
