@@ -37,7 +37,7 @@ pub enum Isolation {
     /// only `PATH` and the command's `env`.
     Trusted,
     /// A Docker container: no network, read-only root, no capabilities, no privilege gain, a pid
-    /// and memory limit, user `nobody` (65534:65534), a private tmpfs on `/tmp`.
+    /// and memory limit, user `nobody` (65534:65534), a private 16 MiB tmpfs on `/tmp`.
     Restricted(Restricted),
 }
 
@@ -473,8 +473,10 @@ fn docker_command(
         // The output is captured here; the daemon keeping a second copy would only cost disk.
         "--log-driver",
         "none",
+        // A writable scratch /tmp owned by the plugin's user (`mode=` is ignored by some
+        // daemons, `uid=`/`gid=` is not).
         "--tmpfs",
-        "/tmp:rw,noexec,nosuid,size=16m,mode=1777",
+        "/tmp:rw,noexec,nosuid,size=16m,uid=65534,gid=65534",
     ]
     .iter()
     .map(OsString::from)
