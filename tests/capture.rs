@@ -590,3 +590,28 @@ async fn timestamps_come_from_the_injected_clock() {
     assert_eq!(entries.len(), 2);
     assert!(entries.iter().all(|e| e.timestamp == 1_700_000_000_123));
 }
+
+#[tokio::test]
+async fn record_longer_than_an_entry_is_kept_as_plain_parts() {
+    let (_, entries) = run(node(
+        r#"const { context } = require(process.env.SDK);
+           context.error("y".repeat(70000));"#,
+    ))
+    .await;
+    assert_eq!(entries.len(), 2);
+    assert!(entries.iter().all(|e| e.level == Level::Warn));
+    assert!(entries[0]
+        .message
+        .starts_with(r#"{"level":"ERROR","message":"yyy"#));
+    assert_eq!(
+        meta(&entries[0]),
+        json!({"part": 1, "continued": true,
+               "protocol_error": "the record is longer than 65536 bytes; it was stored as plain text"})
+    );
+    assert_eq!(meta(&entries[1]), json!({"part": 2, "continued": false}));
+    let joined: String = entries.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(
+        joined,
+        format!(r#"{{"level":"ERROR","message":"{}"}}"#, "y".repeat(70000))
+    );
+}

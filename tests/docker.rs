@@ -319,3 +319,31 @@ async fn restricted_timeout_kills_and_removes_the_container() {
         containers_named("docker-timeout")
     );
 }
+
+#[tokio::test]
+async fn restricted_cancel_kills_and_removes_the_container() {
+    let Some(image) = image_or_skip() else { return };
+    let (handle, signal) = CancelSignal::new();
+    let sink = Mutex::new(Vec::new());
+    let cmd = node_in(
+        image,
+        r#"console.log("started"); setInterval(() => {}, 1000);"#,
+    );
+    let cfg = CaptureConfig::default();
+    let c = ctx("docker-cancel");
+    let (outcome, ()) = tokio::join!(run_plugin(&c, &cmd, &cfg, &sink, signal), async {
+        // Wait for the container to print, so the cancel hits a running container.
+        for _ in 0..200 {
+            if !sink.lock().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        handle.cancel();
+    });
+    assert_eq!(outcome.unwrap().end, PluginEnd::Cancelled);
+    let entries = sink.into_inner();
+    assert_eq!(entries[0].message, "started");
+    assert_eq!(meta(entries.last().unwrap())["capture"], json!("cancelled"));
+    assert!(containers_named("docker-cancel").is_empty());
+}
