@@ -61,7 +61,7 @@ fn build_image() -> Result<&'static str, String> {
         .spawn()
         .map_err(|e| format!("tar: {e}"))?;
     let imported = Command::new("docker")
-        .args(["import", "-", IMAGE])
+        .args(["import", "--change", "LABEL logstore-test=1", "-", IMAGE])
         .stdin(tar.stdout.ok_or("tar has no stdout")?)
         .stdout(Stdio::null())
         .status()
@@ -69,6 +69,12 @@ fn build_image() -> Result<&'static str, String> {
     if !imported.success() {
         return Err(format!("docker import failed: {imported}"));
     }
+    // Each run re-imports (so the image always has the current SDK); drop the images that
+    // earlier runs left untagged.
+    let _ = Command::new("docker")
+        .args(["image", "prune", "-f", "--filter", "label=logstore-test=1"])
+        .stdout(Stdio::null())
+        .status();
     Ok(IMAGE)
 }
 
