@@ -67,6 +67,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod capture;
 mod clock;
 mod commit;
 mod day;
