@@ -78,6 +78,7 @@ mod index;
 mod query;
 mod record;
 mod recovery;
+mod runner;
 mod segment;
 mod sink;
 mod store;
@@ -100,6 +101,7 @@ pub use entry::{
 pub use error::StoreError;
 pub use query::{DayStats, ExecutionSummary, Filter, Follower};
 pub use recovery::Damage;
+pub use runner::{run_plugin_task, TaskError, TaskResult};
 pub use sink::{EntrySink, SinkError};
 pub use store::{Config, LogStore};
 pub use trace::LogstoreLayer;

@@ -103,7 +103,7 @@ fn meta(e: &LogEntry) -> Value {
 }
 
 #[tokio::test]
-async fn plugin_stdout_captured() {
+async fn stdout_lines_become_info_entries() {
     let from = now_ms();
     let (outcome, entries) = run(node(
         r#"console.log("first line"); console.log("two\nlines"); process.stdout.write("direct\n");"#,
@@ -128,7 +128,7 @@ async fn plugin_stdout_captured() {
 }
 
 #[tokio::test]
-async fn plugin_stderr_captured() {
+async fn stderr_records_and_plain_lines_become_entries() {
     let from = now_ms();
     let (outcome, entries) = run(node(
         r#"const { context } = require(process.env.SDK);
@@ -170,7 +170,7 @@ async fn plain_stderr_level_is_configurable() {
 }
 
 #[tokio::test]
-async fn plugin_log_truncation() {
+async fn output_past_the_cap_is_dropped_with_one_warning() {
     // 12 MiB of 1 KiB lines (1023 digits + "\n"): 2 MiB over the default 10 MiB limit.
     let from = now_ms();
     let (outcome, entries) = run(node(

@@ -4,8 +4,7 @@
 //!
 //! If `docker info` fails, each test prints `SKIPPED: ...` to stderr and returns.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -28,74 +27,9 @@ fn image() -> Result<&'static str, String> {
 }
 
 fn build_image() -> Result<&'static str, String> {
-    let info = Command::new("docker")
-        .arg("info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map_err(|e| format!("cannot run `docker info`: {e}"))?;
-    if !info.success() {
-        return Err("`docker info` failed: no Docker engine".into());
-    }
-    let node = which("node")?;
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let root = dir.path().join("rootfs");
-    copy_into(&root, &node, Path::new("/usr/bin/node"))?;
-    let ldd = Command::new("ldd")
-        .arg(&node)
-        .output()
-        .map_err(|e| format!("ldd: {e}"))?;
-    for lib in String::from_utf8_lossy(&ldd.stdout)
-        .split_whitespace()
-        .filter(|w| w.starts_with('/'))
-    {
-        copy_into(&root, Path::new(lib), Path::new(lib))?;
-    }
-    copy_into(&root, Path::new(SDK), Path::new("/sdk/context.js"))?;
-    std::fs::create_dir_all(root.join("tmp")).map_err(|e| e.to_string())?;
-    let tar = Command::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .args(["-c", "."])
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("tar: {e}"))?;
-    let imported = Command::new("docker")
-        .args(["import", "--change", "LABEL logstore-test=1", "-", IMAGE])
-        .stdin(tar.stdout.ok_or("tar has no stdout")?)
-        .stdout(Stdio::null())
-        .status()
-        .map_err(|e| format!("docker import: {e}"))?;
-    if !imported.success() {
-        return Err(format!("docker import failed: {imported}"));
-    }
-    // Each run re-imports (so the image always has the current SDK); drop the images that
-    // earlier runs left untagged.
-    let _ = Command::new("docker")
-        .args(["image", "prune", "-f", "--filter", "label=logstore-test=1"])
-        .stdout(Stdio::null())
-        .status();
+    let sdk = std::fs::read(SDK).map_err(|e| e.to_string())?;
+    logstore::capture::build_node_image(IMAGE, &sdk).map_err(|e| e.to_string())?;
     Ok(IMAGE)
-}
-
-fn which(program: &str) -> Result<PathBuf, String> {
-    let out = Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .map_err(|e| e.to_string())?;
-    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    if path.is_empty() {
-        return Err(format!("{program} not found"));
-    }
-    std::fs::canonicalize(path).map_err(|e| e.to_string())
-}
-
-/// Copies `from` (following links) to `root` + `to`.
-fn copy_into(root: &Path, from: &Path, to: &Path) -> Result<(), String> {
-    let dest = root.join(to.strip_prefix("/").unwrap_or(to));
-    std::fs::create_dir_all(dest.parent().unwrap()).map_err(|e| e.to_string())?;
-    std::fs::copy(from, &dest).map_err(|e| format!("copy {}: {e}", from.display()))?;
-    Ok(())
 }
 
 /// The image, or `None` after printing why the test is skipped.

@@ -436,3 +436,148 @@ fn secrets_are_masked_in_every_source() {
     assert!(!text.contains("s3cr3t-token"), "{text}");
     assert_eq!(text.matches("***").count(), 5, "{text}");
 }
+
+// --- Plugin runtime: real `node` plugins through the task runner, the engine and the store. ---
+
+const SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sdk/context.js");
+
+fn node_plugin(script: &str) -> logstore::capture::PluginCommand {
+    let mut cmd = logstore::capture::PluginCommand::trusted("node", ["-e", script]);
+    cmd.env.push(("SDK".into(), SDK.into()));
+    cmd
+}
+
+/// Runs `script` as task `t1` of a fresh execution with plugin `acme/files.copy`, finishes the
+/// execution, and returns what the store holds for it.
+fn run_node_task(script: &str) -> (logstore::TaskResult, Vec<LogEntry>) {
+    let f = fixture();
+    let log = f.start("exec-plugin");
+    let plugin = logstore::capture::PluginId::parse("acme/files.copy").unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = rt
+        .block_on(logstore::run_plugin_task(
+            &log,
+            &task("t1"),
+            &plugin,
+            &node_plugin(script),
+            &logstore::capture::CaptureConfig::default(),
+            0,
+            logstore::capture::CancelSignal::never(),
+        ))
+        .unwrap();
+    log.finish(result.final_state(), &result.reason(&task("t1")))
+        .unwrap();
+    let reader = LogStore::open_read_only(f.store.dir()).unwrap();
+    let got = reader
+        .query(&id("exec-plugin"), &Filter::default())
+        .unwrap();
+    (result, got)
+}
+
+fn plugin_entries(all: &[LogEntry]) -> Vec<&LogEntry> {
+    all.iter()
+        .filter(|e| e.source.starts_with("plugin:"))
+        .collect()
+}
+
+fn assert_plugin_identity(e: &LogEntry) {
+    assert_eq!(e.execution_id.as_str(), "exec-plugin");
+    assert_eq!(e.task_id.as_ref().map(TaskId::as_str), Some("t1"));
+    assert_eq!(e.source, "plugin:acme/files.copy");
+}
+
+#[test]
+fn plugin_stdout_captured() {
+    let (result, got) = run_node_task(
+        r#"console.log("copying 3 files"); console.log("a.txt\nb.txt\r\nc.txt"); process.stdout.write("done, no newline");"#,
+    );
+    assert_eq!(result.end, logstore::capture::PluginEnd::Exited(0));
+    let plugin = plugin_entries(&got);
+    let msgs: Vec<(&str, Level)> = plugin
+        .iter()
+        .map(|e| (e.message.as_str(), e.level))
+        .collect();
+    assert_eq!(
+        msgs,
+        [
+            ("copying 3 files", Level::Info),
+            ("a.txt", Level::Info),
+            ("b.txt", Level::Info),
+            ("c.txt", Level::Info),
+            ("done, no newline", Level::Info),
+        ]
+    );
+    plugin.iter().for_each(|e| assert_plugin_identity(e));
+    // In the execution's order: task start, plugin lines, task completion, terminal.
+    assert_eq!(got[1].source, "worker");
+    assert_eq!(got[got.len() - 2].source, "worker");
+    assert_eq!(got.last().unwrap().terminal_state(), Some("SUCCESS"));
+}
+
+#[test]
+fn plugin_stderr_captured() {
+    let (_, got) = run_node_task(
+        r#"const { context } = require(process.env.SDK);
+           context.debug("resolving paths", { n: 3 });
+           context.info("copied", { bytes: 1024 });
+           console.error("deprecated flag --fast");
+           context.warn("slow disk");
+           context.error("checksum mismatch", { file: "b.txt", stack: "Error\n at copy" });
+           process.stderr.write('\x1e{"level":"ERROR","message":"spoof","execution_id":"other","source":"scheduler","task_id":"x"}\n');"#,
+    );
+    let plugin = plugin_entries(&got);
+    let msgs: Vec<(&str, Level)> = plugin
+        .iter()
+        .map(|e| (e.message.as_str(), e.level))
+        .collect();
+    assert_eq!(
+        msgs,
+        [
+            ("resolving paths", Level::Debug),
+            ("copied", Level::Info),
+            ("deprecated flag --fast", Level::Warn),
+            ("slow disk", Level::Warn),
+            ("checksum mismatch", Level::Error),
+            ("spoof", Level::Error),
+        ]
+    );
+    plugin.iter().for_each(|e| assert_plugin_identity(e));
+    assert_eq!(plugin[0].metadata.as_ref().unwrap()["n"], 3);
+    assert_eq!(
+        plugin[4].metadata.as_ref().unwrap()["stack"],
+        "Error\n at copy"
+    );
+    assert!(
+        plugin[5].metadata.is_none(),
+        "fields beyond level/message/metadata are ignored"
+    );
+}
+
+#[test]
+fn plugin_log_truncation() {
+    // 11 MiB of 1 KiB lines: 1 MiB past the 10 MiB cap.
+    let (result, got) = run_node_task(
+        r#"const line = Buffer.alloc(1024, "x"); line[1023] = 10;
+           const block = Buffer.concat(Array(1024).fill(line));
+           for (let i = 0; i < 11; i++) process.stdout.write(block);"#,
+    );
+    assert_eq!(result.end, logstore::capture::PluginEnd::Exited(0));
+    let plugin = plugin_entries(&got);
+    let warnings: Vec<&&LogEntry> = plugin.iter().filter(|e| e.level == Level::Warn).collect();
+    assert_eq!(warnings.len(), 1, "exactly one truncation warning");
+    let w = warnings[0];
+    assert_plugin_identity(w);
+    assert!(w.message.contains("truncated"), "{}", w.message);
+    let meta = w.metadata.as_ref().unwrap();
+    assert_eq!(meta["captured_bytes"], 10 * 1024 * 1024);
+    assert_eq!(meta["dropped_bytes"], 1024 * 1024);
+    assert_eq!(
+        plugin.len(),
+        10 * 1024 + 1,
+        "10 MiB of lines stored, then the warning"
+    );
+    assert!(std::ptr::eq(*plugin.last().unwrap(), *w));
+}

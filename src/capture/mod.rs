@@ -56,6 +56,7 @@
 
 mod cancel;
 mod context;
+mod image;
 mod limits;
 mod lines;
 mod pipe;
@@ -64,6 +65,7 @@ mod protocol;
 
 pub use cancel::{CancelHandle, CancelSignal};
 pub use context::{CaptureContext, PluginId, PluginIdError, MAX_PLUGIN_ID_LEN};
+pub use image::{build_node_image, docker_available, ImageError, IMAGE_SDK_PATH};
 pub use limits::{cut_point, split_message, OutputBudget, DEFAULT_MAX_OUTPUT_BYTES};
 pub use lines::{LineSplitter, Piece};
 pub use pipe::Stream;
