@@ -1,2 +1,81 @@
-//! The logstore command line.
-fn main() {}
+//! The `logstore` command line: parses the arguments and hands each subcommand to
+//! `cli::<name>::run`. Everything else lives in `cli/`.
+
+mod cli;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Read, import, check and clean up a logstore directory.
+#[derive(Debug, Parser)]
+#[command(name = "logstore", version, about, after_help = EXIT_CODES)]
+struct Args {
+    /// The store directory.
+    #[arg(
+        long,
+        global = true,
+        env = "LOGSTORE_DIR",
+        default_value = "logstore-data",
+        value_name = "DIR"
+    )]
+    dir: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+const EXIT_CODES: &str = "Exit codes: 0 success, 1 error, 2 `verify` found damage.";
+
+/// One variant per file in `src/cli/`. To add a command: a variant here, a `cli/<name>.rs`
+/// with `Args` and `run(dir, args)`, and a line in `main`.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Store NDJSON log entries read from stdin.
+    Import(cli::import::Args),
+    /// Print one execution's entries, optionally following new ones.
+    Dump(cli::dump::Args),
+    /// List the executions in the store.
+    List(cli::list::Args),
+    /// Check every record and index entry; exit code 2 if anything is damaged.
+    Verify(cli::verify::Args),
+    /// Sizes and counts per day.
+    Stats(cli::stats::Args),
+    /// Delete days older than --keep-days.
+    Gc(cli::gc::Args),
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            // --help and --version land here too, on stdout with exit code 0.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(cli::EXIT_ERROR)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let dir = args.dir.as_path();
+    let result = match args.command {
+        Command::Import(a) => cli::import::run(dir, a),
+        Command::Dump(a) => cli::dump::run(dir, a),
+        Command::List(a) => cli::list::run(dir, a),
+        Command::Verify(a) => cli::verify::run(dir, a),
+        Command::Stats(a) => cli::stats::run(dir, a),
+        Command::Gc(a) => cli::gc::run(dir, a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) if cli::is_broken_pipe(e.as_ref()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Not eprintln!: it panics when stderr is closed.
+            let _ = writeln!(std::io::stderr(), "{}", cli::error_chain(e.as_ref()));
+            ExitCode::from(cli::EXIT_ERROR)
+        }
+    }
+}

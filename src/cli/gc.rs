@@ -1,0 +1,31 @@
+//! `logstore gc`: retention, by whole days.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::{CmdResult, Out};
+
+/// Arguments of `gc`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Keep today and the N days before it; delete older days.
+    #[arg(long, value_name = "N")]
+    keep_days: u32,
+}
+
+/// Deletes old days of the store at `dir` and prints them.
+pub fn run(dir: &Path, args: Args) -> CmdResult {
+    let store = super::open_for_writing(dir)?;
+    let deleted = store.gc(args.keep_days)?;
+    drop(store);
+    let mut out = Out::stdout();
+    if deleted.is_empty() {
+        writeln!(out, "no day older than {} days to delete", args.keep_days)?;
+    }
+    for day in deleted {
+        writeln!(out, "deleted {day}")?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,95 @@
+//! `logstore list`: the executions in the store, with counts and final state.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use logstore::{format_rfc3339_ms, ExecutionSummary};
+use serde::Serialize;
+
+use super::{escape, write_table, CmdResult, Out};
+
+/// An execution without a terminal entry whose last entry is younger than this is shown as
+/// `RUNNING?`; an older one as `-` (it ended without saying so, or its engine died).
+const RECENT_MS: i64 = 60 * 60 * 1000;
+
+/// Arguments of `list`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "STATE is SUCCESS, FAILED or CANCELLED once the execution's terminal \
+entry (source `scheduler`, metadata {\"state\": ...}) is stored; RUNNING? if it is not and the \
+last entry is less than an hour old; - otherwise."
+)]
+pub struct Args {
+    /// Print NDJSON, one object per execution.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One execution in `list --json`.
+#[derive(Serialize)]
+struct JsonSummary<'a> {
+    execution_id: &'a str,
+    first_timestamp: i64,
+    last_timestamp: i64,
+    entries: u64,
+    errors: u64,
+    /// SUCCESS, FAILED, CANCELLED, or null when no terminal entry is stored.
+    final_state: Option<&'a str>,
+}
+
+/// Lists the executions of the store at `dir`.
+pub fn run(dir: &Path, args: Args) -> CmdResult {
+    let store = super::open_for_reading(dir)?;
+    let executions = store.list()?;
+    let mut out = Out::stdout();
+    if args.json {
+        for s in &executions {
+            serde_json::to_writer(
+                &mut out,
+                &JsonSummary {
+                    execution_id: s.execution_id.as_str(),
+                    first_timestamp: s.first_ts,
+                    last_timestamp: s.last_ts,
+                    entries: s.entries,
+                    errors: s.errors,
+                    final_state: s.final_state.as_deref(),
+                },
+            )?;
+            writeln!(out)?;
+        }
+    } else {
+        let now = now_ms();
+        let rows: Vec<Vec<String>> = executions.iter().map(|s| row(s, now)).collect();
+        write_table(
+            &mut out,
+            &["EXECUTION", "FIRST", "LAST", "ENTRIES", "ERRORS", "STATE"],
+            &rows,
+            &[3, 4],
+        )?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn row(s: &ExecutionSummary, now: i64) -> Vec<String> {
+    let state = match &s.final_state {
+        Some(state) => escape(state).into_owned(),
+        None if now.saturating_sub(s.last_ts) < RECENT_MS => "RUNNING?".to_owned(),
+        None => "-".to_owned(),
+    };
+    vec![
+        escape(s.execution_id.as_str()).into_owned(),
+        format_rfc3339_ms(s.first_ts),
+        format_rfc3339_ms(s.last_ts),
+        s.entries.to_string(),
+        s.errors.to_string(),
+        state,
+    ]
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
