@@ -33,6 +33,10 @@ const EXIT_CODES: &str = "Exit codes: 0 success, 1 error, 2 `verify` found damag
 /// with `Args` and `run(dir, args)`, and a line in `main`.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run sample executions with real plugin processes (and a container), then dump one.
+    Demo(cli::demo::Args),
+    /// Run COMMAND as a one-task execution, capturing its output as the plugin's logs.
+    Run(cli::run::Args),
     /// Store NDJSON log entries read from stdin.
     Import(cli::import::Args),
     /// Print one execution's entries, optionally following new ones.
@@ -62,6 +66,8 @@ fn main() -> ExitCode {
     };
     let dir = args.dir.as_path();
     let result = match args.command {
+        Command::Demo(a) => cli::demo::run(dir, a),
+        Command::Run(a) => cli::run::run(dir, a),
         Command::Import(a) => cli::import::run(dir, a),
         Command::Dump(a) => cli::dump::run(dir, a),
         Command::List(a) => cli::list::run(dir, a),

@@ -106,7 +106,8 @@ fn follow(store: &LogStore, args: &Args, out: &mut Out) -> CmdResult {
     }
 }
 
-fn write_entry(out: &mut Out, entry: &LogEntry, json: bool) -> io::Result<()> {
+/// Writes one entry as NDJSON or as the human line.
+pub fn write_entry(out: &mut Out, entry: &LogEntry, json: bool) -> io::Result<()> {
     if json {
         serde_json::to_writer(&mut *out, entry).map_err(io::Error::from)?;
         return writeln!(out);

@@ -14,7 +14,7 @@ use super::{escape, write_table, CmdResult, Out};
 const RECENT_MS: i64 = 60 * 60 * 1000;
 
 /// Arguments of `list`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Default, clap::Args)]
 #[command(
     after_help = "STATE is SUCCESS, FAILED or CANCELLED once the execution's terminal \
 entry (source `scheduler`, metadata {\"state\": ...}) is stored; RUNNING? if it is not and the \

@@ -13,10 +13,12 @@
 //! Usage errors are exit code 1 too (clap's default would be 2, which scripts would mistake
 //! for "verify found damage").
 
+pub mod demo;
 pub mod dump;
 pub mod gc;
 pub mod import;
 pub mod list;
+pub mod run;
 pub mod stats;
 pub mod verify;
 
