@@ -150,26 +150,35 @@ fn run_in(dir: &Path, work: &Path, args: &Args) -> CmdResult {
         .enable_all()
         .build()?;
     let etl_id = id("etl")?;
-    let plans: Vec<(ExecutionId, Vec<(&str, &str, PluginCommand, u32)>)> = {
+    let step = |task, plugin, cmd, retries| Step {
+        task,
+        plugin,
+        cmd,
+        retries,
+    };
+    let plans: Vec<(ExecutionId, Vec<Step>)> = {
         let mut plans = vec![
             (
                 etl_id.clone(),
                 vec![
-                    ("extract", "acme/postgres.extract", trusted("extract"), 0),
-                    ("transform", "acme/sales.transform", trusted("transform"), 0),
-                    ("load", "acme/warehouse.load", trusted("load"), 0),
+                    step("extract", "acme/postgres.extract", trusted("extract"), 0),
+                    step("transform", "acme/sales.transform", trusted("transform"), 0),
+                    step("load", "acme/warehouse.load", trusted("load"), 0),
                 ],
             ),
-            (id("flaky")?, vec![("fetch", "acme/http.fetch", flaky, 2)]),
+            (
+                id("flaky")?,
+                vec![step("fetch", "acme/http.fetch", flaky, 2)],
+            ),
             (
                 id("broken")?,
-                vec![("validate", "acme/csv.validate", trusted("broken"), 1)],
+                vec![step("validate", "acme/csv.validate", trusted("broken"), 1)],
             ),
         ];
         if let Some(cmd) = sandboxed {
             plans.push((
                 id("sandboxed")?,
-                vec![("probe", "acme/sandbox.probe", cmd, 0)],
+                vec![step("probe", "acme/sandbox.probe", cmd, 0)],
             ));
         }
         plans
@@ -210,11 +219,19 @@ fn run_in(dir: &Path, work: &Path, args: &Args) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
+/// One task of a demo execution.
+struct Step {
+    task: &'static str,
+    plugin: &'static str,
+    cmd: PluginCommand,
+    retries: u32,
+}
+
 /// Runs one execution's tasks in order; the first task that does not succeed ends it.
 async fn run_execution(
     engine: &Arc<Engine>,
     exec: ExecutionId,
-    tasks: Vec<(&str, &str, PluginCommand, u32)>,
+    tasks: Vec<Step>,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let workflow = exec
         .as_str()
@@ -229,16 +246,16 @@ async fn run_execution(
         tracing::info!(target: "engine::planner", tasks = tasks.len(), "planned the workflow");
     }
     let mut last: Option<(TaskId, TaskResult)> = None;
-    for (task, plugin, cmd, retries) in &tasks {
-        let task = TaskId::new(*task)?;
-        let plugin = PluginId::parse(plugin)?;
+    for step in &tasks {
+        let task = TaskId::new(step.task)?;
+        let plugin = PluginId::parse(step.plugin)?;
         let result = run_plugin_task(
             &log,
             &task,
             &plugin,
-            cmd,
+            &step.cmd,
             &CaptureConfig::default(),
-            *retries,
+            step.retries,
             CancelSignal::never(),
         )
         .await?;
