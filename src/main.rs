@@ -13,19 +13,18 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "logstore", version, about, after_help = EXIT_CODES)]
 struct Args {
-    /// The store directory.
-    #[arg(
-        long,
-        global = true,
-        env = "LOGSTORE_DIR",
-        default_value = "logstore-data",
-        value_name = "DIR"
-    )]
-    dir: PathBuf,
+    /// The store directory [default: ./logstore-data]
+    // Not `default_value`: clap would then show a global `--dir <DIR>` as required in every
+    // usage line.
+    #[arg(long, global = true, env = "LOGSTORE_DIR", value_name = "DIR")]
+    dir: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
 }
+
+/// The store directory when neither `--dir` nor `LOGSTORE_DIR` names one.
+const DEFAULT_DIR: &str = "logstore-data";
 
 const EXIT_CODES: &str = "Exit codes: 0 success, 1 error, 2 `verify` found damage.";
 
@@ -64,7 +63,8 @@ fn main() -> ExitCode {
             };
         }
     };
-    let dir = args.dir.as_path();
+    let dir = args.dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
+    let dir = dir.as_path();
     let result = match args.command {
         Command::Demo(a) => cli::demo::run(dir, a),
         Command::Run(a) => cli::run::run(dir, a),

@@ -44,8 +44,9 @@ pub struct Args {
     /// Only the last N matching entries (with --follow: of those already stored).
     #[arg(short = 'n', long, value_name = "N")]
     tail: Option<usize>,
-    /// Keep printing new entries until the execution's terminal entry is stored. An execution
-    /// with nothing stored yet is waited for.
+    /// Keep printing new entries (polling every 200 ms) until the execution's terminal entry
+    /// is stored. An execution with nothing stored yet is waited for (the store directory
+    /// must exist).
     #[arg(short = 'f', long)]
     follow: bool,
 }

@@ -28,10 +28,21 @@ pub struct Args {}
 pub fn run(dir: &Path, _args: Args) -> CmdResult {
     let store = super::open_for_writing(dir)?;
     let stdin = io::stdin();
-    let stored = import(&store, stdin.lock());
+    let imported = import(&store, stdin.lock());
     // Whether the input was good or not, what was accepted is made durable before we report.
-    store.flush(Durability::Synced)?;
-    let stored = stored?;
+    let synced = store.flush(Durability::Synced);
+    let stored = match (imported, synced) {
+        (Ok(stored), Ok(())) => stored,
+        (Ok(_), Err(e)) => return Err(e.into()),
+        (Err(line), Ok(())) => return Err(line.into()),
+        (Err(line), Err(e)) => {
+            return Err(format!(
+                "line {}: {}; and the {} entries before it may be lost: {e}",
+                line.line, line.reason, line.stored
+            )
+            .into())
+        }
+    };
     let mut out = Out::stdout();
     writeln!(out, "stored {stored} entries")?;
     out.flush()?;

@@ -180,30 +180,6 @@ fn unix_ms(t: SystemTime) -> Result<i64, String> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escape_covers_c0_del_c1_and_bidi() {
-        assert_eq!(escape("plain ünïcode"), "plain ünïcode");
-        assert_eq!(escape("a\x1b[31mb\r\n\t"), "a\\x1b[31mb\\r\\n\\t");
-        assert_eq!(escape("\x7f\u{9b}\u{202e}"), "\\x7f\\u{9b}\\u{202e}");
-    }
-
-    #[test]
-    fn times_parse_in_three_forms() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
-        assert_eq!(parse_time_at("1795608000000", now), Ok(1_795_608_000_000));
-        assert_eq!(
-            parse_time_at("2026-11-25T12:00:00Z", now),
-            Ok(1_795_608_000_000)
-        );
-        assert_eq!(parse_time_at("10m", now), Ok(1_000_000_000 - 600_000));
-        assert!(parse_time_at("yesterday-ish", now).is_err());
-    }
-}
-
 /// Writes `rows` under `header` in columns two spaces apart; the columns in `right` (numbers)
 /// are aligned right. Cells must already be escaped.
 pub fn write_table(
@@ -234,4 +210,28 @@ pub fn write_table(
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_covers_c0_del_c1_and_bidi() {
+        assert_eq!(escape("plain ünïcode"), "plain ünïcode");
+        assert_eq!(escape("a\x1b[31mb\r\n\t"), "a\\x1b[31mb\\r\\n\\t");
+        assert_eq!(escape("\x7f\u{9b}\u{202e}"), "\\x7f\\u{9b}\\u{202e}");
+    }
+
+    #[test]
+    fn times_parse_in_three_forms() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        assert_eq!(parse_time_at("1795608000000", now), Ok(1_795_608_000_000));
+        assert_eq!(
+            parse_time_at("2026-11-25T12:00:00Z", now),
+            Ok(1_795_608_000_000)
+        );
+        assert_eq!(parse_time_at("10m", now), Ok(1_000_000_000 - 600_000));
+        assert!(parse_time_at("yesterday-ish", now).is_err());
+    }
 }
