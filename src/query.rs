@@ -250,25 +250,28 @@ fn visit_run(
         .segment
         .read(run.offset, len)
         .map_err(StoreError::io("read segment", day.segment.path()))?;
-    let mut pos = 0;
-    while pos < bytes.len() {
-        let (p, n) = match record::decode(&bytes[pos..]) {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!(file = %day.segment.path().display(), offset = run.offset + pos as u64, error = %e, "skipping damaged records (run `logstore verify`)");
-                return Ok(true);
-            }
-        };
-        pos += n;
+    let mut keep_going = true;
+    let mut result = Ok(());
+    let damage = record::for_each_frame(&bytes, |_, p| {
         if p.execution_id != execution_id.as_str() {
-            continue; // a hash collision
+            return true; // a hash collision
         }
         *found = true;
-        if filter.matches(&p) && !f(&p)? {
-            return Ok(false);
+        if filter.matches(&p) {
+            match f(&p) {
+                Ok(more) => keep_going = more,
+                Err(e) => {
+                    result = Err(e);
+                    keep_going = false;
+                }
+            }
         }
+        keep_going
+    });
+    for (at, len, e) in damage {
+        tracing::warn!(file = %day.segment.path().display(), offset = run.offset + at as u64, len, error = %e, "skipped damaged bytes (run `logstore verify`)");
     }
-    Ok(true)
+    result.map(|()| keep_going)
 }
 
 /// The owned entry of a payload; a payload that passed its CRC but not validation (a bug or a
@@ -352,7 +355,8 @@ pub struct DayStats {
     pub executions: u64,
 }
 
-/// A live view of one execution: see [`LogStore::follow`].
+/// A live view of one execution: see [`LogStore::follow`]. It applies the filter's level,
+/// task, source and time conditions; `limit` and `tail` are for one-shot queries and ignored.
 pub struct Follower<'s> {
     store: &'s LogStore,
     execution_id: ExecutionId,

@@ -209,6 +209,46 @@ pub fn decode(buf: &[u8]) -> Result<(PayloadRef<'_>, usize), FrameError> {
     Ok((decode_payload(payload)?, total))
 }
 
+/// The first offset at or after `from` in `buf` where a whole valid frame starts: how a reader
+/// resynchronises after damage. Cheap rejections (length bound) come before any CRC work.
+pub fn next_frame(buf: &[u8], from: usize) -> Option<usize> {
+    (from..buf.len()).find(|&q| {
+        let Some(header) = buf.get(q..q + FRAME_HEADER_LEN) else {
+            return false;
+        };
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+        let fits =
+            usize::try_from(len).is_ok_and(|l| l > 0 && l <= buf.len() - q - FRAME_HEADER_LEN);
+        fits && decode(&buf[q..]).is_ok()
+    })
+}
+
+/// Calls `f` for every valid frame in `buf` (a run, or any span of whole frames), skipping
+/// damaged bytes by resynchronising; returns the damaged spans as (offset, length, reason).
+pub fn for_each_frame<'a>(
+    buf: &'a [u8],
+    mut f: impl FnMut(usize, PayloadRef<'a>) -> bool,
+) -> Vec<(usize, usize, FrameError)> {
+    let mut damage = Vec::new();
+    let mut pos = 0;
+    while pos < buf.len() {
+        match decode(&buf[pos..]) {
+            Ok((p, n)) => {
+                if !f(pos, p) {
+                    break;
+                }
+                pos += n;
+            }
+            Err(e) => {
+                let next = next_frame(buf, pos + 1).unwrap_or(buf.len());
+                damage.push((pos, next - pos, e));
+                pos = next;
+            }
+        }
+    }
+    damage
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +294,31 @@ mod tests {
             b[bit / 8] ^= 1 << (bit % 8);
             assert!(decode(&b).is_err(), "flip of bit {bit} went unnoticed");
         }
+    }
+
+    #[test]
+    fn a_damaged_frame_loses_only_itself() {
+        let mut buf = Vec::new();
+        for i in 0..5 {
+            let e = LogEntry::new(
+                ExecutionId::new("e").unwrap(),
+                i,
+                Level::Info,
+                "s",
+                format!("m{i}"),
+            );
+            encode(&e, &mut buf).unwrap();
+        }
+        let frame = buf.len() / 5;
+        buf[2 * frame + 10] ^= 0x40;
+        let mut seen = Vec::new();
+        let damage = for_each_frame(&buf, |_, p| {
+            seen.push(p.timestamp);
+            true
+        });
+        assert_eq!(seen, [0, 1, 3, 4]);
+        assert_eq!(damage.len(), 1);
+        assert_eq!((damage[0].0, damage[0].1), (2 * frame, frame));
     }
 
     #[test]

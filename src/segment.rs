@@ -229,21 +229,27 @@ pub fn scan(
     Ok(())
 }
 
-/// The first offset in `[from, to)` where a whole valid record starts.
+/// The first offset in `[from, to)` where a whole valid record starts, looked for one window
+/// at a time (each window holds a whole maximum-size frame past its last candidate).
 fn resync(win: &mut Window<'_>, from: u64, to: u64) -> io::Result<Option<u64>> {
-    for q in from..to {
+    let mut q = from;
+    while q < to {
         let bytes = win.at(q)?;
-        // Cheap rejections first: most garbage fails the length bound before any CRC work.
-        if bytes.len() < FRAME_HEADER_LEN {
+        // Candidates in this window: those with a maximum-size frame's room after them, or all
+        // of them if the window reaches the end.
+        let reaches_end = q + bytes.len() as u64 >= to;
+        let candidates = if reaches_end {
+            bytes.len()
+        } else {
+            bytes.len().saturating_sub(MAX_FRAME).max(1)
+        };
+        if let Some(i) = record::next_frame(bytes, 0).filter(|&i| i < candidates) {
+            return Ok(Some(q + i as u64));
+        }
+        if reaches_end {
             return Ok(None);
         }
-        let len = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-        if len == 0 || usize::try_from(len).map_or(true, |l| l > bytes.len() - FRAME_HEADER_LEN) {
-            continue;
-        }
-        if record::decode(bytes).is_ok() {
-            return Ok(Some(q));
-        }
+        q += candidates as u64;
     }
     Ok(None)
 }
