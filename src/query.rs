@@ -84,6 +84,37 @@ impl LogStore {
         Ok(out.into())
     }
 
+    /// Streams the entries of `execution_id` that pass `filter` to `f`, in append order, without
+    /// holding them all: memory stays flat however large the execution. `f` returns `false` to
+    /// stop. `filter.limit` is honoured; `filter.tail` needs [`query`](LogStore::query).
+    pub fn query_each(
+        &self,
+        execution_id: &ExecutionId,
+        filter: &Filter,
+        mut f: impl FnMut(LogEntry) -> bool,
+    ) -> Result<()> {
+        self.refresh_days()?;
+        let mut found = false;
+        let mut sent = 0usize;
+        self.visit(
+            execution_id,
+            filter,
+            &mut Cursor::new(),
+            &mut found,
+            &mut |p| {
+                let Some(entry) = entry_of(p) else {
+                    return Ok(true);
+                };
+                sent += 1;
+                Ok(f(entry) && filter.limit.is_none_or(|l| sent < l))
+            },
+        )?;
+        if !found {
+            return Err(StoreError::UnknownExecution(execution_id.clone()));
+        }
+        Ok(())
+    }
+
     /// Counts the entries of `execution_id` that pass `filter` without building them.
     pub fn count(&self, execution_id: &ExecutionId, filter: &Filter) -> Result<u64> {
         self.refresh_days()?;

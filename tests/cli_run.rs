@@ -237,3 +237,58 @@ fn demo_runs_executions_and_dumps_one() {
         String::from_utf8_lossy(&verify.stdout)
     );
 }
+
+/// Peak resident memory of the largest child this test process has waited for, in bytes.
+fn children_max_rss() -> u64 {
+    let usage =
+        nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
+    u64::try_from(usage.max_rss()).unwrap() * 1024 // Linux reports KiB
+}
+
+#[test]
+fn capture_memory_stays_bounded_for_a_flood_and_a_huge_line() {
+    // The bound covers every child this test binary has waited for (the demo's included), and
+    // the runs come before anything big is held here: a child forked from a large parent
+    // counts the parent's pages until it execs.
+    const BOUND: u64 = 64 * 1024 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let runs = [
+        (
+            "flood",
+            "yes 'flood line of forty characters .......' | head -c 104857600",
+        ),
+        ("oneline", "head -c 52428800 /dev/zero | tr '\\0' x"),
+    ];
+    for (id, script) in runs {
+        let out = logstore(
+            dir.path(),
+            &[
+                "run",
+                "--execution",
+                id,
+                "--plugin",
+                "ns/p.a",
+                "--",
+                "sh",
+                "-c",
+                script,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let rss = children_max_rss();
+    assert!(
+        rss < BOUND,
+        "peak RSS {rss} bytes: capture of 150 MB of output is not bounded"
+    );
+    for (id, _) in runs {
+        let count = logstore(dir.path(), &["dump", id]);
+        let text = String::from_utf8_lossy(&count.stdout);
+        let warn = text.lines().filter(|l| l.contains("truncated")).count();
+        assert_eq!(warn, 1, "one truncation warning for {id}");
+    }
+}

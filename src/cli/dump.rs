@@ -72,8 +72,19 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
     if args.follow {
         follow(&store, &args, &mut out)?;
     } else {
-        for entry in store.query(&args.execution_id, &args.filter())? {
-            write_entry(&mut out, &entry, args.json)?;
+        let filter = args.filter();
+        if filter.tail.is_some() {
+            for entry in store.query(&args.execution_id, &filter)? {
+                write_entry(&mut out, &entry, args.json)?;
+            }
+        } else {
+            // Streamed: an execution of any size is printed in constant memory.
+            let mut written = Ok(());
+            store.query_each(&args.execution_id, &filter, |entry| {
+                written = write_entry(&mut out, &entry, args.json);
+                written.is_ok()
+            })?;
+            written?;
         }
     }
     out.flush()?;
