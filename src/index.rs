@@ -143,31 +143,49 @@ pub fn live_index_header() -> [u8; 16] {
 /// torn, fails its CRC, goes back in the segment, or chains forward), and the byte length of
 /// that prefix.
 pub fn read_live(view: &FileView) -> Result<(Vec<IndexEntry>, u64)> {
+    let mut entries = Vec::new();
+    let valid = scan_live(view, 0, |_, e| entries.push(e))?;
+    Ok((entries, INDEX_HEADER_LEN + valid * ENTRY_LEN as u64))
+}
+
+/// Calls `f(number, entry)` for each entry of a live index's valid prefix after the first
+/// `skip` entries, reading the file in chunks (memory stays flat for any size). Returns the
+/// number of valid entries in the file. Entries up to `skip` are trusted as a caller saw them.
+pub fn scan_live(view: &FileView, skip: u64, mut f: impl FnMut(u32, IndexEntry)) -> Result<u64> {
+    const CHUNK_ENTRIES: u64 = 16 * 1024;
     let len = view
         .len()
         .map_err(StoreError::io("read index", view.path()))?;
     if len < INDEX_HEADER_LEN {
-        return Ok((Vec::new(), 0));
+        return Ok(0);
     }
-    let bytes = view
-        .read(0, usize::try_from(len).unwrap_or(usize::MAX))
+    let header = view
+        .read(0, 16)
         .map_err(StoreError::io("read index", view.path()))?;
-    check_header(view.path(), &bytes, LIVE_INDEX_MAGIC, INDEX_VERSION)?;
-    let mut entries = Vec::with_capacity(bytes.len() / ENTRY_LEN);
+    check_header(view.path(), &header, LIVE_INDEX_MAGIC, INDEX_VERSION)?;
+    let total = (len - INDEX_HEADER_LEN) / ENTRY_LEN as u64;
+    let mut n = skip;
     let mut end = 0u64;
-    for chunk in bytes[16..].chunks_exact(ENTRY_LEN) {
-        let Some(e) = IndexEntry::from_bytes(chunk) else {
-            break;
-        };
-        let n = entries.len() as u64 + 1;
-        if e.offset < end || u64::from(e.prev) >= n {
-            break;
+    while n < total {
+        let count = CHUNK_ENTRIES.min(total - n);
+        let at = INDEX_HEADER_LEN + n * ENTRY_LEN as u64;
+        let bytes = view
+            .read(at, usize::try_from(count).unwrap_or(0) * ENTRY_LEN)
+            .map_err(StoreError::io("read index", view.path()))?;
+        for chunk in bytes.chunks_exact(ENTRY_LEN) {
+            let number = u32::try_from(n + 1).unwrap_or(u32::MAX);
+            let Some(e) = IndexEntry::from_bytes(chunk) else {
+                return Ok(n);
+            };
+            if e.offset < end || e.prev >= number {
+                return Ok(n);
+            }
+            end = e.end();
+            f(number, e);
+            n += 1;
         }
-        end = e.end();
-        entries.push(e);
     }
-    let valid = INDEX_HEADER_LEN + (entries.len() * ENTRY_LEN) as u64;
-    Ok((entries, valid))
+    Ok(n)
 }
 
 /// Reads live index entry number `n` (1-based) at random.

@@ -56,8 +56,9 @@ impl Filter {
     }
 }
 
-/// Where a reader has got to in each day: the segment offset after the last run it read.
-type Cursor = HashMap<Day, u64>;
+/// Where a reader has got to in each day: the segment offset after the last run it read, and
+/// (for another process's live index) how many index entries it has read.
+type Cursor = HashMap<Day, (u64, u64)>;
 
 impl LogStore {
     /// The entries of `execution_id` that pass `filter`, in append order.
@@ -161,23 +162,25 @@ impl LogStore {
     ) -> Result<()> {
         let hash = exec_hash(execution_id.as_str());
         for day in self.days() {
-            let from = cursor.get(&day.day).copied().unwrap_or(0);
-            for run in day.runs(hash)? {
+            let (from, mut seen) = cursor.get(&day.day).copied().unwrap_or((0, 0));
+            let runs = day.runs_after(hash, &mut seen)?;
+            let mut next = from;
+            for run in runs {
                 if run.offset < from {
                     continue;
                 }
+                next = run.end();
                 // A run outside the time range is skipped unread, unless we still need to see
                 // one record to know the execution exists.
                 if *found && !filter.run_may_match(&run) {
-                    cursor.insert(day.day, run.end());
                     continue;
                 }
-                let keep_going = visit_run(&day, &run, execution_id, filter, found, f)?;
-                cursor.insert(day.day, run.end());
-                if !keep_going {
+                if !visit_run(&day, &run, execution_id, filter, found, f)? {
+                    // Only one-shot queries stop early; their cursor is dropped.
                     return Ok(());
                 }
             }
+            cursor.insert(day.day, (next, seen));
         }
         Ok(())
     }

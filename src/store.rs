@@ -109,12 +109,31 @@ impl DayFiles {
                 runs.reverse();
                 Ok(runs)
             }
-            DayIndex::Scan(path) => Ok(self
-                .all_runs_scan(path)?
-                .into_iter()
-                .filter(|e| e.hash == hash)
-                .collect()),
+            DayIndex::Scan(_) => self.runs_after(hash, &mut 0),
         }
+    }
+
+    /// The runs of `hash` among the index entries after the first `*seen`, advancing `*seen`:
+    /// for another process's live index, so that a follower reads each index entry once and a
+    /// query reads the index in chunks instead of whole. Other kinds of day answer from their
+    /// index directly (cheap) and leave `*seen` alone.
+    pub(crate) fn runs_after(&self, hash: u64, seen: &mut u64) -> Result<Vec<IndexEntry>> {
+        let DayIndex::Scan(path) = &self.index else {
+            return self.runs(hash);
+        };
+        let view = match FileView::open(path, Access::Pread) {
+            Ok(v) => v,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::io("open index", path)(e)),
+        };
+        let mut runs = Vec::new();
+        let valid = index::scan_live(&view, *seen, |_, e| {
+            if e.hash == hash {
+                runs.push(e);
+            }
+        })?;
+        *seen = valid.max(*seen);
+        Ok(runs)
     }
 
     /// Every run of the day (for `list`, `stats`, `verify`), in index order.

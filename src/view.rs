@@ -81,6 +81,17 @@ impl FileView {
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "range overflows"))?;
         match self.access {
             Access::Pread => {
+                // A length from an index is bounded by the file before anything is allocated.
+                let file_len = self.len()?;
+                if end > file_len {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "{} is {file_len} bytes, read up to {end} asked",
+                            self.path.display()
+                        ),
+                    ));
+                }
                 let mut buf = vec![0; len];
                 self.file.read_exact_at(&mut buf, offset)?;
                 Ok(Chunk::Owned(buf))
