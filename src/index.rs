@@ -79,7 +79,7 @@ pub struct IndexEntry {
     pub prev: u32,
     /// ERROR entries in the run.
     pub errors: u32,
-    /// [`FLAG_TERMINAL`] and future flags.
+    /// Bit 0: the run holds a terminal entry; other bits zero.
     pub flags: u8,
 }
 

@@ -24,8 +24,10 @@
 //! Modules follow that path: [`entry`](LogEntry) (the format and its validation), `record`
 //! (the frame), `commit` (buffer and group commit), `segment`, `index`, `recovery`, `store`
 //! (directory, lock, day roll, retention), `query`, `verify`; the capture side is `capture`
-//! (lines, the `0x1E` protocol, limits, processes and containers), `engine` and `trace`. The
-//! byte layout of every file is in `docs/FORMAT.md`.
+//! (lines, the `0x1E` protocol, limits, processes and containers), `engine` (lifecycle and
+//! task entries, secrets), `runner` (a plugin task with its retry policy) and `trace` (the
+//! `tracing` layer). The byte layout of every file is in `docs/FORMAT.md`; the plugin author's
+//! side is `docs/PLUGINS.md`.
 //!
 //! # Durability
 //!
