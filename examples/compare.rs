@@ -61,6 +61,17 @@ struct Report {
     peak_rss_bytes: u64,
 }
 
+/// Where one system's memory went: printed under the table, not part of `--json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Memory {
+    /// `VmHWM` when ingest ended, before any query.
+    ingest_peak_rss_bytes: u64,
+    /// Anonymous (heap) RSS at the end.
+    rss_anon_bytes: u64,
+    /// File-backed RSS at the end: pages of mapped files, shared with the page cache.
+    rss_file_bytes: u64,
+}
+
 #[derive(Debug, Clone)]
 struct Args {
     entries: u64,
@@ -142,11 +153,14 @@ fn run_parent(args: &Args) -> Result<(), Error> {
         if !out.status.success() {
             return Err(format!("{system} failed: {}", out.status).into());
         }
-        let report: Report = serde_json::from_slice(&out.stdout)?;
-        reports.push(report);
+        let text = String::from_utf8(out.stdout)?;
+        let mut lines = text.lines();
+        let report: Report = serde_json::from_str(lines.next().ok_or("no report")?)?;
+        let memory: Memory = serde_json::from_str(lines.next().ok_or("no memory report")?)?;
+        reports.push((report, memory));
     }
     if args.json {
-        for r in &reports {
+        for (r, _) in &reports {
             println!("{}", serde_json::to_string(r)?);
         }
     } else {
@@ -155,8 +169,11 @@ fn run_parent(args: &Args) -> Result<(), Error> {
     Ok(())
 }
 
-fn print_table(args: &Args, reports: &[Report]) {
-    let base = reports.iter().find(|r| r.system == "logstore");
+fn print_table(args: &Args, reports: &[(Report, Memory)]) {
+    let base = reports
+        .iter()
+        .map(|(r, _)| r)
+        .find(|r| r.system == "logstore");
     let ratio = |v: f64, b: Option<f64>| match b {
         Some(b) if b > 0.0 => format!("{:.2}x", v / b),
         _ => "-".to_owned(),
@@ -179,7 +196,7 @@ fn print_table(args: &Args, reports: &[Report]) {
         "|{:-<10}|{:->18}|{:->9}|{:->11}|{:->9}|{:->15}|{:->9}|{:->15}|{:->9}|",
         "", "", "", "", "", "", "", "", ""
     );
-    for r in reports {
+    for (r, _) in reports {
         println!(
             "| {:<8} | {:>16.0} | {:>7} | {:>9.3} | {:>7} | {:>13} | {:>7} | {:>13} | {:>7} |",
             r.system,
@@ -191,6 +208,14 @@ fn print_table(args: &Args, reports: &[Report]) {
             ratio(r.bytes_on_disk as f64, base.map(|b| b.bytes_on_disk as f64)),
             r.peak_rss_bytes,
             ratio(r.peak_rss_bytes as f64, base.map(|b| b.peak_rss_bytes as f64)),
+        );
+    }
+    println!();
+    println!("peak RSS is VmHWM at the end of the run (ingest + queries); broken down:");
+    for (r, m) in reports {
+        println!(
+            "  {:<8} peak during ingest {:>11} B; at the end: anonymous {:>11} B, file-backed (mapped files) {:>11} B",
+            r.system, m.ingest_peak_rss_bytes, m.rss_anon_bytes, m.rss_file_bytes
         );
     }
 }
@@ -217,6 +242,7 @@ fn run_child(args: &Args, system: &str) -> Result<(), Error> {
     }
     sys.finish_ingest()?;
     let ingest = start.elapsed();
+    let ingest_peak_rss = status_bytes("VmHWM")?;
     let bytes_on_disk = dir_bytes(dir.path())?;
 
     let mut times = Vec::with_capacity(args.runs);
@@ -235,7 +261,12 @@ fn run_child(args: &Args, system: &str) -> Result<(), Error> {
         ingest_entries_per_s: args.entries as f64 / ingest.as_secs_f64(),
         query_ms: query.as_secs_f64() * 1e3,
         bytes_on_disk,
-        peak_rss_bytes: peak_rss_bytes()?,
+        peak_rss_bytes: status_bytes("VmHWM")?,
+    };
+    let memory = Memory {
+        ingest_peak_rss_bytes: ingest_peak_rss,
+        rss_anon_bytes: status_bytes("RssAnon")?,
+        rss_file_bytes: status_bytes("RssFile")?,
     };
     eprintln!(
         "compare: {system}: ingest {:.2} s, query median {:.3} ms (min {:.3}, max {:.3})",
@@ -245,6 +276,7 @@ fn run_child(args: &Args, system: &str) -> Result<(), Error> {
         ms(times[times.len() - 1])
     );
     println!("{}", serde_json::to_string(&report)?);
+    println!("{}", serde_json::to_string(&memory)?);
     Ok(())
 }
 
@@ -286,15 +318,14 @@ fn dir_bytes(dir: &Path) -> Result<u64, Error> {
     Ok(total)
 }
 
-/// `VmHWM` of this process, in bytes.
-fn peak_rss_bytes() -> Result<u64, Error> {
+/// A `kB` field of `/proc/self/status` (`VmHWM`, the peak RSS; `RssAnon`; `RssFile`), in bytes.
+fn status_bytes(field: &str) -> Result<u64, Error> {
     let status = std::fs::read_to_string("/proc/self/status")?;
     let line = status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .ok_or("no VmHWM in /proc/self/status")?;
+        .find_map(|l| l.strip_prefix(field).and_then(|l| l.strip_prefix(':')))
+        .ok_or_else(|| format!("no {field} in /proc/self/status"))?;
     let kb: u64 = line
-        .trim_start_matches("VmHWM:")
         .trim()
         .trim_end_matches("kB")
         .trim()
