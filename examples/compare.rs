@@ -189,8 +189,15 @@ fn print_table(args: &Args, reports: &[(Report, Memory)]) {
     );
     println!(
         "| {:<8} | {:>16} | {:>7} | {:>9} | {:>7} | {:>13} | {:>7} | {:>13} | {:>7} |",
-        "system", "ingest entries/s", "ratio", "query ms", "ratio", "bytes on disk", "ratio",
-        "peak RSS", "ratio"
+        "system",
+        "ingest entries/s",
+        "ratio",
+        "query ms",
+        "ratio",
+        "bytes on disk",
+        "ratio",
+        "peak RSS",
+        "ratio"
     );
     println!(
         "|{:-<10}|{:->18}|{:->9}|{:->11}|{:->9}|{:->15}|{:->9}|{:->15}|{:->9}|",
@@ -207,7 +214,10 @@ fn print_table(args: &Args, reports: &[(Report, Memory)]) {
             r.bytes_on_disk,
             ratio(r.bytes_on_disk as f64, base.map(|b| b.bytes_on_disk as f64)),
             r.peak_rss_bytes,
-            ratio(r.peak_rss_bytes as f64, base.map(|b| b.peak_rss_bytes as f64)),
+            ratio(
+                r.peak_rss_bytes as f64,
+                base.map(|b| b.peak_rss_bytes as f64)
+            ),
         );
     }
     println!();
@@ -325,11 +335,7 @@ fn status_bytes(field: &str) -> Result<u64, Error> {
         .lines()
         .find_map(|l| l.strip_prefix(field).and_then(|l| l.strip_prefix(':')))
         .ok_or_else(|| format!("no {field} in /proc/self/status"))?;
-    let kb: u64 = line
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()?;
+    let kb: u64 = line.trim().trim_end_matches("kB").trim().parse()?;
     Ok(kb * 1024)
 }
 
