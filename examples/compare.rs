@@ -61,9 +61,12 @@ struct Report {
     peak_rss_bytes: u64,
 }
 
-/// Where one system's memory went: printed under the table, not part of `--json`.
+/// CPU time and where memory went: printed under the table, not part of `--json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Memory {
+struct Detail {
+    /// User + system CPU seconds of the whole process (all threads) during ingest: less
+    /// sensitive than wall time to other load on a shared machine.
+    ingest_cpu_s: f64,
     /// `VmHWM` when ingest ended, before any query.
     ingest_peak_rss_bytes: u64,
     /// Anonymous (heap) RSS at the end.
@@ -156,7 +159,7 @@ fn run_parent(args: &Args) -> Result<(), Error> {
         let text = String::from_utf8(out.stdout)?;
         let mut lines = text.lines();
         let report: Report = serde_json::from_str(lines.next().ok_or("no report")?)?;
-        let memory: Memory = serde_json::from_str(lines.next().ok_or("no memory report")?)?;
+        let memory: Detail = serde_json::from_str(lines.next().ok_or("no detail report")?)?;
         reports.push((report, memory));
     }
     if args.json {
@@ -169,7 +172,7 @@ fn run_parent(args: &Args) -> Result<(), Error> {
     Ok(())
 }
 
-fn print_table(args: &Args, reports: &[(Report, Memory)]) {
+fn print_table(args: &Args, reports: &[(Report, Detail)]) {
     let base = reports
         .iter()
         .map(|(r, _)| r)
@@ -221,6 +224,15 @@ fn print_table(args: &Args, reports: &[(Report, Memory)]) {
         );
     }
     println!();
+    println!("CPU time of ingest (user + system, all threads; 10 ms resolution):");
+    for (r, d) in reports {
+        println!(
+            "  {:<8} {:>7.2} s = {:>6.0} ns/entry",
+            r.system,
+            d.ingest_cpu_s,
+            d.ingest_cpu_s * 1e9 / args.entries as f64
+        );
+    }
     println!("peak RSS is VmHWM at the end of the run (ingest + queries); broken down:");
     for (r, m) in reports {
         println!(
@@ -246,12 +258,14 @@ fn run_child(args: &Args, system: &str) -> Result<(), Error> {
         other => return Err(format!("unknown system {other:?}").into()),
     };
 
+    let cpu_before = cpu_time()?;
     let start = Instant::now();
     for seq in 0..args.entries {
         sys.append(workload.entry(seq))?;
     }
     sys.finish_ingest()?;
     let ingest = start.elapsed();
+    let ingest_cpu = cpu_time()?.saturating_sub(cpu_before);
     let ingest_peak_rss = status_bytes("VmHWM")?;
     let bytes_on_disk = dir_bytes(dir.path())?;
 
@@ -273,7 +287,8 @@ fn run_child(args: &Args, system: &str) -> Result<(), Error> {
         bytes_on_disk,
         peak_rss_bytes: status_bytes("VmHWM")?,
     };
-    let memory = Memory {
+    let memory = Detail {
+        ingest_cpu_s: ingest_cpu.as_secs_f64(),
         ingest_peak_rss_bytes: ingest_peak_rss,
         rss_anon_bytes: status_bytes("RssAnon")?,
         rss_file_bytes: status_bytes("RssFile")?,
@@ -326,6 +341,17 @@ fn dir_bytes(dir: &Path) -> Result<u64, Error> {
         };
     }
     Ok(total)
+}
+
+/// User + system CPU time of this process so far (`/proc/self/stat` fields 14 and 15).
+fn cpu_time() -> Result<Duration, Error> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // The command name (field 2) may hold spaces; the fields after it do not.
+    let after_name = stat.rsplit_once(')').ok_or("malformed /proc/self/stat")?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+    // USER_HZ is 100 on every Linux configuration that matters here.
+    Ok(Duration::from_millis(ticks * 10))
 }
 
 /// A `kB` field of `/proc/self/status` (`VmHWM`, the peak RSS; `RssAnon`; `RssFile`), in bytes.
