@@ -1,2 +1,295 @@
-//! Throughput benches (issue 5).
-fn main() {}
+//! Throughput benches: append, finishing executions with fsync, and querying one execution.
+//!
+//! ```text
+//! cargo bench --bench throughput                          # default set, a few minutes
+//! LOGSTORE_BENCH_LARGE=1 cargo bench --bench throughput   # adds the 10 M-entry store (~3 GB
+//!                                                         # in $TMPDIR, ~1 min to build)
+//! cargo bench --bench throughput -- query                 # one group
+//! ```
+//!
+//! The workload is `benches/support/workload.rs` (shared with `examples/compare.rs`): 150-byte
+//! messages, 1,000 executions interleaved round-robin, realistic ids, sources and levels.
+//! `docs/PERFORMANCE.md` holds the figures and what limits each.
+
+// criterion_group! defines an undocumented `pub fn benches`.
+#![allow(missing_docs)]
+
+use std::path::Path;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use logstore::format::{decode, encode};
+use logstore::{Config, Durability, ExecutionId, Filter, Level, LogEntry, LogStore, ManualClock};
+
+#[path = "support/workload.rs"]
+mod workload;
+
+use workload::Workload;
+
+/// Executions interleaved in the append and query workloads.
+const EXECUTIONS: usize = 1_000;
+/// Entries appended per measured iteration of the append benches (one round of executions).
+const APPEND_PER_ITER: u64 = 1_000;
+/// Entries of the execution the query benches read.
+const QUERY_ENTRIES: u64 = 10_000;
+/// Entries each caller appends before its terminal entry in the finish benches.
+const ENTRIES_BEFORE_FINISH: u64 = 4;
+/// The 10 M store is built only when this is set to `1`.
+const LARGE_ENV: &str = "LOGSTORE_BENCH_LARGE";
+
+/// Append throughput with the default group commit (a `write` per 100 entries, no fsync), in
+/// entries/s and in MB/s of encoded frames.
+fn bench_append(c: &mut Criterion) {
+    let mut frame_bytes = 0u64;
+    {
+        let mut wl = Workload::new(EXECUTIONS);
+        let mut buf = Vec::new();
+        for seq in 0..APPEND_PER_ITER {
+            buf.clear();
+            encode(wl.entry(seq), &mut buf).expect("encodes");
+            frame_bytes += buf.len() as u64;
+        }
+    }
+    let mut group = c.benchmark_group("append");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    for (name, throughput) in [
+        ("entries", Throughput::Elements(APPEND_PER_ITER)),
+        ("bytes", Throughput::Bytes(frame_bytes)),
+    ] {
+        // A fresh store per variant, so that neither measures a file the other grew.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LogStore::open(dir.path()).expect("open");
+        let mut wl = Workload::new(EXECUTIONS);
+        let mut seq = 0u64;
+        group.throughput(throughput);
+        group.bench_function(BenchmarkId::new(name, "1000_executions_150B"), |b| {
+            b.iter(|| {
+                for _ in 0..APPEND_PER_ITER {
+                    store.append(wl.entry(seq)).expect("append");
+                    seq += 1;
+                }
+            });
+        });
+        drop(store);
+    }
+    group.finish();
+}
+
+/// One finishing execution: a few entries, the terminal entry, then `finish_execution` (which
+/// flushes and fsyncs, sharing the fsync with concurrent callers).
+struct Finisher {
+    id: ExecutionId,
+    entry: LogEntry,
+    seq: u64,
+}
+
+impl Finisher {
+    fn new(caller: usize) -> Finisher {
+        let id = ExecutionId::new(format!("finish-{caller:03}")).expect("valid id");
+        let entry = LogEntry::new(
+            id.clone(),
+            workload::BASE_TS,
+            Level::Info,
+            "plugin:ns/plugin.action",
+            "x".repeat(workload::MESSAGE_LEN),
+        );
+        Finisher { id, entry, seq: 0 }
+    }
+
+    fn append_run(&mut self, store: &LogStore) {
+        for _ in 0..ENTRIES_BEFORE_FINISH {
+            self.seq += 1;
+            self.entry.timestamp = workload::BASE_TS + i64::try_from(self.seq).expect("fits");
+            store.append(&self.entry).expect("append");
+        }
+        self.seq += 1;
+        let ts = workload::BASE_TS + i64::try_from(self.seq).expect("fits");
+        store
+            .append(&workload::terminal_entry(&self.id, ts))
+            .expect("append terminal");
+    }
+
+    fn finish(&mut self, store: &LogStore) {
+        self.append_run(store);
+        store.finish_execution(&self.id).expect("finish");
+    }
+}
+
+/// `callers` threads each finishing one execution at the same moment, `iters` times; the time
+/// from the start signal until the last of them returned, summed.
+fn finish_concurrently(store: &LogStore, callers: usize, iters: u64) -> Duration {
+    let start = Barrier::new(callers + 1);
+    let done = Barrier::new(callers + 1);
+    std::thread::scope(|s| {
+        for caller in 0..callers {
+            let (start, done) = (&start, &done);
+            s.spawn(move || {
+                let mut f = Finisher::new(caller);
+                for _ in 0..iters {
+                    start.wait();
+                    f.finish(store);
+                    done.wait();
+                }
+            });
+        }
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            let t = Instant::now();
+            start.wait();
+            done.wait();
+            total += t.elapsed();
+        }
+        total
+    })
+}
+
+/// Finishing executions with fsync from 1, 8 and 64 concurrent callers (throughput: finishes
+/// per second), and the baseline without group commit: 64 executions finished one after the
+/// other, each with its own `flush(Synced)` and so its own fsync.
+fn bench_finish(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = LogStore::open(dir.path()).expect("open");
+    let mut group = c.benchmark_group("finish");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    for callers in [1usize, 8, 64] {
+        group.throughput(Throughput::Elements(callers as u64));
+        group.bench_function(BenchmarkId::new("concurrent", callers), |b| {
+            b.iter_custom(|iters| finish_concurrently(&store, callers, iters));
+        });
+    }
+    let mut finishers: Vec<Finisher> = (0..64).map(Finisher::new).collect();
+    group.throughput(Throughput::Elements(64));
+    group.bench_function(BenchmarkId::new("sequential_synced_flushes", 64), |b| {
+        b.iter(|| {
+            for f in &mut finishers {
+                f.append_run(&store);
+                store.flush(Durability::Synced).expect("flush");
+            }
+        });
+    });
+    group.finish();
+}
+
+/// A store of `entries` entries: 1,000 executions interleaved round-robin, plus the target
+/// execution (`exec-001000`) whose [`QUERY_ENTRIES`] entries are spread evenly through it, so
+/// that each of them is a run of its own, in a 1 M store as in a 10 M one. Also writes the
+/// target's frames, back to back, to `same_bytes_path`: the sequential-read baseline.
+fn build_store(dir: &Path, entries: u64, clock: &ManualClock, same_bytes_path: &Path) -> LogStore {
+    let store = open_at(dir, clock);
+    let mut wl = Workload::new(EXECUTIONS + 1);
+    let stride = entries / QUERY_ENTRIES;
+    let mut same_bytes = Vec::new();
+    let started = Instant::now();
+    for seq in 0..entries {
+        let entry = if seq % stride == stride - 1 {
+            let e = wl.entry_of(EXECUTIONS, seq);
+            encode(e, &mut same_bytes).expect("encodes");
+            e
+        } else {
+            let exec = usize::try_from(seq % EXECUTIONS as u64).expect("fits");
+            wl.entry_of(exec, seq)
+        };
+        store.append(entry).expect("append");
+    }
+    store.flush(Durability::Synced).expect("flush");
+    std::fs::write(same_bytes_path, &same_bytes).expect("write baseline file");
+    eprintln!(
+        "built a store of {entries} entries in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    store
+}
+
+/// Opens the store with the time taken from `clock`.
+fn open_at(dir: &Path, clock: &ManualClock) -> LogStore {
+    let config = Config {
+        clock: Arc::new(clock.clone()),
+        ..Config::default()
+    };
+    LogStore::open_with(dir, config).expect("open")
+}
+
+/// Reads a file of frames sequentially and builds every entry: the floor of a query that
+/// returns the same entries.
+fn read_sequentially(path: &Path) -> Vec<LogEntry> {
+    let bytes = std::fs::read(path).expect("read");
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let (p, n) = decode(&bytes[pos..]).expect("valid frame");
+        out.push(p.to_entry().expect("valid entry"));
+        pos += n;
+    }
+    out
+}
+
+/// Query of one 10,000-entry execution in stores of 1 M (and, with `LOGSTORE_BENCH_LARGE=1`,
+/// 10 M) entries: from the live day (the writer's own chain walk) and from the same day once
+/// sealed (sorted index), against reading the same frames from a file of their own.
+fn bench_query(c: &mut Criterion) {
+    let mut sizes = vec![1_000_000u64];
+    if std::env::var(LARGE_ENV).is_ok_and(|v| v == "1") {
+        sizes.push(10_000_000);
+    }
+    let target = workload::execution_id(EXECUTIONS);
+    let filter = Filter::default();
+    let mut group = c.benchmark_group("query");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(QUERY_ENTRIES));
+    for entries in sizes {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store_dir = dir.path().join("store");
+        let same_bytes = dir.path().join("same-bytes.log");
+        let now = workload::BASE_TS;
+        let clock = ManualClock::new(now);
+        let store = build_store(&store_dir, entries, &clock, &same_bytes);
+        let label = format!("{}M", entries / 1_000_000);
+        let check = |got: Vec<LogEntry>| assert_eq!(got.len() as u64, QUERY_ENTRIES);
+
+        check(store.query(&target, &filter).expect("query"));
+        group.bench_function(BenchmarkId::new("live_day", &label), |b| {
+            b.iter(|| store.query(&target, &filter).expect("query"));
+        });
+        drop(store);
+
+        // Reopening a day later seals the day: its sorted index is written.
+        clock.set(now + 86_400_000);
+        let store = open_at(&store_dir, &clock);
+        check(store.query(&target, &filter).expect("query"));
+        group.bench_function(BenchmarkId::new("sealed_day", &label), |b| {
+            b.iter(|| store.query(&target, &filter).expect("query"));
+        });
+        drop(store);
+
+        check(read_sequentially(&same_bytes));
+        group.bench_function(BenchmarkId::new("same_bytes_sequential", &label), |b| {
+            b.iter(|| read_sequentially(&same_bytes));
+        });
+    }
+    group.finish();
+}
+
+/// TODO(capture): lines/s of a child process's output captured into the store. The capture
+/// module (`src/capture/`, owned by another engineer) is not merged yet; once it is, bench
+/// `capture` of a child printing N 150-byte lines here, with `Throughput::Elements(N)`. Not
+/// faked in the meantime: this group measures nothing.
+fn bench_capture(_c: &mut Criterion) {}
+
+criterion_group!(
+    benches,
+    bench_append,
+    bench_finish,
+    bench_query,
+    bench_capture
+);
+criterion_main!(benches);
