@@ -109,7 +109,8 @@ impl Workload {
         e.message.push_str("step ");
         push_digits(&mut e.message, seq);
         e.message.push_str(" of task-");
-        e.message.push(char::from(b'0' + u8::try_from(task).expect("< 10")));
+        e.message
+            .push(char::from(b'0' + u8::try_from(task).expect("< 10")));
         e.message.push_str(": ");
         let start = usize::try_from(seq % 64).expect("fits");
         let need = MESSAGE_LEN - e.message.len();
