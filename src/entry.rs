@@ -123,7 +123,7 @@ fn shorten(s: &str, max: usize) -> String {
     format!("{}...", &s[..end])
 }
 
-fn check_id(field: &'static str, s: &str) -> Result<(), EntryError> {
+pub(crate) fn check_id(field: &'static str, s: &str) -> Result<(), EntryError> {
     let bad = |reason| EntryError::InvalidId {
         field,
         value: shorten(s, 40),

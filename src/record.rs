@@ -197,7 +197,8 @@ pub fn decode_payload(payload: &[u8]) -> Result<PayloadRef<'_>, FrameError> {
             p.level
         )));
     }
-    if ExecutionId::new(p.execution_id).is_err() {
+    // Checked in place: `ExecutionId::new` would allocate a String per decoded record.
+    if crate::entry::check_id("execution_id", p.execution_id).is_err() {
         return Err(FrameError::Payload("invalid execution_id".to_owned()));
     }
     Ok(p)

@@ -8,7 +8,6 @@
 //! ```
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::FileExt;
@@ -20,7 +19,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::clock::{Clock, SystemClock};
-use crate::commit::{Batch, CommitPolicy, Durability, Layout};
+use crate::commit::{Batch, ByExecHash, CommitPolicy, Durability, Layout};
 use crate::day::Day;
 use crate::error::{Result, StoreError};
 use crate::index::{
@@ -71,7 +70,7 @@ pub(crate) enum DayIndex {
 
 /// The writer's in-memory head of every execution's chain in the live index.
 pub(crate) struct LiveHeads {
-    pub(crate) heads: RwLock<HashMap<u64, u32>>,
+    pub(crate) heads: RwLock<ByExecHash<u32>>,
     pub(crate) index: FileView,
 }
 
@@ -212,6 +211,9 @@ impl std::fmt::Debug for LogStore {
             .finish_non_exhaustive()
     }
 }
+
+/// The longest the flush thread sleeps (it matches the 100 ms in `flush_loop`).
+const IDLE_WAKE: Duration = Duration::from_millis(100);
 
 thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -364,7 +366,6 @@ impl LogStore {
             let mut frame = scratch.borrow_mut();
             frame.clear();
             record::encode(entry, &mut frame)?;
-            let now = self.inner.config.clock.now_ms();
             let mut w = writer.lock();
             let policy = &self.inner.config.commit;
             if w.batch.len() >= policy.max_pending_entries {
@@ -374,11 +375,22 @@ impl LogStore {
                 });
             }
             let was_empty = w.batch.is_empty();
+            // Only a batch's first entry starts its timer, so only it needs the clock (reading
+            // it for every entry was 5 % of `append`).
+            let now = if was_empty {
+                self.inner.config.clock.now_ms()
+            } else {
+                0
+            };
             w.batch.push(entry, &frame, now);
             if w.batch.len() >= policy.max_batch_entries {
                 // The caller that fills the batch writes it: no hand-off, no thread wake-up.
                 let _ = self.inner.flush_locked(&mut w);
-            } else if was_empty {
+            } else if was_empty && policy.max_batch_delay < IDLE_WAKE {
+                // The idle flush thread looks at the buffer every IDLE_WAKE anyway and then
+                // sleeps until the oldest entry is due, so only a delay shorter than that needs
+                // a wake-up. Waking it for every new batch cost a futex call and lock contention
+                // (parking_lot spinning in sched_yield) per 100 entries.
                 self.inner.wake.notify_one();
             }
             Ok(())
@@ -538,8 +550,9 @@ impl Inner {
                 return;
             }
             let now = self.config.clock.now_ms();
-            // Wake at least every 100 ms of real time, so an injected clock that jumps is
-            // noticed, and retries of a failing disk are paced.
+            // Wake at least every IDLE_WAKE of real time, so an injected clock that jumps is
+            // noticed, a new batch is seen without a wake-up, and retries of a failing disk are
+            // paced.
             let wait_ms = match w.batch.oldest_ms() {
                 None => 100,
                 Some(t) if now.saturating_sub(t) >= delay => {
@@ -756,7 +769,7 @@ impl LiveFiles {
                 .map_err(StoreError::io("write index", &index_path))?;
         }
         let mut bytes = Vec::new();
-        let mut heads = HashMap::new();
+        let mut heads = ByExecHash::default();
         for (i, e) in rec.entries.iter().enumerate() {
             heads.insert(e.hash, entry_number(i));
             if i >= rec.kept_index_entries {
