@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -149,14 +150,19 @@ macro_rules! id_type {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Validates `s` as an id: 1..=128 bytes of `[A-Za-z0-9._:-]`.
             pub fn new(s: impl Into<String>) -> Result<Self, EntryError> {
                 let s = s.into();
                 check_id($field, &s)?;
-                Ok(Self(s))
+                Ok(Self(Arc::from(s)))
+            }
+
+            /// An id from text a CRC-checked record holds and the decoder already checked.
+            pub(crate) fn from_checked(s: &str) -> Self {
+                Self(Arc::from(s))
             }
 
             /// The id as text.
@@ -188,7 +194,7 @@ macro_rules! id_type {
 
         impl From<$name> for String {
             fn from(id: $name) -> String {
-                id.0
+                id.0.as_ref().to_owned()
             }
         }
 
@@ -207,7 +213,8 @@ macro_rules! id_type {
 }
 
 id_type!(
-    /// The id of one execution of a workflow: the correlation id of every entry.
+    /// The id of one execution of a workflow: the correlation id of every entry. Cloning it is
+    /// cheap (the text is shared), so every entry of a query can carry it.
     ExecutionId,
     "execution_id"
 );

@@ -70,8 +70,9 @@ impl LogStore {
         let mut cursor = Cursor::new();
         let mut out = VecDeque::new();
         let mut found = false;
+        let mut ids = Ids::default();
         self.visit(execution_id, filter, &mut cursor, &mut found, &mut |p| {
-            out.extend(entry_of(p));
+            out.extend(entry_of(p, &mut ids));
             if let Some(t) = filter.tail {
                 if out.len() > t {
                     out.pop_front();
@@ -97,13 +98,14 @@ impl LogStore {
         self.refresh_days()?;
         let mut found = false;
         let mut sent = 0usize;
+        let mut ids = Ids::default();
         self.visit(
             execution_id,
             filter,
             &mut Cursor::new(),
             &mut found,
             &mut |p| {
-                let Some(entry) = entry_of(p) else {
+                let Some(entry) = entry_of(p, &mut ids) else {
                     return Ok(true);
                 };
                 sent += 1;
@@ -310,8 +312,12 @@ fn visit_run(
 
 /// The owned entry of a payload; a payload that passed its CRC but not validation (a bug or a
 /// foreign writer) is skipped like a damaged record.
-fn entry_of(p: &PayloadRef<'_>) -> Option<LogEntry> {
-    match p.to_entry() {
+/// Id slots shared by the entries one reader builds (see [`PayloadRef::to_entry_sharing`]).
+#[derive(Default)]
+struct Ids(Option<ExecutionId>, Option<TaskId>);
+
+fn entry_of(p: &PayloadRef<'_>, ids: &mut Ids) -> Option<LogEntry> {
+    match p.to_entry_sharing(&mut ids.0, &mut ids.1) {
         Ok(e) => Some(e),
         Err(e) => {
             tracing::warn!(error = %e, "skipping an invalid record");
@@ -407,6 +413,7 @@ impl Follower<'_> {
         let mut out = Vec::new();
         let mut found = false;
         let mut finished = false;
+        let mut ids = Ids::default();
         let unfiltered = Filter::default();
         // Visit unfiltered so that the terminal entry is seen even when filtered out.
         self.store.visit(
@@ -419,7 +426,7 @@ impl Follower<'_> {
                     finished = true;
                 }
                 if self.filter.matches(p) {
-                    out.extend(entry_of(p));
+                    out.extend(entry_of(p, &mut ids));
                 }
                 Ok(true)
             },

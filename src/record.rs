@@ -57,27 +57,46 @@ impl PayloadRef<'_> {
         Level::from_byte(self.level)
     }
 
-    /// Builds the owned entry, validating every field as `append` would have.
+    /// Builds the owned entry. Every field but the metadata was checked by the decoder; the
+    /// metadata is parsed here (and must be a JSON object).
     pub fn to_entry(&self) -> Result<LogEntry, FrameError> {
-        let bad = |e: EntryError| FrameError::Payload(e.to_string());
+        self.to_entry_sharing(&mut None, &mut None)
+    }
+
+    /// [`to_entry`](Self::to_entry), sharing the id text with the previous entry built through
+    /// the same slots when it is the same id (a query's entries all carry one execution id and
+    /// mostly runs of one task id): cloning an id is then a reference count, not an allocation.
+    pub fn to_entry_sharing(
+        &self,
+        exec: &mut Option<ExecutionId>,
+        task: &mut Option<TaskId>,
+    ) -> Result<LogEntry, FrameError> {
         let level = self
             .level()
             .ok_or_else(|| FrameError::Payload(format!("unknown level byte {}", self.level)))?;
-        let entry = LogEntry {
-            execution_id: ExecutionId::new(self.execution_id).map_err(bad)?,
+        let metadata = self
+            .metadata
+            .map(metadata_from_json)
+            .transpose()
+            .map_err(|e| FrameError::Payload(e.to_string()))?;
+        let execution_id = shared(
+            exec,
+            self.execution_id,
+            ExecutionId::as_str,
+            ExecutionId::from_checked,
+        );
+        let task_id = self
+            .task_id
+            .map(|t| shared(task, t, TaskId::as_str, TaskId::from_checked));
+        Ok(LogEntry {
+            execution_id,
             timestamp: self.timestamp,
             level,
             source: self.source.to_owned(),
             message: self.message.to_owned(),
-            task_id: self.task_id.map(TaskId::new).transpose().map_err(bad)?,
-            metadata: self
-                .metadata
-                .map(metadata_from_json)
-                .transpose()
-                .map_err(bad)?,
-        };
-        entry.validate().map_err(bad)?;
-        Ok(entry)
+            task_id,
+            metadata,
+        })
     }
 }
 
@@ -197,11 +216,33 @@ pub fn decode_payload(payload: &[u8]) -> Result<PayloadRef<'_>, FrameError> {
             p.level
         )));
     }
-    // Checked in place: `ExecutionId::new` would allocate a String per decoded record.
-    if crate::entry::check_id("execution_id", p.execution_id).is_err() {
-        return Err(FrameError::Payload("invalid execution_id".to_owned()));
+    // Every field as `append` checked it, in place (no allocation), so that building the
+    // entry needs no second pass.
+    let bad = |e: EntryError| FrameError::Payload(e.to_string());
+    crate::entry::check_id("execution_id", p.execution_id).map_err(bad)?;
+    if let Some(t) = p.task_id {
+        crate::entry::check_id("task_id", t).map_err(bad)?;
+    }
+    crate::entry::check_source(p.source).map_err(bad)?;
+    if p.message.len() > crate::MAX_MESSAGE_LEN {
+        return Err(bad(EntryError::MessageTooLong {
+            len: p.message.len(),
+        }));
     }
     Ok(p)
+}
+
+/// The id in `slot` if it spells `text`, else a new one (which then fills the slot).
+fn shared<T: Clone>(
+    slot: &mut Option<T>,
+    text: &str,
+    as_str: fn(&T) -> &str,
+    make: fn(&str) -> T,
+) -> T {
+    match slot {
+        Some(id) if as_str(id) == text => id.clone(),
+        _ => slot.insert(make(text)).clone(),
+    }
 }
 
 /// Checks and decodes the frame at the start of `buf`.

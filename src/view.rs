@@ -136,7 +136,13 @@ impl FileView {
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file too large to map"))?;
         // SAFETY: see the module doc: a mapped file is never truncated while this process
         // maps it, and bytes below the length we map are never rewritten (append-only).
-        let map = Arc::new(unsafe { MmapOptions::new().len(len).map(&self.file)? });
+        let map = unsafe { MmapOptions::new().len(len).map(&self.file)? };
+        // Readers touch scattered runs: no read-ahead on a fault that has to go to disk. (The
+        // kernel still maps up to 64 KiB of already-cached pages around each fault, so the
+        // resident set of a long-lived reader grows towards the file size: clean page cache,
+        // shared and reclaimable, not anonymous memory; see docs/PERFORMANCE.md.)
+        let _ = map.advise(memmap2::Advice::Random);
+        let map = Arc::new(map);
         *slot = Some(Arc::clone(&map));
         Ok(map)
     }
