@@ -252,9 +252,9 @@ impl SortedIndex {
         Ok(SortedIndex { view, count })
     }
 
-    /// Number of entries.
-    pub fn len(&self) -> usize {
-        self.count
+    /// The file.
+    pub fn path(&self) -> &Path {
+        self.view.path()
     }
 
     /// Entry `i` (0-based); an error names the place if it fails its CRC.
@@ -271,8 +271,47 @@ impl SortedIndex {
         })
     }
 
-    /// The runs of `hash`, in segment order: a binary search, then a forward walk.
+    /// The runs of `hash`, in segment order: a binary search, then a forward walk. If an
+    /// entry on the way fails its checksum, a linear scan that skips damaged entries answers
+    /// instead: one bad entry costs its own run, never other executions' queries. (`verify`
+    /// reports it; deleting the `.sidx` makes the next writer open rebuild it from the segment.)
     pub fn lookup(&self, hash: u64) -> Result<Vec<IndexEntry>> {
+        match self.search(hash) {
+            Err(StoreError::Corrupt { offset, .. }) => {
+                tracing::warn!(file = %self.view.path().display(), offset, "damaged sorted index entry; scanning the index linearly (run `logstore verify`)");
+                self.scan(hash)
+            }
+            other => other,
+        }
+    }
+
+    /// Every intact entry, in file order, and the file offsets of the damaged ones.
+    pub fn entries(&self) -> Result<(Vec<IndexEntry>, Vec<u64>)> {
+        let (mut good, mut bad) = (Vec::with_capacity(self.count), Vec::new());
+        for i in 0..self.count {
+            match self.get(i) {
+                Ok(e) => good.push(e),
+                Err(StoreError::Corrupt { offset, .. }) => bad.push(offset),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((good, bad))
+    }
+
+    fn scan(&self, hash: u64) -> Result<Vec<IndexEntry>> {
+        let mut out = Vec::new();
+        for i in 0..self.count {
+            match self.get(i) {
+                Ok(e) if e.hash == hash => out.push(e),
+                Ok(_) | Err(StoreError::Corrupt { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        out.sort_by_key(|e| e.offset);
+        Ok(out)
+    }
+
+    fn search(&self, hash: u64) -> Result<Vec<IndexEntry>> {
         let (mut lo, mut hi) = (0usize, self.count);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
@@ -353,7 +392,7 @@ mod tests {
         }
         SortedIndex::write(&path, &entries).unwrap();
         let idx = SortedIndex::open(&path).unwrap();
-        assert_eq!(idx.len(), 1000);
+        assert_eq!(idx.entries().unwrap().0.len(), 1000);
         for h in 0..37 {
             let runs = idx.lookup(h).unwrap();
             let want: Vec<u64> = (0..1000).filter(|i| i % 37 == h).map(|i| i * 10).collect();

@@ -281,11 +281,7 @@ fn visit_run(
     found: &mut bool,
     f: &mut dyn FnMut(&PayloadRef<'_>) -> Result<bool>,
 ) -> Result<bool> {
-    let len = usize::try_from(run.length).unwrap_or(usize::MAX);
-    let bytes = day
-        .segment
-        .read(run.offset, len)
-        .map_err(StoreError::io("read segment", day.segment.path()))?;
+    let bytes = day.read_run(run, usize::MAX)?;
     let mut keep_going = true;
     let mut result = Ok(());
     let damage = record::for_each_frame(&bytes, |_, p| {
@@ -327,35 +323,28 @@ fn entry_of(p: &PayloadRef<'_>, ids: &mut Ids) -> Option<LogEntry> {
 }
 
 fn first_id(day: &DayFiles, run: &IndexEntry) -> Result<Option<ExecutionId>> {
-    let len = usize::try_from(run.length)
-        .unwrap_or(0)
-        .min(record::FRAME_HEADER_LEN + record::MAX_PAYLOAD_LEN);
-    let bytes = day
-        .segment
-        .read(run.offset, len)
-        .map_err(StoreError::io("read segment", day.segment.path()))?;
-    Ok(record::decode(&bytes)
-        .ok()
-        .and_then(|(p, _)| ExecutionId::new(p.execution_id).ok()))
+    let bytes = day.read_run(run, usize::MAX)?;
+    // The first intact record of the run names the execution.
+    let mut id = None;
+    record::for_each_frame(&bytes, |_, p| {
+        id = Some(ExecutionId::from_checked(p.execution_id));
+        false
+    });
+    Ok(id)
 }
 
 fn final_state(day: &DayFiles, run: &IndexEntry) -> Result<Option<String>> {
-    let len = usize::try_from(run.length).unwrap_or(0);
-    let bytes = day
-        .segment
-        .read(run.offset, len)
-        .map_err(StoreError::io("read segment", day.segment.path()))?;
-    let mut pos = 0;
+    let bytes = day.read_run(run, usize::MAX)?;
     let mut state = None;
-    while let Ok((p, n)) = record::decode(&bytes[pos..]) {
-        pos += n;
+    record::for_each_frame(&bytes, |_, p| {
         if crate::recovery::is_terminal(&p) {
             state = p
                 .to_entry()
                 .ok()
                 .and_then(|e| e.terminal_state().map(str::to_owned));
         }
-    }
+        true
+    });
     Ok(state)
 }
 

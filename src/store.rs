@@ -135,10 +135,32 @@ impl DayFiles {
         Ok(runs)
     }
 
+    /// The bytes of `run` (at most `max` of them). A run that reaches past the end of the
+    /// segment (an index that outlived a power cut before recovery, or a damaged sealed file)
+    /// gives what exists, with a warning: damage costs the damaged records, not the query.
+    pub(crate) fn read_run(&self, run: &IndexEntry, max: usize) -> Result<crate::view::Chunk> {
+        let len = usize::try_from(run.length).unwrap_or(usize::MAX).min(max);
+        let io = || StoreError::io("read segment", self.segment.path());
+        match self.segment.read(run.offset, len) {
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                let file_len = self.segment.len().map_err(io())?;
+                let have = usize::try_from(file_len.saturating_sub(run.offset))
+                    .unwrap_or(0)
+                    .min(len);
+                tracing::warn!(file = %self.segment.path().display(), offset = run.offset, length = run.length, file_len, "index run reaches past the end of the segment; reading what exists (run `logstore verify`)");
+                self.segment
+                    .read(run.offset.min(file_len), have)
+                    .map_err(io())
+            }
+            other => other.map_err(io()),
+        }
+    }
+
     /// Every run of the day (for `list`, `stats`, `verify`), in index order.
+    /// (Damaged sorted-index entries are left out; `verify` reports them.)
     pub(crate) fn all_runs(&self) -> Result<Vec<IndexEntry>> {
         match &self.index {
-            DayIndex::Sorted(s) => (0..s.len()).map(|i| s.get(i)).collect(),
+            DayIndex::Sorted(s) => Ok(s.entries()?.0),
             DayIndex::Own(live) => Ok(index::read_live(&live.index)?.0),
             DayIndex::Scan(path) => self.all_runs_scan(path),
         }
@@ -230,8 +252,16 @@ impl LogStore {
     pub fn open_with(dir: impl AsRef<Path>, config: Config) -> Result<LogStore> {
         let dir = dir.as_ref().to_owned();
         let segments_dir = dir.join("segments");
+        let created = !segments_dir.is_dir();
         std::fs::create_dir_all(&segments_dir)
             .map_err(StoreError::io("create directory", &segments_dir))?;
+        if created {
+            // The new directory entries must survive a power cut like the files in them.
+            sync_dir(&dir)?;
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_dir(parent)?;
+            }
+        }
         let lock = take_lock(&dir)?;
         let today = Day::from_unix_ms(config.clock.now_ms());
         let mut days = Vec::new();
