@@ -18,7 +18,7 @@ use logstore::{
 use support::*;
 
 const EXECS: u64 = 6;
-const PER_EXEC: u64 = 400;
+const PER_EXEC: u64 = 1500;
 
 fn exec_name(i: u64) -> String {
     format!("conc-{i}")
@@ -42,7 +42,7 @@ fn assert_prefix(exec: &str, got: &[LogEntry], seen_before: usize, who: &str) {
 
 fn scenario(iteration: u64) {
     let dir = tempfile::tempdir().unwrap();
-    // Ten seconds before midnight UTC; the writer moves the clock 50 ms per step.
+    // Ten seconds before midnight UTC; the writer moves the clock 10 ms per step.
     let midnight = NOON + 12 * 3600 * 1000;
     let clock = ManualClock::new(midnight - 10_000);
     let config = Config {
@@ -111,7 +111,7 @@ fn scenario(iteration: u64) {
                 .append(&generated_entry(&exec_name(i), seq, PER_EXEC))
                 .unwrap();
         }
-        clock.advance(50);
+        clock.advance(10);
         if seq % 7 == 0 {
             store.tick().unwrap();
         }

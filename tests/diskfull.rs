@@ -110,7 +110,10 @@ fn full_disk_errors_then_resumes() {
         "disk full after {} finished executions: {finish_error}",
         acked.len()
     );
-    assert!(matches!(finish_error, StoreError::Io { .. }), "{finish_error:?}");
+    assert!(
+        matches!(finish_error, StoreError::Io { .. }),
+        "{finish_error:?}"
+    );
     assert!(store.flush(Durability::Written).is_err());
 
     // Phase 2: appends are buffered until the bound, then refused.

@@ -154,7 +154,13 @@ mod regressions {
 
     #[test]
     fn empty_and_tiny_inputs() {
-        for data in [&[][..], &[0], &[0; 8], &[0xFF; 8], &[1, 0, 0, 0, 0, 0, 0, 0, 0]] {
+        for data in [
+            &[][..],
+            &[0],
+            &[0; 8],
+            &[0xFF; 8],
+            &[1, 0, 0, 0, 0, 0, 0, 0, 0],
+        ] {
             record_decode(data);
             index_entry(data);
             ndjson_entry(data);

@@ -97,7 +97,12 @@ fn tail_cut_inside_a_single_record_run() {
     let (_, written) = write_store(base.path(), 6, true);
     let seg = last_segment(base.path());
     let &(last_off, last_len, _, _) = frames(&seg).last().unwrap();
-    for cut in [last_off, last_off + 1, last_off + 8, last_off + last_len as u64 - 1] {
+    for cut in [
+        last_off,
+        last_off + 1,
+        last_off + 8,
+        last_off + last_len as u64 - 1,
+    ] {
         let dir = tempfile::tempdir().unwrap();
         copy_store(base.path(), dir.path());
         truncate(&last_segment(dir.path()), cut);
@@ -268,8 +273,14 @@ fn read_only_open_of_a_power_cut_store_never_panics() {
     truncate(&seg, off + len as u64 / 2);
     let ro = LogStore::open_read_only(dir.path()).unwrap();
     assert_eq!(all_of(&ro, "before"), before);
-    match ro.query(&ExecutionId::new("exec").unwrap(), &logstore::Filter::default()) {
-        Ok(got) => assert!(written.starts_with(&got), "a reader saw something never written"),
+    match ro.query(
+        &ExecutionId::new("exec").unwrap(),
+        &logstore::Filter::default(),
+    ) {
+        Ok(got) => assert!(
+            written.starts_with(&got),
+            "a reader saw something never written"
+        ),
         Err(e) => eprintln!("read-only query of the torn execution failed (no panic): {e}"),
     }
     let _ = ro.verify().unwrap();
@@ -316,7 +327,10 @@ fn flipped_bit_in_a_run_that_is_not_the_last_loses_only_that_record() {
     assert_eq!(all_of(&store, "after"), after);
     let report = store.verify().unwrap();
     assert!(
-        report.problems.iter().any(|p| p.file == seg && p.offset == off),
+        report
+            .problems
+            .iter()
+            .any(|p| p.file == seg && p.offset == off),
         "verify does not name the damage at {off}: {:?}",
         report.problems
     );

@@ -209,7 +209,7 @@ fn crash_torture() {
     let mut final_figures = Figures::default();
     // A fresh store every EPOCH rounds keeps each round's checks (verify reads everything)
     // bounded; within an epoch every crash lands on a store that earlier crashes left behind.
-    const EPOCH: u64 = 25;
+    const EPOCH: u64 = 10;
     let mut dir = tempfile::tempdir().unwrap();
     let mut epoch_acked: HashMap<String, u64> = HashMap::new();
     for round in 0..rounds {
@@ -272,9 +272,9 @@ fn end_epoch(dir: &Path, acked: &HashMap<String, u64>, figures: &mut Figures) {
 /// record whose bytes were not touched and that lies before the cut is returned, except the
 /// collateral losses counted (records after damage inside the same run, a known bug).
 fn power_cut_simulation(src: &Path, rng: &mut fastrand::Rng) {
-    let rounds = 12;
+    let rounds = 8;
     let (mut flips_named, mut flips, mut collateral, mut checked) = (0u64, 0u64, 0u64, 0u64);
-    for round in 0..rounds {
+    for _ in 0..rounds {
         let dir = tempfile::tempdir().unwrap();
         copy_store(src, dir.path());
         let seg = last_segment(dir.path());
@@ -315,12 +315,18 @@ fn power_cut_simulation(src: &Path, rng: &mut fastrand::Rng) {
         let mut expect: HashMap<String, Vec<String>> = HashMap::new();
         for (off, len, exec, message) in &before {
             if off + *len as u64 <= cut && !flipped_frames.contains(off) {
-                expect.entry(exec.clone()).or_default().push(message.clone());
+                expect
+                    .entry(exec.clone())
+                    .or_default()
+                    .push(message.clone());
             }
         }
         for (i, &f) in flipped_frames.iter().enumerate() {
             // Adjacent damaged frames merge into one region named at its start.
-            let merged = i > 0 && before.iter().any(|b| b.0 + b.1 as u64 == f && flipped_frames[i - 1] == b.0);
+            let merged = i > 0
+                && before
+                    .iter()
+                    .any(|b| b.0 + b.1 as u64 == f && flipped_frames[i - 1] == b.0);
             flips += 1;
             if named.contains(&f) || merged {
                 flips_named += 1;
@@ -328,7 +334,11 @@ fn power_cut_simulation(src: &Path, rng: &mut fastrand::Rng) {
         }
         for (exec, want) in &expect {
             let got: Vec<LogEntry> = all_of(&store, exec);
-            let total = if exec.starts_with('r') { total_of(exec) } else { 1 };
+            let total = if exec.starts_with('r') {
+                total_of(exec)
+            } else {
+                1
+            };
             // Every entry returned was written, in relative order.
             let mut last_seq = None;
             for e in &got {
@@ -356,5 +366,8 @@ fn power_cut_simulation(src: &Path, rng: &mut fastrand::Rng) {
         "power_cut_simulation summary: rounds {rounds} flipped records {flips} named by verify/recovery {flips_named} \
          intact records checked {checked} intact records not returned (collateral) {collateral}"
     );
-    assert_eq!(flips, flips_named, "some damage was not reported at its offset");
+    assert_eq!(
+        flips, flips_named,
+        "some damage was not reported at its offset"
+    );
 }
