@@ -144,10 +144,10 @@ pub fn generated_entry(exec: &str, seq: u64, total: u64) -> LogEntry {
         "worker",
         format!("{exec} line {seq}\n{pad}"),
     );
-    if h % 3 == 0 {
+    if h.is_multiple_of(3) {
         e = e.with_task(logstore::TaskId::new(format!("t{}", seq % 5)).unwrap());
     }
-    if h % 5 == 0 {
+    if h.is_multiple_of(5) {
         let meta = serde_json::json!({"seq": seq, "exec": exec})
             .as_object()
             .cloned()
