@@ -320,3 +320,37 @@ fn query_survives_a_sealed_segment_cut_short() {
     // The live day's entries of "a" are all there.
     assert!(got.ends_with(&base.written["a"][base.written["a"].len() - 5..]));
 }
+
+#[test]
+#[ignore = "bug: one bad .sidx entry makes query() fail for every execution whose binary search meets it; sealed days are never checked or rebuilt"]
+fn flipped_bit_in_a_sorted_index_loses_no_other_execution() {
+    // The sorted index is derived data too: one damaged entry may cost its own run at most,
+    // never the queries of the other executions whose binary search passes over it.
+    let base = base();
+    let sidx_len = std::fs::metadata(&files_with_ext(base.dir.path(), "sidx")[0])
+        .unwrap()
+        .len();
+    let mut failures = Vec::new();
+    for at in (16..sidx_len).step_by(56) {
+        let dir = tempfile::tempdir().unwrap();
+        copy_store(base.dir.path(), dir.path());
+        flip_bit(&files_with_ext(dir.path(), "sidx")[0], at + 20, 2);
+        let clock = ManualClock::new(NOON + 24 * 3600 * 1000);
+        let store = LogStore::open_with(dir.path(), config(&clock, 7)).unwrap();
+        for exec in EXECS {
+            match store.query(
+                &ExecutionId::new(exec).unwrap(),
+                &logstore::Filter::default(),
+            ) {
+                Ok(got) => assert_subsequence(exec, &got, &base.written[exec]),
+                Err(e) => failures.push(format!("flip at {}: {exec}: {e}", at + 20)),
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failed queries, first: {}",
+        failures.len(),
+        failures[0]
+    );
+}
