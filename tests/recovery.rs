@@ -336,9 +336,21 @@ fn flipped_bit_in_a_run_that_is_not_the_last_loses_only_that_record() {
     );
     let mut want = written.clone();
     want.remove(10);
+    let got = all_of(&store, "exec");
+    let state = store
+        .list()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.execution_id.as_str() == "exec")
+        .and_then(|s| s.final_state);
+    eprintln!(
+        "returned {} of {} intact entries; list() final state {state:?}",
+        got.len(),
+        want.len()
+    );
     assert_eq!(
-        all_of(&store, "exec"),
-        want,
+        got, want,
         "the records after the damaged one in the same run must be returned"
     );
+    assert_eq!(state.as_deref(), Some("SUCCESS"));
 }
