@@ -140,7 +140,14 @@ fn run_writer(dir: &Path, round: u64, rng: &mut fastrand::Rng) -> (HashMap<Strin
     if !from_spawn {
         ready = ready_rx.recv_timeout(Duration::from_secs(30)).is_ok();
     }
-    std::thread::sleep(Duration::from_millis(rng.u64(5..=100)));
+    // Kills timed from the spawn are short, to land while the writer is still opening the
+    // store (recovery of the previous crash); the others 5-100 ms into writing.
+    let delay = if from_spawn {
+        rng.u64(0..=8)
+    } else {
+        rng.u64(5..=100)
+    };
+    std::thread::sleep(Duration::from_millis(delay));
     child.kill().unwrap();
     child.wait().unwrap();
     let must_have = reader.join().unwrap();
