@@ -277,7 +277,8 @@ fn end_epoch(dir: &Path, acked: &HashMap<String, u64>, figures: &mut Figures) {
 /// (what a power cut leaves of unsynced pages) and random bits flipped (a bad disk). Opening,
 /// verifying and querying never panic, never return an entry that was not written, and every
 /// record whose bytes were not touched and that lies before the cut is returned, except the
-/// collateral losses counted (records after damage inside the same run, a known bug).
+/// collateral losses counted and checked to follow a damaged record in the same run (known bug 1
+/// in docs/DURABILITY.md).
 fn power_cut_simulation(src: &Path, rng: &mut fastrand::Rng) {
     let rounds = 8;
     let (mut flips_named, mut flips, mut collateral, mut checked) = (0u64, 0u64, 0u64, 0u64);
@@ -319,13 +320,13 @@ fn power_cut_simulation(src: &Path, rng: &mut fastrand::Rng) {
         let mut named: Vec<u64> = report.problems.iter().map(|p| p.offset).collect();
         named.extend(store.recovered_damage().iter().map(|d| d.offset));
         // Expected survivors: frames entirely before the cut and not flipped.
-        let mut expect: HashMap<String, Vec<String>> = HashMap::new();
-        for (off, len, exec, message) in &before {
+        let mut expect: HashMap<String, Vec<(usize, String)>> = HashMap::new();
+        for (i, (off, len, exec, message)) in before.iter().enumerate() {
             if off + *len as u64 <= cut && !flipped_frames.contains(off) {
                 expect
                     .entry(exec.clone())
                     .or_default()
-                    .push(message.clone());
+                    .push((i, message.clone()));
             }
         }
         for (i, &f) in flipped_frames.iter().enumerate() {
@@ -359,10 +360,23 @@ fn power_cut_simulation(src: &Path, rng: &mut fastrand::Rng) {
                 last_seq = Some(seq);
             }
             let got_msgs: Vec<&str> = got.iter().map(|e| e.message.as_str()).collect();
-            for m in want {
+            for (i, m) in want {
                 checked += 1;
                 if !got_msgs.contains(&m.as_str()) {
                     collateral += 1;
+                    // Known bug 1 (query stops at the first damaged record of a run): the lost
+                    // record must follow a flipped record of the same execution with only
+                    // that execution's records in between. Anything else is a new bug.
+                    let explained = before[..*i]
+                        .iter()
+                        .rev()
+                        .take_while(|b| &b.2 == exec)
+                        .any(|b| flipped_frames.contains(&b.0));
+                    assert!(
+                        explained,
+                        "{exec}: intact record at {} lost: {m:?}",
+                        before[*i].0
+                    );
                 }
             }
         }
