@@ -1,0 +1,356 @@
+//! Property tests of the store against a model (a `Vec` of what was appended):
+//! - any sequence of entries and flushes round-trips, per execution, in append order, before
+//!   and after a reopen;
+//! - any truncation, bit flip or overwrite of a closed store's files (segments, live and sorted
+//!   indexes) never makes open, query, verify or list panic, and never makes a query return an
+//!   entry that was not written (returned entries are a subsequence of the written ones).
+//!
+//! `PROPTEST_CASES=N` runs more cases.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use logstore::{Config, Durability, ExecutionId, Level, LogEntry, LogStore, ManualClock, TaskId};
+use proptest::prelude::*;
+use support::*;
+
+const EXECS: [&str; 5] = ["a", "b", "c", "d.1", "ns:x-y_z"];
+
+fn arb_entry() -> impl Strategy<Value = LogEntry> {
+    (
+        0..EXECS.len(),
+        0..4usize,
+        "(\\PC|\n|\r|\t){0,60}",
+        proptest::option::of(prop_oneof![Just("t1"), Just("task.2"), Just("T:3")]),
+        proptest::option::of(("[a-z]{1,8}", "\\PC{0,20}")),
+        -1_000_000i64..1_000_000,
+    )
+        .prop_map(|(e, level, message, task, meta, dt)| {
+            let mut entry = LogEntry::new(
+                ExecutionId::new(EXECS[e]).unwrap(),
+                NOON + dt,
+                Level::ALL[level],
+                "worker",
+                message,
+            );
+            if let Some(t) = task {
+                entry = entry.with_task(TaskId::new(t).unwrap());
+            }
+            if let Some((k, v)) = meta {
+                let mut m = serde_json::Map::new();
+                m.insert(k, serde_json::Value::String(v));
+                entry = entry.with_metadata(m);
+            }
+            entry
+        })
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Append(LogEntry),
+    Flush,
+    Sync,
+}
+
+fn arb_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        10 => arb_entry().prop_map(Op::Append),
+        1 => Just(Op::Flush),
+        1 => Just(Op::Sync),
+    ]
+}
+
+fn model(ops: &[Op]) -> BTreeMap<&'static str, Vec<LogEntry>> {
+    let mut m: BTreeMap<&'static str, Vec<LogEntry>> = BTreeMap::new();
+    for op in ops {
+        if let Op::Append(e) = op {
+            let key = EXECS
+                .iter()
+                .find(|x| **x == e.execution_id.as_str())
+                .unwrap();
+            m.entry(key).or_default().push(e.clone());
+        }
+    }
+    m
+}
+
+fn config(clock: &ManualClock, batch: usize) -> Config {
+    Config {
+        commit: logstore::CommitPolicy {
+            max_batch_entries: batch,
+            ..logstore::CommitPolicy::default()
+        },
+        clock: Arc::new(clock.clone()),
+    }
+}
+
+fn check_round_trip(store: &LogStore, want: &BTreeMap<&'static str, Vec<LogEntry>>) {
+    for exec in EXECS {
+        let got = all_of(store, exec);
+        let expect = want.get(exec).cloned().unwrap_or_default();
+        assert_eq!(got, expect, "execution {exec}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_sequence_round_trips(ops in proptest::collection::vec(arb_op(), 0..300), batch in 1usize..120) {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(NOON);
+        let want = model(&ops);
+        {
+            let store = LogStore::open_with(dir.path(), config(&clock, batch)).unwrap();
+            for op in &ops {
+                match op {
+                    Op::Append(e) => store.append(e).unwrap(),
+                    Op::Flush => store.flush(Durability::Written).unwrap(),
+                    Op::Sync => store.flush(Durability::Synced).unwrap(),
+                }
+            }
+            store.flush(Durability::Written).unwrap();
+            check_round_trip(&store, &want);
+            prop_assert!(store.verify().unwrap().is_ok());
+        }
+        let store = LogStore::open_with(dir.path(), config(&clock, batch)).unwrap();
+        check_round_trip(&store, &want);
+        let listed = store.list().unwrap();
+        prop_assert_eq!(listed.len(), want.len());
+    }
+}
+
+/// A closed store spread over two days (the first sealed, with its sorted index; the second
+/// live), and what was written to it.
+struct Base {
+    dir: tempfile::TempDir,
+    written: BTreeMap<&'static str, Vec<LogEntry>>,
+}
+
+fn base() -> &'static Base {
+    static BASE: OnceLock<Base> = OnceLock::new();
+    BASE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(NOON);
+        let mut written: BTreeMap<&'static str, Vec<LogEntry>> = BTreeMap::new();
+        let store = LogStore::open_with(dir.path(), config(&clock, 7)).unwrap();
+        for i in 0..300u32 {
+            if i == 150 {
+                store.flush(Durability::Written).unwrap();
+                clock.advance(24 * 3600 * 1000);
+            }
+            let exec = EXECS[(i as usize * 7 + i as usize / 3) % EXECS.len()];
+            let e = LogEntry::new(
+                ExecutionId::new(exec).unwrap(),
+                NOON + i64::from(i),
+                Level::ALL[(i % 4) as usize],
+                "worker",
+                format!("entry {i} of {exec} ✓\nmore"),
+            );
+            store.append(&e).unwrap();
+            written.entry(exec).or_default().push(e);
+        }
+        drop(store);
+        assert_eq!(files_with_ext(dir.path(), "sidx").len(), 1);
+        Base { dir, written }
+    })
+}
+
+#[derive(Debug, Clone)]
+enum Damage {
+    Flip {
+        file: usize,
+        at: f64,
+        bit: u8,
+    },
+    Overwrite {
+        file: usize,
+        at: f64,
+        bytes: Vec<u8>,
+    },
+    Truncate {
+        file: usize,
+        at: f64,
+    },
+}
+
+fn arb_damage() -> impl Strategy<Value = Damage> {
+    prop_oneof![
+        4 => (0..8usize, 0.0..1.0f64, 0..8u8).prop_map(|(file, at, bit)| Damage::Flip { file, at, bit }),
+        2 => (0..8usize, 0.0..1.0f64, proptest::collection::vec(any::<u8>(), 1..64))
+            .prop_map(|(file, at, bytes)| Damage::Overwrite { file, at, bytes }),
+        1 => (0..8usize, 0.0..1.0f64).prop_map(|(file, at)| Damage::Truncate { file, at }),
+    ]
+}
+
+fn data_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for ext in ["log", "idx", "sidx"] {
+        files.extend(files_with_ext(dir, ext));
+    }
+    files
+}
+
+fn apply(dir: &Path, d: &Damage) {
+    let files = data_files(dir);
+    let pick = |i: usize| &files[i % files.len()];
+    let pos = |path: &Path, at: f64| {
+        let len = std::fs::metadata(path).unwrap().len();
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let p = (at * len as f64) as u64;
+        (p.min(len.saturating_sub(1)), len)
+    };
+    match d {
+        Damage::Flip { file, at, bit } => {
+            let path = pick(*file);
+            let (p, len) = pos(path, *at);
+            if len > 0 {
+                flip_bit(path, p, *bit);
+            }
+        }
+        Damage::Overwrite { file, at, bytes } => {
+            let path = pick(*file);
+            let (p, _) = pos(path, *at);
+            let mut content = std::fs::read(path).unwrap();
+            let start = usize::try_from(p).unwrap();
+            for (i, b) in bytes.iter().enumerate() {
+                if let Some(slot) = content.get_mut(start + i) {
+                    *slot = *b;
+                }
+            }
+            std::fs::write(path, content).unwrap();
+        }
+        Damage::Truncate { file, at } => {
+            let path = pick(*file);
+            let (p, _) = pos(path, *at);
+            truncate(path, p);
+        }
+    }
+}
+
+/// Every entry returned was written, in relative order (a subsequence of `written`).
+fn assert_subsequence(exec: &str, got: &[LogEntry], written: &[LogEntry]) {
+    let mut rest = written.iter();
+    for e in got {
+        assert!(
+            rest.any(|w| w == e),
+            "{exec}: returned an entry that was not written (or out of order): {e:?}"
+        );
+    }
+}
+
+fn exercise(store: &LogStore, written: &BTreeMap<&'static str, Vec<LogEntry>>) {
+    for exec in EXECS {
+        if let Ok(got) = store.query(
+            &ExecutionId::new(exec).unwrap(),
+            &logstore::Filter::default(),
+        ) {
+            assert_subsequence(exec, &got, &written[exec]);
+        }
+        let mut f = store.follow(
+            &ExecutionId::new(exec).unwrap(),
+            logstore::Filter::default(),
+        );
+        if let Ok(got) = f.poll() {
+            assert_subsequence(exec, &got, &written[exec]);
+        }
+    }
+    let _ = store.verify();
+    let _ = store.list();
+    let _ = store.stats();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn damaged_files_never_panic_nor_invent_entries(damage in proptest::collection::vec(arb_damage(), 1..6)) {
+        let base = base();
+        let dir = tempfile::tempdir().unwrap();
+        copy_store(base.dir.path(), dir.path());
+        for d in &damage {
+            apply(dir.path(), d);
+        }
+        // A reader first (no recovery), on its own copy since the writer will repair files.
+        let ro_dir = tempfile::tempdir().unwrap();
+        copy_store(dir.path(), ro_dir.path());
+        if let Ok(ro) = LogStore::open_read_only(ro_dir.path()) {
+            exercise(&ro, &base.written);
+        }
+        let clock = ManualClock::new(NOON + 24 * 3600 * 1000);
+        if let Ok(store) = LogStore::open_with(dir.path(), config(&clock, 7)) {
+            exercise(&store, &base.written);
+            // The writer goes on.
+            let e = LogEntry::new(ExecutionId::new("a").unwrap(), NOON, Level::Info, "worker", "after damage");
+            store.append(&e).unwrap();
+            store.flush(Durability::Written).unwrap();
+            // A query may fail on a sealed day whose segment was cut short (see
+            // `query_survives_a_sealed_segment_cut_short`), but what it returns ends with `e`.
+            if let Ok(got) = store.query(&ExecutionId::new("a").unwrap(), &logstore::Filter::default()) {
+                prop_assert_eq!(got.last(), Some(&e));
+            }
+        }
+    }
+}
+
+#[test]
+#[ignore = "bug: a sealed day's run past the end of its segment makes query() fail whole (query.rs visit_run reads run.length unclamped)"]
+fn query_survives_a_sealed_segment_cut_short() {
+    // Disk damage, not a crash: the sealed segment was fsynced before its sorted index was
+    // written, but a bad disk or an operator can still shorten it. The surviving entries of
+    // the execution (earlier runs, and the whole live day) must still come back.
+    let base = base();
+    let dir = tempfile::tempdir().unwrap();
+    copy_store(base.dir.path(), dir.path());
+    let sealed = files_with_ext(dir.path(), "log").remove(0);
+    let len = std::fs::metadata(&sealed).unwrap().len();
+    truncate(&sealed, len / 2);
+    let clock = ManualClock::new(NOON + 24 * 3600 * 1000);
+    let store = LogStore::open_with(dir.path(), config(&clock, 7)).unwrap();
+    let got = store
+        .query(
+            &ExecutionId::new("a").unwrap(),
+            &logstore::Filter::default(),
+        )
+        .unwrap();
+    assert_subsequence("a", &got, &base.written["a"]);
+    // The live day's entries of "a" are all there.
+    assert!(got.ends_with(&base.written["a"][base.written["a"].len() - 5..]));
+}
+
+#[test]
+#[ignore = "bug: one bad .sidx entry makes query() fail for every execution whose binary search meets it; sealed days are never checked or rebuilt"]
+fn flipped_bit_in_a_sorted_index_loses_no_other_execution() {
+    // The sorted index is derived data too: one damaged entry may cost its own run at most,
+    // never the queries of the other executions whose binary search passes over it.
+    let base = base();
+    let sidx_len = std::fs::metadata(&files_with_ext(base.dir.path(), "sidx")[0])
+        .unwrap()
+        .len();
+    let mut failures = Vec::new();
+    for at in (16..sidx_len).step_by(56) {
+        let dir = tempfile::tempdir().unwrap();
+        copy_store(base.dir.path(), dir.path());
+        flip_bit(&files_with_ext(dir.path(), "sidx")[0], at + 20, 2);
+        let clock = ManualClock::new(NOON + 24 * 3600 * 1000);
+        let store = LogStore::open_with(dir.path(), config(&clock, 7)).unwrap();
+        for exec in EXECS {
+            match store.query(
+                &ExecutionId::new(exec).unwrap(),
+                &logstore::Filter::default(),
+            ) {
+                Ok(got) => assert_subsequence(exec, &got, &base.written[exec]),
+                Err(e) => failures.push(format!("flip at {}: {exec}: {e}", at + 20)),
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failed queries, first: {}",
+        failures.len(),
+        failures[0]
+    );
+}
