@@ -46,6 +46,27 @@ fn ndjson_entry(data: &[u8]) {
     }
 }
 
+/// Mirror of `fuzz/fuzz_targets/context_log.rs`: the plugin stderr path on arbitrary bytes.
+fn context_log(data: &[u8], chunk: usize) {
+    use logstore::capture::{parse_line, LineSplitter, StderrLine};
+    const CAP: usize = 256;
+    let mut splitter = LineSplitter::new(CAP);
+    let mut kept = 0usize;
+    let mut check = |bytes: &[u8]| {
+        assert!(bytes.len() <= CAP);
+        kept += bytes.len();
+        if let StderrLine::Record(r) = parse_line(bytes) {
+            assert!(r.message.len() <= bytes.len());
+        }
+    };
+    for c in data.chunks(chunk.max(1)) {
+        splitter.push(c, |p| check(p.bytes));
+    }
+    splitter.finish(|p| check(p.bytes));
+    let endings = data.iter().filter(|&&b| b == b'\n' || b == b'\r').count();
+    assert!(kept <= data.len() && kept + endings >= data.len());
+}
+
 fn valid_frame(message: &str, meta: bool) -> Vec<u8> {
     let mut e = LogEntry::new(
         ExecutionId::new("exec-1").unwrap(),
@@ -77,6 +98,19 @@ fn reframe(payload: &[u8]) -> Vec<u8> {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn context_log_path_on_arbitrary_bytes(data in proptest::collection::vec(any::<u8>(), 0..1200), chunk in 1usize..64) {
+        context_log(&data, chunk);
+    }
+
+    #[test]
+    fn context_log_path_on_record_shaped_lines(
+        level in "[a-zA-Z]{0,6}", msg in ".{0,300}", extra in "[a-z_]{0,10}", chunk in 1usize..64,
+    ) {
+        let line = format!("\u{1e}{{\"level\":\"{level}\",\"message\":{},\"{extra}\":1}}\n", serde_json::to_string(&msg).unwrap());
+        context_log(line.as_bytes(), chunk);
+    }
 
     #[test]
     fn record_decoder_on_arbitrary_bytes(data in proptest::collection::vec(any::<u8>(), 0..300)) {

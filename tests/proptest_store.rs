@@ -297,7 +297,6 @@ proptest! {
 }
 
 #[test]
-#[ignore = "bug: a sealed day's run past the end of its segment makes query() fail whole (query.rs visit_run reads run.length unclamped)"]
 fn query_survives_a_sealed_segment_cut_short() {
     // Disk damage, not a crash: the sealed segment was fsynced before its sorted index was
     // written, but a bad disk or an operator can still shorten it. The surviving entries of
@@ -322,7 +321,6 @@ fn query_survives_a_sealed_segment_cut_short() {
 }
 
 #[test]
-#[ignore = "bug: one bad .sidx entry makes query() fail for every execution whose binary search meets it; sealed days are never checked or rebuilt"]
 fn flipped_bit_in_a_sorted_index_loses_no_other_execution() {
     // The sorted index is derived data too: one damaged entry may cost its own run at most,
     // never the queries of the other executions whose binary search passes over it.

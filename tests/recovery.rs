@@ -289,7 +289,6 @@ fn read_only_open_of_a_power_cut_store_never_panics() {
 }
 
 #[test]
-#[ignore = "bug: query.rs first_id/final_state read a run past the end of the segment, so list() fails whole on a power-cut store opened read-only"]
 fn read_only_list_of_a_power_cut_store_lists_the_intact_executions() {
     let dir = tempfile::tempdir().unwrap();
     write_store(dir.path(), 12, false);
@@ -302,7 +301,6 @@ fn read_only_list_of_a_power_cut_store_lists_the_intact_executions() {
 }
 
 #[test]
-#[ignore = "bug: query.rs visit_run stops at the first damaged record of a run and drops the rest of the run"]
 fn flipped_bit_in_a_run_that_is_not_the_last_loses_only_that_record() {
     // The damaged run is followed by other runs, so recovery keeps its index entry (only the
     // index's tail is re-checked) and the query meets the damage itself.
