@@ -279,11 +279,60 @@ fn bench_query(c: &mut Criterion) {
     group.finish();
 }
 
-/// TODO(capture): lines/s of a child process's output captured into the store. The capture
-/// module (`src/capture/`, owned by another engineer) is not merged yet; once it is, bench
-/// `capture` of a child printing N 150-byte lines here, with `Throughput::Elements(N)`. Not
-/// faked in the meantime: this group measures nothing.
-fn bench_capture(_c: &mut Criterion) {}
+/// Capture of a child process's output: a Node.js plugin printing `CAPTURE_LINES` lines with
+/// `console.log`, every line stored as an entry (the 10 MB cap raised so nothing is dropped),
+/// against the same plugin with stdout on `/dev/null` in the same group. The 1 M-line ratio is
+/// `examples/capture.rs`.
+fn bench_capture(c: &mut Criterion) {
+    use logstore::capture::{
+        run_plugin, CancelSignal, CaptureConfig, CaptureContext, PluginCommand, PluginId,
+    };
+    const CAPTURE_LINES: u64 = 100_000;
+    let script = format!("for (let i = 0; i < {CAPTURE_LINES}; i++) console.log('line ' + i + ' of the capture benchmark, a typical plugin log line');");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group("capture");
+    group
+        .sample_size(10)
+        .throughput(Throughput::Elements(CAPTURE_LINES));
+    group.bench_function("node_console_log/devnull", |b| {
+        b.iter(|| {
+            let status = std::process::Command::new("node")
+                .args(["-e", &script])
+                .stdout(std::process::Stdio::null())
+                .status()
+                .expect("node runs");
+            assert!(status.success());
+        })
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = LogStore::open(dir.path()).expect("store");
+    let cfg = CaptureConfig {
+        max_output_bytes: u64::MAX,
+        ..CaptureConfig::default()
+    };
+    let cmd = PluginCommand::trusted("node", ["-e".to_owned(), script.clone()]);
+    let mut n = 0u64;
+    group.bench_function("node_console_log/captured", |b| {
+        b.iter(|| {
+            n += 1;
+            let ctx = CaptureContext::new(
+                ExecutionId::new(format!("cap-{n}")).expect("id"),
+                logstore::TaskId::new("t").expect("id"),
+                PluginId::parse("bench/node.print").expect("plugin id"),
+            );
+            let outcome = rt
+                .block_on(run_plugin(&ctx, &cmd, &cfg, &store, CancelSignal::never()))
+                .expect("capture");
+            assert!(outcome.succeeded());
+            store.flush(Durability::Written).expect("flush");
+        })
+    });
+    group.finish();
+}
 
 criterion_group!(
     benches,

@@ -154,8 +154,13 @@ fn a_plugin_that_forks_a_daemon_does_not_hang_the_task() {
     let dir = tempfile::tempdir().unwrap();
     // A daemon that left the process group and kept stdout: capture gives up after its bounded
     // drain wait. A well-behaved daemon (output redirected) does not delay the task at all.
-    let script = "setsid sh -c 'sleep 60' & echo daemon started; setsid sh -c 'sleep 60' >/dev/null 2>&1 </dev/null & echo clean daemon";
-    let (out, took) = run(dir.path(), "daemon", &[], script);
+    let pids = dir.path().join("pids");
+    let script = format!(
+        "setsid sh -c 'echo $$ >> {p}; exec sleep 60' & echo daemon started; \
+         setsid sh -c 'echo $$ >> {p}; exec sleep 60' >/dev/null 2>&1 </dev/null & echo clean daemon",
+        p = pids.display()
+    );
+    let (out, took) = run(dir.path(), "daemon", &[], &script);
     assert_eq!(out.status.code(), Some(0));
     assert!(took < Duration::from_secs(15), "took {took:?}");
     let all = entries(dir.path(), "daemon");
@@ -168,7 +173,18 @@ fn a_plugin_that_forks_a_daemon_does_not_hang_the_task() {
         "{all:#?}"
     );
     assert_eq!(final_state(&all), "SUCCESS");
-    let _ = Command::new("pkill").args(["-f", "sleep 60"]).status();
+    // The daemons left the task's process group on purpose: end exactly them.
+    for pid in std::fs::read_to_string(&pids)
+        .unwrap_or_default()
+        .split_whitespace()
+    {
+        if let Ok(pid) = pid.parse::<i32>() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
 }
 
 #[test]
