@@ -192,14 +192,16 @@ struct Writer {
     batch: Batch,
     layout: Layout,
     index_bytes: Vec<u8>,
-    /// Flushes completed; the group commit compares it with what has been fsynced.
-    written_seq: u64,
+    /// Entries accepted since open. Every flush writes all of them, so after a successful
+    /// flush "written" is this number; the group commit compares it with what was fsynced.
+    appended: u64,
     last_error: Option<String>,
     closed: bool,
 }
 
 struct SyncState {
-    synced_seq: u64,
+    /// Accepted entries known to be fsynced.
+    synced: u64,
     syncing: bool,
 }
 
@@ -303,13 +305,13 @@ impl LogStore {
                 batch: Batch::default(),
                 layout: Layout::default(),
                 index_bytes: Vec::new(),
-                written_seq: 0,
+                appended: 0,
                 last_error: None,
                 closed: false,
             })),
             wake: Condvar::new(),
             sync: Mutex::new(SyncState {
-                synced_seq: 0,
+                synced: 0,
                 syncing: false,
             }),
             synced: Condvar::new(),
@@ -353,7 +355,7 @@ impl LogStore {
             writer: None,
             wake: Condvar::new(),
             sync: Mutex::new(SyncState {
-                synced_seq: 0,
+                synced: 0,
                 syncing: false,
             }),
             synced: Condvar::new(),
@@ -413,6 +415,7 @@ impl LogStore {
                 0
             };
             w.batch.push(entry, &frame, now);
+            w.appended += 1;
             if w.batch.len() >= policy.max_batch_entries {
                 // The caller that fills the batch writes it: no hand-off, no thread wake-up.
                 let _ = self.inner.flush_locked(&mut w);
@@ -433,15 +436,15 @@ impl LogStore {
         if level == Durability::Buffered {
             return Ok(());
         }
-        let seq = {
-            let mut w = writer.lock();
-            self.inner.flush_locked(&mut w)?;
-            w.written_seq
-        };
-        if level == Durability::Synced {
-            self.inner.sync_to(seq)?;
+        let mut w = writer.lock();
+        if level == Durability::Written {
+            return self.inner.flush_locked(&mut w);
         }
-        Ok(())
+        // Synced: the flush is left to the group commit's leader, so that callers finishing
+        // together share the writes as well as the fsync.
+        let target = w.appended;
+        drop(w);
+        self.inner.sync_to(target)
     }
 
     /// Called when an execution reaches a terminal state (after its terminal entry was
@@ -613,7 +616,6 @@ impl Inner {
         match &result {
             Ok(()) => {
                 w.batch.clear();
-                w.written_seq += 1;
                 w.last_error = None;
             }
             Err(e) => w.last_error = Some(e.to_string()),
@@ -702,15 +704,17 @@ impl Inner {
         Ok(())
     }
 
-    /// Group commit: returns once flush number `seq` is fsynced. One caller at a time fsyncs
-    /// (the leader) and covers every flush done when it started; the others wait for it.
-    fn sync_to(&self, seq: u64) -> Result<()> {
+    /// Group commit: returns once the first `target` accepted entries are fsynced. One caller
+    /// at a time is the leader: it flushes everything buffered (its own entries and those of
+    /// everyone who asked meanwhile) and fsyncs once; the others wait and find themselves
+    /// covered. N executions finishing together cost a few writes and fsyncs, not N.
+    fn sync_to(&self, target: u64) -> Result<()> {
         let Some(writer) = self.writer.as_ref() else {
             return Ok(());
         };
         let mut s = self.sync.lock();
         loop {
-            if s.synced_seq >= seq {
+            if s.synced >= target {
                 return Ok(());
             }
             if s.syncing {
@@ -719,25 +723,28 @@ impl Inner {
             }
             s.syncing = true;
             drop(s);
-            let (file, target) = {
-                let w = writer.lock();
-                (
-                    w.live.as_ref().map(|l| Arc::clone(&l.sync_handle)),
-                    w.written_seq,
-                )
+            let flushed = {
+                let mut w = writer.lock();
+                self.flush_locked(&mut w).map(|()| {
+                    (
+                        w.live.as_ref().map(|l| Arc::clone(&l.sync_handle)),
+                        w.appended,
+                    )
+                })
             };
             // Earlier days were fsynced when they were sealed, so the live segment is all
             // that can hold unsynced flushes.
-            let result = match &file {
-                Some(f) => f
-                    .sync_data()
-                    .map_err(StoreError::io("fsync segment", &self.segments_dir)),
-                None => Ok(()),
-            };
+            let result = flushed.and_then(|(file, written)| {
+                if let Some(f) = &file {
+                    f.sync_data()
+                        .map_err(StoreError::io("fsync segment", &self.segments_dir))?;
+                }
+                Ok(written)
+            });
             s = self.sync.lock();
             s.syncing = false;
-            if result.is_ok() {
-                s.synced_seq = s.synced_seq.max(target);
+            if let Ok(written) = result {
+                s.synced = s.synced.max(written);
             }
             self.synced.notify_all();
             result?;

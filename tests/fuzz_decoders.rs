@@ -5,67 +5,14 @@
 //!
 //! `PROPTEST_CASES=N` runs more cases. Inputs that ever found a bug belong in `regressions`.
 
-use logstore::format::{decode, encode, IndexEntry, ENTRY_LEN, FRAME_HEADER_LEN};
+use logstore::format::{encode, ENTRY_LEN, FRAME_HEADER_LEN};
 use logstore::{ExecutionId, Level, LogEntry};
 use proptest::prelude::*;
 
-/// The record decoder target (`fuzz/fuzz_targets/record_decode.rs`).
-fn record_decode(data: &[u8]) {
-    if let Ok((payload, len)) = decode(data) {
-        assert!(len <= data.len());
-        if let Ok(entry) = payload.to_entry() {
-            let mut again = Vec::new();
-            if encode(&entry, &mut again).is_ok() {
-                let (p2, _) = decode(&again).expect("a frame we encoded decodes");
-                assert_eq!(p2.to_entry().expect("valid entry"), entry);
-            }
-        }
-    }
-}
+#[path = "../fuzz/checks.rs"]
+mod checks;
 
-/// The index entry target (`fuzz/fuzz_targets/index_entry.rs`).
-fn index_entry(data: &[u8]) {
-    if let Some(e) = IndexEntry::from_bytes(data) {
-        assert_eq!(&e.to_bytes()[..], &data[..ENTRY_LEN]);
-    }
-}
-
-/// The NDJSON target (`fuzz/fuzz_targets/ndjson_entry.rs`).
-fn ndjson_entry(data: &[u8]) {
-    let Ok(entry) = serde_json::from_slice::<LogEntry>(data) else {
-        return;
-    };
-    if entry.validate().is_err() {
-        return;
-    }
-    let mut frame = Vec::new();
-    if encode(&entry, &mut frame).is_ok() {
-        let (payload, len) = decode(&frame).expect("a frame we encoded decodes");
-        assert_eq!(len, frame.len());
-        assert_eq!(payload.to_entry().expect("valid entry"), entry);
-    }
-}
-
-/// Mirror of `fuzz/fuzz_targets/context_log.rs`: the plugin stderr path on arbitrary bytes.
-fn context_log(data: &[u8], chunk: usize) {
-    use logstore::capture::{parse_line, LineSplitter, StderrLine};
-    const CAP: usize = 256;
-    let mut splitter = LineSplitter::new(CAP);
-    let mut kept = 0usize;
-    let mut check = |bytes: &[u8]| {
-        assert!(bytes.len() <= CAP);
-        kept += bytes.len();
-        if let StderrLine::Record(r) = parse_line(bytes) {
-            assert!(r.message.len() <= bytes.len());
-        }
-    };
-    for c in data.chunks(chunk.max(1)) {
-        splitter.push(c, |p| check(p.bytes));
-    }
-    splitter.finish(|p| check(p.bytes));
-    let endings = data.iter().filter(|&&b| b == b'\n' || b == b'\r').count();
-    assert!(kept <= data.len() && kept + endings >= data.len());
-}
+use checks::{context_log, index_entry, ndjson_entry, record_decode};
 
 fn valid_frame(message: &str, meta: bool) -> Vec<u8> {
     let mut e = LogEntry::new(
