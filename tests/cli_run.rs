@@ -4,7 +4,9 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_logstore");
+mod common;
+
+use common::{children_max_rss, dump_json, BIN};
 
 fn logstore(dir: &std::path::Path, args: &[&str]) -> Output {
     Command::new(BIN)
@@ -13,20 +15,6 @@ fn logstore(dir: &std::path::Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("logstore runs")
-}
-
-fn dump_json(dir: &std::path::Path, id: &str) -> Vec<Value> {
-    let out = logstore(dir, &["dump", "--json", id]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[test]
@@ -236,13 +224,6 @@ fn demo_runs_executions_and_dumps_one() {
         "{}",
         String::from_utf8_lossy(&verify.stdout)
     );
-}
-
-/// Peak resident memory of the largest child this test process has waited for, in bytes.
-fn children_max_rss() -> u64 {
-    let usage =
-        nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
-    u64::try_from(usage.max_rss()).unwrap() * 1024 // Linux reports KiB
 }
 
 #[test]

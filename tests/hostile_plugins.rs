@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_logstore");
+mod common;
+
+use common::{children_max_rss, dump_json as entries, BIN};
 
 fn run(dir: &std::path::Path, id: &str, extra: &[&str], script: &str) -> (Output, Duration) {
     let started = Instant::now();
@@ -30,25 +32,6 @@ fn run(dir: &std::path::Path, id: &str, extra: &[&str], script: &str) -> (Output
     (out, started.elapsed())
 }
 
-fn entries(dir: &std::path::Path, id: &str) -> Vec<Value> {
-    let out = Command::new(BIN)
-        .arg("--dir")
-        .arg(dir)
-        .args(["dump", "--json", id])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 fn plugin_messages(all: &[Value]) -> Vec<(String, String)> {
     all.iter()
         .filter(|e| e["source"] == "plugin:evil/plugin.act")
@@ -63,12 +46,6 @@ fn plugin_messages(all: &[Value]) -> Vec<(String, String)> {
 
 fn final_state(all: &[Value]) -> &str {
     all.last().unwrap()["metadata"]["state"].as_str().unwrap()
-}
-
-fn children_max_rss() -> u64 {
-    let usage =
-        nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
-    u64::try_from(usage.max_rss()).unwrap() * 1024
 }
 
 #[test]

@@ -54,3 +54,35 @@ pub fn manual_with(clock: &ManualClock, batch: usize, delay_ms: u64) -> Config {
         clock: Arc::new(clock.clone()),
     }
 }
+
+/// The `logstore` binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_logstore");
+
+/// `logstore --dir DIR dump --json ID`, parsed: one JSON object per entry.
+pub fn dump_json(dir: &std::path::Path, id: &str) -> Vec<serde_json::Value> {
+    let out = std::process::Command::new(BIN)
+        .arg("--dir")
+        .arg(dir)
+        .args(["dump", "--json", id])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Peak resident memory of the largest child this test process has waited for, in bytes. (A
+/// child forked from a large parent counts the parent's pages until it execs: measure before
+/// holding anything big.)
+pub fn children_max_rss() -> u64 {
+    let usage =
+        nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
+    u64::try_from(usage.max_rss()).unwrap() * 1024 // Linux reports KiB
+}
