@@ -2,7 +2,7 @@
 //! real `sdk/context.js`, entries checked field by field.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use logstore::capture::{
     run_plugin, CancelSignal, CaptureConfig, CaptureContext, CaptureError, PluginCommand,
@@ -35,14 +35,9 @@ fn sh(script: &str) -> PluginCommand {
     PluginCommand::trusted("sh", ["-c", script])
 }
 
+/// Now, by the same clock capture stamps entries with.
 fn now_ms() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
+    logstore::Clock::now_ms(&logstore::SystemClock)
 }
 
 async fn run_with(

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use common::*;
 use logstore::{
@@ -91,13 +91,7 @@ fn segment_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn now_ms() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
+    logstore::Clock::now_ms(&logstore::SystemClock)
 }
 
 /// Kills and reaps the child when dropped, so a failing test leaves no process behind.

@@ -483,6 +483,13 @@ fn plugin_entries(all: &[LogEntry]) -> Vec<&LogEntry> {
         .collect()
 }
 
+fn messages_and_levels<'a>(entries: &[&'a LogEntry]) -> Vec<(&'a str, Level)> {
+    entries
+        .iter()
+        .map(|e| (e.message.as_str(), e.level))
+        .collect()
+}
+
 fn assert_plugin_identity(e: &LogEntry) {
     assert_eq!(e.execution_id.as_str(), "exec-plugin");
     assert_eq!(e.task_id.as_ref().map(TaskId::as_str), Some("t1"));
@@ -496,10 +503,7 @@ fn plugin_stdout_captured() {
     );
     assert_eq!(result.end, logstore::capture::PluginEnd::Exited(0));
     let plugin = plugin_entries(&got);
-    let msgs: Vec<(&str, Level)> = plugin
-        .iter()
-        .map(|e| (e.message.as_str(), e.level))
-        .collect();
+    let msgs = messages_and_levels(&plugin);
     assert_eq!(
         msgs,
         [
@@ -529,10 +533,7 @@ fn plugin_stderr_captured() {
            process.stderr.write('\x1e{"level":"ERROR","message":"spoof","execution_id":"other","source":"scheduler","task_id":"x"}\n');"#,
     );
     let plugin = plugin_entries(&got);
-    let msgs: Vec<(&str, Level)> = plugin
-        .iter()
-        .map(|e| (e.message.as_str(), e.level))
-        .collect();
+    let msgs = messages_and_levels(&plugin);
     assert_eq!(
         msgs,
         [
