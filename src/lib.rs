@@ -21,9 +21,11 @@
 //!        live day: the chain) ─► frames ─► filters ─► entries in append order
 //! ```
 //!
-//! Modules follow that path: [`entry`](LogEntry) (the format and its validation), `record`
-//! (the frame), `commit` (buffer and group commit), `segment`, `index`, `recovery`, `store`
-//! (directory, lock, day roll, retention), `query`, `verify`; the capture side is `capture`
+//! Modules follow that path: [`entry`](LogEntry) (the format and its validation), then the
+//! storage folder `store/`: `record` (the frame), `commit` (buffer and group commit), `segment`,
+//! `index`, `recovery`, `writer` (flush thread, day roll, shared fsync), `days` (a day's files
+//! as readers see them), `lock`, `mod` (the `LogStore` handle: directory, retention), `query`,
+//! `verify`; the capture side is `capture`
 //! (lines, the `0x1E` protocol, limits, processes and containers), `engine` (lifecycle and
 //! task entries, secrets), `runner` (a plugin task with its retry policy) and `trace` (the
 //! `tracing` layer). The byte layout of every file is in `docs/FORMAT.md`; the plugin author's
@@ -71,26 +73,15 @@
 
 pub mod capture;
 mod clock;
-mod commit;
-mod day;
 mod engine;
 mod entry;
 mod error;
-mod index;
-mod query;
-mod record;
-mod recovery;
 mod runner;
-mod segment;
 mod sink;
 mod store;
 mod trace;
-mod verify;
-mod view;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use commit::{CommitPolicy, Durability};
-pub use day::{format_rfc3339_ms, Day};
 pub use engine::{
     Engine, ExecutionLog, FinalState, TaskOutcome, MASK, MAX_VALUE_BYTES, PREVIEW_CHARS,
     WORKER_SOURCE,
@@ -101,20 +92,22 @@ pub use entry::{
     TERMINAL_STATES,
 };
 pub use error::StoreError;
-pub use query::{DayStats, ExecutionSummary, Filter, Follower};
-pub use recovery::Damage;
 pub use runner::{run_plugin_task, TaskError, TaskResult};
 pub use sink::{EntrySink, SinkError};
+pub use store::commit::{CommitPolicy, Durability};
+pub use store::day::{format_rfc3339_ms, Day};
+pub use store::query::{DayStats, ExecutionSummary, Filter, Follower};
+pub use store::recovery::Damage;
+pub use store::verify::{Problem, VerifyReport};
 pub use store::{Config, LogStore};
 pub use trace::LogstoreLayer;
-pub use verify::{Problem, VerifyReport};
 
 /// Low-level access to the on-disk format, for fuzzing, tests and tools that read segments.
 pub mod format {
-    pub use crate::index::{exec_hash, IndexEntry, ENTRY_LEN, INDEX_HEADER_LEN};
-    pub use crate::record::{
+    pub use crate::store::index::{exec_hash, IndexEntry, ENTRY_LEN, INDEX_HEADER_LEN};
+    pub use crate::store::record::{
         check_frame, decode, decode_payload, encode, FrameError, PayloadRef, FRAME_HEADER_LEN,
         MAX_PAYLOAD_LEN,
     };
-    pub use crate::segment::{SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION};
+    pub use crate::store::segment::{SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION};
 }

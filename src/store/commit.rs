@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
-use crate::index::{exec_hash, IndexEntry, FLAG_TERMINAL};
+use crate::store::index::{exec_hash, IndexEntry, FLAG_TERMINAL};
 use crate::{Level, LogEntry};
 
 /// How far an entry has travelled, and so what it survives.
@@ -214,7 +214,7 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record;
+    use crate::store::record;
     use crate::ExecutionId;
 
     fn push(b: &mut Batch, exec: &str, msg: &str, ts: i64) {

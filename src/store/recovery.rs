@@ -14,12 +14,12 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Result, StoreError};
-use crate::index::{self, exec_hash, IndexEntry, FLAG_TERMINAL};
-use crate::record;
-use crate::segment::{
+use crate::store::index::{self, exec_hash, IndexEntry, FLAG_TERMINAL};
+use crate::store::record;
+use crate::store::segment::{
     check_header, scan, ScanEvent, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION,
 };
-use crate::view::{Access, FileView};
+use crate::store::view::{Access, FileView};
 use crate::Level;
 
 /// A damaged region found while scanning.

@@ -4,8 +4,8 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use crate::error::{Result, StoreError};
-use crate::recovery::run_is_whole;
-use crate::segment::{scan, ScanEvent, SEGMENT_HEADER_LEN};
+use crate::store::recovery::run_is_whole;
+use crate::store::segment::{scan, ScanEvent, SEGMENT_HEADER_LEN};
 use crate::store::LogStore;
 
 /// One problem found by [`LogStore::verify`].

@@ -19,10 +19,10 @@
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
-use crate::day::Day;
 use crate::error::{Result, StoreError};
-use crate::segment::{check_header, file_header};
-use crate::view::{Access, FileView};
+use crate::store::day::Day;
+use crate::store::segment::{check_header, file_header};
+use crate::store::view::{Access, FileView};
 
 /// First bytes of a live index.
 pub const LIVE_INDEX_MAGIC: [u8; 8] = *b"LOGSTIDX";

@@ -17,10 +17,10 @@ use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::day::Day;
 use crate::error::{Result, StoreError};
-use crate::record::{self, FrameError, PayloadRef, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN};
-use crate::view::FileView;
+use crate::store::day::Day;
+use crate::store::record::{self, FrameError, PayloadRef, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN};
+use crate::store::view::FileView;
 
 /// First bytes of every segment.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"LOGSTSEG";

@@ -8,10 +8,10 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::day::Day;
 use crate::error::{Result, StoreError};
-use crate::index::{exec_hash, IndexEntry};
-use crate::record::{self, PayloadRef};
+use crate::store::day::Day;
+use crate::store::index::{exec_hash, IndexEntry};
+use crate::store::record::{self, PayloadRef};
 use crate::store::{DayFiles, DayIndex, LogStore};
 use crate::{ExecutionId, Level, LogEntry, TaskId};
 
@@ -262,8 +262,8 @@ impl LogStore {
                 day: day.day,
                 sealed: matches!(day.index, DayIndex::Sorted(_)),
                 segment_bytes: len(day.segment.path()),
-                index_bytes: len(&crate::index::live_index_path(&dir, day.day))
-                    + len(&crate::index::sorted_index_path(&dir, day.day)),
+                index_bytes: len(&crate::store::index::live_index_path(&dir, day.day))
+                    + len(&crate::store::index::sorted_index_path(&dir, day.day)),
                 entries: runs.iter().map(|r| u64::from(r.count)).sum(),
                 runs: runs.len() as u64,
                 executions: execs.len() as u64,
@@ -337,7 +337,7 @@ fn final_state(day: &DayFiles, run: &IndexEntry) -> Result<Option<String>> {
     let bytes = day.read_run(run, usize::MAX)?;
     let mut state = None;
     record::for_each_frame(&bytes, |_, p| {
-        if crate::recovery::is_terminal(&p) {
+        if crate::store::recovery::is_terminal(&p) {
             state = p
                 .to_entry()
                 .ok()
@@ -411,7 +411,7 @@ impl Follower<'_> {
             &mut self.cursor,
             &mut found,
             &mut |p| {
-                if crate::recovery::is_terminal(p) {
+                if crate::store::recovery::is_terminal(p) {
                     finished = true;
                 }
                 if self.filter.matches(p) {

@@ -1,0 +1,371 @@
+//! The writing side: the flush thread, the batch write, the day roll, the shared fsync.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::days::{open_day, DayFiles, DayIndex, LiveHeads};
+use super::Config;
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::error::{Result, StoreError};
+use crate::store::commit::{Batch, ByExecHash, Layout};
+use crate::store::day::Day;
+use crate::store::index::{
+    self, live_index_header, live_index_path, sorted_index_path, sync_dir, IndexEntry, SortedIndex,
+    ENTRY_LEN, INDEX_HEADER_LEN,
+};
+use crate::store::recovery::{self, entry_number, Damage};
+use crate::store::segment::{segment_path, SegmentWriter};
+use crate::store::view::{Access, FileView};
+
+/// The files of the day being written.
+pub(super) struct LiveFiles {
+    pub(super) day: Day,
+    pub(super) segment: SegmentWriter,
+    pub(super) index: File,
+    pub(super) index_path: PathBuf,
+    pub(super) index_len: u64,
+    pub(super) index_count: u32,
+    pub(super) heads: Arc<LiveHeads>,
+    pub(super) sync_handle: Arc<File>,
+}
+
+pub(super) struct Writer {
+    pub(super) live: Option<LiveFiles>,
+    pub(super) batch: Batch,
+    pub(super) layout: Layout,
+    pub(super) index_bytes: Vec<u8>,
+    /// Entries accepted since open. Every flush writes all of them, so after a successful
+    /// flush "written" is this number; the group commit compares it with what was fsynced.
+    pub(super) appended: u64,
+    pub(super) last_error: Option<String>,
+    pub(super) closed: bool,
+}
+
+pub(super) struct SyncState {
+    /// Accepted entries known to be fsynced.
+    pub(super) synced: u64,
+    pub(super) syncing: bool,
+}
+
+pub(super) struct Inner {
+    pub(super) dir: PathBuf,
+    pub(super) segments_dir: PathBuf,
+    pub(super) config: Config,
+    pub(super) writer: Option<Mutex<Writer>>,
+    pub(super) wake: Condvar,
+    pub(super) sync: Mutex<SyncState>,
+    pub(super) synced: Condvar,
+    pub(super) days: RwLock<Vec<Arc<DayFiles>>>,
+    /// Held for the store's life: the flock is the writer lock.
+    pub(super) _lock: Option<File>,
+    /// Damage found by recovery at open.
+    pub(super) recovered_damage: Vec<Damage>,
+    /// fsyncs of the live segment by the group commit (observability: shared fsyncs show as
+    /// fewer fsyncs than finished executions).
+    pub(super) fsyncs: std::sync::atomic::AtomicU64,
+}
+
+impl Inner {
+    pub(super) fn flush_loop(&self) {
+        let Some(writer) = self.writer.as_ref() else {
+            return;
+        };
+        let policy = self.config.commit;
+        let delay = i64::try_from(policy.max_batch_delay.as_millis()).unwrap_or(i64::MAX);
+        let mut w = writer.lock();
+        loop {
+            if w.closed {
+                return;
+            }
+            let now = self.config.clock.now_ms();
+            // Wake at least every IDLE_WAKE of real time, so an injected clock that jumps is
+            // noticed, a new batch is seen without a wake-up, and retries of a failing disk are
+            // paced.
+            let wait_ms = match w.batch.oldest_ms() {
+                None => 100,
+                Some(t) if now.saturating_sub(t) >= delay => {
+                    if let Err(e) = self.flush_locked(&mut w) {
+                        tracing::error!(error = %e, "logstore: timed flush failed; will retry");
+                        100
+                    } else {
+                        continue;
+                    }
+                }
+                Some(t) => (delay - now.saturating_sub(t)).clamp(1, 100),
+            };
+            self.wake.wait_for(
+                &mut w,
+                Duration::from_millis(u64::try_from(wait_ms).unwrap_or(100)),
+            );
+        }
+    }
+
+    /// Writes the batch: the day's files are rolled if the day changed, each execution's
+    /// entries go out as one run, and the run's index entries follow. On any failure both files
+    /// are cut back, the batch stays buffered, and the error is returned (and remembered).
+    pub(super) fn flush_locked(&self, w: &mut Writer) -> Result<()> {
+        if w.batch.is_empty() {
+            return Ok(());
+        }
+        let result = self.write_batch(w);
+        match &result {
+            Ok(()) => {
+                w.batch.clear();
+                w.last_error = None;
+            }
+            Err(e) => w.last_error = Some(e.to_string()),
+        }
+        result
+    }
+
+    pub(super) fn write_batch(&self, w: &mut Writer) -> Result<()> {
+        let day = Day::from_unix_ms(self.config.clock.now_ms());
+        if w.live.as_ref().is_none_or(|l| day > l.day) {
+            self.roll(w, day)?;
+        }
+        let Writer {
+            live,
+            batch,
+            layout,
+            index_bytes,
+            ..
+        } = w;
+        let Some(live) = live.as_mut() else {
+            return Err(StoreError::ReadOnly);
+        };
+        batch.layout(layout);
+        let base = live.segment.len();
+        let shared = Arc::clone(&live.heads);
+        let mut heads = shared.heads.write();
+        index_bytes.clear();
+        let mut pending_heads = Vec::with_capacity(layout.runs.len());
+        for (i, run) in layout.runs.iter().enumerate() {
+            let prev = pending_heads
+                .iter()
+                .rev()
+                .find(|(h, _)| *h == run.hash)
+                .map(|&(_, n)| n)
+                .or_else(|| heads.get(&run.hash).copied())
+                .unwrap_or(0);
+            let n = live.index_count + entry_number(i);
+            let entry = IndexEntry {
+                offset: base + run.offset,
+                prev,
+                ..*run
+            };
+            index_bytes.extend_from_slice(&entry.to_bytes());
+            pending_heads.push((run.hash, n));
+        }
+        live.segment.append(&layout.bytes)?;
+        if let Err(e) = live.index.write_all_at(index_bytes, live.index_len) {
+            let _ = live.index.set_len(live.index_len);
+            // Keep the two files in step: the batch is retried whole, so its records must go.
+            let _ = live.segment_truncate(base);
+            return Err(StoreError::io("append to index", &live.index_path)(e));
+        }
+        live.index_len += index_bytes.len() as u64;
+        live.index_count += u32::try_from(layout.runs.len()).unwrap_or(u32::MAX);
+        // Readers learn of the runs only now, after both files hold them.
+        for (hash, n) in pending_heads {
+            heads.insert(hash, n);
+        }
+        Ok(())
+    }
+
+    /// Seals the current day (if any) and starts `day`.
+    pub(super) fn roll(&self, w: &mut Writer, day: Day) -> Result<()> {
+        if let Some(old) = w.live.take() {
+            let old_day = old.day;
+            if let Err(e) = old.seal() {
+                // Keep writing the old day rather than lose the ability to write at all; the
+                // seal is retried at the next roll or open.
+                w.live = Some(old);
+                return Err(e);
+            }
+            let sealed = open_day(&self.segments_dir, old_day, false)?;
+            let mut days = self.days.write();
+            if let Some(slot) = days.iter_mut().find(|d| d.day == old_day) {
+                *slot = Arc::new(sealed);
+            }
+        }
+        let files = LiveFiles::create(&self.segments_dir, day)?;
+        let view = Arc::new(files.day_files()?);
+        let mut days = self.days.write();
+        match days.iter_mut().find(|d| d.day == day) {
+            Some(slot) => *slot = view,
+            None => days.push(view),
+        }
+        w.live = Some(files);
+        Ok(())
+    }
+
+    /// Group commit: returns once the first `target` accepted entries are fsynced. One caller
+    /// at a time is the leader: it flushes everything buffered (its own entries and those of
+    /// everyone who asked meanwhile) and fsyncs once; the others wait and find themselves
+    /// covered. N executions finishing together cost a few writes and fsyncs, not N.
+    pub(super) fn sync_to(&self, target: u64) -> Result<()> {
+        let Some(writer) = self.writer.as_ref() else {
+            return Ok(());
+        };
+        let mut s = self.sync.lock();
+        loop {
+            if s.synced >= target {
+                return Ok(());
+            }
+            if s.syncing {
+                self.synced.wait(&mut s);
+                continue;
+            }
+            s.syncing = true;
+            drop(s);
+            let flushed = {
+                let mut w = writer.lock();
+                self.flush_locked(&mut w).map(|()| {
+                    (
+                        w.live.as_ref().map(|l| Arc::clone(&l.sync_handle)),
+                        w.appended,
+                    )
+                })
+            };
+            // Earlier days were fsynced when they were sealed, so the live segment is all
+            // that can hold unsynced flushes.
+            let result = flushed.and_then(|(file, written)| {
+                if let Some(f) = &file {
+                    f.sync_data()
+                        .map_err(StoreError::io("fsync segment", &self.segments_dir))?;
+                    self.fsyncs
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(written)
+            });
+            s = self.sync.lock();
+            s.syncing = false;
+            if let Ok(written) = result {
+                s.synced = s.synced.max(written);
+            }
+            self.synced.notify_all();
+            result?;
+        }
+    }
+}
+
+impl LiveFiles {
+    /// Starts writing `day`: a new segment and live index with their headers, both fsynced with
+    /// their directory so the new files survive a power cut. If the day already has a segment
+    /// (a clock that went back to a sealed day), it is unsealed and appended to, never rewritten.
+    pub(super) fn create(segments_dir: &Path, day: Day) -> Result<LiveFiles> {
+        let seg = segment_path(segments_dir, day);
+        let rec = if seg.exists() {
+            let sidx = sorted_index_path(segments_dir, day);
+            match std::fs::remove_file(&sidx) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io("delete sorted index", &sidx)(e)),
+            }
+            recovery::recover(&seg, &live_index_path(segments_dir, day))?
+        } else {
+            recovery::Recovered::default()
+        };
+        let files = LiveFiles::resume(segments_dir, day, &rec)?;
+        files.segment.sync()?;
+        files
+            .index
+            .sync_all()
+            .map_err(StoreError::io("fsync index", &files.index_path))?;
+        sync_dir(segments_dir)?;
+        Ok(files)
+    }
+
+    /// Opens a day's files for appending, as recovery left them.
+    pub(super) fn resume(
+        segments_dir: &Path,
+        day: Day,
+        rec: &recovery::Recovered,
+    ) -> Result<LiveFiles> {
+        let seg_path = segment_path(segments_dir, day);
+        let segment = SegmentWriter::open(&seg_path, rec.segment_len)?;
+        let index_path = live_index_path(segments_dir, day);
+        let index = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&index_path)
+            .map_err(StoreError::io("open index", &index_path))?;
+        let kept_len = INDEX_HEADER_LEN + (rec.kept_index_entries * ENTRY_LEN) as u64;
+        let keep = if rec.kept_index_entries == 0 {
+            0
+        } else {
+            kept_len
+        };
+        index
+            .set_len(keep)
+            .map_err(StoreError::io("truncate index", &index_path))?;
+        if keep == 0 {
+            index
+                .write_all_at(&live_index_header(), 0)
+                .map_err(StoreError::io("write index", &index_path))?;
+        }
+        let mut bytes = Vec::new();
+        let mut heads = ByExecHash::default();
+        for (i, e) in rec.entries.iter().enumerate() {
+            heads.insert(e.hash, entry_number(i));
+            if i >= rec.kept_index_entries {
+                bytes.extend_from_slice(&e.to_bytes());
+            }
+        }
+        index
+            .write_all_at(&bytes, kept_len)
+            .map_err(StoreError::io("write index", &index_path))?;
+        let sync_handle = Arc::new(segment.sync_handle()?);
+        let view = FileView::open(&index_path, Access::Map)
+            .map_err(StoreError::io("open index", &index_path))?;
+        Ok(LiveFiles {
+            day,
+            segment,
+            index,
+            index_path,
+            index_len: INDEX_HEADER_LEN + (rec.entries.len() * ENTRY_LEN) as u64,
+            index_count: u32::try_from(rec.entries.len()).unwrap_or(u32::MAX),
+            heads: Arc::new(LiveHeads {
+                heads: RwLock::new(heads),
+                index: view,
+            }),
+            sync_handle,
+        })
+    }
+
+    pub(super) fn segment_truncate(&mut self, len: u64) -> Result<()> {
+        let path = self.segment.path().to_owned();
+        self.segment = SegmentWriter::open(&path, len)?;
+        Ok(())
+    }
+
+    /// The readers' view of this live day.
+    pub(super) fn day_files(&self) -> Result<DayFiles> {
+        let path = self.segment.path();
+        Ok(DayFiles {
+            day: self.day,
+            segment: FileView::open(path, Access::Map)
+                .map_err(StoreError::io("open segment", path))?,
+            index: DayIndex::Own(Arc::clone(&self.heads)),
+        })
+    }
+
+    /// Ends the day: fsync the segment, then write the sorted index (which is itself written
+    /// atomically), so a sorted index only ever describes durable records.
+    pub(super) fn seal(&self) -> Result<()> {
+        self.segment.sync()?;
+        let view = FileView::open(&self.index_path, Access::Pread)
+            .map_err(StoreError::io("open index", &self.index_path))?;
+        let (entries, _) = index::read_live(&view)?;
+        SortedIndex::write(
+            &sorted_index_path(self.index_path.parent().unwrap_or(Path::new(".")), self.day),
+            &entries,
+        )
+    }
+}
