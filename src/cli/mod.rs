@@ -18,6 +18,7 @@ pub mod dump;
 pub mod gc;
 pub mod import;
 pub mod list;
+pub mod output;
 pub mod run;
 pub mod stats;
 pub mod verify;
