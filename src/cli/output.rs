@@ -2,6 +2,7 @@
 //! that every command prints an entry the same way.
 
 use std::io::{self, Write};
+use std::ops::Range;
 
 use logstore::{format_rfc3339_ms, Level, LogEntry};
 
@@ -19,6 +20,18 @@ pub fn write_entry(out: &mut Out, entry: &LogEntry, json: bool) -> io::Result<()
 
 /// `2026-11-25T12:00:00.123Z INFO  scheduler [task] message {"k":1}`, every field escaped.
 pub fn write_human(out: &mut impl Write, entry: &LogEntry, color: bool) -> io::Result<()> {
+    write_human_marked(out, entry, color, &[])
+}
+
+/// [`write_human`], with the byte ranges `marks` of the message highlighted when `color` is
+/// on (search shows its matched words so). Each piece is escaped on its own, which gives the
+/// same text as escaping the whole message: escaping works character by character.
+pub fn write_human_marked(
+    out: &mut impl Write,
+    entry: &LogEntry,
+    color: bool,
+    marks: &[Range<usize>],
+) -> io::Result<()> {
     let (on, off) = match (color, entry.level) {
         (false, _) | (true, Level::Info) => ("", ""),
         (true, Level::Error) => ("\x1b[31m", "\x1b[0m"),
@@ -35,13 +48,35 @@ pub fn write_human(out: &mut impl Write, entry: &LogEntry, color: bool) -> io::R
     if let Some(task) = &entry.task_id {
         write!(out, " [{}]", escape(task.as_str()))?;
     }
-    write!(out, " {}", escape(&entry.message))?;
+    write!(out, " ")?;
+    write_marked(out, &entry.message, if color { marks } else { &[] })?;
     if let Some(metadata) = &entry.metadata {
         // serde_json escapes C0 controls in strings but not DEL or C1: escape() does.
         let text = serde_json::to_string(metadata).map_err(io::Error::from)?;
         write!(out, " {}", escape(&text))?;
     }
     writeln!(out)
+}
+
+/// Bold red, as grep marks a match.
+const MARK_ON: &str = "\x1b[1;31m";
+const MARK_OFF: &str = "\x1b[0m";
+
+fn write_marked(out: &mut impl Write, text: &str, marks: &[Range<usize>]) -> io::Result<()> {
+    let mut at = 0;
+    for m in marks {
+        let (Some(before), Some(marked)) = (text.get(at..m.start), text.get(m.clone())) else {
+            continue;
+        };
+        write!(
+            out,
+            "{}{MARK_ON}{}{MARK_OFF}",
+            escape(before),
+            escape(marked)
+        )?;
+        at = m.end;
+    }
+    write!(out, "{}", escape(text.get(at..).unwrap_or_default()))
 }
 
 #[cfg(test)]
@@ -85,5 +120,29 @@ mod tests {
         let line = human(&e, true);
         assert!(line.contains("\x1b[31mERROR\x1b[0m"), "{line:?}");
         assert!(line.ends_with(" \\x1b[0m\\u{9b}2J\n"), "{line:?}");
+    }
+
+    #[test]
+    #[allow(clippy::single_range_in_vec_init)]
+    fn marks_highlight_the_ranges_and_stay_escaped() {
+        let e = LogEntry::new(
+            ExecutionId::new("e").unwrap(),
+            0,
+            Level::Info,
+            "s",
+            "a\tERROR b",
+        );
+        let mut buf = Vec::new();
+        write_human_marked(&mut buf, &e, true, &[2..7]).unwrap();
+        let line = String::from_utf8(buf).unwrap();
+        assert!(
+            line.ends_with(" a\\t\x1b[1;31mERROR\x1b[0m b\n"),
+            "{line:?}"
+        );
+        let mut plain = Vec::new();
+        write_human_marked(&mut plain, &e, false, &[2..7]).unwrap();
+        assert!(String::from_utf8(plain)
+            .unwrap()
+            .ends_with(" a\\tERROR b\n"));
     }
 }
