@@ -2,20 +2,18 @@
 //! measured): the engine stays responsive, memory stays bounded, and what is stored is exactly
 //! what the capture rules say.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 mod common;
 
-use common::{children_max_rss, dump_json as entries, BIN};
+use common::{children_max_rss, dump_json as entries, logstore, logstore_output};
 
 fn run(dir: &std::path::Path, id: &str, extra: &[&str], script: &str) -> (Output, Duration) {
     let started = Instant::now();
-    let out = Command::new(BIN)
-        .arg("--dir")
-        .arg(dir)
+    let out = logstore(dir)
         .args([
             "run",
             "--execution",
@@ -205,12 +203,7 @@ printf 'no newline at the end'"#;
     let stdout_last = plugin.iter().rev().find(|e| e["level"] == "INFO").unwrap();
     assert_eq!(stdout_last["message"], "no newline at the end");
     // The fake terminal metadata did not end the execution: its source is the plugin's.
-    let list = Command::new(BIN)
-        .arg("--dir")
-        .arg(dir.path())
-        .args(["list", "--json"])
-        .output()
-        .unwrap();
+    let list = logstore_output(dir.path(), &["list", "--json"]);
     let execs: Vec<Value> = String::from_utf8(list.stdout)
         .unwrap()
         .lines()
@@ -223,12 +216,7 @@ printf 'no newline at the end'"#;
     );
     assert_eq!(execs[0]["final_state"], "SUCCESS");
     // The human dump cannot drive the terminal.
-    let human = Command::new(BIN)
-        .arg("--dir")
-        .arg(dir.path())
-        .args(["dump", "evil"])
-        .output()
-        .unwrap();
+    let human = logstore_output(dir.path(), &["dump", "evil"]);
     assert!(!human.stdout.contains(&0x1b) && !human.stdout.contains(&0x07));
     assert!(String::from_utf8_lossy(&human.stdout).contains("\\x1b[2J"));
 }

@@ -3,12 +3,12 @@
 //! exactly the intact data comes back, that the damage is reported by file and offset, and that
 //! the writer carries on.
 
-mod support;
+mod common;
 
 use std::path::Path;
 
+use common::*;
 use logstore::{Durability, ExecutionId, Level, LogEntry, LogStore};
-use support::*;
 
 fn msg(exec: &str, i: u64) -> LogEntry {
     LogEntry::new(
@@ -33,7 +33,7 @@ fn write_store(dir: &Path, n: u64, one_per_run: bool) -> (Vec<LogEntry>, Vec<Log
         .finish_execution(&ExecutionId::new("before").unwrap())
         .unwrap();
     let mut written: Vec<LogEntry> = (0..n).map(|i| msg("exec", i)).collect();
-    written.push(terminal_entry("exec", NOON + 1000));
+    written.push(terminal("exec", NOON + 1000, "SUCCESS"));
     for e in &written {
         store.append(e).unwrap();
         if one_per_run {
