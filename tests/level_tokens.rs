@@ -41,6 +41,19 @@ fn levels(entries: &[LogEntry], keep: impl Fn(&str) -> bool) -> Vec<(Level, Stri
         .collect()
 }
 
+/// Every entry is one of `want` and every `want` is there (lines of the two pipes interleave in
+/// no defined order).
+fn assert_same_lines(got: &[LogEntry], want: &[(Level, &str)]) {
+    let all = levels(got, |_| true);
+    for &(level, message) in want {
+        assert!(
+            all.contains(&(level, message.to_owned())),
+            "{message:?} should be {level:?}: {all:#?}"
+        );
+    }
+    assert_eq!(all.len(), want.len(), "{all:#?}");
+}
+
 const NODE_SCRIPT: &str = r#"
 console.error("ERROR could not reach the database");
 console.error("[WARN] retrying in 5 s");
@@ -64,7 +77,6 @@ async fn node_console_lines_get_the_level_of_their_token() {
         CaptureConfig::default(),
     )
     .await;
-    let all = levels(&got, |_| true);
     let want = [
         (Level::Error, "ERROR could not reach the database"),
         (Level::Warn, "[WARN] retrying in 5 s"),
@@ -88,13 +100,7 @@ async fn node_console_lines_get_the_level_of_their_token() {
         (Level::Info, "error handling is done"),
         (Level::Error, "Error: boom"),
     ];
-    for (level, message) in want {
-        assert!(
-            all.contains(&(level, message.to_owned())),
-            "{message:?} should be {level:?}: {all:#?}"
-        );
-    }
-    assert_eq!(all.len(), want.len(), "{all:#?}");
+    assert_same_lines(&got, &want);
 }
 
 #[tokio::test]
@@ -136,7 +142,6 @@ async fn python_logging_lines_get_their_level() {
         CaptureConfig::default(),
     )
     .await;
-    let all = levels(&got, |_| true);
     let want = [
         (Level::Debug, "DEBUG:root:cache primed"),
         (Level::Info, "INFO:root:connected to db-1"),
@@ -147,13 +152,7 @@ async fn python_logging_lines_get_their_level() {
         // stdout, no token at the start.
         (Level::Info, "the word WARNING inside a line is no token"),
     ];
-    for (level, message) in want {
-        assert!(
-            all.contains(&(level, message.to_owned())),
-            "{message:?} should be {level:?}: {all:#?}"
-        );
-    }
-    assert_eq!(all.len(), want.len(), "{all:#?}");
+    assert_same_lines(&got, &want);
 }
 
 /// Not a test of its own: when [`CHILD_ENV`] is set, this binary is the plugin, and this
