@@ -246,18 +246,53 @@ fn task_retry_logged() {
 fn log_entry_contains_required_fields() {
     let f = fixture();
     let log = f.start("exec-7");
+    f.clock.advance(5);
     log.task_retry(&task("t"), 2, "r").unwrap();
+    f.clock.advance(7);
     log.finish(FinalState::Success, "done").unwrap();
-    // Read back as the JSON an operator gets: the required keys are always there.
-    for e in f.stored("exec-7") {
-        let v = serde_json::to_value(&e).unwrap();
-        for key in ["execution_id", "timestamp", "level", "source", "message"] {
-            assert!(v.get(key).is_some(), "{key} missing in {v}");
-        }
-        assert!(v["timestamp"].as_i64().unwrap() >= NOON, "Unix ms");
-        assert!(["DEBUG", "INFO", "WARN", "ERROR"].contains(&v["level"].as_str().unwrap()));
-        assert!(!v["source"].as_str().unwrap().is_empty());
-    }
+    // Read back as the JSON an operator gets: every required key holds what was logged, with
+    // its JSON type (timestamp an integer of Unix ms, level one of the four names).
+    let got: Vec<Vec<serde_json::Value>> = f
+        .stored("exec-7")
+        .iter()
+        .map(|e| {
+            let v = serde_json::to_value(e).unwrap();
+            ["execution_id", "timestamp", "level", "source", "message"]
+                .iter()
+                .map(|key| {
+                    v.get(key)
+                        .cloned()
+                        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+                })
+                .collect()
+        })
+        .collect();
+    let want = [
+        json!([
+            "exec-7",
+            NOON,
+            "INFO",
+            "scheduler",
+            "execution exec-7 started (workflow nightly-etl)"
+        ]),
+        json!([
+            "exec-7",
+            NOON + 5,
+            "WARN",
+            "worker",
+            "task t retrying: attempt 2, reason: r"
+        ]),
+        json!([
+            "exec-7",
+            NOON + 12,
+            "INFO",
+            "scheduler",
+            "execution exec-7 SUCCESS after 12 ms: done"
+        ]),
+    ];
+    let want: Vec<Vec<serde_json::Value>> =
+        want.iter().map(|w| w.as_array().unwrap().clone()).collect();
+    assert_eq!(got, want);
     // And the store refuses an entry without a source.
     let mut e = entry("exec-7", NOON, "x");
     e.source.clear();
