@@ -242,13 +242,7 @@ fn check(store: &LogStore, s: &Search) -> Result<(usize, bool), TestCaseError> {
 }
 
 fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("segments"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == ext))
-        .collect();
-    v.sort();
-    v
+    common::files_with_ext(dir, ext)
 }
 
 /// Damage to a segment: a flipped byte, or an overwritten stretch.
