@@ -172,6 +172,9 @@ fn verify_sealed(sealed: &SealedDay, report: &mut VerifyReport) -> Result<()> {
             reason,
         });
     };
+    for (offset, reason) in sealed.open_damage() {
+        problem(&mut problems, *offset, reason.clone());
+    }
     let mut entries = 0u64;
     for i in 0..sealed.block_count() {
         report.index_entries += 1;
@@ -191,7 +194,23 @@ fn verify_sealed(sealed: &SealedDay, report: &mut VerifyReport) -> Result<()> {
         }
     }
     let mut in_records = 0u64;
-    let bad = sealed.for_each_record(|r| in_records += u64::from(r.entries))?;
+    let mut records = Vec::new();
+    let bad = sealed.for_each_record(|r| {
+        in_records += u64::from(r.entries);
+        records.push(r);
+    })?;
+    for r in records {
+        if sealed.name(&r)?.is_none() {
+            problem(
+                &mut problems,
+                r.name_offset,
+                format!(
+                    "the execution id at names offset {} is damaged",
+                    r.name_offset
+                ),
+            );
+        }
+    }
     report.index_entries += u64::from(sealed.executions());
     for offset in &bad {
         problem(

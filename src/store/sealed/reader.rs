@@ -87,6 +87,8 @@ pub(crate) struct SealedDay {
     trailer: Trailer,
     /// The block table; `None` for an entry that fails its checks.
     table: Vec<Option<BlockEntry>>,
+    /// Damage found by `open` that did not stop it (offset, what), for `verify`.
+    damage: Vec<(u64, String)>,
     #[allow(dead_code)] // filled by `blocks`
     metas: OnceLock<Vec<BlockMeta>>,
 }
@@ -127,7 +129,26 @@ impl SealedDay {
         let mut tail = [0u8; TRAILER_LEN];
         file.read_exact_at(&mut tail, len - TRAILER_LEN as u64)
             .map_err(StoreError::io("read sealed file", path))?;
-        let trailer = Trailer::from_bytes(&tail, len)
+        let end = Trailer::from_bytes(&tail, len);
+        let spare = Trailer::from_bytes(&head[16..], len);
+        let mut damage = Vec::new();
+        if head[12..16] != [0; 4] {
+            damage.push((12, "reserved header bytes are not zero".to_owned()));
+        }
+        if end.is_none() {
+            damage.push((
+                len - TRAILER_LEN as u64,
+                "the trailer fails its checks (its copy after the header is used)".to_owned(),
+            ));
+        }
+        if spare.is_none() || (end.is_some() && spare != end) {
+            damage.push((
+                16,
+                "the trailer copy after the header fails its checks or differs from the trailer"
+                    .to_owned(),
+            ));
+        }
+        let trailer = end
             .or_else(|| {
                 let copy = Trailer::from_bytes(&head[16..], len);
                 if copy.is_some() {
@@ -163,8 +184,14 @@ impl SealedDay {
             file,
             trailer,
             table,
+            damage,
             metas: OnceLock::new(),
         })
+    }
+
+    /// Damage that `open` worked around (offset, what): for `verify`.
+    pub(crate) fn open_damage(&self) -> &[(u64, String)] {
+        &self.damage
     }
 
     /// The day.
@@ -421,15 +448,16 @@ impl SealedDay {
         }))
     }
 
-    /// The execution id of a record.
+    /// The execution id of a record; `None` if its bytes are damaged.
     pub(crate) fn name(&self, r: &ExecRecord) -> Result<Option<String>> {
         let mut b = vec![0u8; usize::from(r.name_len)];
         self.file
             .read_exact_at(&mut b, self.trailer.names + r.name_offset)
             .map_err(StoreError::io("read sealed file", &self.path))?;
-        Ok(String::from_utf8(b)
-            .ok()
-            .filter(|s| crate::entry::check_id("execution_id", s).is_ok()))
+        // The names carry no CRC of their own: the record's hash is their check.
+        Ok(String::from_utf8(b).ok().filter(|s| {
+            crate::entry::check_id("execution_id", s).is_ok() && exec_hash(s) == r.hash
+        }))
     }
 
     /// The record of execution `id` (none if the day does not hold it; the writer writes one
@@ -452,8 +480,11 @@ impl SealedDay {
         };
         let mut out = Vec::new();
         for r in candidates {
-            if self.name(&r)?.as_deref() == Some(id) {
-                out.push(r);
+            match self.name(&r)? {
+                Some(name) if name == id => out.push(r),
+                Some(_) => {} // another id with the same hash
+                // A damaged name: the hash matched, and the blocks are filtered by id anyway.
+                None => out.push(r),
             }
         }
         Ok(out)
