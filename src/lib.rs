@@ -108,7 +108,9 @@ pub use trace::LogstoreLayer;
 
 /// Low-level access to the on-disk format, for fuzzing, tests and tools that read segments.
 pub mod format {
-    pub use crate::store::index::{exec_hash, IndexEntry, ENTRY_LEN, INDEX_HEADER_LEN};
+    pub use crate::store::index::{
+        exec_hash, IndexEntry, SortedIndex, ENTRY_LEN, INDEX_HEADER_LEN,
+    };
     pub use crate::store::record::{
         check_frame, decode, decode_payload, encode, FrameError, PayloadRef, FRAME_HEADER_LEN,
         MAX_PAYLOAD_LEN,
