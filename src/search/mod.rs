@@ -30,6 +30,7 @@
 mod live;
 pub(crate) mod query;
 mod results;
+mod sealed;
 
 use std::path::PathBuf;
 
@@ -164,12 +165,22 @@ impl LogStore {
         let query = search.compile()?;
         self.refresh_days()?;
         let mut units = Vec::new();
+        let mut blocks = 0;
         for day in self.days() {
-            live::plan(&day, &query, &mut units)?;
+            match sealed::plan(&day, &query, &mut units) {
+                Some(n) => blocks += n,
+                None => live::plan(&day, &mut units)?,
+            }
         }
         if search.reverse {
             units.reverse();
         }
-        Ok(Matches::start(query, units, search.reverse, search.limit))
+        Ok(Matches::start(
+            query,
+            units,
+            blocks,
+            search.reverse,
+            search.limit,
+        ))
     }
 }
