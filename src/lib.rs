@@ -95,7 +95,8 @@ pub use entry::{
 pub use error::StoreError;
 pub use runner::{run_plugin_task, TaskError, TaskResult};
 pub use search::{
-    words, Hit, Matches, Place, Position, Query, Search, SearchDamage, SearchError, SearchStats,
+    words, Hit, Matches, Place, Position, Query, Search, SearchDamage, SearchError, SearchOverhead,
+    SearchStats,
 };
 pub use sink::{EntrySink, SinkError};
 pub use store::commit::{CommitPolicy, Durability};
