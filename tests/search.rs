@@ -550,3 +550,68 @@ fn a_damaged_sealed_block_is_skipped_and_reported() {
     assert_eq!(stdout(&out), format!("{n}\n"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("block 0"));
 }
+
+#[test]
+fn many_units_come_back_in_store_order_on_both_layouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOON);
+    let store = LogStore::open_with(dir.path(), manual(&clock)).unwrap();
+    let filler = "x".repeat(200);
+    // About 10 MiB on each of two days: several units of work per day, so both workers run.
+    for day in 0..2i64 {
+        if day == 1 {
+            clock.advance(DAY);
+        }
+        for i in 0..40_000i64 {
+            let msg = format!("{} {i} {filler}", if i % 3 == 0 { "tick" } else { "tock" });
+            store
+                .append(&entry(&format!("x{}", i % 7), NOON + day * DAY + i, &msg))
+                .unwrap();
+        }
+        store.flush(Durability::Written).unwrap();
+    }
+    // Day 1 sealed, day 2 the writer's own live day.
+    assert_eq!(store.seal().unwrap().len(), 1);
+    let s = words(&["tick"]);
+    let hits: Vec<_> = store.search(&s).unwrap().map(Result::unwrap).collect();
+    assert_eq!(hits.len(), 2 * 13_334);
+    for pair in hits.windows(2) {
+        assert!(
+            pair[0].position < pair[1].position,
+            "{:?} then {:?}",
+            pair[0].position,
+            pair[1].position
+        );
+    }
+    // Per execution, the order of `query`.
+    for x in 0..7 {
+        let exec = format!("x{x}");
+        let mine: Vec<&LogEntry> = hits
+            .iter()
+            .map(|h| &h.entry)
+            .filter(|e| e.execution_id.as_str() == exec)
+            .collect();
+        let all = store
+            .query(&id(&exec), &logstore::Filter::default())
+            .unwrap();
+        let want: Vec<&LogEntry> = all
+            .iter()
+            .filter(|e| e.message.starts_with("tick"))
+            .collect();
+        assert_eq!(mine, want, "{exec}");
+    }
+    let reverse: Vec<_> = store
+        .search(&Search {
+            reverse: true,
+            ..s.clone()
+        })
+        .unwrap()
+        .map(|h| h.unwrap().position)
+        .collect();
+    let mut forward: Vec<_> = hits.iter().map(|h| h.position).collect();
+    forward.reverse();
+    assert_eq!(reverse, forward);
+    let mut m = store.search(&s).unwrap();
+    assert!(m.stats().blocks > 8, "{:?}", m.stats());
+    assert_eq!((&mut m).take(5).count(), 5);
+}

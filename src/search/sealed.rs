@@ -22,7 +22,7 @@ use crate::store::days::DayFiles;
 use crate::store::sealed::BlockMeta;
 
 /// Blocks (about 256 KiB raw each) per unit of work: a few MiB, as for a segment.
-const BLOCKS_PER_UNIT: usize = 16;
+const BLOCKS_PER_UNIT: usize = 8;
 
 /// Adds the units of a sealed day: the blocks whose metadata may match, in file order.
 /// Returns the number of blocks the day has (kept or not), None if it is not a sealed day.
