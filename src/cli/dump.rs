@@ -41,6 +41,11 @@ pub struct Args {
     /// Only entries before this time.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     until: Option<i64>,
+    /// Only the entries of this attempt of a task (their metadata holds `"attempt": N`): task
+    /// start, the plugin's lines, capture warnings, completion. Attempts count per task, so
+    /// combine with --task when the execution has several.
+    #[arg(long, value_name = "N")]
+    attempt: Option<u64>,
     /// Only the last N matching entries (with --follow: of those already stored).
     #[arg(short = 'n', long, value_name = "N")]
     tail: Option<usize>,
@@ -63,6 +68,18 @@ impl Args {
             tail: self.tail,
         }
     }
+
+    /// The filter that the store does not know: the attempt.
+    fn keeps(&self, entry: &LogEntry) -> bool {
+        self.attempt.is_none_or(|n| {
+            entry
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("attempt"))
+                .and_then(serde_json::Value::as_u64)
+                == Some(n)
+        })
+    }
 }
 
 /// Prints the entries of one execution from the store at `dir`.
@@ -73,7 +90,31 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
         follow(&store, &args, &mut out)?;
     } else {
         let filter = args.filter();
-        if filter.tail.is_some() {
+        if let (Some(n), Some(_)) = (filter.tail, args.attempt) {
+            // The store's tail would count entries of every attempt: keep the last n here.
+            let mut last = std::collections::VecDeque::with_capacity(n.min(4096));
+            store.query_each(
+                &args.execution_id,
+                &Filter {
+                    tail: None,
+                    ..filter
+                },
+                |entry| {
+                    if args.keeps(&entry) {
+                        if last.len() == n {
+                            last.pop_front();
+                        }
+                        if n > 0 {
+                            last.push_back(entry);
+                        }
+                    }
+                    true
+                },
+            )?;
+            for entry in &last {
+                write_entry(&mut out, entry, args.json)?;
+            }
+        } else if filter.tail.is_some() {
             for entry in store.query(&args.execution_id, &filter)? {
                 write_entry(&mut out, &entry, args.json)?;
             }
@@ -81,7 +122,9 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
             // Streamed: an execution of any size is printed in constant memory.
             let mut written = Ok(());
             store.query_each(&args.execution_id, &filter, |entry| {
-                written = write_entry(&mut out, &entry, args.json);
+                if args.keeps(&entry) {
+                    written = write_entry(&mut out, &entry, args.json);
+                }
                 written.is_ok()
             })?;
             written?;
@@ -101,6 +144,7 @@ fn follow(store: &LogStore, args: &Args, out: &mut Out) -> CmdResult {
     let mut tail = args.tail;
     loop {
         let mut entries = follower.poll()?;
+        entries.retain(|e| args.keeps(e));
         // --tail applies to what was already stored, so only to the first poll.
         if let Some(n) = tail.take() {
             let skip = entries.len().saturating_sub(n);

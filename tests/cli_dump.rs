@@ -1,0 +1,125 @@
+//! `logstore dump` options for one attempt of a task (`--attempt`) and for colours (`--color`),
+//! on executions written by the real `logstore run`.
+
+mod common;
+
+use common::{dump_json, logstore_output};
+use serde_json::Value;
+
+/// `logstore run` of `script` under `sh -c` as execution `id`, with `extra` flags.
+fn run_sh(dir: &std::path::Path, id: &str, extra: &[&str], script: &str) {
+    let mut args = vec![
+        "run",
+        "--execution",
+        id,
+        "--task",
+        "t",
+        "--plugin",
+        "acme/x.y",
+    ];
+    args.extend(extra);
+    args.extend(["--", "sh", "-c", script]);
+    let out = logstore_output(dir, &args);
+    assert!(out.status.code().is_some(), "{out:?}");
+}
+
+/// `(attempt, source, event or message)` of each dumped entry.
+fn summary(entries: &[Value]) -> Vec<(u64, String, String)> {
+    entries
+        .iter()
+        .map(|e| {
+            let meta = &e["metadata"];
+            let what = meta["event"]
+                .as_str()
+                .or(meta["capture"].as_str())
+                .unwrap_or_else(|| e["message"].as_str().unwrap());
+            (
+                meta["attempt"].as_u64().expect("attempt"),
+                e["source"].as_str().unwrap().to_owned(),
+                what.to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn dump(dir: &std::path::Path, args: &[&str]) -> Vec<Value> {
+    let out = logstore_output(dir, args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn dump_attempt_shows_one_attempt_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    run_sh(
+        dir.path(),
+        "retried",
+        &["--retries", "2"],
+        "echo \"try at $$\"; echo oops >&2; exit 1",
+    );
+    let all = dump_json(dir.path(), "retried");
+    assert_eq!(
+        all.len(),
+        2 + 3 * 4 + 2,
+        "start, 3 attempts, 2 retries, end"
+    );
+    let second = dump(dir.path(), &["dump", "--json", "--attempt", "2", "retried"]);
+    let plugin = "plugin:acme/x.y".to_owned();
+    let got: Vec<(u64, String, String)> = summary(&second)
+        .into_iter()
+        .map(|(a, s, w)| {
+            (
+                a,
+                s,
+                if w.starts_with("try at") {
+                    "try".into()
+                } else {
+                    w
+                },
+            )
+        })
+        .collect();
+    let worker = |w: &str| (2, "worker".to_owned(), w.to_owned());
+    assert_eq!(got.len(), 5, "{got:#?}");
+    assert_eq!(
+        [&got[0], &got[1], &got[4]],
+        [
+            &worker("task_retry"),
+            &worker("task_started"),
+            &worker("task_completed")
+        ]
+    );
+    // stdout and stderr lines: their relative order is not defined.
+    let mut lines = got[2..4].to_vec();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            (2, plugin.clone(), "oops".to_owned()),
+            (2, plugin, "try".to_owned())
+        ]
+    );
+    // The same entries, in the order of the whole dump.
+    let from_all: Vec<&Value> = all
+        .iter()
+        .filter(|e| e["metadata"]["attempt"] == 2)
+        .collect();
+    assert_eq!(second.iter().collect::<Vec<_>>(), from_all);
+    // --tail counts the attempt's entries only.
+    let last = dump(
+        dir.path(),
+        &["dump", "--json", "--attempt", "1", "-n", "1", "retried"],
+    );
+    assert_eq!(summary(&last)[0].2, "task_completed");
+    assert_eq!(summary(&last)[0].0, 1);
+    // An attempt that never ran shows nothing.
+    assert!(dump(dir.path(), &["dump", "--attempt", "9", "retried"]).is_empty());
+}
