@@ -3,23 +3,12 @@
 
 mod common;
 
-use common::{dump_json, logstore_output};
+use common::{dump_json, ndjson_of, run_sh};
 use serde_json::Value;
 
 /// `logstore run` of `script` under `sh -c` as execution `id`, with `extra` flags.
-fn run_sh(dir: &std::path::Path, id: &str, extra: &[&str], script: &str) {
-    let mut args = vec![
-        "run",
-        "--execution",
-        id,
-        "--task",
-        "t",
-        "--plugin",
-        "acme/x.y",
-    ];
-    args.extend(extra);
-    args.extend(["--", "sh", "-c", script]);
-    let out = logstore_output(dir, &args);
+fn run(dir: &std::path::Path, id: &str, extra: &[&str], script: &str) {
+    let out = run_sh(dir, id, "acme/x.y", extra, script).output().unwrap();
     assert!(out.status.code().is_some(), "{out:?}");
 }
 
@@ -42,24 +31,10 @@ fn summary(entries: &[Value]) -> Vec<(u64, String, String)> {
         .collect()
 }
 
-fn dump(dir: &std::path::Path, args: &[&str]) -> Vec<Value> {
-    let out = logstore_output(dir, args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn dump_attempt_shows_one_attempt_on_its_own() {
     let dir = tempfile::tempdir().unwrap();
-    run_sh(
+    run(
         dir.path(),
         "retried",
         &["--retries", "2"],
@@ -71,7 +46,7 @@ fn dump_attempt_shows_one_attempt_on_its_own() {
         2 + 3 * 4 + 2,
         "start, 3 attempts, 2 retries, end"
     );
-    let second = dump(dir.path(), &["dump", "--json", "--attempt", "2", "retried"]);
+    let second = ndjson_of(dir.path(), &["dump", "--json", "--attempt", "2", "retried"]);
     let plugin = "plugin:acme/x.y".to_owned();
     let got: Vec<(u64, String, String)> = summary(&second)
         .into_iter()
@@ -114,12 +89,12 @@ fn dump_attempt_shows_one_attempt_on_its_own() {
         .collect();
     assert_eq!(second.iter().collect::<Vec<_>>(), from_all);
     // --tail counts the attempt's entries only.
-    let last = dump(
+    let last = ndjson_of(
         dir.path(),
         &["dump", "--json", "--attempt", "1", "-n", "1", "retried"],
     );
     assert_eq!(summary(&last)[0].2, "task_completed");
     assert_eq!(summary(&last)[0].0, 1);
     // An attempt that never ran shows nothing.
-    assert!(dump(dir.path(), &["dump", "--attempt", "9", "retried"]).is_empty());
+    assert!(ndjson_of(dir.path(), &["dump", "--attempt", "9", "retried"]).is_empty());
 }
