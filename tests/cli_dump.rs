@@ -98,3 +98,79 @@ fn dump_attempt_shows_one_attempt_on_its_own() {
     // An attempt that never ran shows nothing.
     assert!(ndjson_of(dir.path(), &["dump", "--attempt", "9", "retried"]).is_empty());
 }
+
+const COLOURED: &str = "\u{1b}[31mred\u{1b}[0m \u{1b}[1mbold\u{1b}[0m";
+
+/// Runs `logstore --dir DIR ARGS` on a pseudo-terminal (util-linux `script`) and returns what
+/// the terminal received.
+fn on_a_terminal(dir: &std::path::Path, args: &str, env: &[(&str, &str)]) -> String {
+    let cmd = format!("{} --dir {} {args}", common::BIN, dir.display());
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .env_remove("NO_COLOR");
+    for (k, v) in env {
+        script.env(k, v);
+    }
+    let out = script.output().expect("script(1) runs");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn dump_strips_colours_off_a_terminal_and_keeps_them_on_one() {
+    let dir = tempfile::tempdir().unwrap();
+    run(
+        dir.path(),
+        "colours",
+        &[],
+        r"printf '\033[31mred\033[0m \033[1mbold\033[0m\n'",
+    );
+    // The store keeps the raw text, and so does --json.
+    let stored = dump_json(dir.path(), "colours");
+    assert!(
+        stored.iter().any(|e| e["message"] == COLOURED),
+        "{stored:#?}"
+    );
+    let text = |args: &[&str]| {
+        let out = common::logstore_output(dir.path(), args);
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let line = |all: String| {
+        all.lines()
+            .find(|l| l.contains(" plugin:acme/x.y [t] "))
+            .unwrap()
+            .to_owned()
+    };
+    // A pipe: stripped (auto), or as asked.
+    for args in [
+        &["dump", "colours"][..],
+        &["dump", "--color=never", "colours"],
+    ] {
+        let got = line(text(args));
+        assert!(
+            got.ends_with(" [t] red bold {\"attempt\":1}"),
+            "{args:?}: {got:?}"
+        );
+    }
+    let got = line(text(&["dump", "--color=always", "colours"]));
+    assert!(
+        got.ends_with(&format!(" [t] {COLOURED}\u{1b}[0m {{\"attempt\":1}}")),
+        "{got:?}"
+    );
+    // A terminal: kept (auto), stripped with --color=never or NO_COLOR.
+    let got = line(on_a_terminal(dir.path(), "dump colours", &[]));
+    assert!(
+        got.contains(&format!(" [t] {COLOURED}\u{1b}[0m ")),
+        "{got:?}"
+    );
+    for (args, env) in [
+        ("dump --color=never colours", &[][..]),
+        ("dump colours", &[("NO_COLOR", "1")][..]),
+    ] {
+        let got = line(on_a_terminal(dir.path(), args, env));
+        assert!(!got.contains('\u{1b}'), "{args} {env:?}: {got:?}");
+        assert!(got.contains(" [t] red bold "), "{got:?}");
+    }
+}

@@ -246,7 +246,13 @@ printf 'no newline at the end'"#;
     // The human dump cannot drive the terminal.
     let human = logstore_output(dir.path(), &["dump", "evil"]);
     assert!(!human.stdout.contains(&0x1b) && !human.stdout.contains(&0x07));
-    assert!(String::from_utf8_lossy(&human.stdout).contains("\\x1b[2J"));
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.contains("\\x1b[2J"), "{human}");
+    // Colours are stripped off a terminal (`dump --color`), everything else escaped.
+    assert!(
+        human.contains("\\x1b[2J\\x1b]0;pwned\\x07red alert {\"attempt\":1}\n"),
+        "{human}"
+    );
 }
 
 #[test]

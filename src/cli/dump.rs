@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use logstore::{format_rfc3339_ms, ExecutionId, Filter, Level, LogEntry, LogStore, TaskId};
 
+use super::sgr::{self, ColorWhen};
 use super::{escape, parse_time, CmdResult, Out};
 
 /// How often a follower looks for new entries.
@@ -23,9 +24,14 @@ pub struct Args {
     /// The execution whose entries to print.
     #[arg(value_name = "EXECUTION_ID")]
     execution_id: ExecutionId,
-    /// Print NDJSON, one `LogEntry` object per line, as `import` reads it.
+    /// Print NDJSON, one `LogEntry` object per line, as `import` reads it (messages exactly
+    /// as stored, colour codes included).
     #[arg(long)]
     json: bool,
+    /// Colours in the text output: the level, and the plugins' own ANSI colour (SGR) codes,
+    /// which are stripped when off. `auto`: on when stdout is a terminal and NO_COLOR is unset.
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorWhen::Auto)]
+    color: ColorWhen,
     /// Only entries at this level or above (DEBUG, INFO, WARN, ERROR).
     #[arg(long, value_name = "LEVEL")]
     level: Option<Level>,
@@ -86,6 +92,7 @@ impl Args {
 pub fn run(dir: &Path, args: Args) -> CmdResult {
     let store = super::open_for_reading(dir)?;
     let mut out = Out::stdout();
+    out.color = args.color.resolve(out.color);
     if args.follow {
         follow(&store, &args, &mut out)?;
     } else {
@@ -172,7 +179,8 @@ pub fn write_entry(out: &mut Out, entry: &LogEntry, json: bool) -> io::Result<()
     write_human(out, entry, color)
 }
 
-/// `2026-11-25T12:00:00.123Z INFO  scheduler [task] message {"k":1}`, every field escaped.
+/// `2026-11-25T12:00:00.123Z INFO  scheduler [task] message {"k":1}`, every field escaped; the
+/// message's SGR colour codes kept with `color`, stripped without.
 fn write_human(out: &mut impl Write, entry: &LogEntry, color: bool) -> io::Result<()> {
     let (on, off) = match (color, entry.level) {
         (false, _) | (true, Level::Info) => ("", ""),
@@ -190,7 +198,7 @@ fn write_human(out: &mut impl Write, entry: &LogEntry, color: bool) -> io::Resul
     if let Some(task) = &entry.task_id {
         write!(out, " [{}]", escape(task.as_str()))?;
     }
-    write!(out, " {}", escape(&entry.message))?;
+    write!(out, " {}", sgr::show(&entry.message, color))?;
     if let Some(metadata) = &entry.metadata {
         // serde_json escapes C0 controls in strings but not DEL or C1: escape() does.
         let text = serde_json::to_string(metadata).map_err(io::Error::from)?;
@@ -228,16 +236,21 @@ mod tests {
     }
 
     #[test]
-    fn colour_marks_the_level_only_and_content_stays_escaped() {
+    fn colour_marks_the_level_and_keeps_only_sgr_of_the_content() {
         let e = LogEntry::new(
             ExecutionId::new("e").unwrap(),
             0,
             Level::Error,
             "worker",
-            "\x1b[0m\u{9b}2J",
+            "\x1b[0m\u{9b}2J\x1b[2J",
         );
         let line = human(&e, true);
         assert!(line.contains("\x1b[31mERROR\x1b[0m"), "{line:?}");
-        assert!(line.ends_with(" \\x1b[0m\\u{9b}2J\n"), "{line:?}");
+        assert!(
+            line.ends_with(" \x1b[0m\\u{9b}2J\\x1b[2J\x1b[0m\n"),
+            "{line:?}"
+        );
+        let line = human(&e, false);
+        assert!(line.ends_with(" \\u{9b}2J\\x1b[2J\n"), "{line:?}");
     }
 }
