@@ -18,6 +18,7 @@
 //! Inputs and outputs are JSON: the message shows at most [`PREVIEW_CHARS`] of them, the
 //! metadata keeps them whole up to [`MAX_VALUE_BYTES`] and a preview beyond.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -314,14 +315,22 @@ impl ExecutionLog {
                 ),
                 json!({"event": "task_completed", "status": "SUCCESS", "duration_ms": duration_ms, "outputs": bounded(outputs), "attempt": attempt}),
             ),
-            TaskOutcome::Failure { error, stack } => (
-                Level::Error,
-                format!(
-                    "task {task_id} failed after {duration_ms} ms: {}",
-                    first_line(error)
-                ),
-                json!({"event": "task_completed", "status": "FAILED", "duration_ms": duration_ms, "error": error, "stack": stack, "attempt": attempt}),
-            ),
+            TaskOutcome::Failure { error, stack } => {
+                let mut meta = json!({"event": "task_completed", "status": "FAILED", "duration_ms": duration_ms, "attempt": attempt});
+                put_text(&mut meta, "error", error);
+                match stack {
+                    Some(stack) => put_text(&mut meta, "stack", stack),
+                    None => meta["stack"] = Value::Null,
+                }
+                (
+                    Level::Error,
+                    format!(
+                        "task {task_id} failed after {duration_ms} ms: {}",
+                        headline(error)
+                    ),
+                    meta,
+                )
+            }
         };
         self.emit(
             level,
@@ -341,33 +350,56 @@ impl ExecutionLog {
             .entry(task_id.clone())
             .or_default()
             .attempt = attempt;
-        let meta = object(json!({"event": "task_retry", "attempt": attempt, "reason": reason}));
+        let mut meta = json!({"event": "task_retry", "attempt": attempt});
+        put_text(&mut meta, "reason", reason);
         self.emit(
             Level::Warn,
             WORKER_SOURCE,
             Some(task_id),
             format!(
                 "task {task_id} retrying: attempt {attempt}, reason: {}",
-                first_line(reason)
+                headline(reason)
             ),
-            Some(meta),
+            Some(object(meta)),
         )
     }
 
     /// The execution reached its final state: logs the terminal entry (state, duration,
     /// reason), then flushes and fsyncs; when this returns `Ok`, every entry of the execution
     /// survives a power cut.
+    ///
+    /// The terminal entry is always written: a reason longer than [`MAX_VALUE_BYTES`] is
+    /// shortened (its full size in `reason_bytes`), and if the entry is still refused (say, a
+    /// secret mask made it grow past a limit) it is written again without the reason.
     pub fn finish(self, state: FinalState, reason: &str) -> Result<()> {
         let duration_ms = self.engine.now_ms().saturating_sub(self.started_ms);
-        let meta =
-            object(json!({"state": state.as_str(), "duration_ms": duration_ms, "reason": reason}));
+        let mut meta = json!({"state": state.as_str(), "duration_ms": duration_ms});
+        put_text(&mut meta, "reason", reason);
         let message = format!(
             "execution {} {} after {duration_ms} ms: {}",
             self.execution_id,
             state.as_str(),
-            first_line(reason)
+            headline(reason)
         );
-        let logged = self.emit(state.level(), SCHEDULER_SOURCE, None, message, Some(meta));
+        let emit = |message, meta| {
+            self.emit(
+                state.level(),
+                SCHEDULER_SOURCE,
+                None,
+                message,
+                Some(object(meta)),
+            )
+        };
+        let logged = emit(message, meta).or_else(|refused| {
+            let message = format!(
+                "execution {} {} after {duration_ms} ms (reason not stored)",
+                self.execution_id,
+                state.as_str()
+            );
+            let meta = json!({"state": state.as_str(), "duration_ms": duration_ms,
+                "reason_bytes": reason.len(), "reason_refused": refused.to_string()});
+            emit(message, meta).map_err(|_| refused)
+        });
         // Flush even if the terminal entry was refused: what was accepted must be durable.
         let synced = self.engine.store.finish_execution(&self.execution_id);
         self.engine.forget(&self.execution_id);
@@ -395,6 +427,38 @@ fn object(v: Value) -> Map<String, Value> {
 
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
+}
+
+/// The longest first line a lifecycle message quotes, in bytes.
+const HEADLINE_BYTES: usize = 1024;
+
+/// The first line of `s`, shortened to [`HEADLINE_BYTES`]: what a message quotes of a reason
+/// or an error, which may be megabytes long and must not push the message past its limit.
+fn headline(s: &str) -> Cow<'_, str> {
+    shorten(first_line(s), HEADLINE_BYTES)
+}
+
+/// `text`, or its first `max` bytes (cut on a character boundary) followed by `...`.
+fn shorten(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Cow::Owned(format!("{}...", &text[..cut]))
+}
+
+/// Sets `meta[key]` to `text` shortened to [`MAX_VALUE_BYTES`]; when it had to be shortened,
+/// `meta[key_bytes]` holds the full size, so an over-long reason, error or stack can never make
+/// the entry fail validation (its metadata is bounded at 256 KiB).
+fn put_text(meta: &mut Value, key: &str, text: &str) {
+    let kept = shorten(text, MAX_VALUE_BYTES);
+    if matches!(kept, Cow::Owned(_)) {
+        meta[format!("{key}_bytes")] = Value::from(text.len());
+    }
+    meta[key] = Value::from(kept.into_owned());
 }
 
 /// At most [`PREVIEW_CHARS`] characters of `v` as JSON, with `...` when shortened.

@@ -191,7 +191,8 @@ fn human_output_escapes_control_characters() {
         .as_object()
         .cloned()
         .unwrap();
-    let e = entry("exec-1", NOON + 123, "\x1b[31mred\rover\nnext")
+    // A colour (SGR) is stripped off a terminal (`dump --color`); a screen clear is escaped.
+    let e = entry("exec-1", NOON + 123, "\x1b[31mred\x1b[2J\rover\nnext")
         .with_task(TaskId::new("t1").unwrap())
         .with_metadata(meta);
     import(dir.path(), &[e]);
@@ -203,7 +204,7 @@ fn human_output_escapes_control_characters() {
     assert!(!stdout(&out).contains('\u{9b}'));
     assert_eq!(
         stdout(&out),
-        "2026-11-25T12:00:00.123Z INFO  worker [t1] \\x1b[31mred\\rover\\nnext {\"k\":\"\\u{9b}2J\\x7f\"}\n"
+        "2026-11-25T12:00:00.123Z INFO  worker [t1] red\\x1b[2J\\rover\\nnext {\"k\":\"\\u{9b}2J\\x7f\"}\n"
     );
 }
 

@@ -75,7 +75,7 @@ pub use lines::{LineSplitter, Piece};
 pub use pipe::Stream;
 pub use process::{
     run_plugin, CaptureConfig, CaptureError, Isolation, PluginCommand, PluginEnd, PluginOutcome,
-    Restricted, DOCKER_PROGRAM,
+    Restricted, DOCKER_PROGRAM, MAX_TIMEOUT,
 };
 pub use protocol::{
     parse_line, parse_record, MalformedRecord, Record, StderrLine, RECORD_SEPARATOR,

@@ -1,15 +1,16 @@
 //! `logstore dump`: one execution's entries, as text for people or NDJSON for programs,
 //! optionally following new ones until the execution ends.
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use logstore::{format_rfc3339_ms, ExecutionId, Filter, Level, LogEntry, LogStore, TaskId};
+use logstore::{ExecutionId, Filter, Level, LogEntry, LogStore, TaskId};
 
-use super::sgr::{self, ColorWhen};
-use super::{escape, parse_time, CmdResult, Out};
+use super::output::write_entry;
+use super::sgr::ColorWhen;
+use super::{parse_time, CmdResult, Out};
 
 /// How often a follower looks for new entries.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
@@ -166,91 +167,5 @@ fn follow(store: &LogStore, args: &Args, out: &mut Out) -> CmdResult {
             return Ok(ExitCode::SUCCESS);
         }
         std::thread::sleep(POLL_INTERVAL);
-    }
-}
-
-/// Writes one entry as NDJSON or as the human line.
-pub fn write_entry(out: &mut Out, entry: &LogEntry, json: bool) -> io::Result<()> {
-    if json {
-        serde_json::to_writer(&mut *out, entry).map_err(io::Error::from)?;
-        return writeln!(out);
-    }
-    let color = out.color;
-    write_human(out, entry, color)
-}
-
-/// `2026-11-25T12:00:00.123Z INFO  scheduler [task] message {"k":1}`, every field escaped; the
-/// message's SGR colour codes kept with `color`, stripped without.
-fn write_human(out: &mut impl Write, entry: &LogEntry, color: bool) -> io::Result<()> {
-    let (on, off) = match (color, entry.level) {
-        (false, _) | (true, Level::Info) => ("", ""),
-        (true, Level::Error) => ("\x1b[31m", "\x1b[0m"),
-        (true, Level::Warn) => ("\x1b[33m", "\x1b[0m"),
-        (true, Level::Debug) => ("\x1b[2m", "\x1b[0m"),
-    };
-    write!(
-        out,
-        "{} {on}{:<5}{off} {}",
-        format_rfc3339_ms(entry.timestamp),
-        entry.level.as_str(),
-        escape(&entry.source)
-    )?;
-    if let Some(task) = &entry.task_id {
-        write!(out, " [{}]", escape(task.as_str()))?;
-    }
-    write!(out, " {}", sgr::show(&entry.message, color))?;
-    if let Some(metadata) = &entry.metadata {
-        // serde_json escapes C0 controls in strings but not DEL or C1: escape() does.
-        let text = serde_json::to_string(metadata).map_err(io::Error::from)?;
-        write!(out, " {}", escape(&text))?;
-    }
-    writeln!(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn human(entry: &LogEntry, color: bool) -> String {
-        let mut buf = Vec::new();
-        write_human(&mut buf, entry, color).unwrap();
-        String::from_utf8(buf).unwrap()
-    }
-
-    #[test]
-    fn human_line_has_every_field_in_order() {
-        let meta = serde_json::json!({"k": 1}).as_object().cloned().unwrap();
-        let e = LogEntry::new(
-            ExecutionId::new("e").unwrap(),
-            1_795_608_000_123,
-            Level::Info,
-            "scheduler",
-            "started",
-        )
-        .with_task(TaskId::new("t1").unwrap())
-        .with_metadata(meta);
-        assert_eq!(
-            human(&e, false),
-            "2026-11-25T12:00:00.123Z INFO  scheduler [t1] started {\"k\":1}\n"
-        );
-    }
-
-    #[test]
-    fn colour_marks_the_level_and_keeps_only_sgr_of_the_content() {
-        let e = LogEntry::new(
-            ExecutionId::new("e").unwrap(),
-            0,
-            Level::Error,
-            "worker",
-            "\x1b[0m\u{9b}2J\x1b[2J",
-        );
-        let line = human(&e, true);
-        assert!(line.contains("\x1b[31mERROR\x1b[0m"), "{line:?}");
-        assert!(
-            line.ends_with(" \x1b[0m\\u{9b}2J\\x1b[2J\x1b[0m\n"),
-            "{line:?}"
-        );
-        let line = human(&e, false);
-        assert!(line.ends_with(" \\u{9b}2J\\x1b[2J\n"), "{line:?}");
     }
 }

@@ -9,7 +9,7 @@
 
 pub(crate) mod commit;
 pub(crate) mod day;
-mod days;
+pub(crate) mod days;
 pub(crate) mod index;
 mod lock;
 pub(crate) mod query;
