@@ -98,6 +98,7 @@ pub use store::commit::{CommitPolicy, Durability};
 pub use store::day::{format_rfc3339_ms, Day};
 pub use store::query::{DayStats, ExecutionSummary, Filter, Follower};
 pub use store::recovery::Damage;
+pub use store::sealed::seal::SealOutcome;
 pub use store::verify::{Problem, VerifyReport};
 pub use store::{Config, LogStore};
 pub use trace::LogstoreLayer;
