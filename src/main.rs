@@ -62,6 +62,8 @@ enum Command {
     Verify(cli::verify::Args),
     /// Sizes and counts per day.
     Stats(cli::stats::Args),
+    /// Seal every past day now (compress it into one file) and print what was done.
+    Seal(cli::seal::Args),
     /// Delete days older than --keep-days.
     Gc(cli::gc::Args),
     /// Find entries of any execution by words, phrase or regex (exit codes as grep's).
@@ -91,6 +93,7 @@ fn main() -> ExitCode {
         Command::List(a) => cli::list::run(dir, a),
         Command::Verify(a) => cli::verify::run(dir, a),
         Command::Stats(a) => cli::stats::run(dir, a),
+        Command::Seal(a) => cli::seal::run(dir, a),
         Command::Gc(a) => cli::gc::run(dir, a),
         Command::Search(a) => cli::search::run(dir, a),
     };

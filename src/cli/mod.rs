@@ -22,6 +22,7 @@ pub mod import;
 pub mod list;
 pub mod output;
 pub mod run;
+pub mod seal;
 pub mod search;
 mod sgr;
 pub mod stats;
