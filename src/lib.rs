@@ -77,6 +77,7 @@ mod engine;
 mod entry;
 mod error;
 mod runner;
+pub mod ship;
 mod sink;
 mod store;
 mod trace;
@@ -93,6 +94,7 @@ pub use entry::{
 };
 pub use error::StoreError;
 pub use runner::{run_plugin_task, TaskError, TaskResult};
+pub use ship::{ShipConfig, ShipError, ShipStatus, Shipper};
 pub use sink::{EntrySink, SinkError};
 pub use store::commit::{CommitPolicy, Durability};
 pub use store::day::{format_rfc3339_ms, Day};

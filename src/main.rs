@@ -48,6 +48,8 @@ enum Command {
     Stats(cli::stats::Args),
     /// Delete days older than --keep-days.
     Gc(cli::gc::Args),
+    /// Ship the entries to ClickHouse (exactly once, as readers see it), or print the lag.
+    Ship(cli::ship::Args),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => cli::verify::run(dir, a),
         Command::Stats(a) => cli::stats::run(dir, a),
         Command::Gc(a) => cli::gc::run(dir, a),
+        Command::Ship(a) => cli::ship::run(dir, a),
     };
     match result {
         Ok(code) => code,
