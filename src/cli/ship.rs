@@ -99,7 +99,7 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
         out.flush()?;
     }
     // Fail fast on configuration errors (credentials, missing table) before reading anything.
-    shipper.check()?;
+    shipper.check(Some(&stop))?;
     let shipped = if args.once {
         shipper.ship_available()?
     } else {

@@ -204,14 +204,42 @@ impl Shipper {
         Ok(features)
     }
 
-    /// Checks that the server answers, the credentials work and the table exists.
-    pub fn check(&self) -> Result<(), ShipError> {
-        self.ch.execute(&format!(
+    /// Checks that the server answers (waiting for it as for an insert), the credentials work
+    /// and the table exists.
+    pub fn check(&self, stop: Option<&AtomicBool>) -> Result<(), ShipError> {
+        let sql = format!(
             "SELECT count() FROM {}.{} WHERE 0",
             self.config.database,
             schema::TABLE
-        ))?;
-        Ok(())
+        );
+        self.retrying(stop, || self.ch.execute(&sql).map(drop))
+    }
+
+    /// Runs `op` until it succeeds, retrying transient failures with backoff (100 ms doubling
+    /// to 5 s) for `retry_for` or until `stop`.
+    fn retrying(
+        &self,
+        stop: Option<&AtomicBool>,
+        mut op: impl FnMut() -> Result<(), ShipError>,
+    ) -> Result<(), ShipError> {
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match op() {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_transient() => {
+                    let waited = started.elapsed();
+                    let out_of_time = self.config.retry_for.is_some_and(|limit| waited >= limit);
+                    if out_of_time || stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                        return Err(e.after_retrying(waited));
+                    }
+                    tracing::warn!(error = %e, retry_in = ?backoff, "ClickHouse request failed; retrying (the cursor has not moved)");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Ships everything stored now, then returns (what `logstore ship --once` does).
@@ -374,28 +402,11 @@ impl Shipper {
                 batch.entries, batch.day, batch.end
             )
         };
-        let started = Instant::now();
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match self.ch.insert(&self.insert_sql, rows, &what) {
-                Ok(()) => break,
-                Err(e) if e.is_transient() => {
-                    let waited = started.elapsed();
-                    let out_of_time = self.config.retry_for.is_some_and(|limit| waited >= limit);
-                    if out_of_time || stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
-                        self.reader = None;
-                        return Err(e.after_retrying(waited));
-                    }
-                    tracing::warn!(error = %e, retry_in = ?backoff, "ClickHouse insert failed; retrying (the cursor has not moved)");
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-                Err(e) => {
-                    // The reader is past the batch: start again from the cursor next time.
-                    self.reader = None;
-                    return Err(e);
-                }
-            }
+        let sent = self.retrying(stop, || self.ch.insert(&self.insert_sql, rows, &what));
+        if let Err(e) = sent {
+            // The reader is past the batch: start again from the cursor next time.
+            self.reader = None;
+            return Err(e);
         }
         self.cursor.day = Some(batch.day.to_string());
         self.cursor.position = batch.end.clone();
