@@ -68,6 +68,8 @@ enum Command {
     Gc(cli::gc::Args),
     /// Find entries of any execution by words, phrase or regex (exit codes as grep's).
     Search(cli::search::Args),
+    /// Ship the entries to ClickHouse (exactly once, as readers see it), or print the lag.
+    Ship(cli::ship::Args),
 }
 
 fn main() -> ExitCode {
@@ -96,6 +98,7 @@ fn main() -> ExitCode {
         Command::Seal(a) => cli::seal::run(dir, a),
         Command::Gc(a) => cli::gc::run(dir, a),
         Command::Search(a) => cli::search::run(dir, a),
+        Command::Ship(a) => cli::ship::run(dir, a),
     };
     match result {
         Ok(code) => code,

@@ -25,6 +25,7 @@ pub mod run;
 pub mod seal;
 pub mod search;
 mod sgr;
+pub mod ship;
 pub mod stats;
 pub mod verify;
 
