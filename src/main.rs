@@ -48,6 +48,8 @@ enum Command {
     Stats(cli::stats::Args),
     /// Delete days older than --keep-days.
     Gc(cli::gc::Args),
+    /// Serve the HTTP API and the log viewer (read-only) on 127.0.0.1:7411.
+    Serve(cli::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => cli::verify::run(dir, a),
         Command::Stats(a) => cli::stats::run(dir, a),
         Command::Gc(a) => cli::gc::run(dir, a),
+        Command::Serve(a) => cli::serve::run(dir, a),
     };
     match result {
         Ok(code) => code,

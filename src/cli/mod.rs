@@ -19,6 +19,7 @@ pub mod gc;
 pub mod import;
 pub mod list;
 pub mod run;
+pub mod serve;
 pub mod stats;
 pub mod verify;
 
