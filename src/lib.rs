@@ -81,6 +81,8 @@ mod entry;
 mod error;
 mod runner;
 mod search;
+pub mod ship;
+pub mod serve;
 mod sink;
 mod store;
 mod trace;
@@ -101,11 +103,14 @@ pub use search::{
     words, Hit, Matches, Place, Position, Query, Search, SearchDamage, SearchError, SearchOverhead,
     SearchStats,
 };
+pub use ship::{ShipConfig, ShipError, ShipStatus, Shipper};
 pub use sink::{EntrySink, SinkError};
 pub use store::commit::{CommitPolicy, Durability};
 pub use store::day::{format_rfc3339_ms, Day};
+pub use store::page::LineCursor;
 pub use store::query::{DayStats, ExecutionSummary, Filter, Follower};
 pub use store::recovery::Damage;
+pub use store::sealed::seal::SealOutcome;
 pub use store::verify::{Problem, VerifyReport};
 pub use store::{Config, LogStore};
 pub use trace::LogstoreLayer;

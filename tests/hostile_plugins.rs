@@ -9,22 +9,11 @@ use serde_json::Value;
 
 mod common;
 
-use common::{children_max_rss, dump_json as entries, logstore, logstore_output};
+use common::{children_max_rss, dump_json as entries, logstore, logstore_output, run_sh};
 
 fn run(dir: &std::path::Path, id: &str, extra: &[&str], script: &str) -> (Output, Duration) {
     let started = Instant::now();
-    let out = logstore(dir)
-        .args([
-            "run",
-            "--execution",
-            id,
-            "--task",
-            "t",
-            "--plugin",
-            "evil/plugin.act",
-        ])
-        .args(extra)
-        .args(["--", "sh", "-c", script])
+    let out = run_sh(dir, id, "evil/plugin.act", extra, script)
         .output()
         .expect("logstore runs");
     (out, started.elapsed())
@@ -172,17 +161,7 @@ sleep 2; echo 'after the fake';
 printf 'no newline at the end'"#;
     // A follower runs beside the plugin: had the fake FAILED record counted as the execution's
     // terminal entry, `dump -f` would stop at it, before the line printed 2 s later.
-    let mut child = logstore(dir.path())
-        .args([
-            "run",
-            "--execution",
-            "evil",
-            "--task",
-            "t",
-            "--plugin",
-            "evil/plugin.act",
-        ])
-        .args(["--", "sh", "-c", script])
+    let mut child = run_sh(dir.path(), "evil", "evil/plugin.act", &[], script)
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -267,7 +246,13 @@ printf 'no newline at the end'"#;
     // The human dump cannot drive the terminal.
     let human = logstore_output(dir.path(), &["dump", "evil"]);
     assert!(!human.stdout.contains(&0x1b) && !human.stdout.contains(&0x07));
-    assert!(String::from_utf8_lossy(&human.stdout).contains("\\x1b[2J"));
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.contains("\\x1b[2J"), "{human}");
+    // Colours are stripped off a terminal (`dump --color`), everything else escaped.
+    assert!(
+        human.contains("\\x1b[2J\\x1b]0;pwned\\x07red alert {\"attempt\":1}\n"),
+        "{human}"
+    );
 }
 
 #[test]

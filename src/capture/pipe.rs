@@ -69,8 +69,19 @@ impl<'a> EntryWriter<'a> {
         }
     }
 
-    /// Appends one entry stamped now. `message` must fit in [`MAX_MESSAGE_LEN`].
-    pub(crate) fn write(&self, level: Level, message: &str, metadata: Option<Map<String, Value>>) {
+    /// Appends one entry stamped now (and with the attempt, if the context has one). `message`
+    /// must fit in [`MAX_MESSAGE_LEN`].
+    pub(crate) fn write(
+        &self,
+        level: Level,
+        message: &str,
+        mut metadata: Option<Map<String, Value>>,
+    ) {
+        if let Some(attempt) = self.ctx.attempt {
+            metadata
+                .get_or_insert_with(Map::new)
+                .insert("attempt".into(), Value::from(attempt));
+        }
         let mut entry = LogEntry::new(
             self.ctx.execution_id.clone(),
             self.ctx.clock.now_ms(),

@@ -6,9 +6,10 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use logstore::{ExecutionId, Filter, Level, LogStore, TaskId};
+use logstore::{ExecutionId, Filter, Level, LogEntry, LogStore, TaskId};
 
 use super::output::write_entry;
+use super::sgr::ColorWhen;
 use super::{parse_time, CmdResult, Out};
 
 /// How often a follower looks for new entries.
@@ -24,9 +25,14 @@ pub struct Args {
     /// The execution whose entries to print.
     #[arg(value_name = "EXECUTION_ID")]
     execution_id: ExecutionId,
-    /// Print NDJSON, one `LogEntry` object per line, as `import` reads it.
+    /// Print NDJSON, one `LogEntry` object per line, as `import` reads it (messages exactly
+    /// as stored, colour codes included).
     #[arg(long)]
     json: bool,
+    /// Colours in the text output: the level, and the plugins' own ANSI colour (SGR) codes,
+    /// which are stripped when off. `auto`: on when stdout is a terminal and NO_COLOR is unset.
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorWhen::Auto)]
+    color: ColorWhen,
     /// Only entries at this level or above (DEBUG, INFO, WARN, ERROR).
     #[arg(long, value_name = "LEVEL")]
     level: Option<Level>,
@@ -42,6 +48,11 @@ pub struct Args {
     /// Only entries before this time.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     until: Option<i64>,
+    /// Only the entries of this attempt of a task (their metadata holds `"attempt": N`): task
+    /// start, the plugin's lines, capture warnings, completion. Attempts count per task, so
+    /// combine with --task when the execution has several.
+    #[arg(long, value_name = "N")]
+    attempt: Option<u64>,
     /// Only the last N matching entries (with --follow: of those already stored).
     #[arg(short = 'n', long, value_name = "N")]
     tail: Option<usize>,
@@ -50,6 +61,13 @@ pub struct Args {
     /// must exist).
     #[arg(short = 'f', long)]
     follow: bool,
+    /// Read the execution from ClickHouse (as `logstore ship` stored it), not from the store:
+    /// http://[user[:password]@]host[:port].
+    #[arg(long, value_name = "URL", conflicts_with = "follow")]
+    clickhouse: Option<String>,
+    /// With --clickhouse: the database holding the `logs` table [default: logstore].
+    #[arg(long, value_name = "NAME", requires = "clickhouse")]
+    database: Option<String>,
 }
 
 impl Args {
@@ -64,17 +82,57 @@ impl Args {
             tail: self.tail,
         }
     }
+
+    /// The filter that the store does not know: the attempt.
+    fn keeps(&self, entry: &LogEntry) -> bool {
+        self.attempt.is_none_or(|n| {
+            entry
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("attempt"))
+                .and_then(serde_json::Value::as_u64)
+                == Some(n)
+        })
+    }
 }
 
 /// Prints the entries of one execution from the store at `dir`.
 pub fn run(dir: &Path, args: Args) -> CmdResult {
+    if let Some(url) = &args.clickhouse {
+        return from_clickhouse(url, &args);
+    }
     let store = super::open_for_reading(dir)?;
     let mut out = Out::stdout();
+    out.color = args.color.resolve(out.color);
     if args.follow {
         follow(&store, &args, &mut out)?;
     } else {
         let filter = args.filter();
-        if filter.tail.is_some() {
+        if let (Some(n), Some(_)) = (filter.tail, args.attempt) {
+            // The store's tail would count entries of every attempt: keep the last n here.
+            let mut last = std::collections::VecDeque::with_capacity(n.min(4096));
+            store.query_each(
+                &args.execution_id,
+                &Filter {
+                    tail: None,
+                    ..filter
+                },
+                |entry| {
+                    if args.keeps(&entry) {
+                        if last.len() == n {
+                            last.pop_front();
+                        }
+                        if n > 0 {
+                            last.push_back(entry);
+                        }
+                    }
+                    true
+                },
+            )?;
+            for entry in &last {
+                write_entry(&mut out, entry, args.json)?;
+            }
+        } else if filter.tail.is_some() {
             for entry in store.query(&args.execution_id, &filter)? {
                 write_entry(&mut out, &entry, args.json)?;
             }
@@ -82,12 +140,35 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
             // Streamed: an execution of any size is printed in constant memory.
             let mut written = Ok(());
             store.query_each(&args.execution_id, &filter, |entry| {
-                written = write_entry(&mut out, &entry, args.json);
+                if args.keeps(&entry) {
+                    written = write_entry(&mut out, &entry, args.json);
+                }
                 written.is_ok()
             })?;
             written?;
         }
     }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the execution as ClickHouse holds it, through the same printer as the store's.
+fn from_clickhouse(url: &str, args: &Args) -> CmdResult {
+    let ch = logstore::ship::ClickHouse::new(url)?;
+    let database = args.database.as_deref().unwrap_or("logstore");
+    let mut out = Out::stdout();
+    let mut written = Ok(());
+    logstore::ship::fleet::read_execution(
+        &ch,
+        database,
+        &args.execution_id,
+        &args.filter(),
+        |entry| {
+            written = write_entry(&mut out, &entry, args.json);
+            written.is_ok()
+        },
+    )?;
+    written?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
@@ -102,6 +183,7 @@ fn follow(store: &LogStore, args: &Args, out: &mut Out) -> CmdResult {
     let mut tail = args.tail;
     loop {
         let mut entries = follower.poll()?;
+        entries.retain(|e| args.keeps(e));
         // --tail applies to what was already stored, so only to the first poll.
         if let Some(n) = tail.take() {
             let skip = entries.len().saturating_sub(n);

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use logstore::{format_rfc3339_ms, Level, LogEntry};
 
-use super::{escape, Out};
+use super::{escape, sgr, Out};
 
 /// Writes one entry as NDJSON or as the human line.
 pub fn write_entry(out: &mut Out, entry: &LogEntry, json: bool) -> io::Result<()> {
@@ -18,7 +18,8 @@ pub fn write_entry(out: &mut Out, entry: &LogEntry, json: bool) -> io::Result<()
     write_human(out, entry, color)
 }
 
-/// `2026-11-25T12:00:00.123Z INFO  scheduler [task] message {"k":1}`, every field escaped.
+/// `2026-11-25T12:00:00.123Z INFO  scheduler [task] message {"k":1}`, every field escaped; the
+/// message's own SGR colour codes kept with `color`, stripped without ([`sgr::show`]).
 pub fn write_human(out: &mut impl Write, entry: &LogEntry, color: bool) -> io::Result<()> {
     write_human_marked(out, entry, color, &[])
 }
@@ -49,7 +50,7 @@ pub fn write_human_marked(
         write!(out, " [{}]", escape(task.as_str()))?;
     }
     write!(out, " ")?;
-    write_marked(out, &entry.message, if color { marks } else { &[] })?;
+    write_marked(out, &entry.message, color, if color { marks } else { &[] })?;
     if let Some(metadata) = &entry.metadata {
         // serde_json escapes C0 controls in strings but not DEL or C1: escape() does.
         let text = serde_json::to_string(metadata).map_err(io::Error::from)?;
@@ -62,7 +63,12 @@ pub fn write_human_marked(
 const MARK_ON: &str = "\x1b[1;31m";
 const MARK_OFF: &str = "\x1b[0m";
 
-fn write_marked(out: &mut impl Write, text: &str, marks: &[Range<usize>]) -> io::Result<()> {
+fn write_marked(
+    out: &mut impl Write,
+    text: &str,
+    color: bool,
+    marks: &[Range<usize>],
+) -> io::Result<()> {
     let mut at = 0;
     for m in marks {
         let (Some(before), Some(marked)) = (text.get(at..m.start), text.get(m.clone())) else {
@@ -71,12 +77,16 @@ fn write_marked(out: &mut impl Write, text: &str, marks: &[Range<usize>]) -> io:
         write!(
             out,
             "{}{MARK_ON}{}{MARK_OFF}",
-            escape(before),
-            escape(marked)
+            sgr::show(before, color),
+            sgr::show(marked, color)
         )?;
         at = m.end;
     }
-    write!(out, "{}", escape(text.get(at..).unwrap_or_default()))
+    write!(
+        out,
+        "{}",
+        sgr::show(text.get(at..).unwrap_or_default(), color)
+    )
 }
 
 #[cfg(test)]
@@ -109,17 +119,22 @@ mod tests {
     }
 
     #[test]
-    fn colour_marks_the_level_only_and_content_stays_escaped() {
+    fn colour_marks_the_level_and_keeps_only_sgr_of_the_content() {
         let e = LogEntry::new(
             ExecutionId::new("e").unwrap(),
             0,
             Level::Error,
             "worker",
-            "\x1b[0m\u{9b}2J",
+            "\x1b[0m\u{9b}2J\x1b[2J",
         );
         let line = human(&e, true);
         assert!(line.contains("\x1b[31mERROR\x1b[0m"), "{line:?}");
-        assert!(line.ends_with(" \\x1b[0m\\u{9b}2J\n"), "{line:?}");
+        assert!(
+            line.ends_with(" \x1b[0m\\u{9b}2J\\x1b[2J\x1b[0m\n"),
+            "{line:?}"
+        );
+        let line = human(&e, false);
+        assert!(line.ends_with(" \\u{9b}2J\\x1b[2J\n"), "{line:?}");
     }
 
     #[test]

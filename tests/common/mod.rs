@@ -137,9 +137,23 @@ pub fn logstore_with_stdin(dir: &Path, args: &[&str], stdin: &str) -> Output {
     out
 }
 
+/// `logstore --dir DIR run --execution ID --task t --plugin PLUGIN EXTRA.. -- sh -c SCRIPT`.
+pub fn run_sh(dir: &Path, id: &str, plugin: &str, extra: &[&str], script: &str) -> Command {
+    let mut cmd = logstore(dir);
+    cmd.args(["run", "--execution", id, "--task", "t", "--plugin", plugin])
+        .args(extra)
+        .args(["--", "sh", "-c", script]);
+    cmd
+}
+
 /// `logstore --dir DIR dump --json ID`, parsed: one JSON object per entry.
 pub fn dump_json(dir: &Path, id: &str) -> Vec<serde_json::Value> {
-    let out = logstore_output(dir, &["dump", "--json", id]);
+    ndjson_of(dir, &["dump", "--json", id])
+}
+
+/// Runs `logstore --dir DIR ARGS`, which must succeed, and parses its stdout as NDJSON.
+pub fn ndjson_of(dir: &Path, args: &[&str]) -> Vec<serde_json::Value> {
+    let out = logstore_output(dir, args);
     assert!(
         out.status.success(),
         "{}",

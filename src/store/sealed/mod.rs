@@ -21,6 +21,8 @@ pub(crate) mod filter;
 pub(crate) mod layout;
 mod reader;
 pub(crate) mod seal;
+#[cfg(test)]
+mod tests;
 
 // `words`, `BlockMeta` and `SealedDay::blocks`/`read_block` are the interface that search
 // (src/search/) and shipping (src/ship/) read sealed days through (notes/sealed-api.md); until
