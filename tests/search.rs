@@ -259,6 +259,8 @@ fn damaged_records_are_skipped_and_reported() {
     let mut m = store.search(&words(&["record", "19"])).unwrap();
     assert_eq!((&mut m).count(), 1);
     assert_eq!(m.damage().len(), 1);
+    let counted = store.search_count(&words(&["marker"])).unwrap();
+    assert_eq!((counted.matches, counted.damage.len()), (19, 1));
 
     let out = logstore_output(dir.path(), &["search", "marker", "--count"]);
     assert_eq!(out.status.code(), Some(0));
@@ -614,4 +616,11 @@ fn many_units_come_back_in_store_order_on_both_layouts() {
     let mut m = store.search(&s).unwrap();
     assert!(m.stats().blocks > 8, "{:?}", m.stats());
     assert_eq!((&mut m).take(5).count(), 5);
+    // Counting without building entries gives the same number, and honours the limit.
+    assert_eq!(store.search_count(&s).unwrap().matches, hits.len() as u64);
+    let limited = Search {
+        limit: Some(1000),
+        ..s.clone()
+    };
+    assert_eq!(store.search_count(&limited).unwrap().matches, 1000);
 }

@@ -119,6 +119,15 @@ fn search(dir: &Path, args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
     // Compiled first: a bad regex is reported even when the directory is wrong too.
     let query = search.compile()?;
     let store = super::open_for_reading(dir)?;
+    if args.count {
+        // Counted in the workers: no entry is built.
+        let counted = store.search_count(&search)?;
+        report_damage(&counted.damage);
+        let mut out = Out::stdout();
+        writeln!(out, "{}", counted.matches)?;
+        out.flush()?;
+        return Ok(counted.matches > 0);
+    }
     let mut matches = store.search(&search)?;
     let mut out = Out::stdout();
     let mut found = 0u64;
@@ -128,14 +137,12 @@ fn search(dir: &Path, args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
         found += 1;
         if args.executions {
             by_exec.add(&hit);
-        } else if !args.count {
+        } else {
             write_hit(&mut out, &hit, &query, args.json)?;
         }
     }
     report_damage(matches.damage());
-    if args.count {
-        writeln!(out, "{found}")?;
-    } else if args.executions {
+    if args.executions {
         by_exec.write(&mut out, &store, args.json)?;
     }
     out.flush()?;

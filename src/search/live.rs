@@ -190,6 +190,7 @@ pub(crate) fn scan(
         file,
         ids: (None, None),
         decoded: 0,
+        count_only: ctx.count_only,
     };
     scanner.run(ctx, out);
     Counters::add(&ctx.stats.frames_decoded, scanner.decoded);
@@ -205,6 +206,8 @@ struct Scanner<'a> {
     file: &'a std::path::Path,
     ids: (Option<ExecutionId>, Option<TaskId>),
     decoded: u64,
+    /// Matches are counted, not built.
+    count_only: bool,
 }
 
 impl Scanner<'_> {
@@ -261,6 +264,9 @@ impl Scanner<'_> {
 
     /// Hands the hit at `pos` to `out`; false when the reader is gone.
     fn emit(&mut self, pos: usize, p: &PayloadRef<'_>, out: &mut dyn FnMut(Found) -> bool) -> bool {
+        if self.count_only {
+            return out(Found::Counted);
+        }
         match p.to_entry_sharing(&mut self.ids.0, &mut self.ids.1) {
             Ok(entry) => {
                 let position = Position {

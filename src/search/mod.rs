@@ -157,6 +157,17 @@ impl std::fmt::Display for SearchDamage {
     }
 }
 
+/// The result of [`LogStore::search_count`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchCount {
+    /// Matches (at most the search's limit).
+    pub matches: u64,
+    /// Damaged records and blocks skipped.
+    pub damage: Vec<SearchDamage>,
+    /// The work done.
+    pub stats: SearchStats,
+}
+
 /// What search costs on disk in the sealed days: the block filters and the block table's
 /// per-block metadata, against the whole files (see [`LogStore::search_overhead`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -197,10 +208,26 @@ impl LogStore {
         Ok(o)
     }
 
+    /// Counts the matches of `search` without building them (what `logstore search --count`
+    /// prints): the count (at most `search.limit`), the damage met, and the work done.
+    pub fn search_count(&self, search: &Search) -> Result<SearchCount, SearchError> {
+        let mut matches = self.start_search(search, true)?;
+        let matches_found = matches.count_all()?;
+        Ok(SearchCount {
+            matches: matches_found,
+            damage: matches.damage().to_vec(),
+            stats: matches.stats(),
+        })
+    }
+
     /// Searches every day of the store; the matches stream out of the returned iterator in
     /// store order (or its reverse), computed by one worker per core a few units ahead.
     /// Dropping the iterator stops the workers. A bad query is refused before any file is read.
     pub fn search(&self, search: &Search) -> Result<Matches, SearchError> {
+        self.start_search(search, false)
+    }
+
+    fn start_search(&self, search: &Search, count_only: bool) -> Result<Matches, SearchError> {
         let query = search.compile()?;
         self.refresh_days()?;
         let mut units = Vec::new();
@@ -220,6 +247,7 @@ impl LogStore {
             blocks,
             search.reverse,
             search.limit,
+            count_only,
         ))
     }
 }

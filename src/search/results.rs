@@ -39,11 +39,15 @@ pub(crate) enum Unit {
 /// What a scan finds.
 pub(crate) enum Found {
     Hit(Hit),
+    /// A match, in a count-only search (no entry is built).
+    Counted,
     Damage(SearchDamage),
 }
 
 enum Msg {
     Found(Found),
+    /// Matches of the unit, in a count-only search (sent before `Done`).
+    Counted(u64),
     Failed(StoreError),
     Done,
 }
@@ -51,6 +55,8 @@ enum Msg {
 /// State shared by the workers and the iterator.
 pub(crate) struct Ctx {
     pub(crate) query: Query,
+    /// Count matches instead of building them ([`Matches::count_all`]).
+    pub(crate) count_only: bool,
     pub(crate) cancel: AtomicBool,
     pub(crate) stats: Counters,
 }
@@ -99,8 +105,11 @@ pub struct Matches {
     unit: usize,
     units: usize,
     remaining: Option<usize>,
+    limit: Option<usize>,
     damage: Vec<SearchDamage>,
     finished: bool,
+    /// Matches counted so far, in a count-only search.
+    counted: u64,
 }
 
 impl std::fmt::Debug for Matches {
@@ -121,11 +130,13 @@ impl Matches {
         blocks: u64,
         reverse: bool,
         limit: Option<usize>,
+        count_only: bool,
     ) -> Matches {
         let stats = Counters::default();
         Counters::add(&stats.blocks, blocks);
         let ctx = Arc::new(Ctx {
             query,
+            count_only,
             cancel: AtomicBool::new(false),
             stats,
         });
@@ -160,9 +171,23 @@ impl Matches {
             unit: 0,
             units: units.len(),
             remaining: limit,
+            limit,
             damage: Vec::new(),
             finished: false,
+            counted: 0,
         }
+    }
+
+    /// Drives a count-only search to its end: the number of matches (at most the limit).
+    pub(crate) fn count_all(&mut self) -> Result<u64, StoreError> {
+        if let Some(Err(e)) = self.next() {
+            return Err(e);
+        }
+        Ok(self.counted.min(self.limit()))
+    }
+
+    fn limit(&self) -> u64 {
+        self.limit.map_or(u64::MAX, |l| l as u64)
     }
 
     /// The damage met so far: skipped records and blocks, with where and why.
@@ -214,6 +239,13 @@ impl Iterator for Matches {
                     tracing::warn!(file = %d.file.display(), offset = d.offset, reason = %d.reason, "search skipped damaged data (run `logstore verify`)");
                     self.damage.push(d);
                 }
+                Ok(Msg::Counted(n)) => {
+                    self.counted += n;
+                    if self.counted >= self.limit() {
+                        self.stop();
+                    }
+                }
+                Ok(Msg::Found(Found::Counted)) => self.counted += 1,
                 Ok(Msg::Done) => self.unit += 1,
                 Ok(Msg::Failed(e)) => {
                     self.stop();
@@ -248,9 +280,14 @@ fn work(ctx: &Ctx, units: &[Unit], w: usize, n: usize, reverse: bool, tx: &SyncS
         // Reverse order needs a unit's hits backwards; a unit is a few MiB, so holding its
         // hits is bounded.
         let mut held = Vec::new();
+        let mut counted = 0u64;
         let mut sink = |found: Found| match found {
             Found::Hit(h) if reverse => {
                 held.push(h);
+                true
+            }
+            Found::Counted => {
+                counted += 1;
                 true
             }
             other => tx.send(Msg::Found(other)).is_ok(),
@@ -265,6 +302,9 @@ fn work(ctx: &Ctx, units: &[Unit], w: usize, n: usize, reverse: bool, tx: &SyncS
             if tx.send(Msg::Found(Found::Hit(h))).is_err() {
                 return;
             }
+        }
+        if counted > 0 && tx.send(Msg::Counted(counted)).is_err() {
+            return;
         }
         let last = match result {
             Ok(()) => Msg::Done,

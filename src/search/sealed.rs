@@ -19,7 +19,9 @@ use super::results::{Counters, Ctx, Found, Unit};
 use super::{Hit, Place, Position, Query, SearchDamage};
 use crate::error::{Result, StoreError};
 use crate::store::days::DayFiles;
+use crate::store::record::PayloadRef;
 use crate::store::sealed::BlockMeta;
+use crate::{ExecutionId, TaskId};
 
 /// Blocks (about 256 KiB raw each) per unit of work: a few MiB, as for a segment.
 const BLOCKS_PER_UNIT: usize = 8;
@@ -88,22 +90,10 @@ pub(crate) fn scan(
                 if !query.matches(&Fields::from(p)) {
                     continue;
                 }
-                let found = match p.to_entry_sharing(&mut exec, &mut task) {
-                    Ok(entry) => Found::Hit(Hit {
-                        entry,
-                        position: Position {
-                            day: day.day,
-                            place: Place::Block {
-                                block: b,
-                                entry: u32::try_from(k).unwrap_or(u32::MAX),
-                            },
-                        },
-                    }),
-                    Err(e) => Found::Damage(SearchDamage {
-                        file: sealed.path().to_owned(),
-                        offset: 0,
-                        reason: format!("block {b}, entry {k}: {e}"),
-                    }),
+                let found = if ctx.count_only {
+                    Found::Counted
+                } else {
+                    hit(day, sealed.path(), b, k, p, &mut exec, &mut task)
                 };
                 if !out(found) {
                     more = false;
@@ -132,4 +122,33 @@ pub(crate) fn scan(
         }
     }
     Ok(())
+}
+
+/// The hit for entry `k` of block `b` (or the damage, if the entry does not build).
+fn hit(
+    day: &DayFiles,
+    file: &std::path::Path,
+    b: u32,
+    k: usize,
+    p: &PayloadRef<'_>,
+    exec: &mut Option<ExecutionId>,
+    task: &mut Option<TaskId>,
+) -> Found {
+    match p.to_entry_sharing(exec, task) {
+        Ok(entry) => Found::Hit(Hit {
+            entry,
+            position: Position {
+                day: day.day,
+                place: Place::Block {
+                    block: b,
+                    entry: u32::try_from(k).unwrap_or(u32::MAX),
+                },
+            },
+        }),
+        Err(e) => Found::Damage(SearchDamage {
+            file: file.to_owned(),
+            offset: 0,
+            reason: format!("block {b}, entry {k}: {e}"),
+        }),
+    }
 }
