@@ -36,9 +36,10 @@
 //! - An entry in the buffer may be lost by a crash; the buffer never holds more than 100
 //!   entries or 1 s of entries (both configurable in [`CommitPolicy`]).
 //! - A flushed entry ([`Durability::Written`]) survives a crash of the process.
-//! - When [`LogStore::finish_execution`] (or [`ExecutionLog::finish`]) returns, every entry of
-//!   the execution is fsynced ([`Durability::Synced`]) and survives a power cut. Executions
-//!   finishing together share fsyncs.
+//! - When [`LogStore::finish_execution`] (or [`ExecutionLog::finish`], or the async
+//!   [`ExecutionLog::finish_async`]) returns, every entry of the execution is fsynced
+//!   ([`Durability::Synced`]) and survives a power cut. Executions finishing together share
+//!   fsyncs.
 //! - On open, a torn tail is cut back to the last whole record and the index rebuilt; a damaged
 //!   record in the middle loses only itself. `docs/DURABILITY.md` states and tests this.
 //!
