@@ -62,10 +62,16 @@ enum Command {
     Verify(cli::verify::Args),
     /// Sizes and counts per day.
     Stats(cli::stats::Args),
+    /// Seal every past day now (compress it into one file) and print what was done.
+    Seal(cli::seal::Args),
     /// Delete days older than --keep-days.
     Gc(cli::gc::Args),
     /// Find entries of any execution by words, phrase or regex (exit codes as grep's).
     Search(cli::search::Args),
+    /// Ship the entries to ClickHouse (exactly once, as readers see it), or print the lag.
+    Ship(cli::ship::Args),
+    /// Serve the HTTP API and the log viewer (read-only) on 127.0.0.1:7411.
+    Serve(cli::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -91,8 +97,11 @@ fn main() -> ExitCode {
         Command::List(a) => cli::list::run(dir, a),
         Command::Verify(a) => cli::verify::run(dir, a),
         Command::Stats(a) => cli::stats::run(dir, a),
+        Command::Seal(a) => cli::seal::run(dir, a),
         Command::Gc(a) => cli::gc::run(dir, a),
         Command::Search(a) => cli::search::run(dir, a),
+        Command::Ship(a) => cli::ship::run(dir, a),
+        Command::Serve(a) => cli::serve::run(dir, a),
     };
     match result {
         Ok(code) => code,

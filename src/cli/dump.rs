@@ -61,6 +61,13 @@ pub struct Args {
     /// must exist).
     #[arg(short = 'f', long)]
     follow: bool,
+    /// Read the execution from ClickHouse (as `logstore ship` stored it), not from the store:
+    /// http://[user[:password]@]host[:port].
+    #[arg(long, value_name = "URL", conflicts_with = "follow")]
+    clickhouse: Option<String>,
+    /// With --clickhouse: the database holding the `logs` table [default: logstore].
+    #[arg(long, value_name = "NAME", requires = "clickhouse")]
+    database: Option<String>,
 }
 
 impl Args {
@@ -91,6 +98,9 @@ impl Args {
 
 /// Prints the entries of one execution from the store at `dir`.
 pub fn run(dir: &Path, args: Args) -> CmdResult {
+    if let Some(url) = &args.clickhouse {
+        return from_clickhouse(url, &args);
+    }
     let store = super::open_for_reading(dir)?;
     let mut out = Out::stdout();
     out.color = args.color.resolve(out.color);
@@ -138,6 +148,27 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
             written?;
         }
     }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the execution as ClickHouse holds it, through the same printer as the store's.
+fn from_clickhouse(url: &str, args: &Args) -> CmdResult {
+    let ch = logstore::ship::ClickHouse::new(url)?;
+    let database = args.database.as_deref().unwrap_or("logstore");
+    let mut out = Out::stdout();
+    let mut written = Ok(());
+    logstore::ship::fleet::read_execution(
+        &ch,
+        database,
+        &args.execution_id,
+        &args.filter(),
+        |entry| {
+            written = write_entry(&mut out, &entry, args.json);
+            written.is_ok()
+        },
+    )?;
+    written?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

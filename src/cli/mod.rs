@@ -22,8 +22,11 @@ pub mod import;
 pub mod list;
 pub mod output;
 pub mod run;
+pub mod seal;
 pub mod search;
 mod sgr;
+pub mod ship;
+pub mod serve;
 pub mod stats;
 pub mod verify;
 

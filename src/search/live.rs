@@ -3,16 +3,12 @@
 //!
 //! A day is cut into units of about [`UNIT_BYTES`] at run starts read from its index (a run
 //! starts on a frame boundary, so the cut needs no trust in the segment bytes). Inside a unit
-//! the prefilter finds the next literal hit in the raw bytes; frames before the one holding it
-//! are stepped over by their length field alone, without CRC or decoding. The frame holding the
-//! hit has its first fields peeked (execution id, time, level) for the cheap filters, then its
-//! CRC checked and its payload decoded and matched in full.
-//!
-//! Stepping by unchecked lengths is safe because every frame that is decoded is checked: if a
-//! candidate frame fails its CRC after unchecked steps, the scan goes back to the end of the
-//! last checked frame and walks that stretch again checking every frame, resynchronising past
-//! the damage (and reporting it) exactly as a query does. A damaged length can therefore never
-//! hide a matching frame.
+//! every frame's CRC is checked as the scan walks it (cheap next to decoding, and it means
+//! damage anywhere is reported, and a damaged length field can never make the walk skip a
+//! frame unseen). Meanwhile the prefilter finds the next literal hit in the raw bytes; only
+//! the frame holding a hit has its first fields peeked (execution id, time, level) for the
+//! cheap filters, then its payload decoded and matched in full. Without a prefilter (a query
+//! of filters only, or of non-ASCII words) every frame that passes the peek is decoded.
 
 use std::sync::Arc;
 
@@ -22,7 +18,7 @@ use super::{Hit, Place, Position, Query, SearchDamage};
 use crate::error::{Result, StoreError};
 use crate::store::days::{DayFiles, DayIndex};
 use crate::store::index::{read_live_entry, IndexEntry, ENTRY_LEN, INDEX_HEADER_LEN};
-use crate::store::record::{self, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN};
+use crate::store::record::{self, PayloadRef};
 use crate::store::segment::SEGMENT_HEADER_LEN;
 use crate::store::view::{Access, FileView};
 use crate::{ExecutionId, TaskId};
@@ -108,9 +104,11 @@ impl<'a> RunIndex<'a> {
             DayIndex::Own(live) => {
                 FileView::open(live.index.path(), Access::Pread).map_err(|e| (e, live.index.path()))
             }
-            DayIndex::Scan(path) => {
-                FileView::open(path, Access::Pread).map_err(|e| (e, path.as_path()))
+            DayIndex::Scan(scan) => {
+                FileView::open(scan.path(), Access::Pread).map_err(|e| (e, scan.path()))
             }
+            // Sealed (v2) days have no segment frames to scan: the block path reads them.
+            DayIndex::Sealed(_) => return Ok(None),
         };
         let view = match view {
             Ok(v) => v,
@@ -211,119 +209,71 @@ struct Scanner<'a> {
     decoded: u64,
 }
 
-/// What the frame at a position looks like from its length field alone.
-enum Step {
-    /// A frame fits: its end.
-    Frame(usize),
-    /// The length is impossible here.
-    Bad,
-}
-
 impl Scanner<'_> {
-    fn step(&self, pos: usize) -> Step {
-        let Some(header) = self.buf.get(pos..pos + FRAME_HEADER_LEN) else {
-            return Step::Bad;
-        };
-        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-        let Ok(len) = usize::try_from(len) else {
-            return Step::Bad;
-        };
-        let end = pos + FRAME_HEADER_LEN + len;
-        if len == 0 || len > MAX_PAYLOAD_LEN || end > self.buf.len() {
-            return Step::Bad;
-        }
-        Step::Frame(end)
-    }
-
     fn run(&mut self, ctx: &Ctx, out: &mut dyn FnMut(Found) -> bool) {
         let buf = self.buf;
         let prefilter = self.query.prefilter.as_ref();
         let mut pos = 0usize;
-        // End of the last frame whose CRC was checked (or the unit start, a run start).
-        let mut checked = 0usize;
-        // Below this, every frame is checked: a stretch walked again after damage.
-        let mut strict_until = 0usize;
         let mut hit = prefilter.and_then(|p| p.find(buf, 0));
         let mut frames = 0u32;
         while pos < buf.len() {
             frames = frames.wrapping_add(1);
-            if frames.is_multiple_of(256) && ctx.cancelled() {
+            if frames.is_multiple_of(1024) && ctx.cancelled() {
                 return;
             }
-            let strict = pos < strict_until;
-            if !strict {
-                if let Some(p) = prefilter {
-                    match hit {
-                        None => return,
-                        Some(h) if h < pos => {
-                            hit = p.find(buf, pos);
-                            continue;
-                        }
-                        Some(_) => {}
-                    }
-                }
-            }
-            let end = match self.step(pos) {
-                Step::Frame(end) => end,
-                Step::Bad if !strict && pos > checked => {
-                    // Unchecked steps may have led here: walk them again, checking.
-                    strict_until = pos + 1;
-                    pos = checked;
-                    continue;
-                }
-                Step::Bad => {
-                    pos = self.skip_damage(pos, "impossible frame length".to_owned(), out);
-                    checked = pos;
+            // Every frame's CRC is checked, matching or not: damage is reported wherever it
+            // is, and a damaged length can never make the walk skip a frame unseen.
+            let (payload, end) = match record::check_frame(&buf[pos..]) {
+                Ok((payload, len)) => (payload, pos + len),
+                Err(e) => {
+                    pos = self.skip_damage(pos, e.to_string(), out);
                     continue;
                 }
             };
-            if !strict {
-                if hit.is_some_and(|h| h >= end) {
-                    pos = end;
-                    continue;
-                }
-                if let Some((id, ts, level)) = peek_header(&buf[pos + FRAME_HEADER_LEN..end]) {
-                    if !self.query.header_passes(id, ts, level) {
-                        pos = end;
-                        continue;
+            let candidate = match prefilter {
+                None => true,
+                Some(p) => {
+                    if hit.is_some_and(|h| h < pos) {
+                        hit = p.find(buf, pos);
                     }
+                    hit.is_some_and(|h| h < end)
                 }
-            }
-            self.decoded += 1;
-            match record::decode(&buf[pos..end]) {
-                Ok((p, _)) => {
-                    checked = end;
-                    if self.query.matches(&Fields::from(&p)) {
-                        match p.to_entry_sharing(&mut self.ids.0, &mut self.ids.1) {
-                            Ok(entry) => {
-                                let position = Position {
-                                    day: self.day,
-                                    place: Place::Segment {
-                                        offset: self.base + pos as u64,
-                                    },
-                                };
-                                if !out(Found::Hit(Hit { entry, position })) {
-                                    return;
-                                }
-                            }
-                            Err(e) => {
-                                if !out(Found::Damage(self.damage(pos, e.to_string()))) {
-                                    return;
-                                }
-                            }
+            };
+            let wanted = candidate
+                && peek_header(payload)
+                    .is_none_or(|(id, ts, level)| self.query.header_passes(id, ts, level));
+            if wanted {
+                self.decoded += 1;
+                match record::decode_payload(payload) {
+                    Ok(p) => {
+                        if self.query.matches(&Fields::from(&p)) && !self.emit(pos, &p, out) {
+                            return;
                         }
                     }
-                    pos = end;
-                }
-                Err(_) if !strict && pos > checked => {
-                    strict_until = end;
-                    pos = checked;
-                }
-                Err(e) => {
-                    pos = self.skip_damage(pos, e.to_string(), out);
-                    checked = pos;
+                    Err(e) => {
+                        if !out(Found::Damage(self.damage(pos, e.to_string()))) {
+                            return;
+                        }
+                    }
                 }
             }
+            pos = end;
+        }
+    }
+
+    /// Hands the hit at `pos` to `out`; false when the reader is gone.
+    fn emit(&mut self, pos: usize, p: &PayloadRef<'_>, out: &mut dyn FnMut(Found) -> bool) -> bool {
+        match p.to_entry_sharing(&mut self.ids.0, &mut self.ids.1) {
+            Ok(entry) => {
+                let position = Position {
+                    day: self.day,
+                    place: Place::Segment {
+                        offset: self.base + pos as u64,
+                    },
+                };
+                out(Found::Hit(Hit { entry, position }))
+            }
+            Err(e) => out(Found::Damage(self.damage(pos, e.to_string()))),
         }
     }
 
@@ -407,7 +357,7 @@ mod tests {
             let mut buf = Vec::new();
             record::encode(&e, &mut buf).unwrap();
             assert_eq!(
-                peek_header(&buf[FRAME_HEADER_LEN..]),
+                peek_header(&buf[record::FRAME_HEADER_LEN..]),
                 Some(("exec-7", ts, Level::Warn.to_byte()))
             );
         }
