@@ -77,6 +77,8 @@ mod engine;
 mod entry;
 mod error;
 mod runner;
+mod search;
+pub mod ship;
 mod sink;
 mod store;
 mod trace;
@@ -93,6 +95,10 @@ pub use entry::{
 };
 pub use error::StoreError;
 pub use runner::{run_plugin_task, TaskError, TaskResult};
+pub use search::{
+    words, Hit, Matches, Place, Position, Query, Search, SearchDamage, SearchError, SearchStats,
+};
+pub use ship::{ShipConfig, ShipError, ShipStatus, Shipper};
 pub use sink::{EntrySink, SinkError};
 pub use store::commit::{CommitPolicy, Durability};
 pub use store::day::{format_rfc3339_ms, Day};

@@ -7,15 +7,15 @@
 //!
 //! `LOGSTORE_CONCURRENCY_ITERS=N` repeats the whole scenario N times (default 3).
 
-mod support;
+mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use common::*;
 use logstore::{
     CommitPolicy, Config, Durability, ExecutionId, Filter, LogEntry, LogStore, ManualClock,
 };
-use support::*;
 
 const EXECS: u64 = 6;
 const PER_EXEC: u64 = 1500;

@@ -7,15 +7,15 @@
 //!
 //! `PROPTEST_CASES=N` runs more cases.
 
-mod support;
+mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use common::*;
 use logstore::{Config, Durability, ExecutionId, Level, LogEntry, LogStore, ManualClock, TaskId};
 use proptest::prelude::*;
-use support::*;
 
 const EXECS: [&str; 5] = ["a", "b", "c", "d.1", "ns:x-y_z"];
 

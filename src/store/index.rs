@@ -120,12 +120,18 @@ impl IndexEntry {
             errors: u32_at(44),
             flags: b[48],
         };
-        (e.count > 0 && e.length > 0 && e.min_ts <= e.max_ts && e.errors <= e.count).then_some(e)
+        // A run whose end does not fit in a u64 describes no file: damage, even with a good
+        // CRC (a crafted or foreign entry), so `end` never overflows on a decoded entry.
+        let whole = e.offset.checked_add(u64::from(e.length)).is_some();
+        (whole && e.count > 0 && e.length > 0 && e.min_ts <= e.max_ts && e.errors <= e.count)
+            .then_some(e)
     }
 
-    /// One past the run's last byte.
+    /// One past the run's last byte. Saturates for an entry built by hand whose end would
+    /// overflow (a decoded entry never does, see [`from_bytes`](Self::from_bytes)): `u64::MAX`
+    /// is past the end of any file, so callers treat the run as reaching past the segment.
     pub fn end(&self) -> u64 {
-        self.offset + u64::from(self.length)
+        self.offset.saturating_add(u64::from(self.length))
     }
 
     /// Whether the run holds a terminal entry.

@@ -373,8 +373,19 @@ impl LogStore {
     }
 
     /// Deletes whole days older than `keep_days` days before today (today is never deleted).
-    /// Returns the days deleted.
+    /// Returns the days deleted. When a shipper (`logstore ship`) has a cursor in the
+    /// directory, a day it has not shipped whole is never deleted: the call fails with
+    /// [`StoreError::NotShipped`] and deletes nothing ([`gc_force`](LogStore::gc_force) does).
     pub fn gc(&self, keep_days: u32) -> Result<Vec<Day>> {
+        self.gc_inner(keep_days, false)
+    }
+
+    /// [`gc`](LogStore::gc), deleting days the shipper has not finished too.
+    pub fn gc_force(&self, keep_days: u32) -> Result<Vec<Day>> {
+        self.gc_inner(keep_days, true)
+    }
+
+    fn gc_inner(&self, keep_days: u32, force: bool) -> Result<Vec<Day>> {
         let writer = self.inner.writer.as_ref().ok_or(StoreError::ReadOnly)?;
         let today = Day::from_unix_ms(self.inner.config.clock.now_ms());
         let cutoff = Day(today.0 - i64::from(keep_days));
@@ -385,6 +396,20 @@ impl LogStore {
         let live_day = w.live.as_ref().map(|l| l.day);
         let mut deleted = Vec::new();
         let mut days = self.inner.days.write();
+        if !force {
+            if let Some(shipped) = crate::ship::cursor::shipped_through(&self.inner.dir)? {
+                let unshipped = days
+                    .iter()
+                    .map(|d| d.day)
+                    .find(|&d| d < cutoff && Some(d) != live_day && shipped.is_none_or(|s| d > s));
+                if let Some(day) = unshipped {
+                    return Err(StoreError::NotShipped {
+                        day,
+                        shipped_through: shipped,
+                    });
+                }
+            }
+        }
         days.retain(|d| {
             if d.day >= cutoff || Some(d.day) == live_day {
                 return true;
