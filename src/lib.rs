@@ -121,5 +121,8 @@ pub mod format {
         check_frame, decode, decode_payload, encode, FrameError, PayloadRef, FRAME_HEADER_LEN,
         MAX_PAYLOAD_LEN,
     };
+    pub use crate::store::sealed::layout::{sealed_path, SEALED_MAGIC, SEALED_VERSION};
+    pub use crate::store::sealed::seal::SealOptions;
+    pub use crate::store::sealer::seal_closed_day;
     pub use crate::store::segment::{SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION};
 }

@@ -107,7 +107,7 @@ impl<'a> RunIndex<'a> {
             DayIndex::Scan(scan) => {
                 FileView::open(scan.path(), Access::Pread).map_err(|e| (e, scan.path()))
             }
-            // Sealed (v2) days have no segment frames to scan: the block path reads them.
+            // Sealed days are searched through their blocks, not as a segment.
             DayIndex::Sealed(_) => return Ok(None),
         };
         let view = match view {

@@ -45,7 +45,7 @@ impl ScanIndex {
         }
     }
 
-    /// The live index file.
+    /// The index file's path.
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
