@@ -19,13 +19,16 @@
 //!        ─► (fsync, shared by everyone waiting: group commit)
 //!  LogStore::query ─► runs of the execution (sorted index of sealed days: binary search;
 //!        live day: the chain) ─► frames ─► filters ─► entries in append order
+//!  LogStore::search ─► every day: sealed blocks whose token filters may match, live frames
+//!        with a literal hit (aho-corasick) ─► matches of any execution, streamed in order
 //! ```
 //!
 //! Modules follow that path: [`entry`](LogEntry) (the format and its validation), then the
 //! storage folder `store/`: `record` (the frame), `commit` (buffer and group commit), `segment`,
 //! `index`, `recovery`, `writer` (flush thread, day roll, shared fsync), `days` (a day's files
 //! as readers see them), `lock`, `mod` (the `LogStore` handle: directory, retention), `query`,
-//! `verify`; the capture side is `capture`
+//! `verify`; `search/` finds entries of any execution by words, phrase or regex (its module
+//! doc tells how it skips what cannot match); the capture side is `capture`
 //! (lines, the `0x1E` protocol, limits, processes and containers), `engine` (lifecycle and
 //! task entries, secrets), `runner` (a plugin task with its retry policy) and `trace` (the
 //! `tracing` layer). The byte layout of every file is in `docs/FORMAT.md`; the plugin author's
@@ -98,7 +101,8 @@ pub use entry::{
 pub use error::StoreError;
 pub use runner::{run_plugin_task, TaskError, TaskResult};
 pub use search::{
-    words, Hit, Matches, Place, Position, Query, Search, SearchDamage, SearchError, SearchStats,
+    words, Hit, Matches, Place, Position, Query, Search, SearchDamage, SearchError, SearchOverhead,
+    SearchStats,
 };
 pub use ship::{ShipConfig, ShipError, ShipStatus, Shipper};
 pub use sink::{EntrySink, SinkError};
