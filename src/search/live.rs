@@ -104,8 +104,10 @@ impl<'a> RunIndex<'a> {
             DayIndex::Own(live) => {
                 FileView::open(live.index.path(), Access::Pread).map_err(|e| (e, live.index.path()))
             }
-            DayIndex::Scan(path) => {
-                FileView::open(path, Access::Pread).map_err(|e| (e, path.as_path()))
+            // Sealed days are searched through their blocks, not runs.
+            DayIndex::Sealed(_) => return Ok(None),
+            DayIndex::Scan(scan) => {
+                FileView::open(scan.path(), Access::Pread).map_err(|e| (e, scan.path()))
             }
         };
         let view = match view {
