@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use common::{id, terminal, BIN, NOON};
 use logstore::ship::{fleet, ClickHouse, Cursor};
 use logstore::{Clock, Filter, Level, LogEntry, LogStore, ManualClock, SystemClock, TaskId};
+use logstore::{ShipConfig, Shipper};
 use server::{Server, SHIPPER_PASSWORD};
 
 const DAY_MS: i64 = 86_400_000;
@@ -142,6 +143,8 @@ fn varied_store(dir: &Path) {
             store
                 .append(&terminal("exec-0", NOON + n, "SUCCESS"))
                 .unwrap();
+            // The first day in the sealed layout (v2), the second live (v1).
+            store.seal().unwrap();
         }
         drop(store);
         clock.advance(DAY_MS);
@@ -156,6 +159,17 @@ fn round_trip_every_execution_reads_back_as_the_local_dump() {
     let dir = tempfile::tempdir().unwrap();
     varied_store(dir.path());
     let url = server.url();
+    let sealed = std::fs::read_dir(dir.path().join("segments"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".sealed")
+        })
+        .count();
+    assert_eq!(sealed, 1, "one sealed day, one live day");
     // Small batches: many inserts, runs of one execution split across them.
     let out = ok(&ship(
         dir.path(),
@@ -580,4 +594,80 @@ fn torture_sigkills_and_server_restarts_lose_and_duplicate_nothing() {
         .sum();
     assert_eq!(u64::try_from(total).unwrap(), written + 400);
     assert_fleet_equals_store(dir.path(), &server);
+}
+
+fn shipper(dir: &Path, server: &Server, batch: usize) -> Shipper {
+    let mut config = ShipConfig::new(&server.url());
+    config.node = "n1".to_owned();
+    config.max_batch_entries = batch;
+    Shipper::open(dir, config).unwrap()
+}
+
+/// A day sealed while it is being shipped: the shipper goes on from the sealed file without
+/// sending again what it sent from the v1 files; after a crash it cannot know, sends the whole
+/// day again, and FINAL still shows every entry once.
+#[test]
+fn a_day_sealed_mid_ship_is_shipped_once() {
+    let Some(server) = Server::start_or_skip("ship_sealed") else {
+        return;
+    };
+    for crash in [false, true] {
+        server.query("DROP TABLE IF EXISTS logstore.logs");
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(NOON);
+        let store = LogStore::open_with(dir.path(), common::manual(&clock)).unwrap();
+        for i in 0..3000 {
+            store
+                .append(&common::entry(
+                    &format!("x{}", i % 10),
+                    NOON + i,
+                    &format!("line {i}"),
+                ))
+                .unwrap();
+        }
+        store.flush(logstore::Durability::Written).unwrap();
+        let mut s = shipper(dir.path(), &server, 500);
+        s.init().unwrap();
+        for _ in 0..3 {
+            assert!(s.ship_one().unwrap().is_some());
+        }
+        // A crash forgets everything but the cursor file.
+        let mut s = if crash {
+            drop(s);
+            None
+        } else {
+            Some(s)
+        };
+        // The day rolls and is sealed: its v1 files are deleted.
+        clock.advance(DAY_MS);
+        store
+            .append(&common::entry("x0", NOON + DAY_MS, "next day"))
+            .unwrap();
+        store.flush(logstore::Durability::Written).unwrap();
+        let sealed = store.seal().unwrap();
+        assert_eq!(sealed.len(), 1);
+        assert!(!dir.path().join("segments/2026-11-25.log").exists());
+        let mut s = s
+            .take()
+            .unwrap_or_else(|| shipper(dir.path(), &server, 500));
+        let shipped = s.ship_available().unwrap();
+        drop(store);
+        assert_fleet_equals_store(dir.path(), &server);
+        let raw: u64 = server
+            .query("SELECT count() FROM logstore.logs")
+            .trim()
+            .parse()
+            .unwrap();
+        if crash {
+            // The whole day again: 1500 rows sent twice, collapsed by FINAL.
+            assert_eq!(shipped.entries, 3001, "{shipped:?}");
+            assert_eq!(raw, 4501);
+        } else {
+            // Only the rest of the day, then the next day.
+            assert_eq!(shipped.entries, 1501, "{shipped:?}");
+            assert_eq!(raw, 3001, "nothing sent twice");
+        }
+        let c = Cursor::load(dir.path()).unwrap().unwrap();
+        assert_eq!(c.done_through.as_deref(), Some("2026-11-25"));
+    }
 }
