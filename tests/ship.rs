@@ -485,7 +485,7 @@ fn engine(dir: &Path, rate: u64, stop: Arc<AtomicBool>) -> (Child, std::thread::
         let mut n = 0u64;
         let started = Instant::now();
         while !stop.load(Ordering::Relaxed) {
-            let due = started.elapsed().as_millis() as u64 * rate / 1000;
+            let due = u64::try_from(started.elapsed().as_millis()).unwrap() * rate / 1000;
             let mut chunk = String::new();
             while n < due {
                 let e = LogEntry::new(
