@@ -12,12 +12,12 @@ mod server;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{id, terminal, BIN, NOON};
+use common::{id, terminal, NOON};
 use logstore::ship::{fleet, ClickHouse, Cursor};
 use logstore::{Clock, Filter, Level, LogEntry, LogStore, ManualClock, SystemClock, TaskId};
 use logstore::{ShipConfig, Shipper};
@@ -26,13 +26,20 @@ use server::{Server, SHIPPER_PASSWORD};
 const DAY_MS: i64 = 86_400_000;
 
 fn logstore(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    common::logstore_output(dir, args)
+}
+
+/// A server for `test`, or `None` after `common::skip_or_fail` (which fails under CI).
+fn server(test: &str) -> Option<Server> {
+    match Server::start() {
+        Ok(s) => Some(s),
+        Err(why) => {
+            common::skip_or_fail(&format!(
+                "{test}: cannot start ClickHouse: {why} (.ci/run installs clickhouse-server)"
+            ));
+            None
+        }
+    }
 }
 
 fn ship(dir: &Path, url: &str, extra: &[&str]) -> Output {
@@ -153,22 +160,13 @@ fn varied_store(dir: &Path) {
 
 #[test]
 fn round_trip_every_execution_reads_back_as_the_local_dump() {
-    let Some(server) = Server::start_or_skip("round_trip") else {
+    let Some(server) = server("round_trip") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     varied_store(dir.path());
     let url = server.url();
-    let sealed = std::fs::read_dir(dir.path().join("segments"))
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".sealed")
-        })
-        .count();
+    let sealed = common::files_with_ext(dir.path(), "sealed").len();
     assert_eq!(sealed, 1, "one sealed day, one live day");
     // Small batches: many inserts, runs of one execution split across them.
     let out = ok(&ship(
@@ -245,21 +243,7 @@ fn cursor_text(dir: &Path) -> String {
 }
 
 fn import(dir: &Path, lines: &str) {
-    let mut child = Command::new(BIN)
-        .arg("--dir")
-        .arg(dir)
-        .arg("import")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(lines.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    ok(&common::logstore_with_stdin(dir, &["import"], lines));
 }
 
 fn ndjson(execs: usize, count: usize, ts: i64, text: &str) -> String {
@@ -315,7 +299,7 @@ fn cutting_proxy(upstream: u16, limit: usize) -> u16 {
 
 #[test]
 fn bad_url_credentials_table_and_a_vanishing_server_leave_the_cursor_alone() {
-    let Some(server) = Server::start_or_skip("ship_errors") else {
+    let Some(server) = server("ship_errors") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -395,7 +379,7 @@ fn bad_url_credentials_table_and_a_vanishing_server_leave_the_cursor_alone() {
 
 #[test]
 fn status_prints_the_lag_in_entries_and_seconds() {
-    let Some(server) = Server::start_or_skip("ship_status") else {
+    let Some(server) = server("ship_status") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -425,7 +409,7 @@ fn status_prints_the_lag_in_entries_and_seconds() {
 
 #[test]
 fn gc_refuses_a_day_the_shipper_has_not_finished() {
-    let Some(server) = Server::start_or_skip("ship_gc") else {
+    let Some(server) = server("ship_gc") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -472,9 +456,7 @@ fn gc_refuses_a_day_the_shipper_has_not_finished() {
 /// The engine: `logstore import` fed with entries of 40 executions at about `rate` entries/s,
 /// until `stop`.
 fn engine(dir: &Path, rate: u64, stop: Arc<AtomicBool>) -> (Child, std::thread::JoinHandle<u64>) {
-    let mut child = Command::new(BIN)
-        .arg("--dir")
-        .arg(dir)
+    let mut child = common::logstore(dir)
         .arg("import")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -518,7 +500,7 @@ fn kill9(child: &mut Child) {
 
 #[test]
 fn torture_sigkills_and_server_restarts_lose_and_duplicate_nothing() {
-    let Some(mut server) = Server::start_or_skip("ship_torture") else {
+    let Some(mut server) = server("ship_torture") else {
         return;
     };
     let kills: u32 = std::env::var("LOGSTORE_SHIP_TORTURE_KILLS")
@@ -540,9 +522,7 @@ fn torture_sigkills_and_server_restarts_lose_and_duplicate_nothing() {
     let mut progress = Vec::new();
     for k in 0..kills {
         let batch = rng.u32(50..4000).to_string();
-        let mut shipper = Command::new(BIN)
-            .arg("--dir")
-            .arg(dir.path())
+        let mut shipper = common::logstore(dir.path())
             .args([
                 "ship",
                 "--clickhouse",
@@ -608,7 +588,7 @@ fn shipper(dir: &Path, server: &Server, batch: usize) -> Shipper {
 /// day again, and FINAL still shows every entry once.
 #[test]
 fn a_day_sealed_mid_ship_is_shipped_once() {
-    let Some(server) = Server::start_or_skip("ship_sealed") else {
+    let Some(server) = server("ship_sealed") else {
         return;
     };
     for crash in [false, true] {

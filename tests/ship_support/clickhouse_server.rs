@@ -2,8 +2,8 @@
 //! `clickhouse-server` started as our own process on 127.0.0.1, with a temporary data
 //! directory, a generated config and free ports, and stopped at the end.
 //!
-//! Outside CI a machine without ClickHouse skips (with a loud `SKIPPED:` line); under
-//! `CI=true` it fails, because `.ci/run` installs the package.
+//! `Server::start` says why it cannot start; the tests skip with `common::skip_or_fail` (a
+//! failure under `CI=true`: `.ci/run` installs the package).
 #![allow(dead_code)]
 
 use std::net::TcpListener;
@@ -48,21 +48,6 @@ fn find_binary() -> Option<PathBuf> {
 }
 
 impl Server {
-    /// Starts a server, or says why it cannot: `None` (with `SKIPPED:` printed) outside CI,
-    /// a panic under `CI=true`.
-    pub fn start_or_skip(test: &str) -> Option<Server> {
-        match Server::start() {
-            Ok(s) => Some(s),
-            Err(why) => {
-                if std::env::var("CI").is_ok_and(|v| v == "true") {
-                    panic!("{test}: cannot start ClickHouse under CI=true: {why} (.ci/run installs clickhouse-server)");
-                }
-                eprintln!("SKIPPED: {test}: cannot start ClickHouse: {why}");
-                None
-            }
-        }
-    }
-
     /// Starts a server on free ports and waits until `SELECT 1` answers.
     pub fn start() -> Result<Server, String> {
         let binary = find_binary()
