@@ -219,12 +219,24 @@ pub(crate) async fn logs(
         return stream_ndjson(store, id, sel, after, offset, limit, tail).await;
     }
     let limit = p.count("limit", MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT).max(1);
+    let started = std::time::Instant::now();
     let page = tokio::task::spawn_blocking(move || {
         let (from, skip) = start_of(&store, &id, &sel, after, offset, tail.map(|t| t as u64))?;
         page(&store, &id, &sel, from, skip, tail.unwrap_or(limit))
     })
     .await??;
-    Ok(Json(page).into_response())
+    // Serialized here so that the timing covers it too.
+    let body = serde_json::to_vec(&page).map_err(|e| ApiError::internal(e.to_string()))?;
+    // Server time of the page (reading, building, serializing), for clients and benchmarks.
+    let timing = format!("page;dur={:.3}", started.elapsed().as_secs_f64() * 1000.0);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (header::HeaderName::from_static("server-timing"), timing),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// Where a page starts: the line to read from and how many matching entries to pass over
