@@ -158,14 +158,27 @@ fn agent() -> ureq::Agent {
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Median and 90th percentile of `v` (sorted in place).
 fn stats(v: &mut [f64]) -> (f64, f64) {
+    (percentile(v, 0.5), percentile(v, 0.9))
+}
+
+/// The `q` quantile of `v` (sorted in place): the sample at rank round((len - 1) * q).
+fn percentile(v: &mut [f64], q: f64) -> f64 {
     v.sort_by(f64::total_cmp);
-    let at = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
-    (at(0.5), at(0.9))
+    let last = v.len().saturating_sub(1);
+    let rank = (0..=last)
+        .min_by(|a, b| {
+            let want = last as f64 * q;
+            (*a as f64 - want)
+                .abs()
+                .total_cmp(&(*b as f64 - want).abs())
+        })
+        .unwrap_or(0);
+    v[rank]
 }
 
 fn pages(dir: &Path, args: &Args) -> Result<(), Error> {
@@ -273,7 +286,7 @@ fn page_table(
             },
         )?;
         first.push(t.elapsed().as_secs_f64() * 1000.0);
-        assert_eq!(got.len(), 1000.min(per_exec as usize));
+        assert_eq!(got.len() as u64, 1000.min(per_exec));
         let t = Instant::now();
         let got = ro.query(exec, &Filter::default())?;
         whole.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -322,7 +335,8 @@ fn latency(dir: &Path, args: &Args) -> Result<(), Error> {
     let direct: Arc<Vec<AtomicU64>> =
         Arc::new((0..args.samples).map(|_| AtomicU64::new(0)).collect());
     let epoch = Instant::now();
-    let since = move |t: Instant| t.duration_since(epoch).as_nanos() as u64;
+    let since =
+        move |t: Instant| u64::try_from(t.duration_since(epoch).as_nanos()).unwrap_or(u64::MAX);
     let samples = args.samples;
 
     let url = format!("{}/api/executions/follow-latency/follow", server.url);
@@ -387,10 +401,7 @@ fn latency(dir: &Path, args: &Args) -> Result<(), Error> {
     };
     let mut http = lat(&received);
     let mut own = lat(&direct);
-    let pct = |v: &mut Vec<f64>, q: f64| {
-        v.sort_by(f64::total_cmp);
-        v[((v.len() as f64 - 1.0) * q).round() as usize]
-    };
+    let pct = |v: &mut Vec<f64>, q: f64| percentile(v, q);
     println!("   | follower | p50 ms | p99 ms | max ms |");
     println!("   |---|---|---|---|");
     for (name, v) in [

@@ -98,7 +98,7 @@ pub use runner::{run_plugin_task, TaskError, TaskResult};
 pub use sink::{EntrySink, SinkError};
 pub use store::commit::{CommitPolicy, Durability};
 pub use store::day::{format_rfc3339_ms, Day};
-pub use store::page::LineCursor;
+pub use store::page::{LineCursor, RunCache};
 pub use store::query::{DayStats, ExecutionSummary, Filter, Follower};
 pub use store::recovery::Damage;
 pub use store::verify::{Problem, VerifyReport};
