@@ -31,7 +31,8 @@
 //! doc tells how it skips what cannot match); the capture side is `capture`
 //! (lines, the `0x1E` protocol, limits, processes and containers), `engine` (lifecycle and
 //! task entries, secrets), `runner` (a plugin task with its retry policy) and `trace` (the
-//! `tracing` layer). The byte layout of every file is in `docs/FORMAT.md`; the plugin author's
+//! `tracing` layer). `serve` is the read-only HTTP API, live follow and log viewer over a store
+//! (`docs/HTTP.md`). The byte layout of every file is in `docs/FORMAT.md`; the plugin author's
 //! side is `docs/PLUGINS.md`.
 //!
 //! # Durability
@@ -108,7 +109,7 @@ pub use ship::{ShipConfig, ShipError, ShipStatus, Shipper};
 pub use sink::{EntrySink, SinkError};
 pub use store::commit::{CommitPolicy, Durability};
 pub use store::day::{format_rfc3339_ms, Day};
-pub use store::page::LineCursor;
+pub use store::page::{LineCursor, RunCache};
 pub use store::query::{DayStats, ExecutionSummary, Filter, Follower};
 pub use store::recovery::Damage;
 pub use store::sealed::seal::SealOutcome;
