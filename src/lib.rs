@@ -31,7 +31,8 @@
 //! doc tells how it skips what cannot match); the capture side is `capture`
 //! (lines, the `0x1E` protocol, limits, processes and containers), `engine` (lifecycle and
 //! task entries, secrets), `runner` (a plugin task with its retry policy) and `trace` (the
-//! `tracing` layer). The byte layout of every file is in `docs/FORMAT.md`; the plugin author's
+//! `tracing` layer). `serve` is the read-only HTTP API, live follow and log viewer over a store
+//! (`docs/HTTP.md`). The byte layout of every file is in `docs/FORMAT.md`; the plugin author's
 //! side is `docs/PLUGINS.md`.
 //!
 //! # Durability
@@ -39,9 +40,10 @@
 //! - An entry in the buffer may be lost by a crash; the buffer never holds more than 100
 //!   entries or 1 s of entries (both configurable in [`CommitPolicy`]).
 //! - A flushed entry ([`Durability::Written`]) survives a crash of the process.
-//! - When [`LogStore::finish_execution`] (or [`ExecutionLog::finish`]) returns, every entry of
-//!   the execution is fsynced ([`Durability::Synced`]) and survives a power cut. Executions
-//!   finishing together share fsyncs.
+//! - When [`LogStore::finish_execution`] (or [`ExecutionLog::finish`], or the async
+//!   [`ExecutionLog::finish_async`]) returns, every entry of the execution is fsynced
+//!   ([`Durability::Synced`]) and survives a power cut. Executions finishing together share
+//!   fsyncs.
 //! - On open, a torn tail is cut back to the last whole record and the index rebuilt; a damaged
 //!   record in the middle loses only itself. `docs/DURABILITY.md` states and tests this.
 //!
@@ -107,7 +109,7 @@ pub use ship::{ShipConfig, ShipError, ShipStatus, Shipper};
 pub use sink::{EntrySink, SinkError};
 pub use store::commit::{CommitPolicy, Durability};
 pub use store::day::{format_rfc3339_ms, Day};
-pub use store::page::LineCursor;
+pub use store::page::{LineCursor, RunCache};
 pub use store::query::{DayStats, ExecutionSummary, Filter, Follower};
 pub use store::recovery::Damage;
 pub use store::sealed::seal::SealOutcome;
@@ -124,5 +126,8 @@ pub mod format {
         check_frame, decode, decode_payload, encode, FrameError, PayloadRef, FRAME_HEADER_LEN,
         MAX_PAYLOAD_LEN,
     };
+    pub use crate::store::sealed::layout::{sealed_path, SEALED_MAGIC, SEALED_VERSION};
+    pub use crate::store::sealed::seal::SealOptions;
+    pub use crate::store::sealer::seal_closed_day;
     pub use crate::store::segment::{SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION};
 }

@@ -45,6 +45,11 @@ impl ScanIndex {
         }
     }
 
+    /// The index file's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The open index, or `None` if it does not exist (yet).
     pub(crate) fn view(&self) -> Result<Option<Arc<FileView>>> {
         let mut slot = self.view.lock();
