@@ -17,15 +17,18 @@
 //!        ─► segment YYYY-MM-DD.log: each execution's entries of the batch as one run
 //!        ─► live index YYYY-MM-DD.idx: one 56-byte entry per run, chained per execution
 //!        ─► (fsync, shared by everyone waiting: group commit)
-//!  LogStore::query ─► runs of the execution (sorted index of sealed days: binary search;
-//!        live day: the chain) ─► frames ─► filters ─► entries in append order
+//!  day over ─► background seal (store/sealed/): YYYY-MM-DD.sealed, entries grouped by
+//!        execution in zstd blocks stored by column, token filters, execution table
+//!  LogStore::query ─► sealed day: execution table (binary search) ─► its blocks (one read);
+//!        live day: the chain of runs ─► frames ─► filters ─► entries in append order
 //! ```
 //!
 //! Modules follow that path: [`entry`](LogEntry) (the format and its validation), then the
 //! storage folder `store/`: `record` (the frame), `commit` (buffer and group commit), `segment`,
-//! `index`, `recovery`, `writer` (flush thread, day roll, shared fsync), `days` (a day's files
-//! as readers see them), `lock`, `mod` (the `LogStore` handle: directory, retention), `query`,
-//! `verify`; the capture side is `capture`
+//! `index`, `recovery`, `writer` (flush thread, day roll, shared fsync), `sealed/` (the sealed
+//! day format: blocks, filters, the rewrite, the reader) and `sealer` (the background thread
+//! that seals), `days` (a day's files as readers see them), `lock`, `mod` (the `LogStore`
+//! handle: directory, retention), `query`, `summary` (`list`, `stats`), `verify`; the capture side is `capture`
 //! (lines, the `0x1E` protocol, limits, processes and containers), `engine` (lifecycle and
 //! task entries, secrets), `runner` (a plugin task with its retry policy) and `trace` (the
 //! `tracing` layer). The byte layout of every file is in `docs/FORMAT.md`; the plugin author's
