@@ -311,10 +311,10 @@ impl SortedIndex {
     }
 
     /// Calls `f` for every intact entry in file order, reading the file in chunks (memory
-    /// stays flat for any size).
-    pub fn for_each(&self, mut f: impl FnMut(IndexEntry)) -> Result<()> {
+    /// stays flat for any size). Returns how many entries were damaged (and skipped).
+    pub fn for_each(&self, mut f: impl FnMut(IndexEntry)) -> Result<u64> {
         const CHUNK_ENTRIES: usize = 16 * 1024;
-        let mut i = 0;
+        let (mut i, mut damaged) = (0, 0u64);
         while i < self.count {
             let n = CHUNK_ENTRIES.min(self.count - i);
             let at = INDEX_HEADER_LEN + (i * ENTRY_LEN) as u64;
@@ -322,13 +322,15 @@ impl SortedIndex {
                 .view
                 .read(at, n * ENTRY_LEN)
                 .map_err(StoreError::io("read sorted index", self.view.path()))?;
-            bytes
-                .chunks_exact(ENTRY_LEN)
-                .filter_map(IndexEntry::from_bytes)
-                .for_each(&mut f);
+            for chunk in bytes.chunks_exact(ENTRY_LEN) {
+                match IndexEntry::from_bytes(chunk) {
+                    Some(e) => f(e),
+                    None => damaged += 1,
+                }
+            }
             i += n;
         }
-        Ok(())
+        Ok(damaged)
     }
 
     fn scan(&self, hash: u64) -> Result<Vec<IndexEntry>> {

@@ -196,7 +196,7 @@ fn sealed_layout_matches_format_doc() {
     let table = usize::try_from(t.block_table).unwrap();
     let b = BlockEntry::from_bytes(&f[table..table + 64]).unwrap();
     assert_eq!(b.offset, 88);
-    let block = &f[88..88 + b.len as usize];
+    let block = &f[88..88 + usize::try_from(b.len).unwrap()];
     let raw = zstd::bulk::decompress(block, b.raw_len as usize).unwrap();
     assert_eq!(
         hex(&raw),
@@ -205,7 +205,8 @@ fn sealed_layout_matches_format_doc() {
     assert_eq!(b.crc, crc32fast::hash(block));
     // The zstd frame: this one is a single raw block (the input is too small to compress).
     assert_eq!(hex(block), FRAME);
-    let filter = &f[b.filter_offset as usize..(b.filter_offset + u64::from(b.filter_len)) as usize];
+    let at = usize::try_from(b.filter_offset).unwrap();
+    let filter = &f[at..at + b.filter_len as usize];
     assert_eq!(b.filter_offset, 116);
     assert_eq!(hex(filter), FILTER);
     assert_eq!(hex(&f[table..table + 64]), BLOCK_ENTRY);
