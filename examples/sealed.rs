@@ -395,7 +395,9 @@ impl Write for CountingSink {
 
 /// Writes the sorted index of the day from its live index, as a version-1 writer did.
 fn write_sorted_index(dir: &Path) -> Result<(), Error> {
-    let idx = dir.join("segments").join(format!("{}.idx", Day::from_unix_ms(DAY0)));
+    let idx = dir
+        .join("segments")
+        .join(format!("{}.idx", Day::from_unix_ms(DAY0)));
     let bytes = std::fs::read(&idx)?;
     let entries: Vec<IndexEntry> = bytes[16..]
         .chunks_exact(56)

@@ -24,6 +24,7 @@ pub mod output;
 pub mod run;
 pub mod seal;
 pub mod search;
+pub mod serve;
 mod sgr;
 pub mod ship;
 pub mod stats;

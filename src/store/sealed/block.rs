@@ -53,7 +53,9 @@ impl Default for WordHashing {
     fn default() -> WordHashing {
         use std::hash::BuildHasher;
         static KEY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-        WordHashing(*KEY.get_or_init(|| std::collections::hash_map::RandomState::new().hash_one(0u64)))
+        WordHashing(
+            *KEY.get_or_init(|| std::collections::hash_map::RandomState::new().hash_one(0u64)),
+        )
     }
 }
 

@@ -548,7 +548,9 @@ fn read_runs(segment: &Segment, runs: &[RunRef], buf: &mut Vec<u8>) -> Result<()
 /// Splits a group's runs (in offset order) into spans read with one `pread` each: runs that
 /// are adjacent in the file. A span that would include another execution's bytes is split.
 fn coalesce(group: &[RunRef]) -> impl Iterator<Item = &[RunRef]> {
-    group.chunk_by(|a, b| a.offset + u64::from(a.length) == b.offset && b.offset - group[0].offset < 8 << 20)
+    group.chunk_by(|a, b| {
+        a.offset + u64::from(a.length) == b.offset && b.offset - group[0].offset < 8 << 20
+    })
 }
 
 /// The v1 files of a day.
