@@ -361,9 +361,9 @@ fn sealed_store(dir: &Path) {
         }
         store.finish_execution(&id("shrink")).unwrap();
     }
-    // Opening a day later seals the day.
+    // Opening a day later seals the day (in the background: wait for it).
     clock.set(PAST_NOON + DAY_MS);
-    drop(LogStore::open_with(dir, config).unwrap());
+    LogStore::open_with(dir, config).unwrap().seal().unwrap();
 }
 
 /// `dump -f` in another process follows an execution of a sealed day; the test truncates
