@@ -66,7 +66,9 @@ mod protocol;
 pub use cancel::{CancelHandle, CancelSignal};
 pub use context::{CaptureContext, PluginId, PluginIdError, MAX_PLUGIN_ID_LEN};
 pub use image::{build_node_image, docker_available, ImageError, IMAGE_SDK_PATH};
-pub use limits::{cut_point, split_message, OutputBudget, DEFAULT_MAX_OUTPUT_BYTES};
+pub use limits::{
+    cut_point, split_message, OutputBudget, DEFAULT_MAX_OUTPUT_BYTES, MAX_RECORD_BYTES,
+};
 pub use lines::{LineSplitter, Piece};
 pub use pipe::Stream;
 pub use process::{

@@ -14,9 +14,9 @@ use serde_json::{Map, Value};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::context::CaptureContext;
-use super::limits::{split_message, OutputBudget};
+use super::limits::{split_message, OutputBudget, MAX_RECORD_BYTES};
 use super::lines::{LineSplitter, Piece};
-use super::protocol::{parse_line, MalformedRecord, StderrLine, RECORD_SEPARATOR};
+use super::protocol::{leading_level, parse_line, MalformedRecord, StderrLine, RECORD_SEPARATOR};
 use crate::{EntrySink, Level, LogEntry, SinkError, MAX_MESSAGE_LEN};
 
 /// Size of each read: large, so a flood costs few system calls.
@@ -93,6 +93,11 @@ impl<'a> EntryWriter<'a> {
         self.write(Level::Warn, message, Some(metadata));
     }
 
+    /// The secrets the sink masks in this execution (see [`EntrySink::secrets`]).
+    pub(crate) fn secrets(&self) -> Vec<String> {
+        self.sink.secrets(&self.ctx.execution_id)
+    }
+
     /// Entries the sink refused, and the first refusal.
     pub(crate) fn into_losses(self) -> (u64, Option<SinkError>) {
         (self.lost.into_inner(), self.first_error.into_inner())
@@ -106,6 +111,9 @@ struct LineToEntries<'w, 'a> {
     stderr_plain_level: Level,
     /// Entries already written for the current line (0 at the start of a line).
     parts: u64,
+    /// The level of the current line's later pieces, if not the plain level: that of a record
+    /// too long to be parsed whole.
+    line_level: Option<Level>,
 }
 
 impl LineToEntries<'_, '_> {
@@ -117,8 +125,11 @@ impl LineToEntries<'_, '_> {
     }
 
     fn on_piece(&mut self, piece: Piece<'_>) {
-        let level = self.plain_level();
         let starts_line = self.parts == 0;
+        if starts_line {
+            self.line_level = None;
+        }
+        let level = self.line_level.unwrap_or_else(|| self.plain_level());
         if self.stream == Stream::Stdout || !starts_line {
             self.emit(level, piece.bytes, piece.continues, None);
             return;
@@ -128,8 +139,11 @@ impl LineToEntries<'_, '_> {
             // plain text (without the separator, which would only make it unreadable).
             if let Some(body) = piece.bytes.strip_prefix(&[RECORD_SEPARATOR]) {
                 let why = MalformedRecord::TooLong {
-                    max: MAX_MESSAGE_LEN,
+                    max: MAX_RECORD_BYTES,
                 };
+                // Every part at the level the record names, if it names one up front.
+                self.line_level = leading_level(body);
+                let level = self.line_level.unwrap_or(level);
                 self.emit(level, body, true, Some(protocol_error(&why)));
             } else {
                 self.emit(level, piece.bytes, true, None);
@@ -159,15 +173,28 @@ impl LineToEntries<'_, '_> {
         self.emit_text(level, &text, continues, extra);
     }
 
-    /// Writes `text` as one entry, or several if lossy decoding made it longer than an entry
-    /// may be (each invalid byte becomes the 3-byte U+FFFD).
+    /// Writes `text` as one entry, or several if it is longer than an entry may be (a
+    /// `context.log` message up to [`MAX_RECORD_BYTES`], or text that lossy decoding made
+    /// longer: each invalid byte becomes the 3-byte U+FFFD). Every part has the level and the
+    /// metadata. Text to be cut is masked first: a secret cut in two would escape the sink's
+    /// masking, which sees one entry at a time.
     fn emit_text(
         &mut self,
         level: Level,
         text: &str,
         continues: bool,
-        mut extra: Option<Map<String, Value>>,
+        extra: Option<Map<String, Value>>,
     ) {
+        let mut masked = None;
+        if text.len() > MAX_MESSAGE_LEN {
+            let secrets = self.writer.secrets();
+            if !secrets.is_empty() {
+                let mut owned = text.to_owned();
+                crate::engine::mask_str(&mut owned, &secrets);
+                masked = Some(owned);
+            }
+        }
+        let text = masked.as_deref().unwrap_or(text);
         let mut pieces = split_message(text, MAX_MESSAGE_LEN).peekable();
         if pieces.peek().is_none() {
             // An empty line is still a line.
@@ -176,7 +203,7 @@ impl LineToEntries<'_, '_> {
         }
         while let Some(piece) = pieces.next() {
             let more = continues || pieces.peek().is_some();
-            self.write_part(level, piece, more, extra.take());
+            self.write_part(level, piece, more, extra.clone());
         }
     }
 
@@ -223,11 +250,16 @@ pub(crate) async fn pump<R: AsyncRead + Unpin>(
 ) -> io::Result<()> {
     let mut buf = vec![0u8; READ_SIZE];
     let mut splitter = LineSplitter::new(MAX_MESSAGE_LEN);
+    if stream == Stream::Stderr {
+        // Records are parsed whole up to this size, so that a long one keeps its level.
+        splitter = splitter.with_record_max(MAX_RECORD_BYTES);
+    }
     let mut to_entries = LineToEntries {
         writer,
         stream,
         stderr_plain_level,
         parts: 0,
+        line_level: None,
     };
     let result = loop {
         let n = match reader.read(&mut buf).await {
@@ -238,6 +270,9 @@ pub(crate) async fn pump<R: AsyncRead + Unpin>(
         };
         let kept = budget.lock().admit(n);
         if kept > 0 {
+            // Secrets may be registered while the plugin runs: ask for each read (a few short
+            // strings, against 64 KiB of output).
+            splitter.keep_whole(writer.secrets());
             splitter.push(&buf[..kept], |p| to_entries.on_piece(p));
         }
     };
