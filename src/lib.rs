@@ -106,8 +106,8 @@ pub use trace::LogstoreLayer;
 pub mod format {
     pub use crate::store::index::{exec_hash, IndexEntry, ENTRY_LEN, INDEX_HEADER_LEN};
     pub use crate::store::record::{
-        check_frame, decode, decode_payload, encode, FrameError, PayloadRef, FRAME_HEADER_LEN,
-        MAX_PAYLOAD_LEN,
+        check_frame, decode, decode_payload, encode, next_frame, FrameError, PayloadRef,
+        FRAME_HEADER_LEN, MAX_PAYLOAD_LEN,
     };
     pub use crate::store::segment::{SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION};
 }

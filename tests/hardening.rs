@@ -436,3 +436,31 @@ fn a_reader_in_another_process_survives_files_truncated_under_it() {
 fn libc_sigbus() -> i32 {
     7 // SIGBUS on Linux (x86_64 and aarch64)
 }
+
+// ---- 2. `--image` without `--restricted` -----------------------------------------------------
+
+/// `--image` alone used to be ignored, running the plugin on the host; it is a usage error now.
+#[test]
+fn image_without_restricted_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let script = format!("require('fs').writeFileSync({:?}, 'x')", marker);
+    let out = logstore(
+        dir.path(),
+        &[
+            "run",
+            "--plugin",
+            "ns/p.a",
+            "--image",
+            "some-image",
+            "--",
+            "node",
+            "-e",
+            &script,
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--restricted"), "{stderr}");
+    assert!(!marker.exists(), "the plugin ran on the host");
+}

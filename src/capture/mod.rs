@@ -56,6 +56,7 @@
 
 mod cancel;
 mod context;
+mod docker;
 mod image;
 mod limits;
 mod lines;
