@@ -12,6 +12,9 @@
 //!
 //! Task entries (source `worker`, with `task_id`): start (INFO, type and inputs), completion
 //! (INFO with outputs, or ERROR with the error and its stack), retry (WARN, attempt and reason).
+//! Start and completion carry `"attempt": N` in their metadata: 1, then the number given to the
+//! last [`task_retry`](ExecutionLog::task_retry) of that task (the plugin runner also stamps it
+//! on every entry of the attempt's plugin output).
 //! Inputs and outputs are JSON: the message shows at most [`PREVIEW_CHARS`] of them, the
 //! metadata keeps them whole up to [`MAX_VALUE_BYTES`] and a preview beyond.
 
@@ -212,7 +215,23 @@ pub struct ExecutionLog {
     engine: Arc<Engine>,
     execution_id: ExecutionId,
     started_ms: i64,
-    tasks: Mutex<HashMap<TaskId, i64>>,
+    tasks: Mutex<HashMap<TaskId, TaskState>>,
+}
+
+/// What the log remembers of a task: when its current attempt started, and which attempt it is.
+#[derive(Debug, Clone, Copy)]
+struct TaskState {
+    started_ms: Option<i64>,
+    attempt: u32,
+}
+
+impl Default for TaskState {
+    fn default() -> TaskState {
+        TaskState {
+            started_ms: None,
+            attempt: 1,
+        }
+    }
 }
 
 impl ExecutionLog {
@@ -252,15 +271,28 @@ impl ExecutionLog {
         EntrySink::append(&*self.engine, entry).map_err(into_store_error)
     }
 
-    /// A task began on a worker: INFO with its type and inputs.
-    pub fn task_started(&self, task_id: &TaskId, task_type: &str, inputs: &Value) -> Result<()> {
+    /// The attempt a task is on: 1, or the number given to its last
+    /// [`task_retry`](ExecutionLog::task_retry).
+    pub fn task_attempt(&self, task_id: &TaskId) -> u32 {
         self.tasks
             .lock()
-            .insert(task_id.clone(), self.engine.now_ms());
+            .get(task_id)
+            .map_or(1, |state| state.attempt)
+    }
+
+    /// A task began on a worker: INFO with its type, inputs and attempt.
+    pub fn task_started(&self, task_id: &TaskId, task_type: &str, inputs: &Value) -> Result<()> {
+        let attempt = {
+            let mut tasks = self.tasks.lock();
+            let state = tasks.entry(task_id.clone()).or_default();
+            state.started_ms = Some(self.engine.now_ms());
+            state.attempt
+        };
         let meta = object(json!({
             "event": "task_started",
             "task_type": task_type,
             "inputs": bounded(inputs),
+            "attempt": attempt,
         }));
         self.emit(
             Level::Info,
@@ -274,13 +306,15 @@ impl ExecutionLog {
         )
     }
 
-    /// A task completed: INFO with its outputs, or ERROR with the error and its stack.
+    /// A task completed: INFO with its outputs, or ERROR with the error and its stack; both
+    /// with the attempt.
     pub fn task_completed(&self, task_id: &TaskId, outcome: &TaskOutcome) -> Result<()> {
-        let duration_ms = self
-            .tasks
-            .lock()
-            .remove(task_id)
-            .map_or(0, |start| self.engine.now_ms().saturating_sub(start));
+        let (started_ms, attempt) = {
+            let mut tasks = self.tasks.lock();
+            let state = tasks.entry(task_id.clone()).or_default();
+            (state.started_ms.take(), state.attempt)
+        };
+        let duration_ms = started_ms.map_or(0, |start| self.engine.now_ms().saturating_sub(start));
         let (level, message, meta) = match outcome {
             TaskOutcome::Success { outputs } => (
                 Level::Info,
@@ -288,10 +322,10 @@ impl ExecutionLog {
                     "task {task_id} succeeded in {duration_ms} ms: outputs {}",
                     preview(outputs)
                 ),
-                json!({"event": "task_completed", "status": "SUCCESS", "duration_ms": duration_ms, "outputs": bounded(outputs)}),
+                json!({"event": "task_completed", "status": "SUCCESS", "duration_ms": duration_ms, "outputs": bounded(outputs), "attempt": attempt}),
             ),
             TaskOutcome::Failure { error, stack } => {
-                let mut meta = json!({"event": "task_completed", "status": "FAILED", "duration_ms": duration_ms});
+                let mut meta = json!({"event": "task_completed", "status": "FAILED", "duration_ms": duration_ms, "attempt": attempt});
                 put_text(&mut meta, "error", error);
                 match stack {
                     Some(stack) => put_text(&mut meta, "stack", stack),
@@ -317,8 +351,14 @@ impl ExecutionLog {
     }
 
     /// A task is retried by its retry policy: WARN with the attempt number (of the attempt
-    /// about to run, starting at 2) and the reason.
+    /// about to run, starting at 2) and the reason. The task's next start and completion carry
+    /// this attempt number.
     pub fn task_retry(&self, task_id: &TaskId, attempt: u32, reason: &str) -> Result<()> {
+        self.tasks
+            .lock()
+            .entry(task_id.clone())
+            .or_default()
+            .attempt = attempt;
         let mut meta = json!({"event": "task_retry", "attempt": attempt});
         put_text(&mut meta, "reason", reason);
         self.emit(

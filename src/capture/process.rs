@@ -119,6 +119,10 @@ pub struct CaptureConfig {
     pub max_output_bytes: u64,
     /// The level of stderr lines that are not `context.log` records. WARN by default.
     pub stderr_plain_level: Level,
+    /// Whether a plain line (stdout or stderr) that starts with a level token (`ERROR`,
+    /// `[WARN]`, `level=error`, `W1125 ...`, `error:`, env_logger's `[... ERROR target]`) gets
+    /// that level instead of its pipe's. On by default; see `capture::level_token`'s grammar.
+    pub level_tokens: bool,
     /// How long to wait, once the plugin has exited, for its pipes to close (a background
     /// process may hold them). 2 s by default. At most [`MAX_TIMEOUT`].
     pub drain_timeout: Duration,
@@ -152,6 +156,7 @@ impl Default for CaptureConfig {
         CaptureConfig {
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
             stderr_plain_level: Level::Warn,
+            level_tokens: true,
             drain_timeout: Duration::from_secs(2),
             timeout: None,
         }
@@ -271,7 +276,6 @@ pub async fn run_plugin(
 
     let writer = EntryWriter::new(ctx, sink);
     let budget = Mutex::new(OutputBudget::new(cfg.max_output_bytes));
-    let level = cfg.stderr_plain_level;
     let mut killed: Option<PluginEnd> = None;
     let mut exit: Option<ExitStatus> = None;
     let mut pipes_result: Option<(io::Result<()>, io::Result<()>)> = None;
@@ -281,8 +285,8 @@ pub async fn run_plugin(
         // wait on the other would block forever.
         let pipes = async {
             tokio::join!(
-                pump(stdout, Stream::Stdout, level, &budget, &writer),
-                pump(stderr, Stream::Stderr, level, &budget, &writer),
+                pump(stdout, Stream::Stdout, cfg, &budget, &writer),
+                pump(stderr, Stream::Stderr, cfg, &budget, &writer),
             )
         };
         tokio::pin!(pipes);

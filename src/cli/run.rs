@@ -47,6 +47,10 @@ pub struct Args {
     /// Level of stderr lines that are not context.log records.
     #[arg(long, value_name = "LEVEL", default_value = "WARN")]
     stderr_level: Level,
+    /// Keep every plain line at its pipe's level (stdout INFO, stderr --stderr-level) even when
+    /// it starts with a level token such as `ERROR`, `[WARN]` or `level=error`.
+    #[arg(long)]
+    no_level_tokens: bool,
     /// The command and its arguments (after `--`).
     #[arg(last = true, required = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -73,6 +77,7 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
     let config = CaptureConfig {
         timeout: args.timeout,
         stderr_plain_level: args.stderr_level,
+        level_tokens: !args.no_level_tokens,
         ..CaptureConfig::default()
     };
     let store = Arc::new(super::open_for_writing(dir)?);
