@@ -13,7 +13,8 @@
 //!   longer than one entry keeps its level and metadata on every part; a longer record line is
 //!   cut like any line and stored as text (at the level it names, if it names one first).
 
-/// The default per-task output limit: 10 MiB of raw stdout + stderr bytes.
+/// The default output limit of one attempt (one run of a plugin): 10 MiB of raw stdout +
+/// stderr bytes.
 pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 10 * 1024 * 1024;
 
 /// The longest `context.log` record line parsed whole: 1 MiB (16 entries of message). Only a
