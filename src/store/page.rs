@@ -66,7 +66,7 @@ impl LogStore {
             return day.runs_after(hash, &mut 0);
         };
         use std::os::unix::fs::MetadataExt;
-        let file = match std::fs::metadata(path) {
+        let file = match std::fs::metadata(path.path()) {
             Ok(m) => (m.ino(), m.len()),
             Err(_) => return day.runs_after(hash, &mut 0),
         };
