@@ -259,9 +259,9 @@ pub fn decode(buf: &[u8]) -> Result<(PayloadRef<'_>, usize), FrameError> {
 /// them). At each offset, in order of cost:
 /// 1. the length field must be in range and fit in `buf` (4 bytes read);
 /// 2. the payload's own length fields must be in range and add up to that length, with a
-///    valid execution id ([`payload_shape_fits`]: tens of bytes read, whatever the length);
-/// 3. the CRC, computed from prefix CRCs ([`PrefixCrc`]): at most two
-///    [`CRC_CHECKPOINT`]-byte CRCs and two shifts, instead of one CRC over up to 1 MiB;
+///    valid execution id (`payload_shape_fits`: tens of bytes read, whatever the length);
+/// 3. the CRC, computed from prefix CRCs (`PrefixCrc`): at most two
+///    `CRC_CHECKPOINT`-byte (1 KiB) CRCs and two shifts, instead of one CRC over up to 1 MiB;
 /// 4. the full decode, which ends the search one way or the other only for a CRC-valid frame.
 ///
 /// So a resync costs at most a few KiB of CRC per candidate offset, and random damage almost
