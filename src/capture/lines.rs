@@ -230,7 +230,10 @@ mod tests {
     /// Runs the splitter over `chunks` and returns each line as its concatenated pieces, plus
     /// every piece length.
     fn split(max: usize, chunks: &[&[u8]]) -> (Vec<Vec<u8>>, Vec<usize>) {
-        let mut s = LineSplitter::new(max);
+        split_with(LineSplitter::new(max), chunks)
+    }
+
+    fn split_with(mut s: LineSplitter, chunks: &[&[u8]]) -> (Vec<Vec<u8>>, Vec<usize>) {
         let mut lines = Vec::new();
         let mut current = Vec::new();
         let mut sizes = Vec::new();
@@ -390,7 +393,7 @@ mod tests {
         #[test]
         fn any_chunking_gives_the_same_lines(
             data in proptest::collection::vec(
-                prop_oneof![Just(b'\n'), Just(b'\r'), Just(0xE2u8), Just(0x82u8), Just(0xACu8), any::<u8>(), Just(b'a')],
+                prop_oneof![Just(b'\n'), Just(b'\r'), Just(0xE2u8), Just(0x82u8), Just(0xACu8), any::<u8>(), Just(b'a'), Just(RECORD_SEPARATOR)],
                 0..200,
             ),
             cuts in proptest::collection::vec(0usize..200, 0..10),
@@ -412,6 +415,20 @@ mod tests {
             prop_assert_eq!(&whole_sizes, &chunked_sizes);
             prop_assert_eq!(whole, reference_lines(&data));
             prop_assert!(whole_sizes.iter().all(|&s| s <= max));
+
+            // Records held whole and words kept whole: still independent of the chunking,
+            // still the same lines.
+            let make = || {
+                let mut s = LineSplitter::new(max).with_record_max(max * 3);
+                s.keep_whole(vec!["a\r".into(), "\u{20AC}a".into()]);
+                s
+            };
+            let (whole, whole_sizes) = split_with(make(), &[&data]);
+            let (chunked, chunked_sizes) = split_with(make(), &chunks);
+            prop_assert_eq!(&whole, &chunked);
+            prop_assert_eq!(&whole_sizes, &chunked_sizes);
+            prop_assert_eq!(whole, reference_lines(&data));
+            prop_assert!(whole_sizes.iter().all(|&s| s <= max * 3));
         }
     }
 }
