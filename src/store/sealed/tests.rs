@@ -205,8 +205,8 @@ fn sealed_layout_matches_format_doc() {
     assert_eq!(b.crc, crc32fast::hash(block));
     // The zstd frame: this one is a single raw block (the input is too small to compress).
     assert_eq!(hex(block), FRAME);
-    let start = usize::try_from(b.filter_offset).unwrap();
-    let filter = &f[start..start + usize::try_from(b.filter_len).unwrap()];
+    let filter_at = usize::try_from(b.filter_offset).unwrap();
+    let filter = &f[filter_at..filter_at + b.filter_len as usize];
     assert_eq!(b.filter_offset, 116);
     assert_eq!(hex(filter), FILTER);
     assert_eq!(hex(&f[table..table + 64]), BLOCK_ENTRY);
