@@ -36,7 +36,8 @@
 //! (lines, the `0x1E` protocol, limits, processes and containers), `engine` (lifecycle and
 //! task entries, secrets), `runner` (a plugin task with its retry policy) and `trace` (the
 //! `tracing` layer). `serve` is the read-only HTTP API, live follow and log viewer over a store
-//! (`docs/HTTP.md`). The byte layout of every file is in `docs/FORMAT.md`; the plugin author's
+//! (`docs/HTTP.md`); `ship` tails a store into ClickHouse, exactly once as readers see it, for
+//! a fleet of engines (`docs/FLEET.md`). The byte layout of every file is in `docs/FORMAT.md`; the plugin author's
 //! side is `docs/PLUGINS.md`.
 //!
 //! # Durability
