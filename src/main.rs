@@ -70,6 +70,8 @@ enum Command {
     Search(cli::search::Args),
     /// Ship the entries to ClickHouse (exactly once, as readers see it), or print the lag.
     Ship(cli::ship::Args),
+    /// Serve the HTTP API and the log viewer (read-only) on 127.0.0.1:7411.
+    Serve(cli::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -99,6 +101,7 @@ fn main() -> ExitCode {
         Command::Gc(a) => cli::gc::run(dir, a),
         Command::Search(a) => cli::search::run(dir, a),
         Command::Ship(a) => cli::ship::run(dir, a),
+        Command::Serve(a) => cli::serve::run(dir, a),
     };
     match result {
         Ok(code) => code,

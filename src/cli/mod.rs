@@ -26,6 +26,7 @@ pub mod seal;
 pub mod search;
 mod sgr;
 pub mod ship;
+pub mod serve;
 pub mod stats;
 pub mod verify;
 

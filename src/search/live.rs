@@ -104,11 +104,11 @@ impl<'a> RunIndex<'a> {
             DayIndex::Own(live) => {
                 FileView::open(live.index.path(), Access::Pread).map_err(|e| (e, live.index.path()))
             }
-            // Sealed days are searched through their blocks, not runs.
-            DayIndex::Sealed(_) => return Ok(None),
             DayIndex::Scan(scan) => {
                 FileView::open(scan.path(), Access::Pread).map_err(|e| (e, scan.path()))
             }
+            // Sealed (v2) days have no segment frames to scan: the block path reads them.
+            DayIndex::Sealed(_) => return Ok(None),
         };
         let view = match view {
             Ok(v) => v,

@@ -45,7 +45,7 @@ impl ScanIndex {
         }
     }
 
-    /// The index file's path.
+    /// The live index file.
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }

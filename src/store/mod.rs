@@ -12,6 +12,7 @@ pub(crate) mod day;
 pub(crate) mod days;
 pub(crate) mod index;
 mod lock;
+pub(crate) mod page;
 pub(crate) mod query;
 pub(crate) mod record;
 pub(crate) mod recovery;

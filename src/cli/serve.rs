@@ -1,0 +1,83 @@
+//! `logstore serve`: the HTTP API and the log viewer over a store, read-only, so it runs next
+//! to the engine that writes it.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use super::CmdResult;
+
+/// Arguments of `serve`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "The API is documented in docs/HTTP.md. Without --token the server \
+listens only on a loopback address; with it, every /api request needs `Authorization: Bearer \
+TOKEN` (the viewer asks for it in a login form)."
+)]
+pub struct Args {
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7411")]
+    listen: SocketAddr,
+    /// Require this bearer token on every API request (needed to listen beyond loopback).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "LOGSTORE_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
+}
+
+/// Serves the store at `dir` until interrupted (SIGINT or SIGTERM).
+pub fn run(dir: &Path, args: Args) -> CmdResult {
+    if !args.listen.ip().is_loopback() && args.token.is_none() {
+        return Err(format!(
+            "refusing to listen on {} without --token: anyone who can reach it could read every \
+             log. Listen on 127.0.0.1 (the default) or pass --token (or LOGSTORE_TOKEN)",
+            args.listen
+        )
+        .into());
+    }
+    if args.token.as_deref().is_some_and(str::is_empty) {
+        return Err("--token is empty".into());
+    }
+    let store = Arc::new(super::open_for_reading(dir)?);
+    let options = logstore::serve::Options {
+        token: args.token,
+        ..Default::default()
+    };
+    let app = logstore::serve::router_with(store, options);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        let addr = listener.local_addr()?;
+        // Scripts and tests read this line to learn the port.
+        println!("listening on http://{addr}/");
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown())
+            .await?;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves at SIGINT or SIGTERM.
+async fn shutdown() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,91 @@
+//! `serve`: the read-only HTTP API over a store, live follow as server-sent events, and the
+//! log viewer pages. `docs/HTTP.md` documents every endpoint.
+//!
+//! ```text
+//! router(store) ── auth (token, when set) ── headers (CSP, nosniff) ─┬─ /api/...   api.rs, follow.rs
+//!                                                                    ├─ /, /executions/{id}, /assets/...  viewer.rs
+//!                                                                    └─ /healthz
+//! ```
+//!
+//! Store reads are blocking file reads, so every handler runs them on tokio's blocking pool;
+//! large answers (NDJSON, follow) stream through bounded channels, so memory stays flat
+//! whatever the size of the execution. Positions are *lines* (see [`LogStore::scan_lines`]):
+//! a cursor is the number of the execution's entries before the next one to send.
+//!
+//! The engine mounts [`router`] in its own server; `logstore serve` runs it standalone.
+
+mod api;
+mod auth;
+mod error;
+mod follow;
+mod params;
+mod viewer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+
+use crate::LogStore;
+
+pub use follow::{follow, FollowRequest, Followed, Follower};
+
+/// How a [`router_with`] serves.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// When set, every `/api` request must carry `Authorization: Bearer TOKEN` (or the
+    /// viewer's `logstore_token` cookie holding it).
+    pub token: Option<String>,
+    /// How often a follower looks for newly flushed entries.
+    pub poll_interval: Duration,
+}
+
+/// The default follow poll: short enough that an entry reaches a follower well within 100 ms
+/// of its flush, long enough that an idle follower costs next to nothing.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(25);
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            token: None,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+struct AppState {
+    store: Arc<LogStore>,
+    poll_interval: Duration,
+}
+
+/// The API and the viewer over `store`, without a token (for a loopback listener, or an engine
+/// that authenticates in front of it).
+pub fn router(store: Arc<LogStore>) -> Router {
+    router_with(store, Options::default())
+}
+
+/// The API and the viewer over `store` with `options`.
+pub fn router_with(store: Arc<LogStore>, options: Options) -> Router {
+    let state = AppState {
+        store,
+        poll_interval: options.poll_interval,
+    };
+    let api = Router::new()
+        .route("/api/executions", get(api::executions))
+        .route("/api/executions/{id}", get(api::execution))
+        .route("/api/executions/{id}/logs", get(api::logs))
+        .route("/api/executions/{id}/count", get(api::count))
+        .route("/api/executions/{id}/follow", get(follow::sse))
+        .route("/api/{*rest}", get(api::not_found))
+        .with_state(state);
+    let token = options.token.map(Arc::<str>::from);
+    Router::new()
+        .route("/healthz", get(api::healthz))
+        .merge(viewer::routes())
+        .merge(api)
+        .layer(axum::middleware::from_fn_with_state(token, auth::check))
+        .layer(axum::middleware::from_fn(auth::headers))
+}
