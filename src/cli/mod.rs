@@ -24,9 +24,9 @@ pub mod output;
 pub mod run;
 pub mod seal;
 pub mod search;
+pub mod serve;
 mod sgr;
 pub mod ship;
-pub mod serve;
 pub mod stats;
 pub mod verify;
 

@@ -458,6 +458,21 @@ impl Shipper {
     /// Where shipping of the store in `dir` stands, and the lag: entries stored but not
     /// acknowledged, and the age of the oldest of them. Reads only local files.
     pub fn status(dir: &Path) -> Result<ShipStatus, ShipError> {
+        let mut tries = 0;
+        loop {
+            match Shipper::status_once(dir) {
+                // A day sealed (its v1 files deleted) while we looked: look again.
+                Err(ShipError::Store(StoreError::Io { source, .. }))
+                    if source.kind() == std::io::ErrorKind::NotFound && tries < 3 =>
+                {
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn status_once(dir: &Path) -> Result<ShipStatus, ShipError> {
         let store = LogStore::open_read_only(dir)?;
         let loaded = Cursor::load(dir)?;
         let started = loaded.is_some();
