@@ -303,7 +303,9 @@ impl Shipper {
             let Some(files) = self.current_day(&days)? else {
                 return Ok(batch);
             };
-            let frozen = days.iter().any(|d| d.day > files.day);
+            // A day gets no more entries once a newer day exists (the writer rolled), or once it
+            // is sealed (a sealed file is never appended to).
+            let frozen = days.iter().any(|d| d.day > files.day) || files.sealed().is_some();
             let resealed = self
                 .reader
                 .as_ref()
