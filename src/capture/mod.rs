@@ -17,8 +17,9 @@
 //!   bytes untouched (decoded lossily only when the entry is built).
 //! * [`protocol`](parse_line): the RFC 7464 `context.log` record; ids and source in a record are
 //!   ignored, the engine's [`CaptureContext`] sets them.
-//! * [`limits`](OutputBudget): 10 MiB of raw output per task, then read-and-drop and one WARN
-//!   entry; lines longer than 64 KiB become several entries marked `{"part": n, "continued": b}`.
+//! * [`limits`](OutputBudget): 10 MiB of raw output (stdout + stderr) per attempt, then
+//!   read-and-drop and one WARN entry; lines longer than 64 KiB become several entries marked
+//!   `{"part": n, "continued": b}`.
 //! * [`run_plugin`]: spawning, timeouts, cancellation, draining, killing.
 //!
 //! The plugin author's view of all this is `docs/PLUGINS.md`; `sdk/context.js` is the plugin
@@ -58,6 +59,7 @@
 
 mod cancel;
 mod context;
+mod docker;
 mod image;
 mod level_token;
 mod limits;
@@ -70,7 +72,9 @@ pub use cancel::{CancelHandle, CancelSignal};
 pub use context::{CaptureContext, PluginId, PluginIdError, MAX_PLUGIN_ID_LEN};
 pub use image::{build_node_image, docker_available, ImageError, IMAGE_SDK_PATH};
 pub use level_token::level_token;
-pub use limits::{cut_point, split_message, OutputBudget, DEFAULT_MAX_OUTPUT_BYTES};
+pub use limits::{
+    cut_point, split_message, OutputBudget, DEFAULT_MAX_OUTPUT_BYTES, MAX_RECORD_BYTES,
+};
 pub use lines::{LineSplitter, Piece};
 pub use pipe::Stream;
 pub use process::{

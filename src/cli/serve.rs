@@ -51,18 +51,24 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
         let addr = listener.local_addr()?;
         // Scripts and tests read this line to learn the port.
         println!("listening on http://{addr}/");
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown())
-            .await?;
+        // Not a graceful shutdown: followers' streams stay open until their execution ends,
+        // which may be never; a signal ends them all.
+        tokio::select! {
+            served = std::future::IntoFuture::into_future(axum::serve(listener, app)) => served?,
+            () = shutdown() => {}
+        }
         Ok::<_, Box<dyn std::error::Error>>(())
-    })?;
+    });
+    // Follower threads poll until their stream is dropped; the process ends without them.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -14,7 +14,7 @@ use super::error::{ApiError, ApiResult};
 use super::params::{self, Params, RawQuery, Text, DEFAULT_LIMIT, MAX_LIMIT};
 use super::AppState;
 use crate::format::PayloadRef;
-use crate::{ExecutionId, ExecutionSummary, Filter, LogEntry, LogStore, StoreError};
+use crate::{ExecutionId, ExecutionSummary, Filter, LogEntry, LogStore, RunCache, StoreError};
 
 /// `GET /healthz`.
 pub(crate) async fn healthz() -> Json<serde_json::Value> {
@@ -113,8 +113,9 @@ pub(crate) async fn execution(
 ) -> ApiResult<Response> {
     Params::parse(raw, &[])?;
     let id = params::execution_id(&id)?;
-    let store = Arc::clone(&app.store);
-    let s = tokio::task::spawn_blocking(move || store.execution_summary(&id)).await??;
+    let s = app
+        .read(id, |store, id, runs| store.execution_summary(id, runs))
+        .await?;
     Ok(Json(ExecutionJson::from(&s)).into_response())
 }
 
@@ -213,18 +214,31 @@ pub(crate) async fn logs(
             .filter_map(|v| v.to_str().ok())
             .any(|v| v.contains("application/x-ndjson")),
     };
-    let store = Arc::clone(&app.store);
     if ndjson {
         let limit = p.number("limit")?;
-        return stream_ndjson(store, id, sel, after, offset, limit, tail).await;
+        return stream_ndjson(Arc::clone(&app.store), id, sel, after, offset, limit, tail).await;
     }
     let limit = p.count("limit", MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT).max(1);
-    let page = tokio::task::spawn_blocking(move || {
-        let (from, skip) = start_of(&store, &id, &sel, after, offset, tail.map(|t| t as u64))?;
-        page(&store, &id, &sel, from, skip, tail.unwrap_or(limit))
-    })
-    .await??;
-    Ok(Json(page).into_response())
+    let started = std::time::Instant::now();
+    let page = app
+        .read(id, move |store, id, runs| {
+            let (from, skip) =
+                start_of(store, id, runs, &sel, after, offset, tail.map(|t| t as u64))?;
+            page(store, id, runs, &sel, from, skip, tail.unwrap_or(limit))
+        })
+        .await?;
+    // Serialized here so that the timing covers it too.
+    let body = serde_json::to_vec(&page).map_err(|e| ApiError::internal(e.to_string()))?;
+    // Server time of the page (reading, building, serializing), for clients and benchmarks.
+    let timing = format!("page;dur={:.3}", started.elapsed().as_secs_f64() * 1000.0);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (header::HeaderName::from_static("server-timing"), timing),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// Where a page starts: the line to read from and how many matching entries to pass over
@@ -234,6 +248,7 @@ pub(crate) async fn logs(
 fn start_of(
     store: &LogStore,
     id: &ExecutionId,
+    runs: &mut RunCache,
     sel: &Selection,
     after: u64,
     offset: u64,
@@ -244,7 +259,7 @@ fn start_of(
         return Ok(match tail {
             None => (from, 0),
             Some(t) => {
-                let lines = store.execution_summary(id)?.entries;
+                let lines = store.execution_summary(id, runs)?.entries;
                 (from.max(lines.saturating_sub(t)), 0)
             }
         });
@@ -252,18 +267,19 @@ fn start_of(
     let Some(tail) = tail else {
         return Ok((after, offset));
     };
-    let total = count_matching(store, id, sel, after)?;
+    let total = count_matching(store, id, runs, sel, after)?;
     Ok((after, total.saturating_sub(tail).max(offset)))
 }
 
 fn count_matching(
     store: &LogStore,
     id: &ExecutionId,
+    runs: &mut RunCache,
     sel: &Selection,
     after: u64,
 ) -> Result<u64, StoreError> {
     let mut n = 0u64;
-    store.scan_lines(id, after, &sel.filter, |_, p| {
+    store.scan_lines(id, after, &sel.filter, runs, |_, p| {
         n += u64::from(sel.matches(p));
         true
     })?;
@@ -274,6 +290,7 @@ fn count_matching(
 fn page(
     store: &LogStore,
     id: &ExecutionId,
+    runs: &mut RunCache,
     sel: &Selection,
     after: u64,
     mut skip: u64,
@@ -284,7 +301,7 @@ fn page(
         next: None,
         lines: Vec::new(),
     };
-    store.scan_lines(id, after, &sel.filter, |line, p| {
+    store.scan_lines(id, after, &sel.filter, runs, |line, p| {
         if !sel.matches(p) {
             return true;
         }
@@ -324,12 +341,20 @@ async fn stream_ndjson(
     let (tx, mut rx) = mpsc::channel::<Result<Vec<u8>, StoreError>>(4);
     tokio::task::spawn_blocking(move || {
         let result = (|| {
-            let (from, mut skip) =
-                start_of(&store, &id, &sel, after, offset, tail.map(|t| t as u64))?;
+            let runs = &mut RunCache::default();
+            let (from, mut skip) = start_of(
+                &store,
+                &id,
+                runs,
+                &sel,
+                after,
+                offset,
+                tail.map(|t| t as u64),
+            )?;
             let mut left = limit.unwrap_or(u64::MAX);
             let mut buf = Vec::with_capacity(CHUNK + 1024);
             let mut open = true;
-            store.scan_lines(&id, from, &sel.filter, |_, p| {
+            store.scan_lines(&id, from, &sel.filter, runs, |_, p| {
                 if left == 0 {
                     return false;
                 }
@@ -391,22 +416,23 @@ pub(crate) async fn count(
     let id = params::execution_id(&id)?;
     let sel = Selection::from_params(&p)?;
     let after = p.number("after")?.unwrap_or(0);
-    let store = Arc::clone(&app.store);
-    let (count, lines) = tokio::task::spawn_blocking(move || {
-        // Lines come from the index alone; so does the count when nothing filters. Otherwise
-        // both come from one pass, so that following from `lines` misses nothing counted.
-        if sel.is_everything() {
-            let lines = store.execution_summary(&id)?.entries;
-            return Ok::<_, StoreError>((lines.saturating_sub(after), lines));
-        }
-        let (mut n, mut lines) = (0u64, after);
-        store.scan_lines(&id, after, &Filter::default(), |line, p| {
-            n += u64::from(sel.matches(p));
-            lines = line + 1;
-            true
-        })?;
-        Ok((n, lines))
-    })
-    .await??;
+    let (count, lines) = app
+        .read(id, move |store, id, runs| {
+            // Lines come from the index alone; so does the count when nothing filters.
+            // Otherwise both come from one pass, so that following from `lines` misses
+            // nothing counted.
+            if sel.is_everything() {
+                let lines = store.execution_summary(id, runs)?.entries;
+                return Ok((lines.saturating_sub(after), lines));
+            }
+            let (mut n, mut lines) = (0u64, after);
+            store.scan_lines(id, after, &Filter::default(), runs, |line, p| {
+                n += u64::from(sel.matches(p));
+                lines = line + 1;
+                true
+            })?;
+            Ok((n, lines))
+        })
+        .await?;
     Ok(Json(serde_json::json!({"count": count, "lines": lines})).into_response())
 }

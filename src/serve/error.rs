@@ -22,6 +22,14 @@ impl ApiError {
         }
     }
 
+    /// 500: a failure of ours, not of the request.
+    pub(crate) fn internal(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn not_found(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::NOT_FOUND,
@@ -38,10 +46,7 @@ impl From<StoreError> for ApiError {
             }
             e => {
                 tracing::error!(error = %e, "serve: store read failed");
-                ApiError {
-                    status: StatusCode::INTERNAL_SERVER_ERROR,
-                    message: format!("store read failed: {e}"),
-                }
+                ApiError::internal(format!("store read failed: {e}"))
             }
         }
     }
@@ -49,10 +54,7 @@ impl From<StoreError> for ApiError {
 
 impl From<tokio::task::JoinError> for ApiError {
     fn from(e: tokio::task::JoinError) -> ApiError {
-        ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: format!("reader task failed: {e}"),
-        }
+        ApiError::internal(format!("reader task failed: {e}"))
     }
 }
 

@@ -153,9 +153,10 @@ pub(crate) async fn sse(
             })?;
     }
     // An unknown execution is a 404 now rather than a stream that waits forever.
-    let store = Arc::clone(&app.store);
-    let check = id.clone();
-    tokio::task::spawn_blocking(move || store.execution_summary(&check)).await??;
+    app.read(id.clone(), |store, id, runs| {
+        store.execution_summary(id, runs)
+    })
+    .await?;
     let follower = follow(
         Arc::clone(&app.store),
         id,

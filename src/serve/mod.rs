@@ -21,13 +21,14 @@ mod follow;
 mod params;
 mod viewer;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
 
-use crate::LogStore;
+use crate::{ExecutionId, LogStore, RunCache, StoreError};
 
 pub use follow::{follow, FollowRequest, Followed, Follower};
 
@@ -59,6 +60,41 @@ impl Default for Options {
 struct AppState {
     store: Arc<LogStore>,
     poll_interval: Duration,
+    runs: Arc<RunCaches>,
+}
+
+/// Most executions whose runs are kept (a few hundred KiB each at worst).
+const CACHED_EXECUTIONS: usize = 64;
+
+/// The [`RunCache`] of recently read executions. A request takes its execution's cache out
+/// and puts it back, so the lock is never held while reading.
+#[derive(Default)]
+struct RunCaches(parking_lot::Mutex<HashMap<ExecutionId, RunCache>>);
+
+impl AppState {
+    /// Runs `read` on the blocking pool with the execution's run cache.
+    async fn read<T: Send + 'static>(
+        &self,
+        id: ExecutionId,
+        read: impl FnOnce(&LogStore, &ExecutionId, &mut RunCache) -> Result<T, StoreError>
+            + Send
+            + 'static,
+    ) -> Result<T, error::ApiError> {
+        let store = Arc::clone(&self.store);
+        let runs = Arc::clone(&self.runs);
+        let result = tokio::task::spawn_blocking(move || {
+            let mut cache = runs.0.lock().remove(&id).unwrap_or_default();
+            let result = read(&store, &id, &mut cache);
+            let mut all = runs.0.lock();
+            if all.len() >= CACHED_EXECUTIONS {
+                all.clear();
+            }
+            all.insert(id, cache);
+            result
+        })
+        .await?;
+        Ok(result?)
+    }
 }
 
 /// The API and the viewer over `store`, without a token (for a loopback listener, or an engine
@@ -72,6 +108,7 @@ pub fn router_with(store: Arc<LogStore>, options: Options) -> Router {
     let state = AppState {
         store,
         poll_interval: options.poll_interval,
+        runs: Arc::default(),
     };
     let api = Router::new()
         .route("/api/executions", get(api::executions))

@@ -12,7 +12,7 @@ use crate::error::{Result, StoreError};
 use crate::store::day::Day;
 use crate::store::index::{exec_hash, IndexEntry};
 use crate::store::record::{self, PayloadRef};
-use crate::store::{DayFiles, LogStore};
+use crate::store::{DayFiles, DayIndex, LogStore};
 use crate::{ExecutionId, ExecutionSummary, Filter};
 
 /// Where a line follower has got to: see [`LogStore::read_new_lines`].
@@ -38,7 +38,57 @@ impl LineCursor {
     }
 }
 
+/// Executions' runs found so far in days read by scanning another process's live index
+/// (the day a server next to a running engine reads most), so that the next call scans only
+/// the index entries added since. Without it every page of a 10 M-entry live day would scan
+/// the whole 560 MB index. Sealed days and the writer's own day answer from their indexes
+/// directly and are not cached. Pass a new (default) one when there is nothing to reuse.
+#[derive(Debug, Default, Clone)]
+pub struct RunCache {
+    /// By day and execution hash (one cache may serve several executions).
+    days: HashMap<(Day, u64), ScannedRuns>,
+}
+
+#[derive(Debug, Clone)]
+struct ScannedRuns {
+    /// Index entries scanned.
+    seen: u64,
+    /// The index file it was scanned from: a recovering writer that rewrites the index makes
+    /// the cache start over.
+    file: (u64, u64),
+    runs: Vec<IndexEntry>,
+}
+
 impl LogStore {
+    /// The runs of `hash` in `day`, in segment order, through `cache` for scanned days.
+    fn runs_of(day: &DayFiles, hash: u64, cache: &mut RunCache) -> Result<Vec<IndexEntry>> {
+        let DayIndex::Scan(path) = &day.index else {
+            return day.runs_after(hash, &mut 0);
+        };
+        use std::os::unix::fs::MetadataExt;
+        let file = match std::fs::metadata(path.path()) {
+            Ok(m) => (m.ino(), m.len()),
+            Err(_) => return day.runs_after(hash, &mut 0),
+        };
+        let slot = cache.days.entry((day.day, hash)).or_insert(ScannedRuns {
+            seen: 0,
+            file,
+            runs: Vec::new(),
+        });
+        // Another file, or a shorter one: the index was rewritten. Start over.
+        if slot.file.0 != file.0 || slot.file.1 > file.1 {
+            *slot = ScannedRuns {
+                seen: 0,
+                file,
+                runs: Vec::new(),
+            };
+        }
+        let new = day.runs_after(hash, &mut slot.seen)?;
+        slot.file = file;
+        slot.runs.extend(new);
+        Ok(slot.runs.clone())
+    }
+
     /// Calls `f(line, payload)` for every entry of `execution_id` from line `from` on, in
     /// append order, until `f` returns `false`. Runs wholly before `from`, or wholly outside
     /// `filter`'s time range, are counted from the index and not read; nothing else of
@@ -50,6 +100,7 @@ impl LogStore {
         execution_id: &ExecutionId,
         from: u64,
         filter: &Filter,
+        cache: &mut RunCache,
         mut f: impl FnMut(u64, &PayloadRef<'_>) -> bool,
     ) -> Result<()> {
         self.refresh_days()?;
@@ -57,7 +108,7 @@ impl LogStore {
         let mut line = 0u64;
         let mut found = false;
         for day in self.days() {
-            for run in day.runs_after(hash, &mut 0)? {
+            for run in LogStore::runs_of(&day, hash, cache)? {
                 found = true;
                 let count = u64::from(run.count);
                 let outside = filter.since_ms.is_some_and(|s| run.max_ts < s)
@@ -117,13 +168,17 @@ impl LogStore {
 
     /// The summary [`list`](LogStore::list) gives for one execution, from this execution's
     /// index entries only (`list` reads every execution's).
-    pub fn execution_summary(&self, execution_id: &ExecutionId) -> Result<ExecutionSummary> {
+    pub fn execution_summary(
+        &self,
+        execution_id: &ExecutionId,
+        cache: &mut RunCache,
+    ) -> Result<ExecutionSummary> {
         self.refresh_days()?;
         let hash = exec_hash(execution_id.as_str());
         let mut summary: Option<ExecutionSummary> = None;
         let mut terminal = None;
         for day in self.days() {
-            for run in day.runs_after(hash, &mut 0)? {
+            for run in LogStore::runs_of(&day, hash, cache)? {
                 let s = summary.get_or_insert_with(|| ExecutionSummary {
                     execution_id: execution_id.clone(),
                     first_ts: run.min_ts,
@@ -191,4 +246,123 @@ fn read_run_lines(
         tracing::warn!(file = %day.segment.path().display(), offset = run.offset + at as u64, len, error = %e, "skipped damaged bytes (run `logstore verify`)");
     }
     Ok(more)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Durability, Level, LogEntry};
+
+    fn entry(exec: &str, i: usize) -> LogEntry {
+        LogEntry::new(
+            ExecutionId::new(exec).unwrap(),
+            1_795_608_000_000 + i as i64,
+            Level::Info,
+            "worker",
+            format!("{exec} {i}"),
+        )
+    }
+
+    fn lines(store: &LogStore, exec: &str, from: u64, cache: &mut RunCache) -> Vec<(u64, String)> {
+        let mut out = Vec::new();
+        let id = ExecutionId::new(exec).unwrap();
+        store
+            .scan_lines(&id, from, &Filter::default(), cache, |line, p| {
+                out.push((line, p.message.to_owned()));
+                true
+            })
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn lines_seek_by_run_counts_and_a_cache_sees_new_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = LogStore::open(dir.path()).unwrap();
+        let mut n = 0;
+        let mut write = |count: usize| {
+            for _ in 0..count {
+                writer.append(&entry("a", n)).unwrap();
+                writer.append(&entry("b", n)).unwrap();
+                n += 1;
+                if n % 7 == 0 {
+                    writer.flush(Durability::Written).unwrap(); // runs of several sizes
+                }
+            }
+            writer.flush(Durability::Written).unwrap();
+        };
+        write(250);
+        // Another handle reads the live day by scanning its index, as another process does.
+        let reader = LogStore::open_read_only(dir.path()).unwrap();
+        let mut cache = RunCache::default();
+        let all = lines(&reader, "a", 0, &mut cache);
+        let expect = |from: usize, to: usize| -> Vec<(u64, String)> {
+            (from..to).map(|i| (i as u64, format!("a {i}"))).collect()
+        };
+        assert_eq!(all, expect(0, 250));
+        assert_eq!(lines(&reader, "a", 123, &mut cache), expect(123, 250));
+        write(100);
+        // The cache scans only the new index entries, and misses none.
+        assert_eq!(lines(&reader, "a", 240, &mut cache), expect(240, 350));
+        assert_eq!(
+            lines(&reader, "a", 0, &mut RunCache::default()),
+            expect(0, 350)
+        );
+        assert_eq!(lines(&reader, "a", 350, &mut cache), []);
+        let summary = reader
+            .execution_summary(&ExecutionId::new("a").unwrap(), &mut cache)
+            .unwrap();
+        assert_eq!(summary.entries, 350);
+        assert_eq!(
+            Some(&summary),
+            reader
+                .list()
+                .unwrap()
+                .iter()
+                .find(|s| s.execution_id.as_str() == "a")
+        );
+        let unknown = reader.scan_lines(
+            &ExecutionId::new("zz").unwrap(),
+            0,
+            &Filter::default(),
+            &mut cache,
+            |_, _| true,
+        );
+        assert!(matches!(unknown, Err(StoreError::UnknownExecution(_))));
+    }
+
+    #[test]
+    fn a_line_cursor_resumes_without_loss_or_repeat() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = LogStore::open(dir.path()).unwrap();
+        let reader = LogStore::open_read_only(dir.path()).unwrap();
+        let id = ExecutionId::new("a").unwrap();
+        let mut cursor = LineCursor::default();
+        let mut seen = Vec::new();
+        let mut poll = |cursor: &mut LineCursor, from: u64| {
+            reader
+                .read_new_lines(&id, cursor, from, |line, p| {
+                    seen.push((line, p.message.to_owned()));
+                    true
+                })
+                .unwrap()
+        };
+        assert!(!poll(&mut cursor, 0)); // nothing stored yet
+        for i in 0..30 {
+            writer.append(&entry("a", i)).unwrap();
+            if i % 10 == 9 {
+                writer.flush(Durability::Written).unwrap();
+                assert!(poll(&mut cursor, 0));
+            }
+        }
+        // A new cursor from line 25 (a resumed follower) skips the runs before it unread.
+        let mut resumed = LineCursor::default();
+        poll(&mut resumed, 25);
+        assert_eq!(cursor.lines(), 30);
+        let got: Vec<u64> = seen.iter().map(|(l, _)| *l).collect();
+        let mut want: Vec<u64> = (0..30).collect();
+        want.extend(25..30);
+        assert_eq!(got, want);
+        assert!(!cursor.is_finished());
+    }
 }
