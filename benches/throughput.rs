@@ -19,7 +19,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use logstore::format::{decode, encode};
+use logstore::format::{decode, encode, IndexEntry, SortedIndex};
 use logstore::{
     Config, Durability, Engine, ExecutionId, ExecutionLog, Filter, FinalState, Level, LogEntry,
     LogStore, ManualClock, SystemClock,
@@ -311,6 +311,23 @@ fn open_at(dir: &Path, clock: &ManualClock) -> LogStore {
     LogStore::open_with(dir, config).expect("open")
 }
 
+/// Writes the sorted index of the store's one day from its live index, as a version-1 writer
+/// did when it sealed a day.
+fn write_sorted_index(store_dir: &Path) {
+    let segments = store_dir.join("segments");
+    let idx = std::fs::read_dir(&segments)
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|e| e == "idx"))
+        .expect("a live index");
+    let bytes = std::fs::read(&idx).expect("read index");
+    let entries: Vec<IndexEntry> = bytes[16..]
+        .chunks_exact(56)
+        .filter_map(IndexEntry::from_bytes)
+        .collect();
+    SortedIndex::write(&idx.with_extension("sidx"), &entries).expect("write sorted index");
+}
+
 /// Reads a file of frames sequentially and builds every entry: the floor of a query that
 /// returns the same entries.
 fn read_sequentially(path: &Path) -> Vec<LogEntry> {
@@ -326,8 +343,9 @@ fn read_sequentially(path: &Path) -> Vec<LogEntry> {
 }
 
 /// Query of one 10,000-entry execution in stores of 1 M (and, with `LOGSTORE_BENCH_LARGE=1`,
-/// 10 M) entries: from the live day (the writer's own chain walk) and from the same day once
-/// sealed (sorted index), against reading the same frames from a file of their own.
+/// 10 M) entries: from the live day (the writer's own chain walk), from the same day as a
+/// version-1 writer sealed it (sorted index) and once sealed (format 2: compressed blocks),
+/// against reading the same frames from a file of their own.
 fn bench_query(c: &mut Criterion) {
     let mut sizes = vec![1_000_000u64];
     if std::env::var(LARGE_ENV).is_ok_and(|v| v == "1") {
@@ -357,9 +375,19 @@ fn bench_query(c: &mut Criterion) {
         });
         drop(store);
 
-        // Reopening a day later seals the day: its sorted index is written.
+        // The same day as a version-1 writer sealed it (sorted index), read by a reader.
+        write_sorted_index(&store_dir);
+        let reader = LogStore::open_read_only(&store_dir).expect("open read-only");
+        check(reader.query(&target, &filter).expect("query"));
+        group.bench_function(BenchmarkId::new("sealed_v1_day", &label), |b| {
+            b.iter(|| reader.query(&target, &filter).expect("query"));
+        });
+        drop(reader);
+
+        // Reopening a day later seals the day into its compressed file (format 2).
         clock.set(now + 86_400_000);
         let store = open_at(&store_dir, &clock);
+        store.seal().expect("seal");
         check(store.query(&target, &filter).expect("query"));
         group.bench_function(BenchmarkId::new("sealed_day", &label), |b| {
             b.iter(|| store.query(&target, &filter).expect("query"));

@@ -12,11 +12,14 @@
 //! starting line on, in order, as a program's output would; levels come from the words in
 //! the line (error, warn), sources and task ids from a few fixed ones.
 //!
+//! `--no-variants` skips the 64 KiB and 1 MiB seals (two copies of the day).
+//!
 //! **Workload.** N entries (default 10,000,000), E executions (default 1,000, so 10,000 entries
 //! each) interleaved round-robin, all on one day, written through `LogStore::append` and closed
 //! (the v1 layout). Then, each in its own child process so that its peak RSS is its own:
-//! 1. `query-v1`: open read-only, query execution E/2 nine times (median), then 100 queries of
-//!    different executions; peak RSS.
+//! 1. `query-v1`: the day's sorted index is written (the day as a version-1 writer sealed it);
+//!    open read-only, query execution E/2 nine times (median), then 100 queries of different
+//!    executions; peak RSS.
 //! 2. `seal`: `format::seal_closed_day` (the rewrite alone, one thread); time, MB/s of v1 bytes,
 //!    peak RSS.
 //! 3. `query-sealed`: as 1, on the sealed day.
@@ -34,7 +37,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use logstore::format::{seal_closed_day, SealOptions};
+use logstore::format::{seal_closed_day, IndexEntry, SealOptions, SortedIndex};
 use logstore::{
     CommitPolicy, Config, Day, Durability, ExecutionId, Filter, Level, LogEntry, LogStore,
     ManualClock, TaskId,
@@ -51,6 +54,7 @@ struct Args {
     executions: u64,
     corpus: Vec<PathBuf>,
     phase: Option<(String, PathBuf)>,
+    variants: bool,
 }
 
 fn parse_args() -> Result<Args, Error> {
@@ -59,6 +63,7 @@ fn parse_args() -> Result<Args, Error> {
         executions: 1_000,
         corpus: Vec::new(),
         phase: None,
+        variants: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -71,6 +76,7 @@ fn parse_args() -> Result<Args, Error> {
                 let p = value()?;
                 a.phase = Some((p, value()?.into()));
             }
+            "--no-variants" => a.variants = false,
             "--bench" => {}
             other => return Err(format!("unknown argument {other}").into()),
         }
@@ -245,18 +251,30 @@ fn query_phase(dir: &Path, args: &Args) -> Result<String, Error> {
 fn seal_phase(dir: &Path, opts: SealOptions) -> Result<String, Error> {
     let day = Day::from_unix_ms(DAY0);
     let t = Instant::now();
+    let cpu0 = cpu_seconds();
     let done = seal_closed_day(dir, day, opts)?.ok_or("nothing to seal")?;
     let s = t.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
     Ok(format!(
-        "sealed {} entries, {} executions: {:.1} MB v1 -> {:.2} MB ({:.1}x) in {s:.2} s = {:.0} MB/s of v1 bytes; peak RSS {:.1} MB",
+        "sealed {} entries, {} executions: {:.1} MB v1 -> {:.2} MB ({:.1}x) in {s:.2} s = {:.0} MB/s of v1 bytes; CPU {cpu:.2} s = {:.0} MB/s per CPU-second; peak RSS {:.1} MB",
         done.entries,
         done.executions,
         mb(done.v1_bytes),
         mb(done.sealed_bytes),
         mb(done.v1_bytes) / mb(done.sealed_bytes),
         mb(done.v1_bytes) / s,
+        mb(done.v1_bytes) / cpu,
         mb(peak_rss())
     ))
+}
+
+/// User + system CPU seconds of this process so far.
+fn cpu_seconds() -> f64 {
+    use nix::sys::resource::{getrusage, UsageWho};
+    getrusage(UsageWho::RUSAGE_SELF).map_or(0.0, |u| {
+        let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+        t(u.user_time()) + t(u.system_time())
+    })
 }
 
 fn ingest_while_sealing(dir: &Path, w: &Workload) -> Result<String, Error> {
@@ -375,6 +393,20 @@ impl Write for CountingSink {
     }
 }
 
+/// Writes the sorted index of the day from its live index, as a version-1 writer did.
+fn write_sorted_index(dir: &Path) -> Result<(), Error> {
+    let idx = dir
+        .join("segments")
+        .join(format!("{}.idx", Day::from_unix_ms(DAY0)));
+    let bytes = std::fs::read(&idx)?;
+    let entries: Vec<IndexEntry> = bytes[16..]
+        .chunks_exact(56)
+        .filter_map(IndexEntry::from_bytes)
+        .collect();
+    SortedIndex::write(&idx.with_extension("sidx"), &entries)?;
+    Ok(())
+}
+
 fn copy_dir(from: &Path, to: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(to.join("segments"))?;
     for e in std::fs::read_dir(from.join("segments"))? {
@@ -403,14 +435,21 @@ fn main() -> Result<(), Error> {
     let root = tempfile::tempdir()?;
     let v1 = root.path().join("v1");
     let say = |what: &str, r: Result<String, Error>| -> Result<(), Error> {
-        println!("{what:>22}: {}", r?);
+        println!("{what:>24}: {}", r?);
         std::io::stdout().flush()?;
         Ok(())
     };
     say("ingest", child("ingest", &v1, &args))?;
-    say("query v1", child("query", &v1, &args))?;
+    // The day as a version-1 writer sealed it: with its sorted index (the old query path).
+    write_sorted_index(&v1)?;
+    say("query v1 (sorted index)", child("query", &v1, &args))?;
     say("bytes", child("ndjson", &v1, &args))?;
-    for (phase, name) in [("seal-64k", "64k"), ("seal-1m", "1m")] {
+    let variants: &[(&str, &str)] = if args.variants {
+        &[("seal-64k", "64k"), ("seal-1m", "1m")]
+    } else {
+        &[]
+    };
+    for &(phase, name) in variants {
         let copy = root.path().join(name);
         copy_dir(&v1, &copy)?;
         say(phase, child(phase, &copy, &args))?;

@@ -17,22 +17,27 @@
 //!        ─► segment YYYY-MM-DD.log: each execution's entries of the batch as one run
 //!        ─► live index YYYY-MM-DD.idx: one 56-byte entry per run, chained per execution
 //!        ─► (fsync, shared by everyone waiting: group commit)
-//!  LogStore::query ─► runs of the execution (sorted index of sealed days: binary search;
-//!        live day: the chain) ─► frames ─► filters ─► entries in append order
+//!  day over ─► background seal (store/sealed/): YYYY-MM-DD.sealed, entries grouped by
+//!        execution in zstd blocks stored by column, token filters, execution table
+//!  LogStore::query ─► sealed day: execution table (binary search) ─► its blocks (one read);
+//!        live day: the chain of runs ─► frames ─► filters ─► entries in append order
 //!  LogStore::search ─► every day: sealed blocks whose token filters may match, live frames
 //!        with a literal hit (aho-corasick) ─► matches of any execution, streamed in order
 //! ```
 //!
 //! Modules follow that path: [`entry`](LogEntry) (the format and its validation), then the
 //! storage folder `store/`: `record` (the frame), `commit` (buffer and group commit), `segment`,
-//! `index`, `recovery`, `writer` (flush thread, day roll, shared fsync), `days` (a day's files
-//! as readers see them), `lock`, `mod` (the `LogStore` handle: directory, retention), `query`,
-//! `verify`; `search/` finds entries of any execution by words, phrase or regex (its module
-//! doc tells how it skips what cannot match); the capture side is `capture`
+//! `index`, `recovery`, `writer` (flush thread, day roll, shared fsync), `sealed/` (the sealed
+//! day format: blocks, filters, the rewrite, the reader) and `sealer` (the background thread
+//! that seals), `days` (a day's files as readers see them), `lock`, `mod` (the `LogStore`
+//! handle: directory, retention), `query`, `summary` (`list`, `stats`), `verify`; `search/`
+//! finds entries of any execution by words, phrase or regex (its module doc tells how it skips
+//! what cannot match); the capture side is `capture`
 //! (lines, the `0x1E` protocol, limits, processes and containers), `engine` (lifecycle and
 //! task entries, secrets), `runner` (a plugin task with its retry policy) and `trace` (the
 //! `tracing` layer). `serve` is the read-only HTTP API, live follow and log viewer over a store
-//! (`docs/HTTP.md`). The byte layout of every file is in `docs/FORMAT.md`; the plugin author's
+//! (`docs/HTTP.md`); `ship` tails a store into ClickHouse, exactly once as readers see it, for
+//! a fleet of engines (`docs/FLEET.md`). The byte layout of every file is in `docs/FORMAT.md`; the plugin author's
 //! side is `docs/PLUGINS.md`.
 //!
 //! # Durability
@@ -123,8 +128,8 @@ pub mod format {
         exec_hash, IndexEntry, SortedIndex, ENTRY_LEN, INDEX_HEADER_LEN,
     };
     pub use crate::store::record::{
-        check_frame, decode, decode_payload, encode, FrameError, PayloadRef, FRAME_HEADER_LEN,
-        MAX_PAYLOAD_LEN,
+        check_frame, decode, decode_payload, encode, next_frame, FrameError, PayloadRef,
+        FRAME_HEADER_LEN, MAX_PAYLOAD_LEN,
     };
     pub use crate::store::sealed::layout::{sealed_path, SEALED_MAGIC, SEALED_VERSION};
     pub use crate::store::sealed::seal::SealOptions;

@@ -303,7 +303,9 @@ impl Shipper {
             let Some(files) = self.current_day(&days)? else {
                 return Ok(batch);
             };
-            let frozen = days.iter().any(|d| d.day > files.day);
+            // A day gets no more entries once a newer day exists (the writer rolled), or once it
+            // is sealed (a sealed file is never appended to).
+            let frozen = days.iter().any(|d| d.day > files.day) || files.sealed().is_some();
             let resealed = self
                 .reader
                 .as_ref()
@@ -458,6 +460,21 @@ impl Shipper {
     /// Where shipping of the store in `dir` stands, and the lag: entries stored but not
     /// acknowledged, and the age of the oldest of them. Reads only local files.
     pub fn status(dir: &Path) -> Result<ShipStatus, ShipError> {
+        let mut tries = 0;
+        loop {
+            match Shipper::status_once(dir) {
+                // A day sealed (its v1 files deleted) while we looked: look again.
+                Err(ShipError::Store(StoreError::Io { source, .. }))
+                    if source.kind() == std::io::ErrorKind::NotFound && tries < 3 =>
+                {
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn status_once(dir: &Path) -> Result<ShipStatus, ShipError> {
         let store = LogStore::open_read_only(dir)?;
         let loaded = Cursor::load(dir)?;
         let started = loaded.is_some();

@@ -4,7 +4,8 @@
 //! DIR/LOCK                       writer lock (flock), holds the writer's pid
 //! DIR/segments/YYYY-MM-DD.log    records of that UTC day (segment.rs)
 //! DIR/segments/YYYY-MM-DD.idx    live index (index.rs)
-//! DIR/segments/YYYY-MM-DD.sidx   sorted index, once the day is sealed
+//! DIR/segments/YYYY-MM-DD.sidx   sorted index of a day a version-1 writer sealed
+//! DIR/segments/YYYY-MM-DD.sealed a sealed day (sealed/): replaces the three files above
 //! ```
 
 pub(crate) mod commit;

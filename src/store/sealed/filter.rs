@@ -85,8 +85,8 @@ pub(crate) struct TokenFilter {
 
 impl TokenFilter {
     /// Builds the filter from the distinct word hashes and the block's dictionaries.
-    pub(crate) fn build(
-        word_hashes: &HashSet<u64>,
+    pub(crate) fn build<S>(
+        word_hashes: &HashSet<u64, S>,
         sources: Vec<String>,
         tasks: Vec<String>,
         executions: Vec<String>,

@@ -25,8 +25,7 @@ pub(crate) mod seal;
 mod tests;
 
 // `words`, `BlockMeta` and `SealedDay::blocks`/`read_block` are the interface that search
-// (src/search/) and shipping (src/ship/) read sealed days through (notes/sealed-api.md); until
-// those land, only tests use some of them.
+// (src/search/) and shipping (src/ship/) read sealed days through (notes/sealed-api.md).
 #[allow(unused_imports)]
 pub(crate) use filter::words;
 #[allow(unused_imports)]

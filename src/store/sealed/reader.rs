@@ -189,6 +189,26 @@ impl SealedDay {
         })
     }
 
+    /// Reads `buf.len()` bytes at `at`. A file shorter than that (truncated under this reader)
+    /// is an error that says how long it is and what was asked.
+    fn read_at(&self, buf: &mut [u8], at: u64) -> Result<()> {
+        self.file.read_exact_at(buf, at).map_err(|e| {
+            let e = if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                let len = self.file.metadata().map_or(0, |m| m.len());
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "the file is {len} bytes, {} bytes at offset {at} asked (shortened under this reader?)",
+                        buf.len()
+                    ),
+                )
+            } else {
+                e
+            };
+            StoreError::io("read sealed file", &self.path)(e)
+        })
+    }
+
     /// Damage that `open` worked around (offset, what): for `verify`.
     pub(crate) fn open_damage(&self) -> &[(u64, String)] {
         &self.damage
@@ -327,9 +347,7 @@ impl SealedDay {
             Some(b) => b,
             None => {
                 let mut b = vec![0u8; e.len as usize];
-                self.file
-                    .read_exact_at(&mut b, e.offset)
-                    .map_err(StoreError::io("read sealed file", &self.path))?;
+                self.read_at(&mut b, e.offset)?;
                 owned = b;
                 &owned
             }
@@ -405,9 +423,7 @@ impl SealedDay {
             }
             let end = self.table[j].map_or(start.end(), |e| e.end());
             let mut span = vec![0u8; usize::try_from(end - start.offset).unwrap_or(0)];
-            self.file
-                .read_exact_at(&mut span, start.offset)
-                .map_err(StoreError::io("read sealed file", &self.path))?;
+            self.read_at(&mut span, start.offset)?;
             for k in i..=j {
                 let Some(e) = self.table[k] else { continue };
                 let at = usize::try_from(e.offset - start.offset).unwrap_or(0);
@@ -439,9 +455,7 @@ impl SealedDay {
     fn record(&self, i: u32) -> Result<Option<ExecRecord>> {
         let mut b = [0u8; EXEC_RECORD_LEN];
         let at = self.trailer.exec_table + u64::from(i) * EXEC_RECORD_LEN as u64;
-        self.file
-            .read_exact_at(&mut b, at)
-            .map_err(StoreError::io("read sealed file", &self.path))?;
+        self.read_at(&mut b, at)?;
         Ok(ExecRecord::from_bytes(&b).filter(|r| {
             r.last_block < self.trailer.blocks
                 && r.name_offset + u64::from(r.name_len) <= self.trailer.names_len
@@ -451,9 +465,7 @@ impl SealedDay {
     /// The execution id of a record; `None` if its bytes are damaged.
     pub(crate) fn name(&self, r: &ExecRecord) -> Result<Option<String>> {
         let mut b = vec![0u8; usize::from(r.name_len)];
-        self.file
-            .read_exact_at(&mut b, self.trailer.names + r.name_offset)
-            .map_err(StoreError::io("read sealed file", &self.path))?;
+        self.read_at(&mut b, self.trailer.names + r.name_offset)?;
         // The names carry no CRC of their own: the record's hash is their check.
         Ok(String::from_utf8(b).ok().filter(|s| {
             crate::entry::check_id("execution_id", s).is_ok() && exec_hash(s) == r.hash
@@ -528,9 +540,7 @@ impl SealedDay {
             let n = CHUNK.min(self.trailer.execs - i);
             let at = self.trailer.exec_table + u64::from(i) * EXEC_RECORD_LEN as u64;
             let mut b = vec![0u8; n as usize * EXEC_RECORD_LEN];
-            self.file
-                .read_exact_at(&mut b, at)
-                .map_err(StoreError::io("read sealed file", &self.path))?;
+            self.read_at(&mut b, at)?;
             for (k, chunk) in b.chunks_exact(EXEC_RECORD_LEN).enumerate() {
                 match ExecRecord::from_bytes(chunk).filter(|r| {
                     r.last_block < self.trailer.blocks

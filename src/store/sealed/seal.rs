@@ -107,7 +107,7 @@ impl RunSource {
         if let Ok(s) = SortedIndex::open_with(&sidx, Access::Pread) {
             // A sorted index with a damaged entry would lose that run: use the live index,
             // which the v1 writer kept beside it.
-            if s.entries()?.1.is_empty() {
+            if s.for_each(|_| {})? == 0 {
                 return Ok(RunSource::Sorted(s));
             }
         }
@@ -126,7 +126,7 @@ impl RunSource {
             });
         };
         match self {
-            RunSource::Sorted(s) => s.for_each(g),
+            RunSource::Sorted(s) => s.for_each(g).map(|_| ()),
             RunSource::Live(v) => index::scan_live(v, 0, |_, e| g(e)).map(|_| ()),
         }
     }
@@ -360,8 +360,7 @@ pub(crate) fn write_sealed(
 ) -> Result<Option<SealOutcome>> {
     let started = Instant::now();
     let seg_path = segment_path(segments_dir, day);
-    let segment = FileView::open(&seg_path, Access::Pread)
-        .map_err(StoreError::io("open segment", &seg_path))?;
+    let segment = Segment::open(&seg_path)?;
     let runs = RunSource::open(segments_dir, day)?;
     let v1_bytes = v1_files(segments_dir, day)
         .iter()
@@ -457,7 +456,7 @@ fn pass_ranges(buckets: &[u64], budget: u64) -> Vec<std::ops::Range<usize>> {
 /// the hash, the first seen is written first, then each other one in a further read.
 fn seal_group(
     s: &mut Sealer,
-    segment: &FileView,
+    segment: &Segment,
     group: &[RunRef],
     buf: &mut Vec<u8>,
 ) -> Result<()> {
@@ -474,7 +473,7 @@ fn seal_group(
 /// Feeds the entries of `want` (or of the first id met, if `None`) to the sealer, noting the
 /// other ids met. Damaged frames are skipped (the v1 reader skips them too).
 fn for_each_entry(
-    segment: &FileView,
+    segment: &Segment,
     group: &[RunRef],
     buf: &mut Vec<u8>,
     want: Option<&str>,
@@ -483,8 +482,8 @@ fn for_each_entry(
 ) -> Result<Option<String>> {
     let mut target = want.map(str::to_owned);
     let mut result = Ok(());
-    for run in group {
-        read_run(segment, run, buf)?;
+    for span in coalesce(group) {
+        read_runs(segment, span, buf)?;
         record::for_each_frame(buf, |_, p| {
             let id = target.get_or_insert_with(|| p.execution_id.to_owned());
             if p.execution_id == id.as_str() {
@@ -504,23 +503,54 @@ fn for_each_entry(
     Ok(target)
 }
 
-/// Reads a run's bytes into `buf` (what exists of it, if the segment is shorter).
-fn read_run(segment: &FileView, run: &RunRef, buf: &mut Vec<u8>) -> Result<()> {
-    let len = usize::try_from(run.length).unwrap_or(0);
-    buf.resize(len, 0);
-    let io = StoreError::io("read segment", segment.path());
-    match segment.read(run.offset, len) {
-        Ok(chunk) => {
-            buf.copy_from_slice(&chunk);
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            tracing::warn!(file = %segment.path().display(), offset = run.offset, "index run reaches past the end of the segment; sealing what exists");
-            buf.clear();
-            Ok(())
-        }
-        Err(e) => Err(io(e)),
+/// The segment being sealed, read with `pread` into the caller's buffer (no map: its pages
+/// are not charged to the process; no allocation per run).
+struct Segment {
+    file: File,
+    path: PathBuf,
+    len: u64,
+}
+
+impl Segment {
+    fn open(path: &Path) -> Result<Segment> {
+        let file = File::open(path).map_err(StoreError::io("open segment", path))?;
+        let len = file
+            .metadata()
+            .map_err(StoreError::io("stat segment", path))?
+            .len();
+        Ok(Segment {
+            file,
+            path: path.to_owned(),
+            len,
+        })
     }
+}
+
+/// Reads the bytes of `runs` (consecutive in the file, see [`coalesce`]) into `buf`: what
+/// exists of them, if the segment is shorter than the index says.
+fn read_runs(segment: &Segment, runs: &[RunRef], buf: &mut Vec<u8>) -> Result<()> {
+    let (Some(first), Some(last)) = (runs.first(), runs.last()) else {
+        buf.clear();
+        return Ok(());
+    };
+    let end = last.offset + u64::from(last.length);
+    let have = end.min(segment.len).saturating_sub(first.offset);
+    if have < end - first.offset {
+        tracing::warn!(file = %segment.path.display(), offset = first.offset, "index run reaches past the end of the segment; sealing what exists");
+    }
+    buf.resize(usize::try_from(have).unwrap_or(0), 0);
+    segment
+        .file
+        .read_exact_at(buf, first.offset)
+        .map_err(StoreError::io("read segment", &segment.path))
+}
+
+/// Splits a group's runs (in offset order) into spans read with one `pread` each: runs that
+/// are adjacent in the file. A span that would include another execution's bytes is split.
+fn coalesce(group: &[RunRef]) -> impl Iterator<Item = &[RunRef]> {
+    group.chunk_by(|a, b| {
+        a.offset + u64::from(a.length) == b.offset && b.offset - group[0].offset < 8 << 20
+    })
 }
 
 /// The v1 files of a day.

@@ -196,7 +196,7 @@ fn sealed_layout_matches_format_doc() {
     let table = usize::try_from(t.block_table).unwrap();
     let b = BlockEntry::from_bytes(&f[table..table + 64]).unwrap();
     assert_eq!(b.offset, 88);
-    let block = &f[88..88 + b.len as usize];
+    let block = &f[88..88 + usize::try_from(b.len).unwrap()];
     let raw = zstd::bulk::decompress(block, b.raw_len as usize).unwrap();
     assert_eq!(
         hex(&raw),
