@@ -12,9 +12,13 @@
 //!
 //! Task entries (source `worker`, with `task_id`): start (INFO, type and inputs), completion
 //! (INFO with outputs, or ERROR with the error and its stack), retry (WARN, attempt and reason).
+//! Start and completion carry `"attempt": N` in their metadata: 1, then the number given to the
+//! last [`task_retry`](ExecutionLog::task_retry) of that task (the plugin runner also stamps it
+//! on every entry of the attempt's plugin output).
 //! Inputs and outputs are JSON: the message shows at most [`PREVIEW_CHARS`] of them, the
 //! metadata keeps them whole up to [`MAX_VALUE_BYTES`] and a preview beyond.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -202,7 +206,23 @@ pub struct ExecutionLog {
     engine: Arc<Engine>,
     execution_id: ExecutionId,
     started_ms: i64,
-    tasks: Mutex<HashMap<TaskId, i64>>,
+    tasks: Mutex<HashMap<TaskId, TaskState>>,
+}
+
+/// What the log remembers of a task: when its current attempt started, and which attempt it is.
+#[derive(Debug, Clone, Copy)]
+struct TaskState {
+    started_ms: Option<i64>,
+    attempt: u32,
+}
+
+impl Default for TaskState {
+    fn default() -> TaskState {
+        TaskState {
+            started_ms: None,
+            attempt: 1,
+        }
+    }
 }
 
 impl ExecutionLog {
@@ -242,15 +262,28 @@ impl ExecutionLog {
         EntrySink::append(&*self.engine, entry).map_err(into_store_error)
     }
 
-    /// A task began on a worker: INFO with its type and inputs.
-    pub fn task_started(&self, task_id: &TaskId, task_type: &str, inputs: &Value) -> Result<()> {
+    /// The attempt a task is on: 1, or the number given to its last
+    /// [`task_retry`](ExecutionLog::task_retry).
+    pub fn task_attempt(&self, task_id: &TaskId) -> u32 {
         self.tasks
             .lock()
-            .insert(task_id.clone(), self.engine.now_ms());
+            .get(task_id)
+            .map_or(1, |state| state.attempt)
+    }
+
+    /// A task began on a worker: INFO with its type, inputs and attempt.
+    pub fn task_started(&self, task_id: &TaskId, task_type: &str, inputs: &Value) -> Result<()> {
+        let attempt = {
+            let mut tasks = self.tasks.lock();
+            let state = tasks.entry(task_id.clone()).or_default();
+            state.started_ms = Some(self.engine.now_ms());
+            state.attempt
+        };
         let meta = object(json!({
             "event": "task_started",
             "task_type": task_type,
             "inputs": bounded(inputs),
+            "attempt": attempt,
         }));
         self.emit(
             Level::Info,
@@ -264,13 +297,15 @@ impl ExecutionLog {
         )
     }
 
-    /// A task completed: INFO with its outputs, or ERROR with the error and its stack.
+    /// A task completed: INFO with its outputs, or ERROR with the error and its stack; both
+    /// with the attempt.
     pub fn task_completed(&self, task_id: &TaskId, outcome: &TaskOutcome) -> Result<()> {
-        let duration_ms = self
-            .tasks
-            .lock()
-            .remove(task_id)
-            .map_or(0, |start| self.engine.now_ms().saturating_sub(start));
+        let (started_ms, attempt) = {
+            let mut tasks = self.tasks.lock();
+            let state = tasks.entry(task_id.clone()).or_default();
+            (state.started_ms.take(), state.attempt)
+        };
+        let duration_ms = started_ms.map_or(0, |start| self.engine.now_ms().saturating_sub(start));
         let (level, message, meta) = match outcome {
             TaskOutcome::Success { outputs } => (
                 Level::Info,
@@ -278,16 +313,24 @@ impl ExecutionLog {
                     "task {task_id} succeeded in {duration_ms} ms: outputs {}",
                     preview(outputs)
                 ),
-                json!({"event": "task_completed", "status": "SUCCESS", "duration_ms": duration_ms, "outputs": bounded(outputs)}),
+                json!({"event": "task_completed", "status": "SUCCESS", "duration_ms": duration_ms, "outputs": bounded(outputs), "attempt": attempt}),
             ),
-            TaskOutcome::Failure { error, stack } => (
-                Level::Error,
-                format!(
-                    "task {task_id} failed after {duration_ms} ms: {}",
-                    first_line(error)
-                ),
-                json!({"event": "task_completed", "status": "FAILED", "duration_ms": duration_ms, "error": error, "stack": stack}),
-            ),
+            TaskOutcome::Failure { error, stack } => {
+                let mut meta = json!({"event": "task_completed", "status": "FAILED", "duration_ms": duration_ms, "attempt": attempt});
+                put_text(&mut meta, "error", error);
+                match stack {
+                    Some(stack) => put_text(&mut meta, "stack", stack),
+                    None => meta["stack"] = Value::Null,
+                }
+                (
+                    Level::Error,
+                    format!(
+                        "task {task_id} failed after {duration_ms} ms: {}",
+                        headline(error)
+                    ),
+                    meta,
+                )
+            }
         };
         self.emit(
             level,
@@ -299,35 +342,64 @@ impl ExecutionLog {
     }
 
     /// A task is retried by its retry policy: WARN with the attempt number (of the attempt
-    /// about to run, starting at 2) and the reason.
+    /// about to run, starting at 2) and the reason. The task's next start and completion carry
+    /// this attempt number.
     pub fn task_retry(&self, task_id: &TaskId, attempt: u32, reason: &str) -> Result<()> {
-        let meta = object(json!({"event": "task_retry", "attempt": attempt, "reason": reason}));
+        self.tasks
+            .lock()
+            .entry(task_id.clone())
+            .or_default()
+            .attempt = attempt;
+        let mut meta = json!({"event": "task_retry", "attempt": attempt});
+        put_text(&mut meta, "reason", reason);
         self.emit(
             Level::Warn,
             WORKER_SOURCE,
             Some(task_id),
             format!(
                 "task {task_id} retrying: attempt {attempt}, reason: {}",
-                first_line(reason)
+                headline(reason)
             ),
-            Some(meta),
+            Some(object(meta)),
         )
     }
 
     /// The execution reached its final state: logs the terminal entry (state, duration,
     /// reason), then flushes and fsyncs; when this returns `Ok`, every entry of the execution
     /// survives a power cut.
+    ///
+    /// The terminal entry is always written: a reason longer than [`MAX_VALUE_BYTES`] is
+    /// shortened (its full size in `reason_bytes`), and if the entry is still refused (say, a
+    /// secret mask made it grow past a limit) it is written again without the reason.
     pub fn finish(self, state: FinalState, reason: &str) -> Result<()> {
         let duration_ms = self.engine.now_ms().saturating_sub(self.started_ms);
-        let meta =
-            object(json!({"state": state.as_str(), "duration_ms": duration_ms, "reason": reason}));
+        let mut meta = json!({"state": state.as_str(), "duration_ms": duration_ms});
+        put_text(&mut meta, "reason", reason);
         let message = format!(
             "execution {} {} after {duration_ms} ms: {}",
             self.execution_id,
             state.as_str(),
-            first_line(reason)
+            headline(reason)
         );
-        let logged = self.emit(state.level(), SCHEDULER_SOURCE, None, message, Some(meta));
+        let emit = |message, meta| {
+            self.emit(
+                state.level(),
+                SCHEDULER_SOURCE,
+                None,
+                message,
+                Some(object(meta)),
+            )
+        };
+        let logged = emit(message, meta).or_else(|refused| {
+            let message = format!(
+                "execution {} {} after {duration_ms} ms (reason not stored)",
+                self.execution_id,
+                state.as_str()
+            );
+            let meta = json!({"state": state.as_str(), "duration_ms": duration_ms,
+                "reason_bytes": reason.len(), "reason_refused": refused.to_string()});
+            emit(message, meta).map_err(|_| refused)
+        });
         // Flush even if the terminal entry was refused: what was accepted must be durable.
         let synced = self.engine.store.finish_execution(&self.execution_id);
         self.engine.forget(&self.execution_id);
@@ -355,6 +427,38 @@ fn object(v: Value) -> Map<String, Value> {
 
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
+}
+
+/// The longest first line a lifecycle message quotes, in bytes.
+const HEADLINE_BYTES: usize = 1024;
+
+/// The first line of `s`, shortened to [`HEADLINE_BYTES`]: what a message quotes of a reason
+/// or an error, which may be megabytes long and must not push the message past its limit.
+fn headline(s: &str) -> Cow<'_, str> {
+    shorten(first_line(s), HEADLINE_BYTES)
+}
+
+/// `text`, or its first `max` bytes (cut on a character boundary) followed by `...`.
+fn shorten(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Cow::Owned(format!("{}...", &text[..cut]))
+}
+
+/// Sets `meta[key]` to `text` shortened to [`MAX_VALUE_BYTES`]; when it had to be shortened,
+/// `meta[key_bytes]` holds the full size, so an over-long reason, error or stack can never make
+/// the entry fail validation (its metadata is bounded at 256 KiB).
+fn put_text(meta: &mut Value, key: &str, text: &str) {
+    let kept = shorten(text, MAX_VALUE_BYTES);
+    if matches!(kept, Cow::Owned(_)) {
+        meta[format!("{key}_bytes")] = Value::from(text.len());
+    }
+    meta[key] = Value::from(kept.into_owned());
 }
 
 /// At most [`PREVIEW_CHARS`] characters of `v` as JSON, with `...` when shortened.

@@ -51,6 +51,14 @@ pub enum StoreError {
         /// The latest write error.
         last_error: String,
     },
+    /// `gc` would delete a day that the shipper has not shipped whole.
+    #[error("gc would delete {day}, which `logstore ship` has not shipped yet ({}); let the shipper catch up (`logstore ship --status`), or delete it anyway with `gc --force`", shipped_through.map_or_else(|| "no day is shipped whole yet".to_owned(), |d| format!("shipped through {d}")))]
+    NotShipped {
+        /// The oldest day that would be deleted unshipped.
+        day: crate::Day,
+        /// The last day shipped whole.
+        shipped_through: Option<crate::Day>,
+    },
     /// A write was attempted on a store opened read-only.
     #[error("the store is open read-only")]
     ReadOnly,

@@ -78,7 +78,9 @@ mod engine;
 mod entry;
 mod error;
 mod runner;
+mod search;
 pub mod serve;
+pub mod ship;
 mod sink;
 mod store;
 mod trace;
@@ -95,19 +97,26 @@ pub use entry::{
 };
 pub use error::StoreError;
 pub use runner::{run_plugin_task, TaskError, TaskResult};
+pub use search::{
+    words, Hit, Matches, Place, Position, Query, Search, SearchDamage, SearchError, SearchStats,
+};
+pub use ship::{ShipConfig, ShipError, ShipStatus, Shipper};
 pub use sink::{EntrySink, SinkError};
 pub use store::commit::{CommitPolicy, Durability};
 pub use store::day::{format_rfc3339_ms, Day};
 pub use store::page::{LineCursor, RunCache};
 pub use store::query::{DayStats, ExecutionSummary, Filter, Follower};
 pub use store::recovery::Damage;
+pub use store::sealed::seal::SealOutcome;
 pub use store::verify::{Problem, VerifyReport};
 pub use store::{Config, LogStore};
 pub use trace::LogstoreLayer;
 
 /// Low-level access to the on-disk format, for fuzzing, tests and tools that read segments.
 pub mod format {
-    pub use crate::store::index::{exec_hash, IndexEntry, ENTRY_LEN, INDEX_HEADER_LEN};
+    pub use crate::store::index::{
+        exec_hash, IndexEntry, SortedIndex, ENTRY_LEN, INDEX_HEADER_LEN,
+    };
     pub use crate::store::record::{
         check_frame, decode, decode_payload, encode, FrameError, PayloadRef, FRAME_HEADER_LEN,
         MAX_PAYLOAD_LEN,

@@ -26,7 +26,23 @@ struct Args {
 /// The store directory when neither `--dir` nor `LOGSTORE_DIR` names one.
 const DEFAULT_DIR: &str = "logstore-data";
 
-const EXIT_CODES: &str = "Exit codes: 0 success, 1 error, 2 `verify` found damage.";
+const EXIT_CODES: &str = "Exit codes: 0 success, 1 error, 2 `verify` found damage. \
+`search` exits as grep: 0 matches, 1 no match, 2 error.";
+
+/// The exit code of a command line that does not parse: 1, but 2 for `search`, whose 1 means
+/// "no match".
+fn usage_error_code() -> u8 {
+    use clap::CommandFactory;
+    let search = Args::command()
+        .ignore_errors(true)
+        .try_get_matches()
+        .is_ok_and(|m| m.subcommand_name() == Some("search"));
+    if search {
+        cli::search::EXIT_SEARCH_ERROR
+    } else {
+        cli::EXIT_ERROR
+    }
+}
 
 /// One variant per file in `src/cli/`. To add a command: a variant here, a `cli/<name>.rs`
 /// with `Args` and `run(dir, args)`, and a line in `main`.
@@ -46,8 +62,14 @@ enum Command {
     Verify(cli::verify::Args),
     /// Sizes and counts per day.
     Stats(cli::stats::Args),
+    /// Seal every past day now (compress it into one file) and print what was done.
+    Seal(cli::seal::Args),
     /// Delete days older than --keep-days.
     Gc(cli::gc::Args),
+    /// Find entries of any execution by words, phrase or regex (exit codes as grep's).
+    Search(cli::search::Args),
+    /// Ship the entries to ClickHouse (exactly once, as readers see it), or print the lag.
+    Ship(cli::ship::Args),
     /// Serve the HTTP API and the log viewer (read-only) on 127.0.0.1:7411.
     Serve(cli::serve::Args),
 }
@@ -59,7 +81,7 @@ fn main() -> ExitCode {
             // --help and --version land here too, on stdout with exit code 0.
             let _ = e.print();
             return if e.use_stderr() {
-                ExitCode::from(cli::EXIT_ERROR)
+                ExitCode::from(usage_error_code())
             } else {
                 ExitCode::SUCCESS
             };
@@ -75,7 +97,10 @@ fn main() -> ExitCode {
         Command::List(a) => cli::list::run(dir, a),
         Command::Verify(a) => cli::verify::run(dir, a),
         Command::Stats(a) => cli::stats::run(dir, a),
+        Command::Seal(a) => cli::seal::run(dir, a),
         Command::Gc(a) => cli::gc::run(dir, a),
+        Command::Search(a) => cli::search::run(dir, a),
+        Command::Ship(a) => cli::ship::run(dir, a),
         Command::Serve(a) => cli::serve::run(dir, a),
     };
     match result {

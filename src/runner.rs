@@ -2,7 +2,8 @@
 //! ([`ExecutionLog`]) and the plugin runtime ([`run_plugin`]).
 //!
 //! Each attempt logs task start (inputs: the command, its arguments and the attempt), streams
-//! the plugin's output as entries, then task completion. A failed attempt (non-zero exit or a
+//! the plugin's output as entries, then task completion; every one of these entries has
+//! `"attempt": N` in its metadata, so one attempt can be read on its own (`dump --attempt N`). A failed attempt (non-zero exit or a
 //! signal) with retries left logs a retry entry and runs again. A timeout or a cancel is not
 //! retried: the caller ends the execution CANCELLED.
 
@@ -90,14 +91,17 @@ pub async fn run_plugin_task(
     cancel: CancelSignal,
 ) -> Result<TaskResult, TaskError> {
     let ctx = CaptureContext::new(log.execution_id().clone(), task_id.clone(), plugin.clone());
-    let mut attempt = 1;
+    // The engine's count: a task the caller already retried goes on from there.
+    let mut attempt = log.task_attempt(task_id);
+    let first = attempt;
     loop {
         let inputs = json!({"command": cmd.program, "args": cmd.args, "attempt": attempt});
         log.task_started(task_id, &plugin.source(), &inputs)?;
+        let ctx = ctx.clone().with_attempt(attempt);
         let outcome = run_plugin(&ctx, cmd, cfg, &**log.engine(), cancel.clone()).await?;
         let result = TaskResult {
             end: outcome.end,
-            attempts: attempt,
+            attempts: attempt - first + 1,
         };
         let completion = match outcome.end {
             PluginEnd::Exited(0) => TaskOutcome::Success {
@@ -111,7 +115,7 @@ pub async fn run_plugin_task(
         log.task_completed(task_id, &completion)?;
         let retryable = matches!(outcome.end, PluginEnd::Exited(c) if c != 0)
             || matches!(outcome.end, PluginEnd::Signaled(_));
-        if !retryable || attempt > retries {
+        if !retryable || attempt - first >= retries {
             return Ok(result);
         }
         attempt += 1;

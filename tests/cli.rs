@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -20,35 +20,6 @@ use logstore::{
 };
 
 const DAY_MS: i64 = 86_400_000;
-
-fn logstore(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_logstore"));
-    cmd.arg("--dir")
-        .arg(dir)
-        .env_remove("LOGSTORE_DIR")
-        .env("NO_COLOR", "1");
-    cmd
-}
-
-/// Runs `logstore --dir DIR ARGS` with `stdin` and collects everything.
-fn run(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = logstore(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut pipe = child.stdin.take().unwrap();
-    let input = stdin.to_owned();
-    // A separate thread: a child that writes before it has read all of stdin cannot deadlock.
-    let writer = std::thread::spawn(move || {
-        let _ = pipe.write_all(input.as_bytes());
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
-}
 
 fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
@@ -66,7 +37,7 @@ fn ndjson(entries: &[LogEntry]) -> String {
 }
 
 fn import(dir: &Path, entries: &[LogEntry]) {
-    let out = run(dir, &["import"], &ndjson(entries));
+    let out = logstore_with_stdin(dir, &["import"], &ndjson(entries));
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), format!("stored {} entries\n", entries.len()));
 }
@@ -88,6 +59,21 @@ fn segment_files(dir: &Path) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+/// Days with a segment or a sealed file.
+fn stored_days(dir: &Path) -> usize {
+    let mut days: Vec<String> = std::fs::read_dir(dir.join("segments"))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            let stem = name.strip_suffix(".log").or(name.strip_suffix(".sealed"))?;
+            Some(stem.to_owned())
+        })
+        .collect();
+    days.sort();
+    days.dedup();
+    days.len()
 }
 
 fn now_ms() -> i64 {
@@ -133,11 +119,11 @@ fn import_then_dump_json_is_a_byte_exact_round_trip() {
     // A line as a script would write it, to pin the shape (not just our own serialization).
     let literal = r#"{"execution_id":"exec-1","timestamp":1795608000009,"level":"INFO","source":"scheduler","message":"done","metadata":{"state":"SUCCESS"}}"#;
     let input = ndjson(&entries) + literal + "\n";
-    let out = run(dir.path(), &["import"], &input);
+    let out = logstore_with_stdin(dir.path(), &["import"], &input);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "stored 5 entries\n");
 
-    let out = run(dir.path(), &["dump", "exec-1", "--json"], "");
+    let out = logstore_with_stdin(dir.path(), &["dump", "exec-1", "--json"], "");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), input);
 }
@@ -175,16 +161,16 @@ fn import_stops_at_a_bad_line_keeping_the_lines_before() {
         let after = ndjson(&[entry("exec-2", NOON + 2, "after")]);
         // Lines: 1 and 2 good, 3 blank, 4 bad, 5 good.
         let input = format!("{before}\n{bad}\n{after}");
-        let out = run(dir.path(), &["import"], &input);
+        let out = logstore_with_stdin(dir.path(), &["import"], &input);
         assert_eq!(out.status.code(), Some(1), "{bad}");
         let err = stderr(&out);
         assert!(err.starts_with("error: line 4: "), "{err}");
         assert!(err.contains(reason), "{err}");
         assert!(!err.contains("panicked"), "{err}");
 
-        let dumped = run(dir.path(), &["dump", "exec-1", "--json"], "");
+        let dumped = logstore_with_stdin(dir.path(), &["dump", "exec-1", "--json"], "");
         assert_eq!(messages(&dumped), ["one", "two"]);
-        let later = run(dir.path(), &["dump", "exec-2"], "");
+        let later = logstore_with_stdin(dir.path(), &["dump", "exec-2"], "");
         assert_eq!(later.status.code(), Some(1));
     }
 }
@@ -194,7 +180,7 @@ fn dump_of_an_unknown_execution_exits_1_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     import(dir.path(), &[entry("exec-1", NOON, "one")]);
 
-    let out = run(dir.path(), &["dump", "nope"], "");
+    let out = logstore_with_stdin(dir.path(), &["dump", "nope"], "");
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stdout(&out), "");
     assert!(
@@ -203,12 +189,12 @@ fn dump_of_an_unknown_execution_exits_1_with_a_clear_message() {
         stderr(&out)
     );
 
-    let out = run(dir.path(), &["dump", "no/pe"], "");
+    let out = logstore_with_stdin(dir.path(), &["dump", "no/pe"], "");
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains(r#"invalid execution_id "no/pe""#));
 
     let missing = dir.path().join("missing");
-    let out = run(&missing, &["dump", "exec-1"], "");
+    let out = logstore_with_stdin(&missing, &["dump", "exec-1"], "");
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("not a logstore directory"));
 }
@@ -220,19 +206,20 @@ fn human_output_escapes_control_characters() {
         .as_object()
         .cloned()
         .unwrap();
-    let e = entry("exec-1", NOON + 123, "\x1b[31mred\rover\nnext")
+    // A colour (SGR) is stripped off a terminal (`dump --color`); a screen clear is escaped.
+    let e = entry("exec-1", NOON + 123, "\x1b[31mred\x1b[2J\rover\nnext")
         .with_task(TaskId::new("t1").unwrap())
         .with_metadata(meta);
     import(dir.path(), &[e]);
 
-    let out = run(dir.path(), &["dump", "exec-1"], "");
+    let out = logstore_with_stdin(dir.path(), &["dump", "exec-1"], "");
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!out.stdout.contains(&0x1b), "raw ESC in {:?}", stdout(&out));
     assert!(!out.stdout.contains(&b'\r'));
     assert!(!stdout(&out).contains('\u{9b}'));
     assert_eq!(
         stdout(&out),
-        "2026-11-25T12:00:00.123Z INFO  worker [t1] \\x1b[31mred\\rover\\nnext {\"k\":\"\\u{9b}2J\\x7f\"}\n"
+        "2026-11-25T12:00:00.123Z INFO  worker [t1] red\\x1b[2J\\rover\\nnext {\"k\":\"\\u{9b}2J\\x7f\"}\n"
     );
 }
 
@@ -256,7 +243,7 @@ fn dump_filters_by_level_task_source_time_and_tail() {
     let dump = |args: &[&str]| {
         let mut all = vec!["dump", "exec-1", "--json"];
         all.extend_from_slice(args);
-        messages(&run(dir.path(), &all, ""))
+        messages(&logstore_with_stdin(dir.path(), &all, ""))
     };
     assert_eq!(dump(&[]), ["d0", "i1", "w2", "e3", "i4"]);
     assert_eq!(dump(&["--level", "warn"]), ["w2", "e3"]);
@@ -284,10 +271,10 @@ fn dump_filters_by_level_task_source_time_and_tail() {
         ["w2", "i4"]
     );
 
-    let out = run(dir.path(), &["dump", "exec-1", "--since", "soon"], "");
+    let out = logstore_with_stdin(dir.path(), &["dump", "exec-1", "--since", "soon"], "");
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("is not a time"), "{}", stderr(&out));
-    let out = run(dir.path(), &["dump", "exec-1", "--level", "fatal"], "");
+    let out = logstore_with_stdin(dir.path(), &["dump", "exec-1", "--level", "fatal"], "");
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("unknown level"), "{}", stderr(&out));
 }
@@ -310,7 +297,7 @@ fn list_shows_ids_counts_and_final_state() {
         ],
     );
 
-    let out = run(dir.path(), &["list"], "");
+    let out = logstore_with_stdin(dir.path(), &["list"], "");
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
@@ -344,7 +331,7 @@ fn list_shows_ids_counts_and_final_state() {
         );
     }
 
-    let out = run(dir.path(), &["list", "--json"], "");
+    let out = logstore_with_stdin(dir.path(), &["list", "--json"], "");
     assert!(out.status.success(), "{}", stderr(&out));
     let rows: Vec<serde_json::Value> = stdout(&out)
         .lines()
@@ -362,7 +349,7 @@ fn list_shows_ids_counts_and_final_state() {
 fn list_marks_a_recent_unfinished_execution_as_running() {
     let dir = tempfile::tempdir().unwrap();
     import(dir.path(), &[entry("exec-live", now_ms(), "working")]);
-    let out = run(dir.path(), &["list"], "");
+    let out = logstore_with_stdin(dir.path(), &["list"], "");
     assert!(stdout(&out).lines().nth(1).unwrap().ends_with("RUNNING?"));
 }
 
@@ -377,7 +364,7 @@ fn stats_reports_each_day_and_totals() {
             entry("e1", NOON, "c"),
         ],
     );
-    let out = run(dir.path(), &["stats", "--json"], "");
+    let out = logstore_with_stdin(dir.path(), &["stats", "--json"], "");
     assert!(out.status.success(), "{}", stderr(&out));
     let stats: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let days = stats["days"].as_array().unwrap();
@@ -394,7 +381,7 @@ fn stats_reports_each_day_and_totals() {
     assert_eq!(stats["total"]["entries"], 3);
     assert_eq!(stats["total"]["executions"], 2);
 
-    let out = run(dir.path(), &["stats"], "");
+    let out = logstore_with_stdin(dir.path(), &["stats"], "");
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("DAY"), "{text}");
@@ -411,7 +398,7 @@ fn verify_exits_0_on_a_good_store_and_2_on_a_flipped_byte() {
         .collect();
     import(dir.path(), &entries);
 
-    let out = run(dir.path(), &["verify"], "");
+    let out = logstore_with_stdin(dir.path(), &["verify"], "");
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(
         stdout(&out).starts_with("checked 1 days, 50 records, 1 index entries"),
@@ -425,7 +412,7 @@ fn verify_exits_0_on_a_good_store_and_2_on_a_flipped_byte() {
     bytes[middle] ^= 0xff;
     std::fs::write(&segment, bytes).unwrap();
 
-    let out = run(dir.path(), &["verify"], "");
+    let out = logstore_with_stdin(dir.path(), &["verify"], "");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
@@ -450,23 +437,30 @@ fn gc_deletes_days_older_than_keep_days() {
         store.append(&entry(exec, then, "x")).unwrap();
         store.flush(Durability::Synced).unwrap();
     }
-    assert_eq!(segment_files(dir.path()).len(), 2);
+    // The old day may be sealed by now (`.sealed`) or not yet (`.log`): count days.
+    assert_eq!(stored_days(dir.path()), 2);
 
-    let out = run(dir.path(), &["gc", "--keep-days", "3"], "");
+    let out = logstore_with_stdin(dir.path(), &["gc", "--keep-days", "3"], "");
     assert!(out.status.success(), "{}", stderr(&out));
     let old_day = Day::from_unix_ms(now - 10 * DAY_MS);
     assert_eq!(stdout(&out), format!("deleted {old_day}\n"));
-    assert_eq!(segment_files(dir.path()).len(), 1);
+    assert_eq!(stored_days(dir.path()), 1);
     assert_eq!(
-        run(dir.path(), &["dump", "exec-old"], "").status.code(),
+        logstore_with_stdin(dir.path(), &["dump", "exec-old"], "")
+            .status
+            .code(),
         Some(1)
     );
     assert_eq!(
-        messages(&run(dir.path(), &["dump", "exec-recent", "--json"], "")),
+        messages(&logstore_with_stdin(
+            dir.path(),
+            &["dump", "exec-recent", "--json"],
+            ""
+        )),
         ["x"]
     );
 
-    let out = run(dir.path(), &["gc", "--keep-days", "3"], "");
+    let out = logstore_with_stdin(dir.path(), &["gc", "--keep-days", "3"], "");
     assert!(out.status.success());
     assert_eq!(stdout(&out), "no day older than 3 days to delete\n");
 }
@@ -548,7 +542,7 @@ fn dump_follow_prints_new_entries_and_stops_after_the_terminal_entry() {
 fn a_second_writer_is_refused_with_the_holders_pid() {
     let dir = tempfile::tempdir().unwrap();
     let _writer = LogStore::open(dir.path()).unwrap();
-    let out = run(
+    let out = logstore_with_stdin(
         dir.path(),
         &["import"],
         &ndjson(&[entry("exec-1", NOON, "x")]),
@@ -561,11 +555,13 @@ fn a_second_writer_is_refused_with_the_holders_pid() {
         err.contains(&format!("process {}", std::process::id())),
         "{err}"
     );
-    let out = run(dir.path(), &["gc", "--keep-days", "1"], "");
+    let out = logstore_with_stdin(dir.path(), &["gc", "--keep-days", "1"], "");
     assert_eq!(out.status.code(), Some(1));
 
     // Readers are not blocked by the writer.
-    assert!(run(dir.path(), &["list"], "").status.success());
+    assert!(logstore_with_stdin(dir.path(), &["list"], "")
+        .status
+        .success());
 }
 
 #[test]
@@ -612,7 +608,7 @@ fn dump_into_a_closed_pipe_exits_quietly() {
 fn dir_defaults_to_the_environment_variable() {
     let dir = tempfile::tempdir().unwrap();
     import(dir.path(), &[entry("exec-1", NOON, "via env")]);
-    let out = Command::new(env!("CARGO_BIN_EXE_logstore"))
+    let out = Command::new(BIN)
         .args(["dump", "exec-1", "--json"])
         .env("LOGSTORE_DIR", dir.path())
         .output()

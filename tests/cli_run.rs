@@ -1,21 +1,12 @@
 //! `logstore run` and `logstore demo` through the real binary, with real plugin processes.
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
 mod common;
 
-use common::{children_max_rss, dump_json, BIN};
-
-fn logstore(dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("logstore runs")
-}
+use common::{children_max_rss, dump_json, logstore_output as logstore};
 
 #[test]
 fn run_captures_a_plugin_and_exits_with_its_code() {
@@ -206,7 +197,7 @@ fn demo_runs_executions_and_dumps_one() {
         .is_ok_and(|o| o.status.success());
     assert_eq!(execs.len(), if docker_up { 4 } else { 3 }, "{execs:?}");
     if !docker_up {
-        eprintln!("SKIPPED: demo's restricted-mode execution: no Docker engine answers");
+        common::skip_or_fail("demo's restricted-mode execution: no Docker engine answers");
     }
     let broken = execs
         .iter()

@@ -7,15 +7,15 @@
 //!
 //! `LOGSTORE_CONCURRENCY_ITERS=N` repeats the whole scenario N times (default 3).
 
-mod support;
+mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use common::*;
 use logstore::{
     CommitPolicy, Config, Durability, ExecutionId, Filter, LogEntry, LogStore, ManualClock,
 };
-use support::*;
 
 const EXECS: u64 = 6;
 const PER_EXEC: u64 = 1500;
@@ -133,10 +133,16 @@ fn scenario(iteration: u64) {
         logstore::Clock::now_ms(&clock) > midnight,
         "the run did not cross midnight"
     );
+    // The first day is sealed in the background after the roll; wait for it.
+    store.seal().unwrap();
     assert_eq!(
-        files_with_ext(dir.path(), "sidx").len(),
+        files_with_ext(dir.path(), "sealed").len(),
         1,
         "the first day was not sealed"
+    );
+    assert!(
+        files_with_ext(dir.path(), "log").len() == 1,
+        "v1 files of the sealed day remain"
     );
     for i in 0..EXECS {
         let exec = exec_name(i);

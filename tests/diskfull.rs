@@ -4,19 +4,20 @@
 //! the buffered entries reach disk and writing goes on.
 //!
 //! Needs root (or CAP_SYS_ADMIN) for `mount -t tmpfs`; otherwise prints
-//! `SKIPPED: cannot mount tmpfs: <reason>` to stderr and passes.
+//! `SKIPPED: cannot mount tmpfs: <reason>` to stderr and passes, or fails under `CI=true`
+//! (`common::skip_or_fail`).
 
-mod support;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
+use common::*;
 use logstore::{
     CommitPolicy, Config, Durability, ExecutionId, Level, LogEntry, LogStore, ManualClock,
     StoreError,
 };
-use support::*;
 
 /// Unmounts the tmpfs when dropped, also when the test panics.
 struct Mount(PathBuf);
@@ -64,7 +65,7 @@ fn full_disk_errors_then_resumes() {
     let _mount = match Mount::tmpfs(mnt.path(), "2m") {
         Ok(m) => m,
         Err(reason) => {
-            eprintln!("SKIPPED: cannot mount tmpfs: {reason}");
+            skip_or_fail(&format!("cannot mount tmpfs: {reason}"));
             return;
         }
     };

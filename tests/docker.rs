@@ -2,7 +2,10 @@
 //! a `FROM scratch`-like rootfs holding `node`, the shared libraries `ldd` lists, and the SDK at
 //! `/sdk/context.js`, imported with `docker import`.
 //!
-//! If `docker info` fails, each test prints `SKIPPED: ...` to stderr and returns.
+//! If no Docker engine answers, each test prints `SKIPPED: ...` to stderr and returns; with
+//! `CI=true` it fails instead (`common::skip_or_fail`).
+
+mod common;
 
 use std::process::Command;
 use std::sync::OnceLock;
@@ -32,14 +35,24 @@ fn build_image() -> Result<&'static str, String> {
     Ok(IMAGE)
 }
 
-/// The image, or `None` after printing why the test is skipped.
+/// The image, or `None` after printing why the test is skipped (under `CI=true`: a failure).
 fn image_or_skip() -> Option<&'static str> {
     match image() {
         Ok(image) => Some(image),
         Err(why) => {
-            eprintln!("SKIPPED: docker tests: {why}");
+            common::skip_or_fail(&format!("docker tests: {why}"));
             None
         }
+    }
+}
+
+#[test]
+fn under_ci_a_skip_is_a_failure() {
+    for ci in ["true", "1", "yes"] {
+        assert!(common::skipping_fails(Some(ci)), "{ci}");
+    }
+    for ci in [None, Some(""), Some("0"), Some("false")] {
+        assert!(!common::skipping_fails(ci), "{ci:?}");
     }
 }
 

@@ -2,31 +2,18 @@
 //! measured): the engine stays responsive, memory stays bounded, and what is stored is exactly
 //! what the capture rules say.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 mod common;
 
-use common::{children_max_rss, dump_json as entries, BIN};
+use common::{children_max_rss, dump_json as entries, logstore, logstore_output, run_sh};
 
 fn run(dir: &std::path::Path, id: &str, extra: &[&str], script: &str) -> (Output, Duration) {
     let started = Instant::now();
-    let out = Command::new(BIN)
-        .arg("--dir")
-        .arg(dir)
-        .args([
-            "run",
-            "--execution",
-            id,
-            "--task",
-            "t",
-            "--plugin",
-            "evil/plugin.act",
-        ])
-        .args(extra)
-        .args(["--", "sh", "-c", script])
+    let out = run_sh(dir, id, "evil/plugin.act", extra, script)
         .output()
         .expect("logstore runs");
     (out, started.elapsed())
@@ -168,12 +155,43 @@ fn a_plugin_that_forks_a_daemon_does_not_hang_the_task() {
 fn escape_sequences_and_fake_records_are_stored_as_the_rules_say() {
     let dir = tempfile::tempdir().unwrap();
     let script = r#"printf '\033[2J\033]0;pwned\007red \033[31malert\033[0m\n';
-printf '\036{"level":"ERROR","message":"fake","execution_id":"victim","task_id":"x","source":"scheduler","metadata":{"state":"SUCCESS"}}\n' >&2;
+printf '\036{"level":"ERROR","message":"fake","execution_id":"victim","task_id":"x","source":"scheduler","metadata":{"state":"FAILED"}}\n' >&2;
 printf '\036{"level":"SHOUT","message":"bad level"}\n' >&2;
+sleep 2; echo 'after the fake';
 printf 'no newline at the end'"#;
-    let (out, _) = run(dir.path(), "evil", &[], script);
-    assert_eq!(out.status.code(), Some(0));
+    // A follower runs beside the plugin: had the fake FAILED record counted as the execution's
+    // terminal entry, `dump -f` would stop at it, before the line printed 2 s later.
+    let mut child = run_sh(dir.path(), "evil", "evil/plugin.act", &[], script)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let waited = Instant::now();
+    while !dir.path().join("segments").exists() {
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "no store appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let followed = logstore(dir.path())
+        .args(["dump", "-f", "--json", "evil"])
+        .output()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let followed: Vec<Value> = String::from_utf8(followed.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        followed.iter().any(|e| e["message"] == "after the fake"),
+        "dump -f stopped at the fake terminal record: {followed:#?}"
+    );
     let all = entries(dir.path(), "evil");
+    assert_eq!(
+        followed, all,
+        "the follower saw everything, up to the real terminal entry"
+    );
     let plugin: Vec<&Value> = all
         .iter()
         .filter(|e| e["source"] == "plugin:evil/plugin.act")
@@ -191,7 +209,7 @@ printf 'no newline at the end'"#;
         .expect("the record is stored");
     assert_eq!(fake["level"], "ERROR");
     assert_eq!(
-        fake["metadata"]["state"], "SUCCESS",
+        fake["metadata"]["state"], "FAILED",
         "metadata is the plugin's own"
     );
     assert!(plugin
@@ -204,13 +222,16 @@ printf 'no newline at the end'"#;
     assert!(bad["message"].as_str().unwrap().contains("bad level"));
     let stdout_last = plugin.iter().rev().find(|e| e["level"] == "INFO").unwrap();
     assert_eq!(stdout_last["message"], "no newline at the end");
-    // The fake terminal metadata did not end the execution: its source is the plugin's.
-    let list = Command::new(BIN)
-        .arg("--dir")
-        .arg(dir.path())
-        .args(["list", "--json"])
-        .output()
-        .unwrap();
+    // The fake terminal metadata did not end the execution: its source is the plugin's, the
+    // one terminal entry is the engine's, last, and says SUCCESS (the fake said FAILED).
+    let terminals: Vec<&Value> = all
+        .iter()
+        .filter(|e| e["source"] == "scheduler" && e["metadata"]["state"] != "RUNNING")
+        .collect();
+    assert_eq!(terminals.len(), 1, "{terminals:#?}");
+    assert_eq!(terminals[0], all.last().unwrap());
+    assert_eq!(final_state(&all), "SUCCESS");
+    let list = logstore_output(dir.path(), &["list", "--json"]);
     let execs: Vec<Value> = String::from_utf8(list.stdout)
         .unwrap()
         .lines()
@@ -223,14 +244,15 @@ printf 'no newline at the end'"#;
     );
     assert_eq!(execs[0]["final_state"], "SUCCESS");
     // The human dump cannot drive the terminal.
-    let human = Command::new(BIN)
-        .arg("--dir")
-        .arg(dir.path())
-        .args(["dump", "evil"])
-        .output()
-        .unwrap();
+    let human = logstore_output(dir.path(), &["dump", "evil"]);
     assert!(!human.stdout.contains(&0x1b) && !human.stdout.contains(&0x07));
-    assert!(String::from_utf8_lossy(&human.stdout).contains("\\x1b[2J"));
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.contains("\\x1b[2J"), "{human}");
+    // Colours are stripped off a terminal (`dump --color`), everything else escaped.
+    assert!(
+        human.contains("\\x1b[2J\\x1b]0;pwned\\x07red alert {\"attempt\":1}\n"),
+        "{human}"
+    );
 }
 
 #[test]

@@ -246,18 +246,53 @@ fn task_retry_logged() {
 fn log_entry_contains_required_fields() {
     let f = fixture();
     let log = f.start("exec-7");
+    f.clock.advance(5);
     log.task_retry(&task("t"), 2, "r").unwrap();
+    f.clock.advance(7);
     log.finish(FinalState::Success, "done").unwrap();
-    // Read back as the JSON an operator gets: the required keys are always there.
-    for e in f.stored("exec-7") {
-        let v = serde_json::to_value(&e).unwrap();
-        for key in ["execution_id", "timestamp", "level", "source", "message"] {
-            assert!(v.get(key).is_some(), "{key} missing in {v}");
-        }
-        assert!(v["timestamp"].as_i64().unwrap() >= NOON, "Unix ms");
-        assert!(["DEBUG", "INFO", "WARN", "ERROR"].contains(&v["level"].as_str().unwrap()));
-        assert!(!v["source"].as_str().unwrap().is_empty());
-    }
+    // Read back as the JSON an operator gets: every required key holds what was logged, with
+    // its JSON type (timestamp an integer of Unix ms, level one of the four names).
+    let got: Vec<Vec<serde_json::Value>> = f
+        .stored("exec-7")
+        .iter()
+        .map(|e| {
+            let v = serde_json::to_value(e).unwrap();
+            ["execution_id", "timestamp", "level", "source", "message"]
+                .iter()
+                .map(|key| {
+                    v.get(key)
+                        .cloned()
+                        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+                })
+                .collect()
+        })
+        .collect();
+    let want = [
+        json!([
+            "exec-7",
+            NOON,
+            "INFO",
+            "scheduler",
+            "execution exec-7 started (workflow nightly-etl)"
+        ]),
+        json!([
+            "exec-7",
+            NOON + 5,
+            "WARN",
+            "worker",
+            "task t retrying: attempt 2, reason: r"
+        ]),
+        json!([
+            "exec-7",
+            NOON + 12,
+            "INFO",
+            "scheduler",
+            "execution exec-7 SUCCESS after 12 ms: done"
+        ]),
+    ];
+    let want: Vec<Vec<serde_json::Value>> =
+        want.iter().map(|w| w.as_array().unwrap().clone()).collect();
+    assert_eq!(got, want);
     // And the store refuses an entry without a source.
     let mut e = entry("exec-7", NOON, "x");
     e.source.clear();
@@ -450,6 +485,15 @@ fn node_plugin(script: &str) -> logstore::capture::PluginCommand {
 /// Runs `script` as task `t1` of a fresh execution with plugin `acme/files.copy`, finishes the
 /// execution, and returns what the store holds for it.
 fn run_node_task(script: &str) -> (logstore::TaskResult, Vec<LogEntry>) {
+    run_node_task_with(script, &logstore::capture::CaptureConfig::default(), 0)
+}
+
+/// [`run_node_task`] with a capture config and retries.
+fn run_node_task_with(
+    script: &str,
+    cfg: &logstore::capture::CaptureConfig,
+    retries: u32,
+) -> (logstore::TaskResult, Vec<LogEntry>) {
     let f = fixture();
     let log = f.start("exec-plugin");
     let plugin = logstore::capture::PluginId::parse("acme/files.copy").unwrap();
@@ -463,8 +507,8 @@ fn run_node_task(script: &str) -> (logstore::TaskResult, Vec<LogEntry>) {
             &task("t1"),
             &plugin,
             &node_plugin(script),
-            &logstore::capture::CaptureConfig::default(),
-            0,
+            cfg,
+            retries,
             logstore::capture::CancelSignal::never(),
         ))
         .unwrap();
@@ -551,9 +595,10 @@ fn plugin_stderr_captured() {
         plugin[4].metadata.as_ref().unwrap()["stack"],
         "Error\n at copy"
     );
-    assert!(
-        plugin[5].metadata.is_none(),
-        "fields beyond level/message/metadata are ignored"
+    assert_eq!(
+        plugin[5].metadata,
+        Some(json!({"attempt": 1}).as_object().unwrap().clone()),
+        "fields beyond level/message/metadata are ignored; the engine adds the attempt"
     );
 }
 
@@ -581,4 +626,58 @@ fn plugin_log_truncation() {
         "10 MiB of lines stored, then the warning"
     );
     assert!(std::ptr::eq(*plugin.last().unwrap(), *w));
+}
+
+#[test]
+fn attempt_number_on_every_entry_of_an_attempt() {
+    // Attempt 1 prints past a 64-byte budget (on one pipe, so the order is defined) and fails;
+    // attempt 2 prints one line and succeeds.
+    let marker = tempfile::tempdir().unwrap();
+    let marker = marker.path().join("tried");
+    let script = format!(
+        r#"const fs = require("fs"); const m = {marker:?};
+           if (!fs.existsSync(m)) {{
+             fs.writeFileSync(m, "");
+             console.error("first try"); console.error("x".repeat(200)); process.exit(3);
+           }}
+           console.log("second try");"#,
+        marker = marker.to_str().unwrap()
+    );
+    let cfg = logstore::capture::CaptureConfig {
+        max_output_bytes: 64,
+        ..logstore::capture::CaptureConfig::default()
+    };
+    let (result, got) = run_node_task_with(&script, &cfg, 1);
+    assert_eq!(result.attempts, 2);
+    let tagged: Vec<(u64, &str, &str)> = got
+        .iter()
+        .filter(|e| e.task_id.is_some())
+        .map(|e| {
+            let meta = e.metadata.as_ref().expect("every task entry has metadata");
+            let kind = meta
+                .get("event")
+                .or_else(|| meta.get("capture"))
+                .and_then(|v| v.as_str())
+                .unwrap_or(e.message.as_str());
+            let attempt = meta.get("attempt").and_then(|a| a.as_u64());
+            (
+                attempt.unwrap_or_else(|| panic!("no attempt on {e:?}")),
+                e.source.as_str(),
+                kind,
+            )
+        })
+        .collect();
+    let x64 = "x".repeat(64 - "first try\n".len());
+    let want = [
+        (1, "worker", "task_started"),
+        (1, "plugin:acme/files.copy", "first try"),
+        (1, "plugin:acme/files.copy", x64.as_str()),
+        (1, "plugin:acme/files.copy", "truncated"),
+        (1, "worker", "task_completed"),
+        (2, "worker", "task_retry"),
+        (2, "worker", "task_started"),
+        (2, "plugin:acme/files.copy", "second try"),
+        (2, "worker", "task_completed"),
+    ];
+    assert_eq!(tagged, want);
 }

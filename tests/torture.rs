@@ -16,7 +16,7 @@
 //!
 //! Rounds: 200 by default, `LOGSTORE_TORTURE_ROUNDS=N` for more.
 
-mod support;
+mod common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -25,9 +25,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::*;
 use logstore::format::exec_hash;
 use logstore::{Durability, ExecutionId, LogEntry, LogStore};
-use support::*;
 
 const WRITER_THREADS: u64 = 4;
 

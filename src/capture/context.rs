@@ -125,6 +125,10 @@ pub struct CaptureContext {
     pub plugin: PluginId,
     /// Stamps each entry when its line is read.
     pub clock: Arc<dyn Clock>,
+    /// The task's attempt this run is: when set, every captured entry (plugin lines and the
+    /// capture layer's own warnings) has `"attempt": N` in its metadata, replacing a key of that
+    /// name from the plugin. [`run_plugin_task`](crate::run_plugin_task) sets it.
+    pub attempt: Option<u32>,
 }
 
 impl CaptureContext {
@@ -135,7 +139,14 @@ impl CaptureContext {
             task_id,
             plugin,
             clock: Arc::new(SystemClock),
+            attempt: None,
         }
+    }
+
+    /// Stamps every captured entry with this attempt number.
+    pub fn with_attempt(mut self, attempt: u32) -> CaptureContext {
+        self.attempt = Some(attempt);
+        self
     }
 
     /// Replaces the clock.
@@ -151,6 +162,7 @@ impl fmt::Debug for CaptureContext {
             .field("execution_id", &self.execution_id)
             .field("task_id", &self.task_id)
             .field("plugin", &self.plugin)
+            .field("attempt", &self.attempt)
             .finish_non_exhaustive()
     }
 }

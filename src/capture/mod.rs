@@ -5,8 +5,10 @@
 //!
 //! ```text
 //! pipe --read 64 KiB--> OutputBudget --kept bytes--> LineSplitter --lines/pieces-->
-//!   stdout: INFO entry
+//!   stdout: line with a level token -> entry at that level   (level_token)
+//!           other line              -> INFO entry
 //!   stderr: 0x1E record -> entry at its level with its metadata  (protocol)
+//!           line with a level token -> entry at that level
 //!           other line  -> entry at CaptureConfig::stderr_plain_level (WARN)
 //! --> EntrySink
 //! ```
@@ -57,6 +59,7 @@
 mod cancel;
 mod context;
 mod image;
+mod level_token;
 mod limits;
 mod lines;
 mod pipe;
@@ -66,12 +69,13 @@ mod protocol;
 pub use cancel::{CancelHandle, CancelSignal};
 pub use context::{CaptureContext, PluginId, PluginIdError, MAX_PLUGIN_ID_LEN};
 pub use image::{build_node_image, docker_available, ImageError, IMAGE_SDK_PATH};
+pub use level_token::level_token;
 pub use limits::{cut_point, split_message, OutputBudget, DEFAULT_MAX_OUTPUT_BYTES};
 pub use lines::{LineSplitter, Piece};
 pub use pipe::Stream;
 pub use process::{
     run_plugin, CaptureConfig, CaptureError, Isolation, PluginCommand, PluginEnd, PluginOutcome,
-    Restricted, DOCKER_PROGRAM,
+    Restricted, DOCKER_PROGRAM, MAX_TIMEOUT,
 };
 pub use protocol::{
     parse_line, parse_record, MalformedRecord, Record, StderrLine, RECORD_SEPARATOR,

@@ -2,7 +2,10 @@
 //! into lines and turn each line into entries.
 //!
 //! stdout lines become INFO entries. stderr lines are `context.log` records (see
-//! [`protocol`](super::protocol)) or plain text at the configured level. A line longer than
+//! [`protocol`](super::protocol)) or plain text at the configured level. A plain line of either
+//! pipe that starts with a level token ([`level_token`](super::level_token)) gets that level
+//! instead, unless [`CaptureConfig::level_tokens`] is off; every part of a split line keeps the
+//! level of its first part. A line longer than
 //! [`MAX_MESSAGE_LEN`] becomes several entries whose metadata holds `"part"` (1-based) and
 //! `"continued"` (true while more parts follow); a line that fits in one entry gets no such keys.
 
@@ -14,8 +17,10 @@ use serde_json::{Map, Value};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::context::CaptureContext;
+use super::level_token::level_token;
 use super::limits::{split_message, OutputBudget};
 use super::lines::{LineSplitter, Piece};
+use super::process::CaptureConfig;
 use super::protocol::{parse_line, MalformedRecord, StderrLine, RECORD_SEPARATOR};
 use crate::{EntrySink, Level, LogEntry, SinkError, MAX_MESSAGE_LEN};
 
@@ -64,8 +69,19 @@ impl<'a> EntryWriter<'a> {
         }
     }
 
-    /// Appends one entry stamped now. `message` must fit in [`MAX_MESSAGE_LEN`].
-    pub(crate) fn write(&self, level: Level, message: &str, metadata: Option<Map<String, Value>>) {
+    /// Appends one entry stamped now (and with the attempt, if the context has one). `message`
+    /// must fit in [`MAX_MESSAGE_LEN`].
+    pub(crate) fn write(
+        &self,
+        level: Level,
+        message: &str,
+        mut metadata: Option<Map<String, Value>>,
+    ) {
+        if let Some(attempt) = self.ctx.attempt {
+            metadata
+                .get_or_insert_with(Map::new)
+                .insert("attempt".into(), Value::from(attempt));
+        }
         let mut entry = LogEntry::new(
             self.ctx.execution_id.clone(),
             self.ctx.clock.now_ms(),
@@ -104,22 +120,37 @@ struct LineToEntries<'w, 'a> {
     writer: &'w EntryWriter<'a>,
     stream: Stream,
     stderr_plain_level: Level,
+    /// Whether a level token at the start of a plain line sets its level.
+    level_tokens: bool,
+    /// The level of the current plain line, set by its first piece and kept by the others.
+    line_level: Level,
     /// Entries already written for the current line (0 at the start of a line).
     parts: u64,
 }
 
 impl LineToEntries<'_, '_> {
-    fn plain_level(&self) -> Level {
-        match self.stream {
+    /// The level of a plain line that starts with `start`: its token's, else its pipe's.
+    fn plain_level(&self, start: &[u8]) -> Level {
+        let token = if self.level_tokens {
+            level_token(start)
+        } else {
+            None
+        };
+        token.unwrap_or(match self.stream {
             Stream::Stdout => Level::Info,
             Stream::Stderr => self.stderr_plain_level,
-        }
+        })
     }
 
     fn on_piece(&mut self, piece: Piece<'_>) {
-        let level = self.plain_level();
         let starts_line = self.parts == 0;
-        if self.stream == Stream::Stdout || !starts_line {
+        if !starts_line {
+            self.emit(self.line_level, piece.bytes, piece.continues, None);
+            return;
+        }
+        let level = self.plain_level(piece.bytes);
+        self.line_level = level;
+        if self.stream == Stream::Stdout {
             self.emit(level, piece.bytes, piece.continues, None);
             return;
         }
@@ -217,7 +248,7 @@ fn protocol_error(why: &MalformedRecord) -> Map<String, Value> {
 pub(crate) async fn pump<R: AsyncRead + Unpin>(
     mut reader: R,
     stream: Stream,
-    stderr_plain_level: Level,
+    cfg: &CaptureConfig,
     budget: &Mutex<OutputBudget>,
     writer: &EntryWriter<'_>,
 ) -> io::Result<()> {
@@ -226,7 +257,9 @@ pub(crate) async fn pump<R: AsyncRead + Unpin>(
     let mut to_entries = LineToEntries {
         writer,
         stream,
-        stderr_plain_level,
+        stderr_plain_level: cfg.stderr_plain_level,
+        level_tokens: cfg.level_tokens,
+        line_level: Level::Info,
         parts: 0,
     };
     let result = loop {

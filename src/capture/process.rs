@@ -30,6 +30,13 @@ pub const DOCKER_PROGRAM: &str = "docker";
 /// How long `docker rm -f` may take when killing a container.
 const DOCKER_KILL_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// The longest [`CaptureConfig::timeout`] and [`CaptureConfig::drain_timeout`]: 365 days.
+///
+/// A deadline is `now + timeout` on a monotonic clock, which overflows (and `Duration`
+/// arithmetic panics) long before `Duration::MAX`; a year is far past any real task and far
+/// from any overflow, so a longer value is refused rather than silently shortened.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
 /// How isolated a plugin runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Isolation {
@@ -110,11 +117,36 @@ pub struct CaptureConfig {
     pub max_output_bytes: u64,
     /// The level of stderr lines that are not `context.log` records. WARN by default.
     pub stderr_plain_level: Level,
+    /// Whether a plain line (stdout or stderr) that starts with a level token (`ERROR`,
+    /// `[WARN]`, `level=error`, `W1125 ...`, `error:`, env_logger's `[... ERROR target]`) gets
+    /// that level instead of its pipe's. On by default; see `capture::level_token`'s grammar.
+    pub level_tokens: bool,
     /// How long to wait, once the plugin has exited, for its pipes to close (a background
-    /// process may hold them). 2 s by default.
+    /// process may hold them). 2 s by default. At most [`MAX_TIMEOUT`].
     pub drain_timeout: Duration,
-    /// Kills the plugin if it runs longer. None by default.
+    /// Kills the plugin if it runs longer. None by default. At most [`MAX_TIMEOUT`].
     pub timeout: Option<Duration>,
+}
+
+impl CaptureConfig {
+    /// Checks the settings that could not be used as given: a timeout past [`MAX_TIMEOUT`].
+    pub fn check(&self) -> Result<(), CaptureError> {
+        let too_long = |field: &'static str, value: Duration| CaptureError::InvalidConfig {
+            field,
+            reason: format!(
+                "{} s is over the maximum of {} s (365 days)",
+                value.as_secs_f64(),
+                MAX_TIMEOUT.as_secs()
+            ),
+        };
+        if let Some(t) = self.timeout.filter(|t| *t > MAX_TIMEOUT) {
+            return Err(too_long("timeout", t));
+        }
+        if self.drain_timeout > MAX_TIMEOUT {
+            return Err(too_long("drain_timeout", self.drain_timeout));
+        }
+        Ok(())
+    }
 }
 
 impl Default for CaptureConfig {
@@ -122,6 +154,7 @@ impl Default for CaptureConfig {
         CaptureConfig {
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
             stderr_plain_level: Level::Warn,
+            level_tokens: true,
             drain_timeout: Duration::from_secs(2),
             timeout: None,
         }
@@ -172,6 +205,14 @@ pub enum CaptureError {
     /// The command is unusable; nothing was started.
     #[error("invalid plugin command: {0}")]
     InvalidCommand(String),
+    /// A [`CaptureConfig`] field is unusable; nothing was started.
+    #[error("invalid CaptureConfig::{field}: {reason}")]
+    InvalidConfig {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The process (or the `docker` CLI) could not be started.
     #[error("cannot start {program:?}: {source} (is it installed and on PATH?)")]
     Spawn {
@@ -208,6 +249,7 @@ pub async fn run_plugin(
     sink: &dyn EntrySink,
     mut cancel: CancelSignal,
 ) -> Result<PluginOutcome, CaptureError> {
+    cfg.check()?;
     let launch = Launch::prepare(ctx, cmd)?;
     let (mut child, mut group) = launch.spawn()?;
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
@@ -218,7 +260,6 @@ pub async fn run_plugin(
 
     let writer = EntryWriter::new(ctx, sink);
     let budget = Mutex::new(OutputBudget::new(cfg.max_output_bytes));
-    let level = cfg.stderr_plain_level;
     let mut killed: Option<PluginEnd> = None;
     let mut exit: Option<ExitStatus> = None;
     let mut pipes_result: Option<(io::Result<()>, io::Result<()>)> = None;
@@ -228,19 +269,21 @@ pub async fn run_plugin(
         // wait on the other would block forever.
         let pipes = async {
             tokio::join!(
-                pump(stdout, Stream::Stdout, level, &budget, &writer),
-                pump(stderr, Stream::Stderr, level, &budget, &writer),
+                pump(stdout, Stream::Stdout, cfg, &budget, &writer),
+                pump(stderr, Stream::Stderr, cfg, &budget, &writer),
             )
         };
         tokio::pin!(pipes);
-        let deadline = cfg.timeout.map(|t| Instant::now() + t);
+        // `check` bounded both timeouts, so these sums cannot overflow; `checked_add` keeps
+        // even a clock near its end from panicking (no deadline is then "never").
+        let deadline = cfg.timeout.and_then(|t| Instant::now().checked_add(t));
         let mut drain_deadline: Option<Instant> = None;
 
         while exit.is_none() || pipes_result.is_none() {
             tokio::select! {
                 status = child.wait(), if exit.is_none() => {
                     exit = Some(status.map_err(CaptureError::Wait)?);
-                    drain_deadline = Some(Instant::now() + cfg.drain_timeout);
+                    drain_deadline = Instant::now().checked_add(cfg.drain_timeout);
                 }
                 done = &mut pipes, if pipes_result.is_none() => pipes_result = Some(done),
                 _ = sleep_until_opt(deadline), if exit.is_none() && killed.is_none() => {
@@ -275,7 +318,7 @@ pub async fn run_plugin(
                         Map::from_iter([("drain_timeout_ms".into(), Value::from(u64::try_from(waited.as_millis()).unwrap_or(u64::MAX)))]),
                     );
                     group.kill().await;
-                    drain_deadline = Some(Instant::now() + cfg.drain_timeout);
+                    drain_deadline = Instant::now().checked_add(cfg.drain_timeout);
                 }
             }
         }

@@ -208,7 +208,7 @@ fn run_in(dir: &Path, work: &Path, args: &Args) -> CmdResult {
     let mut out = Out::stdout();
     writeln!(out, "\n== logstore --dir {} dump {etl_id}", dir.display())?;
     for entry in store.query(&etl_id, &Filter::default())? {
-        super::dump::write_entry(&mut out, &entry, false)?;
+        super::output::write_entry(&mut out, &entry, false)?;
     }
     writeln!(
         out,

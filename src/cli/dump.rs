@@ -1,14 +1,16 @@
 //! `logstore dump`: one execution's entries, as text for people or NDJSON for programs,
 //! optionally following new ones until the execution ends.
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use logstore::{format_rfc3339_ms, ExecutionId, Filter, Level, LogEntry, LogStore, TaskId};
+use logstore::{ExecutionId, Filter, Level, LogEntry, LogStore, TaskId};
 
-use super::{escape, parse_time, CmdResult, Out};
+use super::output::write_entry;
+use super::sgr::ColorWhen;
+use super::{parse_time, CmdResult, Out};
 
 /// How often a follower looks for new entries.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
@@ -23,9 +25,14 @@ pub struct Args {
     /// The execution whose entries to print.
     #[arg(value_name = "EXECUTION_ID")]
     execution_id: ExecutionId,
-    /// Print NDJSON, one `LogEntry` object per line, as `import` reads it.
+    /// Print NDJSON, one `LogEntry` object per line, as `import` reads it (messages exactly
+    /// as stored, colour codes included).
     #[arg(long)]
     json: bool,
+    /// Colours in the text output: the level, and the plugins' own ANSI colour (SGR) codes,
+    /// which are stripped when off. `auto`: on when stdout is a terminal and NO_COLOR is unset.
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorWhen::Auto)]
+    color: ColorWhen,
     /// Only entries at this level or above (DEBUG, INFO, WARN, ERROR).
     #[arg(long, value_name = "LEVEL")]
     level: Option<Level>,
@@ -41,6 +48,11 @@ pub struct Args {
     /// Only entries before this time.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     until: Option<i64>,
+    /// Only the entries of this attempt of a task (their metadata holds `"attempt": N`): task
+    /// start, the plugin's lines, capture warnings, completion. Attempts count per task, so
+    /// combine with --task when the execution has several.
+    #[arg(long, value_name = "N")]
+    attempt: Option<u64>,
     /// Only the last N matching entries (with --follow: of those already stored).
     #[arg(short = 'n', long, value_name = "N")]
     tail: Option<usize>,
@@ -49,6 +61,13 @@ pub struct Args {
     /// must exist).
     #[arg(short = 'f', long)]
     follow: bool,
+    /// Read the execution from ClickHouse (as `logstore ship` stored it), not from the store:
+    /// http://[user[:password]@]host[:port].
+    #[arg(long, value_name = "URL", conflicts_with = "follow")]
+    clickhouse: Option<String>,
+    /// With --clickhouse: the database holding the `logs` table [default: logstore].
+    #[arg(long, value_name = "NAME", requires = "clickhouse")]
+    database: Option<String>,
 }
 
 impl Args {
@@ -63,17 +82,57 @@ impl Args {
             tail: self.tail,
         }
     }
+
+    /// The filter that the store does not know: the attempt.
+    fn keeps(&self, entry: &LogEntry) -> bool {
+        self.attempt.is_none_or(|n| {
+            entry
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("attempt"))
+                .and_then(serde_json::Value::as_u64)
+                == Some(n)
+        })
+    }
 }
 
 /// Prints the entries of one execution from the store at `dir`.
 pub fn run(dir: &Path, args: Args) -> CmdResult {
+    if let Some(url) = &args.clickhouse {
+        return from_clickhouse(url, &args);
+    }
     let store = super::open_for_reading(dir)?;
     let mut out = Out::stdout();
+    out.color = args.color.resolve(out.color);
     if args.follow {
         follow(&store, &args, &mut out)?;
     } else {
         let filter = args.filter();
-        if filter.tail.is_some() {
+        if let (Some(n), Some(_)) = (filter.tail, args.attempt) {
+            // The store's tail would count entries of every attempt: keep the last n here.
+            let mut last = std::collections::VecDeque::with_capacity(n.min(4096));
+            store.query_each(
+                &args.execution_id,
+                &Filter {
+                    tail: None,
+                    ..filter
+                },
+                |entry| {
+                    if args.keeps(&entry) {
+                        if last.len() == n {
+                            last.pop_front();
+                        }
+                        if n > 0 {
+                            last.push_back(entry);
+                        }
+                    }
+                    true
+                },
+            )?;
+            for entry in &last {
+                write_entry(&mut out, entry, args.json)?;
+            }
+        } else if filter.tail.is_some() {
             for entry in store.query(&args.execution_id, &filter)? {
                 write_entry(&mut out, &entry, args.json)?;
             }
@@ -81,12 +140,35 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
             // Streamed: an execution of any size is printed in constant memory.
             let mut written = Ok(());
             store.query_each(&args.execution_id, &filter, |entry| {
-                written = write_entry(&mut out, &entry, args.json);
+                if args.keeps(&entry) {
+                    written = write_entry(&mut out, &entry, args.json);
+                }
                 written.is_ok()
             })?;
             written?;
         }
     }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the execution as ClickHouse holds it, through the same printer as the store's.
+fn from_clickhouse(url: &str, args: &Args) -> CmdResult {
+    let ch = logstore::ship::ClickHouse::new(url)?;
+    let database = args.database.as_deref().unwrap_or("logstore");
+    let mut out = Out::stdout();
+    let mut written = Ok(());
+    logstore::ship::fleet::read_execution(
+        &ch,
+        database,
+        &args.execution_id,
+        &args.filter(),
+        |entry| {
+            written = write_entry(&mut out, &entry, args.json);
+            written.is_ok()
+        },
+    )?;
+    written?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
@@ -101,6 +183,7 @@ fn follow(store: &LogStore, args: &Args, out: &mut Out) -> CmdResult {
     let mut tail = args.tail;
     loop {
         let mut entries = follower.poll()?;
+        entries.retain(|e| args.keeps(e));
         // --tail applies to what was already stored, so only to the first poll.
         if let Some(n) = tail.take() {
             let skip = entries.len().saturating_sub(n);
@@ -115,85 +198,5 @@ fn follow(store: &LogStore, args: &Args, out: &mut Out) -> CmdResult {
             return Ok(ExitCode::SUCCESS);
         }
         std::thread::sleep(POLL_INTERVAL);
-    }
-}
-
-/// Writes one entry as NDJSON or as the human line.
-pub fn write_entry(out: &mut Out, entry: &LogEntry, json: bool) -> io::Result<()> {
-    if json {
-        serde_json::to_writer(&mut *out, entry).map_err(io::Error::from)?;
-        return writeln!(out);
-    }
-    let color = out.color;
-    write_human(out, entry, color)
-}
-
-/// `2026-11-25T12:00:00.123Z INFO  scheduler [task] message {"k":1}`, every field escaped.
-fn write_human(out: &mut impl Write, entry: &LogEntry, color: bool) -> io::Result<()> {
-    let (on, off) = match (color, entry.level) {
-        (false, _) | (true, Level::Info) => ("", ""),
-        (true, Level::Error) => ("\x1b[31m", "\x1b[0m"),
-        (true, Level::Warn) => ("\x1b[33m", "\x1b[0m"),
-        (true, Level::Debug) => ("\x1b[2m", "\x1b[0m"),
-    };
-    write!(
-        out,
-        "{} {on}{:<5}{off} {}",
-        format_rfc3339_ms(entry.timestamp),
-        entry.level.as_str(),
-        escape(&entry.source)
-    )?;
-    if let Some(task) = &entry.task_id {
-        write!(out, " [{}]", escape(task.as_str()))?;
-    }
-    write!(out, " {}", escape(&entry.message))?;
-    if let Some(metadata) = &entry.metadata {
-        // serde_json escapes C0 controls in strings but not DEL or C1: escape() does.
-        let text = serde_json::to_string(metadata).map_err(io::Error::from)?;
-        write!(out, " {}", escape(&text))?;
-    }
-    writeln!(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn human(entry: &LogEntry, color: bool) -> String {
-        let mut buf = Vec::new();
-        write_human(&mut buf, entry, color).unwrap();
-        String::from_utf8(buf).unwrap()
-    }
-
-    #[test]
-    fn human_line_has_every_field_in_order() {
-        let meta = serde_json::json!({"k": 1}).as_object().cloned().unwrap();
-        let e = LogEntry::new(
-            ExecutionId::new("e").unwrap(),
-            1_795_608_000_123,
-            Level::Info,
-            "scheduler",
-            "started",
-        )
-        .with_task(TaskId::new("t1").unwrap())
-        .with_metadata(meta);
-        assert_eq!(
-            human(&e, false),
-            "2026-11-25T12:00:00.123Z INFO  scheduler [t1] started {\"k\":1}\n"
-        );
-    }
-
-    #[test]
-    fn colour_marks_the_level_only_and_content_stays_escaped() {
-        let e = LogEntry::new(
-            ExecutionId::new("e").unwrap(),
-            0,
-            Level::Error,
-            "worker",
-            "\x1b[0m\u{9b}2J",
-        );
-        let line = human(&e, true);
-        assert!(line.contains("\x1b[31mERROR\x1b[0m"), "{line:?}");
-        assert!(line.ends_with(" \\x1b[0m\\u{9b}2J\n"), "{line:?}");
     }
 }

@@ -12,12 +12,19 @@ pub struct Args {
     /// Keep today and the N days before it; delete older days.
     #[arg(long, value_name = "N")]
     keep_days: u32,
+    /// Delete old days even if `logstore ship` has not shipped them to ClickHouse yet.
+    #[arg(long)]
+    force: bool,
 }
 
 /// Deletes old days of the store at `dir` and prints them.
 pub fn run(dir: &Path, args: Args) -> CmdResult {
     let store = super::open_for_writing(dir)?;
-    let deleted = store.gc(args.keep_days)?;
+    let deleted = if args.force {
+        store.gc_force(args.keep_days)?
+    } else {
+        store.gc(args.keep_days)?
+    };
     drop(store);
     let mut out = Out::stdout();
     if deleted.is_empty() {

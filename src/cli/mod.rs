@@ -10,6 +10,8 @@
 //! | 1    | an error: bad arguments, unknown execution, a bad import line, a held lock, I/O |
 //! | 2    | `verify` found damage (the store could be read, but something in it is wrong) |
 //!
+//! `search` follows grep instead: 0 something matched, 1 nothing matched, 2 any error.
+//!
 //! Usage errors are exit code 1 too (clap's default would be 2, which scripts would mistake
 //! for "verify found damage").
 
@@ -18,8 +20,13 @@ pub mod dump;
 pub mod gc;
 pub mod import;
 pub mod list;
+pub mod output;
 pub mod run;
+pub mod seal;
+pub mod search;
 pub mod serve;
+mod sgr;
+pub mod ship;
 pub mod stats;
 pub mod verify;
 

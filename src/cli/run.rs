@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use logstore::capture::{
-    CancelSignal, CaptureConfig, Isolation, PluginCommand, PluginId, Restricted,
+    CancelSignal, CaptureConfig, Isolation, PluginCommand, PluginId, Restricted, MAX_TIMEOUT,
 };
 use logstore::{run_plugin_task, Engine, ExecutionId, FinalState, Level, SystemClock, TaskId};
 
@@ -39,12 +39,17 @@ pub struct Args {
     /// Retries after a failed attempt (non-zero exit or killed by a signal).
     #[arg(long, value_name = "N", default_value_t = 0)]
     retries: u32,
-    /// Kill the plugin after this many seconds; the execution ends CANCELLED.
-    #[arg(long, value_name = "SECONDS")]
-    timeout: Option<f64>,
+    /// Kill the plugin after this many seconds (at most 31536000, 365 days); the execution
+    /// ends CANCELLED.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    timeout: Option<Duration>,
     /// Level of stderr lines that are not context.log records.
     #[arg(long, value_name = "LEVEL", default_value = "WARN")]
     stderr_level: Level,
+    /// Keep every plain line at its pipe's level (stdout INFO, stderr --stderr-level) even when
+    /// it starts with a level token such as `ERROR`, `[WARN]` or `level=error`.
+    #[arg(long)]
+    no_level_tokens: bool,
     /// The command and its arguments (after `--`).
     #[arg(last = true, required = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -52,13 +57,6 @@ pub struct Args {
 
 /// Runs the command as an execution in the store at `dir`.
 pub fn run(dir: &Path, args: Args) -> CmdResult {
-    let timeout = match args.timeout {
-        Some(s) if !(s > 0.0 && s.is_finite()) => {
-            return Err(format!("--timeout must be a positive number of seconds, not {s}").into())
-        }
-        Some(s) => Some(Duration::from_secs_f64(s)),
-        None => None,
-    };
     let (program, rest) = args
         .command
         .split_first()
@@ -76,8 +74,9 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
         }
     };
     let config = CaptureConfig {
-        timeout,
+        timeout: args.timeout,
         stderr_plain_level: args.stderr_level,
+        level_tokens: !args.no_level_tokens,
         ..CaptureConfig::default()
     };
     let store = Arc::new(super::open_for_writing(dir)?);
@@ -118,6 +117,25 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
             log.finish(FinalState::Failed, &e.to_string())?;
             Err(e.into())
         }
+    }
+}
+
+/// `--timeout`, checked by clap before anything runs (its error names the flag and the value):
+/// a positive, finite number of seconds no larger than [`MAX_TIMEOUT`]. Larger values used to
+/// panic converting to a `Duration` (1e20) or adding it to the clock (1e19).
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| "not a number of seconds".to_owned())?;
+    if !(seconds > 0.0 && seconds.is_finite()) {
+        return Err("must be a positive number of seconds".into());
+    }
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(d) if d <= MAX_TIMEOUT => Ok(d),
+        _ => Err(format!(
+            "over the maximum of {} seconds (365 days)",
+            MAX_TIMEOUT.as_secs()
+        )),
     }
 }
 

@@ -7,13 +7,18 @@ use std::process::ExitCode;
 use logstore::DayStats;
 use serde::Serialize;
 
+use super::seal::ratio;
 use super::{write_table, CmdResult, Out};
 
 /// Arguments of `stats`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "--json prints one object: {\"days\": [...], \"total\": {...}}. The \
-total of executions counts each execution once, however many days it spans."
+    after_help = "STATE is `sealed` (one compressed .sealed file, format 2), `sealed-v1` (a \
+segment with its sorted index, written by an older version; the next writer open rewrites it) \
+or `live`. RAW_BYTES is the size of the day's records in the live layout (for a sealed day, of \
+the segment it was sealed from), DISK_BYTES what its files take now, RATIO the first over the \
+second. --json prints one object: {\"days\": [...], \"total\": {...}}. The total of executions \
+counts each execution once, however many days it spans."
 )]
 pub struct Args {
     /// Print one JSON object instead of a table.
@@ -28,10 +33,15 @@ struct JsonDay {
     day: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sealed: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<&'static str>,
+    raw_bytes: u64,
+    disk_bytes: u64,
     segment_bytes: u64,
     index_bytes: u64,
     entries: u64,
     runs: u64,
+    blocks: u64,
     executions: u64,
 }
 
@@ -47,13 +57,15 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
     let days = store.stats()?;
     let executions = u64::try_from(store.list()?.len())?;
     let total = JsonDay {
-        day: None,
-        sealed: None,
+        raw_bytes: days.iter().map(|d| d.raw_bytes).sum(),
+        disk_bytes: days.iter().map(|d| d.disk_bytes).sum(),
         segment_bytes: days.iter().map(|d| d.segment_bytes).sum(),
         index_bytes: days.iter().map(|d| d.index_bytes).sum(),
         entries: days.iter().map(|d| d.entries).sum(),
         runs: days.iter().map(|d| d.runs).sum(),
+        blocks: days.iter().map(|d| d.blocks).sum(),
         executions,
+        ..JsonDay::default()
     };
     let mut out = Out::stdout();
     if args.json {
@@ -68,10 +80,10 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
         rows.push(vec![
             "total".to_owned(),
             String::new(),
-            total.segment_bytes.to_string(),
-            total.index_bytes.to_string(),
+            total.raw_bytes.to_string(),
+            total.disk_bytes.to_string(),
+            ratio(total.raw_bytes, total.disk_bytes),
             total.entries.to_string(),
-            total.runs.to_string(),
             total.executions.to_string(),
         ]);
         write_table(
@@ -79,10 +91,10 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
             &[
                 "DAY",
                 "STATE",
-                "SEGMENT_BYTES",
-                "INDEX_BYTES",
+                "RAW_BYTES",
+                "DISK_BYTES",
+                "RATIO",
                 "ENTRIES",
-                "RUNS",
                 "EXECUTIONS",
             ],
             &rows,
@@ -94,10 +106,10 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
 }
 
 fn state(d: &DayStats) -> &'static str {
-    if d.sealed {
-        "sealed"
-    } else {
-        "live"
+    match (d.version, d.sealed) {
+        (2, _) => "sealed",
+        (_, true) => "sealed-v1",
+        _ => "live",
     }
 }
 
@@ -105,10 +117,14 @@ fn json_day(d: &DayStats) -> JsonDay {
     JsonDay {
         day: Some(d.day.to_string()),
         sealed: Some(d.sealed),
+        state: Some(state(d)),
+        raw_bytes: d.raw_bytes,
+        disk_bytes: d.disk_bytes,
         segment_bytes: d.segment_bytes,
         index_bytes: d.index_bytes,
         entries: d.entries,
         runs: d.runs,
+        blocks: d.blocks,
         executions: d.executions,
     }
 }
@@ -117,10 +133,10 @@ fn row(d: &DayStats) -> Vec<String> {
     vec![
         d.day.to_string(),
         state(d).to_owned(),
-        d.segment_bytes.to_string(),
-        d.index_bytes.to_string(),
+        d.raw_bytes.to_string(),
+        d.disk_bytes.to_string(),
+        ratio(d.raw_bytes, d.disk_bytes),
         d.entries.to_string(),
-        d.runs.to_string(),
         d.executions.to_string(),
     ]
 }

@@ -11,6 +11,8 @@ use crate::store::day::Day;
 use crate::store::index::{
     self, live_index_path, sorted_index_path, IndexEntry, SortedIndex, ENTRY_LEN, INDEX_HEADER_LEN,
 };
+use crate::store::sealed::layout::sealed_path;
+use crate::store::sealed::SealedDay;
 use crate::store::segment::segment_path;
 use crate::store::view::{Access, FileView};
 
@@ -21,7 +23,45 @@ pub(crate) enum DayIndex {
     /// The live day of this process's writer: newest run per hash in memory, chains on disk.
     Own(Arc<LiveHeads>),
     /// A live (or crashed, unsealed) day of another process: scan its live index.
-    Scan(PathBuf),
+    Scan(ScanIndex),
+    /// A day in the sealed format (v2): no runs, blocks (`src/store/sealed/`).
+    Sealed(Arc<SealedDay>),
+}
+
+/// Another process's live index, opened on first use and then kept open: if the writer seals
+/// the day and deletes the file meanwhile, this reader keeps reading the (unlinked) file it
+/// has until its next refresh switches it to the sealed file.
+pub(crate) struct ScanIndex {
+    path: PathBuf,
+    view: parking_lot::Mutex<Option<Arc<FileView>>>,
+}
+
+impl ScanIndex {
+    fn new(path: PathBuf) -> ScanIndex {
+        let view = FileView::open(&path, Access::Pread).ok().map(Arc::new);
+        ScanIndex {
+            path,
+            view: parking_lot::Mutex::new(view),
+        }
+    }
+
+    /// The live index file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The open index, or `None` if it does not exist (yet).
+    fn view(&self) -> Result<Option<Arc<FileView>>> {
+        let mut slot = self.view.lock();
+        if slot.is_none() {
+            match FileView::open(&self.path, Access::Pread) {
+                Ok(v) => *slot = Some(Arc::new(v)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(StoreError::io("open index", &self.path)(e)),
+            }
+        }
+        Ok(slot.clone())
+    }
 }
 
 /// The writer's in-memory head of every execution's chain in the live index.
@@ -65,6 +105,7 @@ impl DayFiles {
                 Ok(runs)
             }
             DayIndex::Scan(_) => self.runs_after(hash, &mut 0),
+            DayIndex::Sealed(_) => Ok(Vec::new()),
         }
     }
 
@@ -73,13 +114,11 @@ impl DayFiles {
     /// query reads the index in chunks instead of whole. Other kinds of day answer from their
     /// index directly (cheap) and leave `*seen` alone.
     pub(crate) fn runs_after(&self, hash: u64, seen: &mut u64) -> Result<Vec<IndexEntry>> {
-        let DayIndex::Scan(path) = &self.index else {
+        let DayIndex::Scan(scan) = &self.index else {
             return self.runs(hash);
         };
-        let view = match FileView::open(path, Access::Pread) {
-            Ok(v) => v,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(StoreError::io("open index", path)(e)),
+        let Some(view) = scan.view()? else {
+            return Ok(Vec::new());
         };
         let mut runs = Vec::new();
         let valid = index::scan_live(&view, *seen, |_, e| {
@@ -122,15 +161,19 @@ impl DayFiles {
         match &self.index {
             DayIndex::Sorted(s) => Ok(s.entries()?.0),
             DayIndex::Own(live) => Ok(index::read_live(&live.index)?.0),
-            DayIndex::Scan(path) => self.all_runs_scan(path),
+            DayIndex::Scan(scan) => match scan.view()? {
+                Some(v) => Ok(index::read_live(&v)?.0),
+                None => Ok(Vec::new()),
+            },
+            DayIndex::Sealed(_) => Ok(Vec::new()),
         }
     }
 
-    fn all_runs_scan(&self, path: &Path) -> Result<Vec<IndexEntry>> {
-        match FileView::open(path, Access::Pread) {
-            Ok(v) => Ok(index::read_live(&v)?.0),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(StoreError::io("open index", path)(e)),
+    /// The sealed file, if this day is sealed (format v2).
+    pub(crate) fn sealed(&self) -> Option<&SealedDay> {
+        match &self.index {
+            DayIndex::Sealed(s) => Some(s),
+            _ => None,
         }
     }
 }
@@ -138,12 +181,39 @@ impl DayFiles {
 /// Opens a day for readers. `foreign`: the files belong to another process's writer (or none),
 /// so a live index is scanned and the segment read with `pread`.
 pub(super) fn open_day(segments_dir: &Path, day: Day, foreign: bool) -> Result<DayFiles> {
+    match open_sealed(segments_dir, day) {
+        Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+        other => return other,
+    }
+    match open_v1(segments_dir, day, foreign) {
+        // Sealed between the listing and now: the v1 files are gone, the sealed file is there.
+        Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            open_sealed(segments_dir, day)
+        }
+        other => other,
+    }
+}
+
+/// Opens a day's sealed file; an `Io` error of kind `NotFound` if it has none.
+pub(super) fn open_sealed(segments_dir: &Path, day: Day) -> Result<DayFiles> {
+    let path = sealed_path(segments_dir, day);
+    let sealed = SealedDay::open(&path, day)?;
+    let segment =
+        FileView::open(&path, Access::Pread).map_err(StoreError::io("open sealed file", &path))?;
+    Ok(DayFiles {
+        day,
+        segment,
+        index: DayIndex::Sealed(Arc::new(sealed)),
+    })
+}
+
+fn open_v1(segments_dir: &Path, day: Day, foreign: bool) -> Result<DayFiles> {
     let seg = segment_path(segments_dir, day);
     let sidx = sorted_index_path(segments_dir, day);
     let (index, access) = match SortedIndex::open(&sidx) {
         Ok(s) => (DayIndex::Sorted(s), Access::Map),
         Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => (
-            DayIndex::Scan(live_index_path(segments_dir, day)),
+            DayIndex::Scan(ScanIndex::new(live_index_path(segments_dir, day))),
             if foreign { Access::Pread } else { Access::Map },
         ),
         Err(e) => return Err(e),
@@ -156,8 +226,8 @@ pub(super) fn open_day(segments_dir: &Path, day: Day, foreign: bool) -> Result<D
     })
 }
 
-/// The days that have a segment file, oldest first. Index files without a segment (left by an
-/// interrupted `gc`) are ignored.
+/// The days that have a segment or a sealed file, oldest first. Index files without a segment
+/// (left by an interrupted `gc`) are ignored.
 pub(super) fn list_days(segments_dir: &Path) -> Result<Vec<Day>> {
     let mut days = Vec::new();
     let rd = std::fs::read_dir(segments_dir).map_err(StoreError::io("list", segments_dir))?;
@@ -165,12 +235,14 @@ pub(super) fn list_days(segments_dir: &Path) -> Result<Vec<Day>> {
         let ent = ent.map_err(StoreError::io("list", segments_dir))?;
         let name = ent.file_name();
         let Some(name) = name.to_str() else { continue };
-        if let Some(stem) = name.strip_suffix(".log") {
-            if let Ok(day) = stem.parse::<Day>() {
-                days.push(day);
-            }
+        let stem = name
+            .strip_suffix(".log")
+            .or_else(|| name.strip_suffix(".sealed"));
+        if let Some(day) = stem.and_then(|s| s.parse::<Day>().ok()) {
+            days.push(day);
         }
     }
     days.sort();
+    days.dedup();
     Ok(days)
 }

@@ -120,12 +120,18 @@ impl IndexEntry {
             errors: u32_at(44),
             flags: b[48],
         };
-        (e.count > 0 && e.length > 0 && e.min_ts <= e.max_ts && e.errors <= e.count).then_some(e)
+        // A run whose end does not fit in a u64 describes no file: damage, even with a good
+        // CRC (a crafted or foreign entry), so `end` never overflows on a decoded entry.
+        let whole = e.offset.checked_add(u64::from(e.length)).is_some();
+        (whole && e.count > 0 && e.length > 0 && e.min_ts <= e.max_ts && e.errors <= e.count)
+            .then_some(e)
     }
 
-    /// One past the run's last byte.
+    /// One past the run's last byte. Saturates for an entry built by hand whose end would
+    /// overflow (a decoded entry never does, see [`from_bytes`](Self::from_bytes)): `u64::MAX`
+    /// is past the end of any file, so callers treat the run as reaching past the segment.
     pub fn end(&self) -> u64 {
-        self.offset + u64::from(self.length)
+        self.offset.saturating_add(u64::from(self.length))
     }
 
     /// Whether the run holds a terminal entry.
@@ -232,8 +238,14 @@ impl SortedIndex {
 
     /// Opens a sorted index (mapped: it is immutable once renamed into place).
     pub fn open(path: &Path) -> Result<SortedIndex> {
+        SortedIndex::open_with(path, Access::Map)
+    }
+
+    /// Opens a sorted index read with `access` (sealing reads it once with `pread`, so that its
+    /// pages are not charged to the process).
+    pub fn open_with(path: &Path, access: Access) -> Result<SortedIndex> {
         let view =
-            FileView::open(path, Access::Map).map_err(StoreError::io("open sorted index", path))?;
+            FileView::open(path, access).map_err(StoreError::io("open sorted index", path))?;
         let len = view
             .len()
             .map_err(StoreError::io("open sorted index", path))?;
@@ -296,6 +308,27 @@ impl SortedIndex {
             }
         }
         Ok((good, bad))
+    }
+
+    /// Calls `f` for every intact entry in file order, reading the file in chunks (memory
+    /// stays flat for any size).
+    pub fn for_each(&self, mut f: impl FnMut(IndexEntry)) -> Result<()> {
+        const CHUNK_ENTRIES: usize = 16 * 1024;
+        let mut i = 0;
+        while i < self.count {
+            let n = CHUNK_ENTRIES.min(self.count - i);
+            let at = INDEX_HEADER_LEN + (i * ENTRY_LEN) as u64;
+            let bytes = self
+                .view
+                .read(at, n * ENTRY_LEN)
+                .map_err(StoreError::io("read sorted index", self.view.path()))?;
+            bytes
+                .chunks_exact(ENTRY_LEN)
+                .filter_map(IndexEntry::from_bytes)
+                .for_each(&mut f);
+            i += n;
+        }
+        Ok(())
     }
 
     fn scan(&self, hash: u64) -> Result<Vec<IndexEntry>> {

@@ -9,17 +9,20 @@
 
 pub(crate) mod commit;
 pub(crate) mod day;
-mod days;
+pub(crate) mod days;
 pub(crate) mod index;
 mod lock;
 pub(crate) mod page;
 pub(crate) mod query;
 pub(crate) mod record;
 pub(crate) mod recovery;
+pub(crate) mod sealed;
+mod sealer;
 pub(crate) mod segment;
+pub(crate) mod summary;
 pub(crate) mod verify;
 pub(crate) mod view;
-mod writer;
+pub(crate) mod writer;
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -34,6 +37,8 @@ use crate::error::{Result, StoreError};
 use crate::store::commit::{Batch, CommitPolicy, Durability, Layout};
 use crate::store::day::Day;
 use crate::store::index::{live_index_path, sorted_index_path, sync_dir};
+use crate::store::sealed::layout::sealed_path;
+use crate::store::sealed::seal::{remove_tmp, remove_v1};
 use crate::store::segment::segment_path;
 use crate::{EntrySink, ExecutionId, LogEntry, SinkError};
 use recovery::Damage;
@@ -115,28 +120,63 @@ impl LogStore {
         let mut damage = Vec::new();
         let listed = list_days(&segments_dir)?;
         let newest = listed.last().copied();
+        let mut to_seal = Vec::new();
         for day in listed {
+            remove_tmp(&segments_dir, day);
             let seg = segment_path(&segments_dir, day);
-            let sidx = sorted_index_path(&segments_dir, day);
-            if !sidx.exists() {
-                let rec = recovery::recover(&seg, &live_index_path(&segments_dir, day))?;
-                if let Some((offset, bytes)) = rec.cut_tail {
-                    tracing::warn!(file = %seg.display(), offset, bytes, "cut torn tail of segment");
+            if sealed_path(&segments_dir, day).exists() {
+                match open_sealed(&segments_dir, day) {
+                    Ok(files) => {
+                        // A seal interrupted after its rename leaves v1 files beside a whole
+                        // sealed file (fsynced before the rename): the sealed file is the day,
+                        // and deleting the leftovers keeps every entry in exactly one file.
+                        remove_v1(&segments_dir, day)?;
+                        days.push(Arc::new(files));
+                        continue;
+                    }
+                    Err(e @ StoreError::Corrupt { .. }) if seg.exists() => {
+                        // Disk damage in a file that was whole when renamed: the v1 files are
+                        // still here, so they are the day and it is sealed again.
+                        tracing::error!(error = %e, "unreadable sealed file; using the live layout beside it and sealing again");
+                    }
+                    Err(e @ StoreError::Corrupt { .. }) => {
+                        tracing::error!(error = %e, "unreadable sealed file; its day is skipped (run `logstore verify`)");
+                        continue;
+                    }
+                    Err(e) => return Err(e),
                 }
-                for d in &rec.damage {
-                    tracing::warn!(file = %d.file.display(), offset = d.offset, len = d.len, reason = %d.reason, "damaged records skipped");
-                }
-                damage.extend(rec.damage.iter().cloned());
-                let files = LiveFiles::resume(&segments_dir, day, &rec)?;
-                // The newest day stays live if it is today (or later: a clock that went back).
-                if Some(day) == newest && day >= today {
-                    live = Some(files);
-                    continue;
-                }
-                files.seal()?;
             }
-            days.push(Arc::new(open_day(&segments_dir, day, false)?));
+            let sidx = sorted_index_path(&segments_dir, day);
+            if sidx.exists() {
+                // Sealed by a version-1 writer: already checked, only the rewrite is left.
+                days.push(Arc::new(open_day(&segments_dir, day, false)?));
+                to_seal.push(day);
+                continue;
+            }
+            let rec = recovery::recover(&seg, &live_index_path(&segments_dir, day))?;
+            if let Some((offset, bytes)) = rec.cut_tail {
+                tracing::warn!(file = %seg.display(), offset, bytes, "cut torn tail of segment");
+            }
+            for d in &rec.damage {
+                tracing::warn!(file = %d.file.display(), offset = d.offset, len = d.len, reason = %d.reason, "damaged records skipped");
+            }
+            damage.extend(rec.damage.iter().cloned());
+            let files = LiveFiles::resume(&segments_dir, day, &rec)?;
+            // The newest day stays live if it is today (or later: a clock that went back).
+            if Some(day) == newest && day >= today {
+                live = Some(files);
+                continue;
+            }
+            days.push(Arc::new(files.day_files()?));
+            to_seal.push(day);
         }
+        // The writer never appends to a day that is sealed or being sealed: with a clock that
+        // went back, it keeps writing after the newest such day.
+        let min_day = match (&live, newest) {
+            (Some(l), _) => l.day,
+            (None, Some(n)) => Day(n.0 + 1),
+            (None, None) => today,
+        };
         if let Some(l) = &live {
             days.push(Arc::new(l.day_files()?));
         }
@@ -149,6 +189,7 @@ impl LogStore {
                 batch: Batch::default(),
                 layout: Layout::default(),
                 index_bytes: Vec::new(),
+                min_day,
                 appended: 0,
                 last_error: None,
                 closed: false,
@@ -163,7 +204,10 @@ impl LogStore {
             _lock: Some(lock),
             recovered_damage: damage,
             fsyncs: std::sync::atomic::AtomicU64::new(0),
+            sealer: Sealer::default(),
         });
+        sealer::start(&inner)?;
+        inner.sealer.request(to_seal);
         let flusher = {
             let inner = Arc::clone(&inner);
             std::thread::Builder::new()
@@ -208,6 +252,7 @@ impl LogStore {
             _lock: None,
             recovered_damage: Vec::new(),
             fsyncs: std::sync::atomic::AtomicU64::new(0),
+            sealer: Sealer::default(),
         });
         let store = LogStore {
             inner,
@@ -329,16 +374,43 @@ impl LogStore {
     }
 
     /// Deletes whole days older than `keep_days` days before today (today is never deleted).
-    /// Returns the days deleted.
+    /// Returns the days deleted. When a shipper (`logstore ship`) has a cursor in the
+    /// directory, a day it has not shipped whole is never deleted: the call fails with
+    /// [`StoreError::NotShipped`] and deletes nothing ([`gc_force`](LogStore::gc_force) does).
     pub fn gc(&self, keep_days: u32) -> Result<Vec<Day>> {
+        self.gc_inner(keep_days, false)
+    }
+
+    /// [`gc`](LogStore::gc), deleting days the shipper has not finished too.
+    pub fn gc_force(&self, keep_days: u32) -> Result<Vec<Day>> {
+        self.gc_inner(keep_days, true)
+    }
+
+    fn gc_inner(&self, keep_days: u32, force: bool) -> Result<Vec<Day>> {
         let writer = self.inner.writer.as_ref().ok_or(StoreError::ReadOnly)?;
         let today = Day::from_unix_ms(self.inner.config.clock.now_ms());
         let cutoff = Day(today.0 - i64::from(keep_days));
-        // Holding the writer lock: no day roll can race with the deletion.
+        // Holding the seal gate: no seal commits a day we delete. Holding the writer lock: no
+        // day roll can race with the deletion.
+        let _gate = self.inner.sealer.gate.lock();
         let w = writer.lock();
         let live_day = w.live.as_ref().map(|l| l.day);
         let mut deleted = Vec::new();
         let mut days = self.inner.days.write();
+        if !force {
+            if let Some(shipped) = crate::ship::cursor::shipped_through(&self.inner.dir)? {
+                let unshipped = days
+                    .iter()
+                    .map(|d| d.day)
+                    .find(|&d| d < cutoff && Some(d) != live_day && shipped.is_none_or(|s| d > s));
+                if let Some(day) = unshipped {
+                    return Err(StoreError::NotShipped {
+                        day,
+                        shipped_through: shipped,
+                    });
+                }
+            }
+        }
         days.retain(|d| {
             if d.day >= cutoff || Some(d.day) == live_day {
                 return true;
@@ -350,8 +422,10 @@ impl LogStore {
         drop(w);
         for day in &deleted {
             // The segment goes first: an index without its segment is ignored and cleaned up.
+            remove_tmp(&self.inner.segments_dir, *day);
             for path in [
                 segment_path(&self.inner.segments_dir, *day),
+                sealed_path(&self.inner.segments_dir, *day),
                 sorted_index_path(&self.inner.segments_dir, *day),
                 live_index_path(&self.inner.segments_dir, *day),
             ] {
@@ -377,16 +451,27 @@ impl LogStore {
         let mut days = self.inner.days.write();
         let mut fresh = Vec::with_capacity(listed.len());
         for day in listed {
-            let sealed = sorted_index_path(&self.inner.segments_dir, day).exists();
+            let kind = if sealed_path(&self.inner.segments_dir, day).exists() {
+                2
+            } else {
+                u8::from(sorted_index_path(&self.inner.segments_dir, day).exists())
+            };
+            let kind_of = |d: &DayFiles| match d.index {
+                DayIndex::Sealed(_) => 2,
+                DayIndex::Sorted(_) => 1,
+                _ => 0,
+            };
             match days.iter().find(|d| d.day == day) {
-                Some(d) if sealed == matches!(d.index, DayIndex::Sorted(_)) => {
-                    fresh.push(Arc::clone(d))
-                }
+                Some(d) if kind == kind_of(d) => fresh.push(Arc::clone(d)),
                 _ => match open_day(&self.inner.segments_dir, day, true) {
                     Ok(d) => fresh.push(Arc::new(d)),
                     // Deleted by gc between the listing and the open.
                     Err(StoreError::Io { source, .. })
                         if source.kind() == std::io::ErrorKind::NotFound => {}
+                    // One unreadable day must not hide the others; `verify` reports it.
+                    Err(e @ StoreError::Corrupt { .. }) => {
+                        tracing::error!(%day, error = %e, "skipping an unreadable day (run `logstore verify`)");
+                    }
                     Err(e) => return Err(e),
                 },
             }
@@ -410,6 +495,7 @@ impl EntrySink for LogStore {
 impl Drop for LogStore {
     fn drop(&mut self) {
         if let Some(writer) = self.inner.writer.as_ref() {
+            self.inner.sealer.shut_down();
             writer.lock().closed = true;
             self.inner.wake.notify_all();
             if let Some(t) = self.flusher.take() {
@@ -421,6 +507,7 @@ impl Drop for LogStore {
         }
     }
 }
-use days::{list_days, open_day, DayFiles, DayIndex};
+use days::{list_days, open_day, open_sealed, DayFiles, DayIndex};
 use lock::take_lock;
+use sealer::Sealer;
 use writer::{Inner, LiveFiles, SyncState, Writer};

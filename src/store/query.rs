@@ -12,7 +12,10 @@ use crate::error::{Result, StoreError};
 use crate::store::day::Day;
 use crate::store::index::{exec_hash, IndexEntry};
 use crate::store::record::{self, PayloadRef};
-use crate::store::{DayFiles, DayIndex, LogStore};
+use crate::store::sealed::layout::BlockEntry;
+use crate::store::sealed::SealedDay;
+pub use crate::store::summary::{DayStats, ExecutionSummary};
+use crate::store::{DayFiles, LogStore};
 use crate::{ExecutionId, Level, LogEntry, TaskId};
 
 /// Which entries of an execution a query returns.
@@ -40,6 +43,14 @@ impl Filter {
             && self.until_ms.is_none_or(|u| run.min_ts < u)
     }
 
+    fn block_may_match(&self, b: &BlockEntry) -> bool {
+        self.since_ms.is_none_or(|s| b.max_ts >= s)
+            && self.until_ms.is_none_or(|u| b.min_ts < u)
+            && self
+                .min_level
+                .is_none_or(|l| b.level_mask >> l.to_byte() != 0)
+    }
+
     /// Whether a stored payload passes the filter.
     pub fn matches(&self, p: &PayloadRef<'_>) -> bool {
         self.min_level.is_none_or(|l| p.level >= l.to_byte())
@@ -56,9 +67,20 @@ impl Filter {
     }
 }
 
-/// Where a reader has got to in each day: the segment offset after the last run it read, and
-/// (for another process's live index) how many index entries it has read.
-type Cursor = HashMap<Day, (u64, u64)>;
+/// Where a reader has got to in one day.
+#[derive(Debug, Clone, Copy, Default)]
+struct DayCursor {
+    /// Segment offset after the last run read (v1 days).
+    offset: u64,
+    /// Index entries read (another process's live index).
+    seen: u64,
+    /// Records of the execution visited in this day: what a follower skips once the day is
+    /// sealed under it (the sealed file holds the same records in the same order).
+    records: u64,
+}
+
+/// Where a reader has got to in each day.
+type Cursor = HashMap<Day, DayCursor>;
 
 impl LogStore {
     /// The entries of `execution_id` that pass `filter`, in append order.
@@ -164,112 +186,35 @@ impl LogStore {
     ) -> Result<()> {
         let hash = exec_hash(execution_id.as_str());
         for day in self.days() {
-            let (from, mut seen) = cursor.get(&day.day).copied().unwrap_or((0, 0));
-            let runs = day.runs_after(hash, &mut seen)?;
-            let mut next = from;
+            let mut at = cursor.get(&day.day).copied().unwrap_or_default();
+            if let Some(sealed) = day.sealed() {
+                let more = visit_sealed(sealed, execution_id, filter, &mut at, found, f)?;
+                cursor.insert(day.day, at);
+                if !more {
+                    return Ok(());
+                }
+                continue;
+            }
+            let runs = day.runs_after(hash, &mut at.seen)?;
+            let from = at.offset;
             for run in runs {
                 if run.offset < from {
                     continue;
                 }
-                next = run.end();
+                at.offset = run.end();
                 // A run outside the time range is skipped unread, unless we still need to see
                 // one record to know the execution exists.
                 if *found && !filter.run_may_match(&run) {
                     continue;
                 }
-                if !visit_run(&day, &run, execution_id, filter, found, f)? {
+                if !visit_run(&day, &run, execution_id, filter, found, &mut at.records, f)? {
                     // Only one-shot queries stop early; their cursor is dropped.
                     return Ok(());
                 }
             }
-            cursor.insert(day.day, (next, seen));
+            cursor.insert(day.day, at);
         }
         Ok(())
-    }
-
-    /// Every execution in the store with a summary, oldest first.
-    pub fn list(&self) -> Result<Vec<ExecutionSummary>> {
-        self.refresh_days()?;
-        let mut by_hash: HashMap<u64, (ExecutionSummary, Option<(usize, IndexEntry)>)> =
-            HashMap::new();
-        let mut order: Vec<u64> = Vec::new();
-        let days = self.days();
-        for (di, day) in days.iter().enumerate() {
-            for run in day.all_runs()? {
-                let slot = match by_hash.entry(run.hash) {
-                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        // A run whose first record is damaged names no execution; a later run
-                        // of the same hash will.
-                        let Some(id) = first_id(day, &run)? else {
-                            continue;
-                        };
-                        order.push(run.hash);
-                        v.insert((
-                            ExecutionSummary {
-                                execution_id: id,
-                                first_ts: run.min_ts,
-                                last_ts: run.max_ts,
-                                entries: 0,
-                                errors: 0,
-                                final_state: None,
-                            },
-                            None,
-                        ))
-                    }
-                };
-                let s = &mut slot.0;
-                s.first_ts = s.first_ts.min(run.min_ts);
-                s.last_ts = s.last_ts.max(run.max_ts);
-                s.entries += u64::from(run.count);
-                s.errors += u64::from(run.errors);
-                if run.is_terminal() {
-                    slot.1 = Some((di, run));
-                }
-            }
-        }
-        let mut out = Vec::with_capacity(order.len());
-        for h in order {
-            let Some((mut s, terminal)) = by_hash.remove(&h) else {
-                continue;
-            };
-            if let Some((di, run)) = terminal {
-                s.final_state = final_state(&days[di], &run)?;
-            }
-            out.push(s);
-        }
-        out.sort_by(|a, b| (a.first_ts, &a.execution_id).cmp(&(b.first_ts, &b.execution_id)));
-        Ok(out)
-    }
-
-    /// Sizes and counts per day.
-    pub fn stats(&self) -> Result<Vec<DayStats>> {
-        self.refresh_days()?;
-        let mut out = Vec::new();
-        for day in self.days() {
-            let runs = day.all_runs()?;
-            let mut execs: Vec<u64> = runs.iter().map(|r| r.hash).collect();
-            execs.sort_unstable();
-            execs.dedup();
-            let len = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
-            let dir = day
-                .segment
-                .path()
-                .parent()
-                .map(std::path::Path::to_owned)
-                .unwrap_or_default();
-            out.push(DayStats {
-                day: day.day,
-                sealed: matches!(day.index, DayIndex::Sorted(_)),
-                segment_bytes: len(day.segment.path()),
-                index_bytes: len(&crate::store::index::live_index_path(&dir, day.day))
-                    + len(&crate::store::index::sorted_index_path(&dir, day.day)),
-                entries: runs.iter().map(|r| u64::from(r.count)).sum(),
-                runs: runs.len() as u64,
-                executions: execs.len() as u64,
-            });
-        }
-        Ok(out)
     }
 }
 
@@ -279,6 +224,7 @@ fn visit_run(
     execution_id: &ExecutionId,
     filter: &Filter,
     found: &mut bool,
+    records: &mut u64,
     f: &mut dyn FnMut(&PayloadRef<'_>) -> Result<bool>,
 ) -> Result<bool> {
     let bytes = day.read_run(run, usize::MAX)?;
@@ -289,6 +235,7 @@ fn visit_run(
             return true; // a hash collision
         }
         *found = true;
+        *records += 1;
         if filter.matches(&p) {
             match f(&p) {
                 Ok(more) => keep_going = more,
@@ -306,6 +253,76 @@ fn visit_run(
     result.map(|()| keep_going)
 }
 
+/// Visits the execution's entries in a sealed day: its record in the execution table, then its
+/// blocks in one contiguous read. Entries before `at.records` were seen by this reader before
+/// the day was sealed (a follower) and are skipped. A damaged block loses its own entries
+/// (logged), never the query.
+fn visit_sealed(
+    sealed: &SealedDay,
+    execution_id: &ExecutionId,
+    filter: &Filter,
+    at: &mut DayCursor,
+    found: &mut bool,
+    f: &mut dyn FnMut(&PayloadRef<'_>) -> Result<bool>,
+) -> Result<bool> {
+    let id = execution_id.as_str();
+    let skip = at.records;
+    let mut seen = 0u64;
+    // Blocks are skipped by their time range and levels only when no count is kept for a
+    // cursor (a follower visits unfiltered, so it never skips).
+    let narrowed =
+        filter.min_level.is_some() || filter.since_ms.is_some() || filter.until_ms.is_some();
+    let blocks = sealed.block_table();
+    for rec in sealed.lookup(id)? {
+        *found = true;
+        let mut keep_going = true;
+        let mut result = Ok(());
+        sealed.for_blocks(rec.first_block, rec.last_block, &mut |i, block| {
+            if narrowed
+                && blocks
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .is_some_and(|b| !filter.block_may_match(&b))
+            {
+                return true;
+            }
+            let entries = match block {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipped a damaged block (run `logstore verify`)");
+                    return true;
+                }
+            };
+            for p in entries.iter().filter(|p| p.execution_id == id) {
+                seen += 1;
+                if seen <= skip || !filter.matches(p) {
+                    continue;
+                }
+                match f(p) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        keep_going = false;
+                        break;
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        keep_going = false;
+                        break;
+                    }
+                }
+            }
+            keep_going
+        })?;
+        result?;
+        if !keep_going {
+            return Ok(false);
+        }
+    }
+    at.records = at.records.max(seen);
+    Ok(true)
+}
+
 /// The owned entry of a payload; a payload that passed its CRC but not validation (a bug or a
 /// foreign writer) is skipped like a damaged record.
 /// Id slots shared by the entries one reader builds (see [`PayloadRef::to_entry_sharing`]).
@@ -320,68 +337,6 @@ fn entry_of(p: &PayloadRef<'_>, ids: &mut Ids) -> Option<LogEntry> {
             None
         }
     }
-}
-
-fn first_id(day: &DayFiles, run: &IndexEntry) -> Result<Option<ExecutionId>> {
-    let bytes = day.read_run(run, usize::MAX)?;
-    // The first intact record of the run names the execution.
-    let mut id = None;
-    record::for_each_frame(&bytes, |_, p| {
-        id = Some(ExecutionId::from_checked(p.execution_id));
-        false
-    });
-    Ok(id)
-}
-
-fn final_state(day: &DayFiles, run: &IndexEntry) -> Result<Option<String>> {
-    let bytes = day.read_run(run, usize::MAX)?;
-    let mut state = None;
-    record::for_each_frame(&bytes, |_, p| {
-        if crate::store::recovery::is_terminal(&p) {
-            state = p
-                .to_entry()
-                .ok()
-                .and_then(|e| e.terminal_state().map(str::to_owned));
-        }
-        true
-    });
-    Ok(state)
-}
-
-/// One execution in [`LogStore::list`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExecutionSummary {
-    /// The execution.
-    pub execution_id: ExecutionId,
-    /// Smallest entry timestamp.
-    pub first_ts: i64,
-    /// Largest entry timestamp.
-    pub last_ts: i64,
-    /// Entries stored.
-    pub entries: u64,
-    /// ERROR entries stored.
-    pub errors: u64,
-    /// SUCCESS, FAILED or CANCELLED once the terminal entry is stored.
-    pub final_state: Option<String>,
-}
-
-/// One day in [`LogStore::stats`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DayStats {
-    /// The day.
-    pub day: Day,
-    /// Whether it has its sorted index.
-    pub sealed: bool,
-    /// Segment file size.
-    pub segment_bytes: u64,
-    /// Index file sizes.
-    pub index_bytes: u64,
-    /// Indexed entries.
-    pub entries: u64,
-    /// Index entries (runs).
-    pub runs: u64,
-    /// Distinct executions (by hash).
-    pub executions: u64,
 }
 
 /// A live view of one execution: see [`LogStore::follow`]. It applies the filter's level,

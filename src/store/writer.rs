@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::days::{open_day, DayFiles, DayIndex, LiveHeads};
+use super::days::{DayFiles, DayIndex, LiveHeads};
 use super::Config;
 use parking_lot::{Condvar, Mutex, RwLock};
 
@@ -14,8 +14,8 @@ use crate::error::{Result, StoreError};
 use crate::store::commit::{Batch, ByExecHash, Layout};
 use crate::store::day::Day;
 use crate::store::index::{
-    self, live_index_header, live_index_path, sorted_index_path, sync_dir, IndexEntry, SortedIndex,
-    ENTRY_LEN, INDEX_HEADER_LEN,
+    live_index_header, live_index_path, sorted_index_path, sync_dir, IndexEntry, ENTRY_LEN,
+    INDEX_HEADER_LEN,
 };
 use crate::store::recovery::{self, entry_number, Damage};
 use crate::store::segment::{segment_path, SegmentWriter};
@@ -38,6 +38,8 @@ pub(super) struct Writer {
     pub(super) batch: Batch,
     pub(super) layout: Layout,
     pub(super) index_bytes: Vec<u8>,
+    /// The earliest day the writer may write: never a day that is sealed or being sealed.
+    pub(super) min_day: Day,
     /// Entries accepted since open. Every flush writes all of them, so after a successful
     /// flush "written" is this number; the group commit compares it with what was fsynced.
     pub(super) appended: u64,
@@ -51,7 +53,7 @@ pub(super) struct SyncState {
     pub(super) syncing: bool,
 }
 
-pub(super) struct Inner {
+pub(crate) struct Inner {
     pub(super) dir: PathBuf,
     pub(super) segments_dir: PathBuf,
     pub(super) config: Config,
@@ -67,6 +69,8 @@ pub(super) struct Inner {
     /// fsyncs of the live segment by the group commit (observability: shared fsyncs show as
     /// fewer fsyncs than finished executions).
     pub(super) fsyncs: std::sync::atomic::AtomicU64,
+    /// The background sealer (writers only).
+    pub(super) sealer: super::sealer::Sealer,
 }
 
 impl Inner {
@@ -123,7 +127,7 @@ impl Inner {
     }
 
     pub(super) fn write_batch(&self, w: &mut Writer) -> Result<()> {
-        let day = Day::from_unix_ms(self.config.clock.now_ms());
+        let day = Day::from_unix_ms(self.config.clock.now_ms()).max(w.min_day);
         if w.live.as_ref().is_none_or(|l| day > l.day) {
             self.roll(w, day)?;
         }
@@ -176,21 +180,17 @@ impl Inner {
         Ok(())
     }
 
-    /// Seals the current day (if any) and starts `day`.
+    /// Ends the current day (if any) and starts `day`. The old day's segment is fsynced here
+    /// (the group commit fsyncs only the live segment, so nothing unsynced may stay behind);
+    /// its rewrite into the sealed format is left to the background sealer.
     pub(super) fn roll(&self, w: &mut Writer, day: Day) -> Result<()> {
         if let Some(old) = w.live.take() {
-            let old_day = old.day;
-            if let Err(e) = old.seal() {
-                // Keep writing the old day rather than lose the ability to write at all; the
-                // seal is retried at the next roll or open.
+            if let Err(e) = old.segment.sync() {
+                // Keep writing the old day rather than lose the ability to write at all.
                 w.live = Some(old);
                 return Err(e);
             }
-            let sealed = open_day(&self.segments_dir, old_day, false)?;
-            let mut days = self.days.write();
-            if let Some(slot) = days.iter_mut().find(|d| d.day == old_day) {
-                *slot = Arc::new(sealed);
-            }
+            self.sealer.request([old.day]);
         }
         let files = LiveFiles::create(&self.segments_dir, day)?;
         let view = Arc::new(files.day_files()?);
@@ -354,18 +354,5 @@ impl LiveFiles {
                 .map_err(StoreError::io("open segment", path))?,
             index: DayIndex::Own(Arc::clone(&self.heads)),
         })
-    }
-
-    /// Ends the day: fsync the segment, then write the sorted index (which is itself written
-    /// atomically), so a sorted index only ever describes durable records.
-    pub(super) fn seal(&self) -> Result<()> {
-        self.segment.sync()?;
-        let view = FileView::open(&self.index_path, Access::Pread)
-            .map_err(StoreError::io("open index", &self.index_path))?;
-        let (entries, _) = index::read_live(&view)?;
-        SortedIndex::write(
-            &sorted_index_path(self.index_path.parent().unwrap_or(Path::new(".")), self.day),
-            &entries,
-        )
     }
 }

@@ -1,0 +1,365 @@
+//! Searching a segment (the live day, or a day sealed in the v1 layout): a literal scan over
+//! the raw frames, decoding only the frames that may match.
+//!
+//! A day is cut into units of about [`UNIT_BYTES`] at run starts read from its index (a run
+//! starts on a frame boundary, so the cut needs no trust in the segment bytes). Inside a unit
+//! every frame's CRC is checked as the scan walks it (cheap next to decoding, and it means
+//! damage anywhere is reported, and a damaged length field can never make the walk skip a
+//! frame unseen). Meanwhile the prefilter finds the next literal hit in the raw bytes; only
+//! the frame holding a hit has its first fields peeked (execution id, time, level) for the
+//! cheap filters, then its payload decoded and matched in full. Without a prefilter (a query
+//! of filters only, or of non-ASCII words) every frame that passes the peek is decoded.
+
+use std::sync::Arc;
+
+use super::query::Fields;
+use super::results::{Counters, Ctx, Found, Unit};
+use super::{Hit, Place, Position, Query, SearchDamage};
+use crate::error::{Result, StoreError};
+use crate::store::days::{DayFiles, DayIndex};
+use crate::store::index::{read_live_entry, IndexEntry, ENTRY_LEN, INDEX_HEADER_LEN};
+use crate::store::record::{self, PayloadRef};
+use crate::store::segment::SEGMENT_HEADER_LEN;
+use crate::store::view::{Access, FileView};
+use crate::{ExecutionId, TaskId};
+
+/// Target size of a unit of work. Large enough that a unit's cost dwarfs handing it to a
+/// thread, small enough that both cores get work on a small day and that a unit's matches
+/// can be held to reverse them.
+const UNIT_BYTES: u64 = 4 << 20;
+
+/// Index entries sampled per unit to find cut points.
+const SAMPLES_PER_UNIT: u64 = 4;
+
+/// Cuts `day`'s segment into units (in segment order) and appends them to `units`.
+pub(crate) fn plan(day: &Arc<DayFiles>, _query: &Query, units: &mut Vec<Unit>) -> Result<()> {
+    let Some(runs) = RunIndex::of(day)? else {
+        return Ok(());
+    };
+    let start = SEGMENT_HEADER_LEN;
+    let end = match &day.index {
+        // A sealed segment is never written again: all of it is whole frames.
+        DayIndex::Sorted(_) => day
+            .segment
+            .len()
+            .map_err(StoreError::io("read segment", day.segment.path()))?,
+        // A live one is readable up to the end of the last run its index shows.
+        _ => runs.last_end()?.unwrap_or(start),
+    };
+    if end <= start {
+        return Ok(());
+    }
+    let wanted = (end - start).div_ceil(UNIT_BYTES);
+    let samples = (wanted * SAMPLES_PER_UNIT).min(runs.count);
+    let mut cuts: Vec<u64> = Vec::new();
+    for k in 1..samples {
+        if let Some(e) = runs.get(k * runs.count / samples)? {
+            if e.offset > start && e.offset < end {
+                cuts.push(e.offset);
+            }
+        }
+    }
+    cuts.sort_unstable();
+    let mut from = start;
+    for cut in cuts {
+        if cut - from >= UNIT_BYTES && end - cut >= UNIT_BYTES / 2 {
+            units.push(Unit::Segment {
+                day: Arc::clone(day),
+                start: from,
+                end: cut,
+            });
+            from = cut;
+        }
+    }
+    units.push(Unit::Segment {
+        day: Arc::clone(day),
+        start: from,
+        end,
+    });
+    Ok(())
+}
+
+/// Random access to a day's index entries, whichever kind it has.
+struct RunIndex<'a> {
+    day: &'a DayFiles,
+    view: Option<FileView>,
+    count: u64,
+}
+
+impl<'a> RunIndex<'a> {
+    /// None when a live index vanished (the day was deleted by `gc` meanwhile).
+    fn of(day: &'a DayFiles) -> Result<Option<RunIndex<'a>>> {
+        let view = match &day.index {
+            DayIndex::Sorted(s) => {
+                let len = std::fs::metadata(s.path())
+                    .map_err(StoreError::io("read sorted index", s.path()))?
+                    .len();
+                let count = len.saturating_sub(INDEX_HEADER_LEN) / ENTRY_LEN as u64;
+                return Ok(Some(RunIndex {
+                    day,
+                    view: None,
+                    count,
+                }));
+            }
+            DayIndex::Own(live) => {
+                FileView::open(live.index.path(), Access::Pread).map_err(|e| (e, live.index.path()))
+            }
+            DayIndex::Scan(scan) => {
+                FileView::open(scan.path(), Access::Pread).map_err(|e| (e, scan.path()))
+            }
+            // Sealed (v2) days have no segment frames to scan: the block path reads them.
+            DayIndex::Sealed(_) => return Ok(None),
+        };
+        let view = match view {
+            Ok(v) => v,
+            Err((e, _)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err((e, path)) => return Err(StoreError::io("open index", path)(e)),
+        };
+        let len = view
+            .len()
+            .map_err(StoreError::io("read index", view.path()))?;
+        let count = len.saturating_sub(INDEX_HEADER_LEN) / ENTRY_LEN as u64;
+        Ok(Some(RunIndex {
+            day,
+            view: Some(view),
+            count,
+        }))
+    }
+
+    /// Entry `i` (0-based), None if it fails its CRC.
+    fn get(&self, i: u64) -> Result<Option<IndexEntry>> {
+        match (&self.view, &self.day.index) {
+            (Some(view), _) => read_live_entry(view, u32::try_from(i + 1).unwrap_or(u32::MAX)),
+            (None, DayIndex::Sorted(s)) => match s.get(usize::try_from(i).unwrap_or(usize::MAX)) {
+                Ok(e) => Ok(Some(e)),
+                Err(StoreError::Corrupt { .. }) => Ok(None),
+                Err(e) => Err(e),
+            },
+            (None, _) => Ok(None),
+        }
+    }
+
+    /// The end of the last run of a live index. Its last entries may be torn by a write in
+    /// progress (another process's writer): step back over those.
+    fn last_end(&self) -> Result<Option<u64>> {
+        for i in (0..self.count).rev().take(16) {
+            if let Some(e) = self.get(i)? {
+                return Ok(Some(e.end()));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Scans `start..end` of `day`'s segment, handing matches and damage to `out` in segment
+/// order; stops early when `out` returns false or the search is cancelled.
+pub(crate) fn scan(
+    day: &DayFiles,
+    start: u64,
+    end: u64,
+    ctx: &Ctx,
+    out: &mut dyn FnMut(Found) -> bool,
+) -> Result<()> {
+    let file = day.segment.path();
+    let len = usize::try_from(end - start).unwrap_or(usize::MAX);
+    let chunk = match day.segment.read(start, len) {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            // The index promises more than the file holds (a power cut before recovery, or a
+            // cut file): report it, and search what there is.
+            let have = day
+                .segment
+                .len()
+                .map_err(StoreError::io("read segment", file))?;
+            let damage = SearchDamage {
+                file: file.to_owned(),
+                offset: have,
+                reason: format!("segment ends at {have} but its index has runs up to {end}"),
+            };
+            if !out(Found::Damage(damage)) || have <= start {
+                return Ok(());
+            }
+            return scan(day, start, have, ctx, out);
+        }
+        Err(e) => return Err(StoreError::io("read segment", file)(e)),
+    };
+    Counters::add(&ctx.stats.segment_bytes, len as u64);
+    let mut scanner = Scanner {
+        buf: &chunk,
+        query: &ctx.query,
+        base: start,
+        day: day.day,
+        file,
+        ids: (None, None),
+        decoded: 0,
+    };
+    scanner.run(ctx, out);
+    Counters::add(&ctx.stats.frames_decoded, scanner.decoded);
+    Ok(())
+}
+
+struct Scanner<'a> {
+    buf: &'a [u8],
+    query: &'a Query,
+    /// Segment offset of `buf[0]`.
+    base: u64,
+    day: crate::Day,
+    file: &'a std::path::Path,
+    ids: (Option<ExecutionId>, Option<TaskId>),
+    decoded: u64,
+}
+
+impl Scanner<'_> {
+    fn run(&mut self, ctx: &Ctx, out: &mut dyn FnMut(Found) -> bool) {
+        let buf = self.buf;
+        let prefilter = self.query.prefilter.as_ref();
+        let mut pos = 0usize;
+        let mut hit = prefilter.and_then(|p| p.find(buf, 0));
+        let mut frames = 0u32;
+        while pos < buf.len() {
+            frames = frames.wrapping_add(1);
+            if frames.is_multiple_of(1024) && ctx.cancelled() {
+                return;
+            }
+            // Every frame's CRC is checked, matching or not: damage is reported wherever it
+            // is, and a damaged length can never make the walk skip a frame unseen.
+            let (payload, end) = match record::check_frame(&buf[pos..]) {
+                Ok((payload, len)) => (payload, pos + len),
+                Err(e) => {
+                    pos = self.skip_damage(pos, e.to_string(), out);
+                    continue;
+                }
+            };
+            let candidate = match prefilter {
+                None => true,
+                Some(p) => {
+                    if hit.is_some_and(|h| h < pos) {
+                        hit = p.find(buf, pos);
+                    }
+                    hit.is_some_and(|h| h < end)
+                }
+            };
+            let wanted = candidate
+                && peek_header(payload)
+                    .is_none_or(|(id, ts, level)| self.query.header_passes(id, ts, level));
+            if wanted {
+                self.decoded += 1;
+                match record::decode_payload(payload) {
+                    Ok(p) => {
+                        if self.query.matches(&Fields::from(&p)) && !self.emit(pos, &p, out) {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        if !out(Found::Damage(self.damage(pos, e.to_string()))) {
+                            return;
+                        }
+                    }
+                }
+            }
+            pos = end;
+        }
+    }
+
+    /// Hands the hit at `pos` to `out`; false when the reader is gone.
+    fn emit(&mut self, pos: usize, p: &PayloadRef<'_>, out: &mut dyn FnMut(Found) -> bool) -> bool {
+        match p.to_entry_sharing(&mut self.ids.0, &mut self.ids.1) {
+            Ok(entry) => {
+                let position = Position {
+                    day: self.day,
+                    place: Place::Segment {
+                        offset: self.base + pos as u64,
+                    },
+                };
+                out(Found::Hit(Hit { entry, position }))
+            }
+            Err(e) => out(Found::Damage(self.damage(pos, e.to_string()))),
+        }
+    }
+
+    /// Reports the damage at `pos` and returns where the next valid frame starts.
+    fn skip_damage(&self, pos: usize, reason: String, out: &mut dyn FnMut(Found) -> bool) -> usize {
+        let next = record::next_frame(self.buf, pos + 1).unwrap_or(self.buf.len());
+        let reason = format!("{} damaged bytes skipped: {reason}", next - pos);
+        if out(Found::Damage(self.damage(pos, reason))) {
+            next
+        } else {
+            self.buf.len()
+        }
+    }
+
+    fn damage(&self, pos: usize, reason: String) -> SearchDamage {
+        SearchDamage {
+            file: self.file.to_owned(),
+            offset: self.base + pos as u64,
+            reason,
+        }
+    }
+}
+
+/// The execution id, timestamp and level at the start of a payload (see `docs/FORMAT.md`),
+/// read without checking the CRC: only used to skip frames that cannot match. None when the
+/// bytes do not look like a payload (the full decode then decides).
+fn peek_header(payload: &[u8]) -> Option<(&str, i64, u8)> {
+    let id_len = usize::from(*payload.first()?);
+    if id_len >= 251 {
+        return None;
+    }
+    let id = std::str::from_utf8(payload.get(1..1 + id_len)?).ok()?;
+    let mut at = 1 + id_len;
+    let tag = *payload.get(at)?;
+    at += 1;
+    let width = match tag {
+        0..=250 => 0,
+        251 => 2,
+        252 => 4,
+        253 => 8,
+        _ => return None,
+    };
+    let zigzag = if width == 0 {
+        u64::from(tag)
+    } else {
+        let bytes = payload.get(at..at + width)?;
+        at += width;
+        let mut le = [0u8; 8];
+        le[..width].copy_from_slice(bytes);
+        u64::from_le_bytes(le)
+    };
+    #[allow(clippy::cast_possible_wrap)]
+    let ts = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
+    let level = *payload.get(at)?;
+    Some((id, ts, level))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Level, LogEntry};
+
+    #[test]
+    fn peek_header_reads_what_decode_reads() {
+        for ts in [
+            0i64,
+            -1,
+            1000,
+            -70_000,
+            1_795_608_000_123,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            let e = LogEntry::new(
+                ExecutionId::new("exec-7").unwrap(),
+                ts,
+                Level::Warn,
+                "s",
+                "m",
+            );
+            let mut buf = Vec::new();
+            record::encode(&e, &mut buf).unwrap();
+            assert_eq!(
+                peek_header(&buf[record::FRAME_HEADER_LEN..]),
+                Some(("exec-7", ts, Level::Warn.to_byte()))
+            );
+        }
+    }
+}

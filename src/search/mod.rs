@@ -1,0 +1,175 @@
+//! Search: find entries of any execution, on any day, by words, phrase or regex.
+//!
+//! ```text
+//!  Search (plain parameters) ─ compile ─► Query (words, phrases, regex, filters, prefilter)
+//!  LogStore::search ─► plan: each day cut into units of work, in store order
+//!        live day / v1 day: byte ranges of the segment, cut at run starts from the index
+//!        sealed day:        ranges of blocks whose filters may match (the others are skipped)
+//!    ─► workers (one per core): unit k goes to worker k mod n; each scans its units in order
+//!        segment: aho-corasick over the raw frames; only frames with a hit are checked
+//!                 (CRC) and decoded (live.rs)
+//!        blocks:  decompress only the blocks that may match (sealed.rs)
+//!    ─► Matches (results.rs): reads unit 0's results, then unit 1's ...: store order,
+//!        bounded channels, so memory stays flat and a limit stops the workers early
+//! ```
+//!
+//! **Order.** Days oldest first; within a day, the order the day stores its entries: a live
+//! day in write (flush) order, a sealed day execution by execution, each in append order.
+//! [`Search::reverse`] gives exactly the reverse. Every [`Hit`] carries its [`Position`]
+//! (the day and the frame offset, or block and entry), enough to open it in context.
+//!
+//! **Damage** is skipped and reported, never silent: a frame that could hold a match and fails
+//! its CRC, a block that fails its CRC, and a segment shorter than its index are skipped, logged
+//! with `tracing`, and listed by [`Matches::damage`]. (A damaged frame that holds none of the
+//! query's literals is never looked at: it could not have been a match. `logstore verify`
+//! checks every byte.)
+//!
+//! Word splitting and Unicode case folding are described in [`query`](self::query) (module
+//! doc): words are lowercased with `str::to_lowercase`, not fully case-folded.
+
+mod live;
+pub(crate) mod query;
+mod results;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::StoreError;
+use crate::store::day::Day;
+use crate::{Level, LogEntry, LogStore};
+
+pub use query::{words, Query};
+pub use results::{Matches, SearchStats};
+
+/// What to search for: plain parameters (the CLI's flags, an HTTP query string), checked by
+/// [`Search::compile`] or [`LogStore::search`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Search {
+    /// Terms that must all match the message: one word each, or a phrase when a term holds
+    /// several words. Case-insensitive, on word boundaries.
+    pub terms: Vec<String>,
+    /// A regex (the `regex` crate) the message must match.
+    pub regex: Option<String>,
+    /// Only entries at this level or above.
+    pub min_level: Option<Level>,
+    /// Only entries whose source starts with this.
+    pub source_prefix: Option<String>,
+    /// Only entries of this task.
+    pub task_id: Option<String>,
+    /// Only entries of executions whose id starts with this.
+    pub execution_prefix: Option<String>,
+    /// Only entries with `timestamp >= since_ms` (Unix ms).
+    pub since_ms: Option<i64>,
+    /// Only entries with `timestamp < until_ms`.
+    pub until_ms: Option<i64>,
+    /// At most this many matches.
+    pub limit: Option<usize>,
+    /// Newest first (the exact reverse of the store order).
+    pub reverse: bool,
+}
+
+/// Why a search could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// The regex does not parse.
+    #[error("bad regex {pattern:?}: {reason}")]
+    BadRegex {
+        /// The pattern given.
+        pattern: String,
+        /// The regex crate's explanation, with the position.
+        reason: String,
+    },
+    /// A term has no word character, so it can never match a word.
+    #[error("search term {term:?} has no letters, digits or '_': words are matched on word boundaries; use --regex to match other characters")]
+    NoWords {
+        /// The term given.
+        term: String,
+    },
+    /// Reading the store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One matching entry and where it is stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hit {
+    /// The entry.
+    pub entry: LogEntry,
+    /// Where it is.
+    pub position: Position,
+}
+
+/// Where a [`Hit`] is stored: enough to read the entries around it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Position {
+    /// The day whose file holds it (the UTC day of the write, not of the timestamp).
+    #[serde(serialize_with = "day_text")]
+    pub day: Day,
+    /// The place in that day's file.
+    pub place: Place,
+}
+
+/// The place of an entry inside a day's file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Place {
+    /// Byte offset of the record frame in a live (or v1) segment.
+    Segment {
+        /// The offset.
+        offset: u64,
+    },
+    /// Entry `entry` of block `block` of a sealed day.
+    Block {
+        /// The block number.
+        block: u32,
+        /// The entry within the block.
+        entry: u32,
+    },
+}
+
+fn day_text<S: serde::Serializer>(day: &Day, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(day)
+}
+
+/// A damaged stretch that a search skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SearchDamage {
+    /// The file.
+    pub file: PathBuf,
+    /// Byte offset of the damage (of the block, in a sealed file).
+    pub offset: u64,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl std::fmt::Display for SearchDamage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} at offset {}: {}",
+            self.file.display(),
+            self.offset,
+            self.reason
+        )
+    }
+}
+
+impl LogStore {
+    /// Searches every day of the store; the matches stream out of the returned iterator in
+    /// store order (or its reverse), computed by one worker per core a few units ahead.
+    /// Dropping the iterator stops the workers. A bad query is refused before any file is read.
+    pub fn search(&self, search: &Search) -> Result<Matches, SearchError> {
+        let query = search.compile()?;
+        self.refresh_days()?;
+        let mut units = Vec::new();
+        for day in self.days() {
+            live::plan(&day, &query, &mut units)?;
+        }
+        if search.reverse {
+            units.reverse();
+        }
+        Ok(Matches::start(query, units, search.reverse, search.limit))
+    }
+}

@@ -1,0 +1,422 @@
+//! The query: what a search looks for, compiled once, and how one entry is tested.
+//!
+//! # Words, phrases, regexes
+//!
+//! A message is cut into *words*: maximal runs of characters that are alphanumeric
+//! (`char::is_alphanumeric`) or `_`. Each word is lowercased with [`str::to_lowercase`]
+//! (Unicode's *simple + special-casing lowercase*, not full case folding). A query term that is
+//! one word matches a message holding that word; a term of several words (`"connection
+//! refused"`, or `connection-refused`) is a *phrase*: those words, consecutive, in that order.
+//! Every term must match (AND). A regex (the `regex` crate's syntax, case-sensitive unless it
+//! says `(?i)`) must match somewhere in the message. Only the message is searched; the other
+//! fields are filters.
+//!
+//! What lowercase (rather than full folding) means for a user: `ERROR`, `Error` and `error` are
+//! the same word, and so are `ΣΊΣΥΦΟΣ` and `σίσυφος`, `KEY` and `\u{212A}ey` (the Kelvin sign
+//! lowercases to `k`). But `STRASSE` does not find `straße` (full folding would map `ß` to
+//! `ss`), and final sigma stays distinct (`σίσυφος` vs `σίσυφοσ`). The sealed-day block
+//! filters are built with the same function, so a filter never disagrees with the matcher.
+//!
+//! # The prefilter
+//!
+//! Before a frame is checked and decoded, the raw segment bytes are searched for a literal
+//! that every matching message must contain ([`Prefilter`]): the longest ASCII query word
+//! (ASCII case-insensitively, with aho-corasick), or the literals every regex match starts
+//! with (from `regex-syntax`). A frame holding none of them cannot match and is never
+//! decoded. The prefilter only ever lets more frames through than match: the decoded message
+//! is always tested in full.
+
+use std::ops::Range;
+
+use aho_corasick::AhoCorasick;
+use regex_syntax::hir::literal::{ExtractKind, Extractor};
+
+use super::{Search, SearchError};
+use crate::store::record::PayloadRef;
+use crate::LogEntry;
+
+/// The words of `text`, lowercased: see the module doc.
+pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    word_spans(text).map(|r| text[r].to_lowercase())
+}
+
+/// Byte ranges of the words of `text`, before lowercasing.
+fn word_spans(text: &str) -> impl Iterator<Item = Range<usize>> + '_ {
+    let mut chars = text.char_indices().peekable();
+    std::iter::from_fn(move || {
+        let start = loop {
+            let (i, c) = chars.next()?;
+            if is_word_char(c) {
+                break i;
+            }
+        };
+        let mut end = text.len();
+        while let Some(&(i, c)) = chars.peek() {
+            if !is_word_char(c) {
+                end = i;
+                break;
+            }
+            chars.next();
+        }
+        Some(start..end)
+    })
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// The fields of one stored entry that a search looks at, borrowed from a decoded frame or
+/// from an entry of a sealed block.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fields<'a> {
+    pub(crate) execution_id: &'a str,
+    pub(crate) timestamp: i64,
+    pub(crate) level: u8,
+    pub(crate) source: &'a str,
+    pub(crate) message: &'a str,
+    pub(crate) task_id: Option<&'a str>,
+}
+
+impl<'a> From<&PayloadRef<'a>> for Fields<'a> {
+    fn from(p: &PayloadRef<'a>) -> Fields<'a> {
+        Fields {
+            execution_id: p.execution_id,
+            timestamp: p.timestamp,
+            level: p.level,
+            source: p.source,
+            message: p.message,
+            task_id: p.task_id,
+        }
+    }
+}
+
+impl<'a> From<&'a LogEntry> for Fields<'a> {
+    fn from(e: &'a LogEntry) -> Fields<'a> {
+        Fields {
+            execution_id: e.execution_id.as_str(),
+            timestamp: e.timestamp,
+            level: e.level.to_byte(),
+            source: &e.source,
+            message: &e.message,
+            task_id: e.task_id.as_ref().map(|t| t.as_str()),
+        }
+    }
+}
+
+/// A compiled [`Search`]: build it with [`Search::compile`]. Cheap to share between threads.
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// Single-word terms, lowercased.
+    pub(crate) words: Vec<String>,
+    /// Multi-word terms, each lowercased word by word.
+    pub(crate) phrases: Vec<Vec<String>>,
+    regex: Option<regex::Regex>,
+    pub(crate) min_level: Option<u8>,
+    pub(crate) source_prefix: Option<String>,
+    pub(crate) task_id: Option<String>,
+    pub(crate) execution_prefix: Option<String>,
+    pub(crate) since_ms: Option<i64>,
+    pub(crate) until_ms: Option<i64>,
+    pub(crate) prefilter: Option<Prefilter>,
+}
+
+impl Search {
+    /// Checks and compiles the query: a term without any word character, or a regex that does
+    /// not parse, is refused here, before any file is read.
+    pub fn compile(&self) -> Result<Query, SearchError> {
+        let mut words = Vec::new();
+        let mut phrases = Vec::new();
+        for term in &self.terms {
+            let w: Vec<String> = super::words(term).collect();
+            match w.len() {
+                0 => return Err(SearchError::NoWords { term: term.clone() }),
+                1 => words.extend(w),
+                _ => phrases.push(w),
+            }
+        }
+        words.sort();
+        words.dedup();
+        let regex = self
+            .regex
+            .as_deref()
+            .map(|re| {
+                regex::Regex::new(re).map_err(|e| SearchError::BadRegex {
+                    pattern: re.to_owned(),
+                    reason: regex_reason(re, &e),
+                })
+            })
+            .transpose()?;
+        let tokens = words.iter().chain(phrases.iter().flatten());
+        let prefilter = Prefilter::for_words(tokens)
+            .or_else(|| self.regex.as_deref().and_then(Prefilter::for_regex));
+        Ok(Query {
+            words,
+            phrases,
+            regex,
+            min_level: self.min_level.map(|l| l.to_byte()),
+            source_prefix: self.source_prefix.clone().filter(|s| !s.is_empty()),
+            task_id: self.task_id.clone(),
+            execution_prefix: self.execution_prefix.clone().filter(|s| !s.is_empty()),
+            since_ms: self.since_ms,
+            until_ms: self.until_ms,
+            prefilter,
+        })
+    }
+}
+
+/// The regex crate's error in one line: what is wrong and at which byte (its own text draws
+/// a caret under the pattern over several lines).
+fn regex_reason(re: &str, e: &regex::Error) -> String {
+    let located = |kind: &dyn std::fmt::Display, at: usize| format!("{kind} at byte {at}");
+    match regex_syntax::Parser::new().parse(re) {
+        Err(regex_syntax::Error::Parse(p)) => located(p.kind(), p.span().start.offset),
+        Err(regex_syntax::Error::Translate(t)) => located(t.kind(), t.span().start.offset),
+        _ => e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+impl Query {
+    /// Whether the entry passes the filters and its message matches every term.
+    pub(crate) fn matches(&self, f: &Fields<'_>) -> bool {
+        self.header_passes(f.execution_id, f.timestamp, f.level)
+            && self
+                .source_prefix
+                .as_deref()
+                .is_none_or(|p| f.source.starts_with(p))
+            && self.task_id.as_deref().is_none_or(|t| f.task_id == Some(t))
+            && self.text_matches(f.message)
+    }
+
+    /// The filters that need only the first three fields of a payload (which
+    /// [`peek_header`](super::live) reads without decoding the rest).
+    pub(crate) fn header_passes(&self, execution_id: &str, timestamp: i64, level: u8) -> bool {
+        self.min_level.is_none_or(|l| level >= l)
+            && self.since_ms.is_none_or(|s| timestamp >= s)
+            && self.until_ms.is_none_or(|u| timestamp < u)
+            && self
+                .execution_prefix
+                .as_deref()
+                .is_none_or(|p| execution_id.starts_with(p))
+    }
+
+    /// Whether `message` matches every term and the regex.
+    pub fn text_matches(&self, message: &str) -> bool {
+        if let Some(re) = &self.regex {
+            if !re.is_match(message) {
+                return false;
+            }
+        }
+        if self.words.is_empty() && self.phrases.is_empty() {
+            return true;
+        }
+        let tokens: Vec<String> = super::words(message).collect();
+        self.words.iter().all(|w| tokens.contains(w))
+            && self
+                .phrases
+                .iter()
+                .all(|p| tokens.windows(p.len()).any(|win| win == p.as_slice()))
+    }
+
+    /// Every query word, from single-word terms and phrases (what a block filter is asked).
+    pub(crate) fn tokens(&self) -> impl Iterator<Item = &str> {
+        self.words
+            .iter()
+            .chain(self.phrases.iter().flatten())
+            .map(String::as_str)
+    }
+
+    /// Byte ranges of `message` to highlight: every word that is a query word, and every regex
+    /// match; sorted, not overlapping.
+    pub fn highlights(&self, message: &str) -> Vec<Range<usize>> {
+        let mut out: Vec<Range<usize>> = Vec::new();
+        if self.has_words() {
+            for r in word_spans(message) {
+                let w = message[r.clone()].to_lowercase();
+                if self.tokens().any(|t| t == w) {
+                    out.push(r);
+                }
+            }
+        }
+        if let Some(re) = &self.regex {
+            out.extend(
+                re.find_iter(message)
+                    .map(|m| m.range())
+                    .filter(|r| !r.is_empty()),
+            );
+        }
+        out.sort_by_key(|r| (r.start, r.end));
+        let mut merged: Vec<Range<usize>> = Vec::with_capacity(out.len());
+        for r in out {
+            match merged.last_mut() {
+                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                _ => merged.push(r),
+            }
+        }
+        merged
+    }
+
+    fn has_words(&self) -> bool {
+        !self.words.is_empty() || !self.phrases.is_empty()
+    }
+}
+
+/// A literal search over raw segment bytes that finds every frame that may match (see the
+/// module doc). Frames without a hit are never decoded.
+#[derive(Debug, Clone)]
+pub(crate) struct Prefilter {
+    finder: AhoCorasick,
+}
+
+/// The Kelvin sign lowercases to ASCII `k`, so a frame holding it may hold a word with `k`.
+const KELVIN: &str = "\u{212A}";
+/// Capital I with dot lowercases to `i` + U+0307: a tokenizer that lowercases before it splits
+/// would see an `i` there. Listed so that the prefilter is right for either order.
+const CAPITAL_I_DOT: &str = "\u{130}";
+
+/// At most this many literals from a regex; past it the regex is searched without prefilter.
+const MAX_REGEX_LITERALS: usize = 64;
+
+impl Prefilter {
+    /// The longest ASCII word (a long word is usually a rare one): matched ASCII
+    /// case-insensitively, plus the two non-ASCII characters that lowercase to ASCII letters.
+    /// None if every word has non-ASCII letters (their upper-case forms are not one literal).
+    fn for_words<'a>(tokens: impl Iterator<Item = &'a String>) -> Option<Prefilter> {
+        let best = tokens.filter(|t| t.is_ascii()).max_by_key(|t| t.len())?;
+        let mut patterns = vec![best.as_str()];
+        if best.contains('k') {
+            patterns.push(KELVIN);
+        }
+        if best.contains('i') {
+            patterns.push(CAPITAL_I_DOT);
+        }
+        let finder = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&patterns)
+            .ok()?;
+        Some(Prefilter { finder })
+    }
+
+    /// The literals every match of `re` starts with, if there are few and none is empty.
+    fn for_regex(re: &str) -> Option<Prefilter> {
+        let hir = regex_syntax::Parser::new().parse(re).ok()?;
+        let mut seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+        // Shorter common prefixes, fewer of them (what the regex crate does for its own
+        // prefilter); may give up (infinite) when they would be too short to help.
+        seq.optimize_for_prefix_by_preference();
+        let lits = seq.literals()?;
+        if lits.is_empty()
+            || lits.len() > MAX_REGEX_LITERALS
+            || lits.iter().any(|l| l.as_bytes().is_empty())
+        {
+            return None;
+        }
+        let finder = AhoCorasick::new(lits.iter().map(|l| l.as_bytes())).ok()?;
+        Some(Prefilter { finder })
+    }
+
+    /// The offset of the first hit in `hay` at or after `from`.
+    pub(crate) fn find(&self, hay: &[u8], from: usize) -> Option<usize> {
+        let input = aho_corasick::Input::new(hay).span(from..hay.len());
+        self.finder.find(input).map(|m| m.start())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(terms: &[&str], regex: Option<&str>) -> Query {
+        Search {
+            terms: terms.iter().map(|s| (*s).to_owned()).collect(),
+            regex: regex.map(str::to_owned),
+            ..Search::default()
+        }
+        .compile()
+        .unwrap()
+    }
+
+    #[test]
+    fn words_split_on_non_word_characters_and_lowercase() {
+        let w: Vec<String> = words("Connection-REFUSED: état_2 ÉTÉ!x").collect();
+        assert_eq!(w, ["connection", "refused", "état_2", "été", "x"]);
+    }
+
+    #[test]
+    fn words_match_on_boundaries_only() {
+        let query = q(&["fail"], None);
+        assert!(query.text_matches("it did FAIL."));
+        assert!(!query.text_matches("it failed"));
+        assert!(!query.text_matches("unfail_x"));
+    }
+
+    #[test]
+    fn all_terms_must_match_and_a_phrase_is_consecutive() {
+        let query = q(&["connection refused", "db"], None);
+        assert!(query.text_matches("db: Connection  refused (os error 111)"));
+        assert!(!query.text_matches("db: refused connection"));
+        assert!(!query.text_matches("connection refused"));
+    }
+
+    #[test]
+    fn case_folding_is_simple_lowercase() {
+        // Documented choice: str::to_lowercase, not full case folding.
+        assert!(q(&["σίσυφος"], None).text_matches("ΣΊΣΥΦΟΣ rolls"));
+        assert!(q(&["key"], None).text_matches("\u{212A}EY"));
+        assert!(q(&["STRASSE"], None).text_matches("strasse"));
+        assert!(!q(&["STRASSE"], None).text_matches("straße"));
+        assert!(!q(&["ss"], None).text_matches("ß"));
+    }
+
+    #[test]
+    fn prefilter_finds_every_frame_that_may_match() {
+        let p = q(&["key", "a"], None).prefilter.unwrap();
+        assert_eq!(p.find(b"xx KEY", 0), Some(3));
+        assert_eq!(p.find("\u{212A}ey".as_bytes(), 0), Some(0));
+        assert_eq!(p.find(b"k e y", 0), None);
+        // Non-ASCII words have no prefilter: every frame is decoded.
+        assert!(q(&["été"], None).prefilter.is_none());
+    }
+
+    #[test]
+    fn regex_prefilter_uses_required_prefix_literals() {
+        let p = q(&[], Some("(timeout|refused) after [0-9]+ms"))
+            .prefilter
+            .unwrap();
+        assert!(p.find(b"xx refused after 5ms", 0).is_some());
+        assert!(p.find(b"nothing here", 0).is_none());
+        // A regex that can start anywhere gets none.
+        assert!(q(&[], Some(r"\w+ms")).prefilter.is_none());
+        assert!(q(&[], Some("(?i)x")).prefilter.is_some());
+    }
+
+    #[test]
+    fn bad_input_is_refused_with_what_was_wrong() {
+        let e = Search {
+            regex: Some("a(".to_owned()),
+            ..Search::default()
+        }
+        .compile()
+        .unwrap_err();
+        assert!(e.to_string().contains("a("), "{e}");
+        let e = Search {
+            terms: vec!["--".to_owned()],
+            ..Search::default()
+        }
+        .compile()
+        .unwrap_err();
+        assert!(matches!(e, SearchError::NoWords { .. }), "{e}");
+    }
+
+    #[test]
+    fn highlights_cover_query_words_and_regex_matches() {
+        let query = q(&["error"], Some("[0-9]+"));
+        let m = "Error 42: error, errors";
+        let h: Vec<&str> = query.highlights(m).into_iter().map(|r| &m[r]).collect();
+        assert_eq!(h, ["Error", "42", "error"]);
+    }
+}

@@ -1,0 +1,470 @@
+//! Shipping a store to ClickHouse, exactly once as readers see it, and reading it back.
+//!
+//! ```text
+//!  store (read-only, next to the writing engine)
+//!    └─ source: days oldest first, runs (v1) or blocks (sealed) in order, rows keyed
+//!       (node, day, execution_id, ordinal)
+//!         └─ batch: RowBinary rows, bounded by entries, bytes and time
+//!              └─ clickhouse: INSERT over HTTP, retried with backoff while the server is away
+//!                   └─ cursor: DIR/ship.cursor, replaced atomically after the acknowledgement
+//! ```
+//!
+//! A crash between the acknowledgement and the cursor write sends the batch again on restart;
+//! its rows carry the same keys, so a `ReplacingMergeTree` read with `FINAL` shows each entry
+//! once. `docs/FLEET.md` is the operator's side: schema, recipes, guarantees.
+
+pub mod clickhouse;
+pub mod cursor;
+mod error;
+pub mod fleet;
+pub mod schema;
+mod source;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use clickhouse::{ClickHouse, Version};
+pub use cursor::{Cursor, Position};
+pub use error::ShipError;
+pub use schema::Features;
+
+use crate::clock::{Clock, SystemClock};
+use crate::store::day::Day;
+use crate::store::days::DayFiles;
+use crate::LogStore;
+use source::{Limits, V1Reader};
+
+/// How a [`Shipper`] runs.
+#[derive(Debug, Clone)]
+pub struct ShipConfig {
+    /// `http://[user[:password]@]host[:port]`.
+    pub url: String,
+    /// The database holding the `logs` table.
+    pub database: String,
+    /// This node's name, part of every row's key.
+    pub node: String,
+    /// A batch holds at most this many entries ...
+    pub max_batch_entries: usize,
+    /// ... and about this many bytes of rows ...
+    pub max_batch_bytes: usize,
+    /// ... and waits at most this long for more entries once it has one.
+    pub max_batch_delay: Duration,
+    /// How often to look for new entries when there were none.
+    pub poll_interval: Duration,
+    /// Give up on a server that stays away this long (`None`: never).
+    pub retry_for: Option<Duration>,
+}
+
+impl ShipConfig {
+    /// Defaults for the server at `url`: database `logstore`, node = host name.
+    pub fn new(url: &str) -> ShipConfig {
+        ShipConfig {
+            url: url.to_owned(),
+            database: "logstore".to_owned(),
+            node: default_node(),
+            max_batch_entries: 100_000,
+            max_batch_bytes: 16 << 20,
+            max_batch_delay: Duration::from_millis(500),
+            poll_interval: Duration::from_millis(100),
+            retry_for: None,
+        }
+    }
+}
+
+/// The host name, or `localhost` when it cannot be read.
+pub fn default_node() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| check_node(h).is_ok())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// A node name: 1..=128 bytes of `[A-Za-z0-9._:-]`, like an execution id.
+pub fn check_node(node: &str) -> Result<(), String> {
+    crate::entry::check_id("node", node).map_err(|e| e.to_string())
+}
+
+/// What one [`Shipper::ship_available`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shipped {
+    /// Entries acknowledged.
+    pub entries: u64,
+    /// Inserts made.
+    pub batches: u64,
+}
+
+/// Where shipping stands, as `logstore ship --status` prints it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShipStatus {
+    /// The cursor (a fresh one if nothing was shipped yet).
+    pub cursor: Cursor,
+    /// Whether a cursor file exists.
+    pub started: bool,
+    /// Entries stored but not acknowledged.
+    pub lag_entries: u64,
+    /// Age of the oldest of those, by its timestamp (0 when there are none).
+    pub lag_seconds: f64,
+}
+
+/// Ships a store to ClickHouse: see the module documentation.
+pub struct Shipper {
+    dir: PathBuf,
+    store: LogStore,
+    ch: ClickHouse,
+    config: ShipConfig,
+    cursor: Cursor,
+    reader: Option<V1Reader>,
+    insert_sql: String,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Shipper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shipper")
+            .field("dir", &self.dir)
+            .field("url", &self.ch.url())
+            .field("cursor", &self.cursor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shipper {
+    /// Opens the store in `dir` read-only and loads its cursor. Does not contact the server.
+    /// A cursor written for another node or database is refused.
+    pub fn open(dir: &Path, config: ShipConfig) -> Result<Shipper, ShipError> {
+        check_node(&config.node).map_err(|reason| ShipError::BadUrl {
+            url: config.url.clone(),
+            reason: format!("--node: {reason}"),
+        })?;
+        if !clickhouse::is_identifier(&config.database) {
+            return Err(ShipError::BadUrl {
+                url: config.url.clone(),
+                reason: format!(
+                    "--database {:?} is not a plain identifier ([A-Za-z_][A-Za-z0-9_]*)",
+                    config.database
+                ),
+            });
+        }
+        let ch = ClickHouse::new(&config.url)?;
+        let store = LogStore::open_read_only(dir)?;
+        let cursor = match Cursor::load(dir)? {
+            Some(c) => {
+                for (what, have, want) in [
+                    ("node", &c.node, &config.node),
+                    ("database", &c.database, &config.database),
+                ] {
+                    if have != want {
+                        return Err(ShipError::Cursor {
+                            path: Cursor::path(dir),
+                            reason: format!("it was written for {what} {have:?}, not {want:?}; ship with --{what} {have}, or move the file away to ship everything again under the new {what}"),
+                        });
+                    }
+                }
+                c
+            }
+            None => Cursor::new(&config.node, &config.database),
+        };
+        let insert_sql = format!(
+            "INSERT INTO {}.{} ({}) FORMAT RowBinary",
+            config.database,
+            schema::TABLE,
+            schema::INSERT_COLUMNS
+        );
+        Ok(Shipper {
+            dir: dir.to_owned(),
+            store,
+            ch,
+            config,
+            cursor,
+            reader: None,
+            insert_sql,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// The client.
+    pub fn clickhouse(&self) -> &ClickHouse {
+        &self.ch
+    }
+
+    /// The cursor as last saved.
+    pub fn cursor(&self) -> &Cursor {
+        &self.cursor
+    }
+
+    /// Creates the database and table if they are missing, with what the server supports.
+    pub fn init(&self) -> Result<Features, ShipError> {
+        let features = Features::detect(&self.ch)?;
+        for sql in schema::create_statements(&self.config.database, features) {
+            self.ch.execute(&sql)?;
+        }
+        Ok(features)
+    }
+
+    /// Checks that the server answers (waiting for it as for an insert), the credentials work
+    /// and the table exists.
+    pub fn check(&self, stop: Option<&AtomicBool>) -> Result<(), ShipError> {
+        let sql = format!(
+            "SELECT count() FROM {}.{} WHERE 0",
+            self.config.database,
+            schema::TABLE
+        );
+        self.retrying(stop, || self.ch.execute(&sql).map(drop))
+    }
+
+    /// Runs `op` until it succeeds, retrying transient failures with backoff (100 ms doubling
+    /// to 5 s) for `retry_for` or until `stop`.
+    fn retrying(
+        &self,
+        stop: Option<&AtomicBool>,
+        mut op: impl FnMut() -> Result<(), ShipError>,
+    ) -> Result<(), ShipError> {
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match op() {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_transient() => {
+                    let waited = started.elapsed();
+                    let out_of_time = self.config.retry_for.is_some_and(|limit| waited >= limit);
+                    if out_of_time || stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                        return Err(e.after_retrying(waited));
+                    }
+                    tracing::warn!(error = %e, retry_in = ?backoff, "ClickHouse request failed; retrying (the cursor has not moved)");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Ships everything stored now, then returns (what `logstore ship --once` does).
+    pub fn ship_available(&mut self) -> Result<Shipped, ShipError> {
+        let mut done = Shipped::default();
+        let mut rows = Vec::new();
+        loop {
+            rows.clear();
+            let Some(batch) = self.next_batch(&mut rows, None, None)? else {
+                return Ok(done);
+            };
+            self.send(&rows, &batch, None)?;
+            done.entries += batch.entries as u64;
+            done.batches += 1;
+        }
+    }
+
+    /// Ships until `stop` is set: batches are sent when full or `max_batch_delay` after their
+    /// first entry; a server that is away is retried with backoff (for `retry_for`, or
+    /// forever).
+    pub fn run(&mut self, stop: &AtomicBool) -> Result<Shipped, ShipError> {
+        let mut done = Shipped::default();
+        let mut rows = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            rows.clear();
+            let deadline = Instant::now() + self.config.max_batch_delay;
+            match self.next_batch(&mut rows, Some(deadline), Some(stop))? {
+                Some(batch) => {
+                    self.send(&rows, &batch, Some(stop))?;
+                    done.entries += batch.entries as u64;
+                    done.batches += 1;
+                }
+                None => std::thread::sleep(self.config.poll_interval),
+            }
+        }
+        Ok(done)
+    }
+
+    /// Reads the next batch into `rows`: from the current day (moving on to the next day when
+    /// this one is finished), up to the limits. With a `deadline`, a batch that is not full
+    /// keeps collecting new entries until then. `None` when there is nothing to ship.
+    fn next_batch(
+        &mut self,
+        rows: &mut Vec<u8>,
+        deadline: Option<Instant>,
+        stop: Option<&AtomicBool>,
+    ) -> Result<Option<Batch>, ShipError> {
+        let mut batch: Option<Batch> = None;
+        loop {
+            self.store.refresh_days()?;
+            let days = self.store.days();
+            let Some(files) = self.current_day(&days)? else {
+                return Ok(batch);
+            };
+            let frozen = days.iter().any(|d| d.day > files.day);
+            let taken = batch.as_ref().map_or(0, |b| b.entries);
+            let limits = Limits {
+                entries: self.config.max_batch_entries.saturating_sub(taken),
+                bytes: self.config.max_batch_bytes.saturating_sub(rows.len()),
+            };
+            self.open_reader(&files)?;
+            let node = &self.config.node;
+            let reader = self
+                .reader
+                .as_mut()
+                .ok_or_else(|| unreachable_reader(&self.dir))?;
+            let chunk = reader.read(&files, node, limits, rows)?;
+            if chunk.entries > 0 || batch.is_some() {
+                let b = batch.get_or_insert(Batch {
+                    day: files.day,
+                    entries: 0,
+                    min_ts: chunk.min_ts,
+                    end: chunk.end.clone(),
+                });
+                b.entries += chunk.entries;
+                b.end = chunk.end;
+                b.min_ts = match (b.min_ts, chunk.min_ts) {
+                    (Some(a), Some(c)) => Some(a.min(c)),
+                    (a, c) => a.or(c),
+                };
+            }
+            let full = batch.as_ref().is_some_and(|b| {
+                b.entries >= self.config.max_batch_entries
+                    || rows.len() >= self.config.max_batch_bytes
+            });
+            if chunk.entries == 0 && frozen {
+                if batch.is_some() {
+                    return Ok(batch); // finish this day's last batch first
+                }
+                self.finish_day(files.day)?;
+                continue;
+            }
+            let Some(deadline) = deadline.filter(|_| batch.is_some() && !full) else {
+                return Ok(batch);
+            };
+            let now = Instant::now();
+            if now >= deadline || stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                return Ok(batch);
+            }
+            if chunk.entries == 0 {
+                std::thread::sleep(self.config.poll_interval.min(deadline - now));
+            }
+        }
+    }
+
+    /// The day to ship from: the cursor's, or the first one after the last finished day.
+    fn current_day(&mut self, days: &[Arc<DayFiles>]) -> Result<Option<Arc<DayFiles>>, ShipError> {
+        let done = self.cursor.done_through_day(&self.dir)?;
+        let current = self.cursor.current_day(&self.dir)?;
+        if let Some(day) = current {
+            if let Some(f) = days.iter().find(|d| d.day == day) {
+                return Ok(Some(Arc::clone(f)));
+            }
+            // Deleted under us (`gc --force`): what is gone cannot be shipped.
+            tracing::warn!(%day, "the day being shipped was deleted from the store; moving on");
+            self.finish_day(day)?;
+        }
+        let done = self.cursor.done_through_day(&self.dir)?.or(done);
+        Ok(days
+            .iter()
+            .find(|d| done.is_none_or(|done| d.day > done))
+            .cloned())
+    }
+
+    /// A reader at the cursor's position in `files`' day, reusing the current one.
+    fn open_reader(&mut self, files: &DayFiles) -> Result<(), ShipError> {
+        let segments_dir = self.dir.join("segments");
+        let stale = self.reader.as_ref().is_none_or(|r| r.day() != files.day);
+        if stale {
+            let position = if self.cursor.current_day(&self.dir)? == Some(files.day) {
+                self.cursor.position.clone()
+            } else {
+                Position::Start
+            };
+            self.reader = Some(V1Reader::open(files, &segments_dir, &position)?);
+        }
+        Ok(())
+    }
+
+    /// Records that `day` is shipped whole.
+    fn finish_day(&mut self, day: Day) -> Result<(), ShipError> {
+        self.cursor.done_through = Some(day.to_string());
+        self.cursor.day = None;
+        self.cursor.position = Position::Start;
+        self.cursor.save(&self.dir)?;
+        self.reader = None;
+        Ok(())
+    }
+
+    /// Inserts `rows`, retrying transient failures with backoff, then moves the cursor.
+    fn send(
+        &mut self,
+        rows: &[u8],
+        batch: &Batch,
+        stop: Option<&AtomicBool>,
+    ) -> Result<(), ShipError> {
+        let what = || {
+            format!(
+                "an insert of {} entries ({} up to {:?})",
+                batch.entries, batch.day, batch.end
+            )
+        };
+        let sent = self.retrying(stop, || self.ch.insert(&self.insert_sql, rows, &what));
+        if let Err(e) = sent {
+            // The reader is past the batch: start again from the cursor next time.
+            self.reader = None;
+            return Err(e);
+        }
+        self.cursor.day = Some(batch.day.to_string());
+        self.cursor.position = batch.end.clone();
+        self.cursor.shipped += batch.entries as u64;
+        self.cursor.updated_ms = self.clock.now_ms();
+        self.cursor.save(&self.dir)
+    }
+
+    /// Where shipping of the store in `dir` stands, and the lag: entries stored but not
+    /// acknowledged, and the age of the oldest of them. Reads only local files.
+    pub fn status(dir: &Path) -> Result<ShipStatus, ShipError> {
+        let store = LogStore::open_read_only(dir)?;
+        let loaded = Cursor::load(dir)?;
+        let started = loaded.is_some();
+        let cursor = loaded.unwrap_or_else(|| Cursor::new("", ""));
+        let done = cursor.done_through_day(dir)?;
+        let current = cursor.current_day(dir)?;
+        let segments_dir = dir.join("segments");
+        let mut lag_entries = 0u64;
+        let mut oldest: Option<i64> = None;
+        for files in store.days() {
+            if done.is_some_and(|d| files.day <= d) {
+                continue;
+            }
+            let position = if current == Some(files.day) {
+                cursor.position.clone()
+            } else {
+                Position::Start
+            };
+            let (n, min_ts) = V1Reader::open(&files, &segments_dir, &position)?.pending()?;
+            lag_entries += n;
+            if oldest.is_none() {
+                oldest = min_ts;
+            }
+        }
+        let now = SystemClock.now_ms();
+        let lag_seconds = oldest.map_or(0.0, |ts| (now.saturating_sub(ts)).max(0) as f64 / 1000.0);
+        Ok(ShipStatus {
+            cursor,
+            started,
+            lag_entries,
+            lag_seconds,
+        })
+    }
+}
+
+fn unreachable_reader(dir: &Path) -> ShipError {
+    ShipError::Cursor {
+        path: Cursor::path(dir),
+        reason: "no reader for the current day".to_owned(),
+    }
+}
+
+/// A batch read and not yet acknowledged.
+#[derive(Debug)]
+struct Batch {
+    day: Day,
+    entries: usize,
+    min_ts: Option<i64>,
+    end: Position,
+}

@@ -1,0 +1,292 @@
+//! Reading the store in order, for the shipper: one day at a time, oldest first, each entry
+//! with its row key.
+//!
+//! A v1 day is read run by run in segment order, through its live index (`.idx`, which the
+//! writer keeps appending to while the day is live), or, when only a sorted index is left,
+//! through that index sorted by offset. Runs are shipped whole, so a position is a segment
+//! offset. An entry's ordinal is its position among its execution's entries of the day: the
+//! sum of the counts of that execution's earlier runs plus its place in its run. Executions are
+//! told apart by the index's hash of their id (the run's key), so resuming needs only the index,
+//! not the records; the ordinals differ from the sealed layout's only for two executions of one
+//! day whose ids share a 64-bit FNV-1a hash.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::cursor::Position;
+use super::schema::{encode_row, RowFields, RowKey};
+use crate::error::{Result, StoreError};
+use crate::store::day::Day;
+use crate::store::days::{DayFiles, DayIndex};
+use crate::store::index::{
+    live_index_path, IndexEntry, ENTRY_LEN, INDEX_HEADER_LEN, INDEX_VERSION, LIVE_INDEX_MAGIC,
+};
+use crate::store::record;
+use crate::store::segment::check_header;
+use crate::store::view::{Access, FileView};
+
+/// Bounds of one read.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Stop adding runs once this many entries were read.
+    pub entries: usize,
+    /// Stop adding runs once this many bytes of rows were encoded.
+    pub bytes: usize,
+}
+
+/// Rows read from one day, and where the day's reading stands after them.
+#[derive(Debug)]
+pub struct Chunk {
+    /// Entries encoded.
+    pub entries: usize,
+    /// Smallest timestamp among them.
+    pub min_ts: Option<i64>,
+    /// The position after them.
+    pub end: Position,
+}
+
+/// Reads one v1 day from a position onwards.
+pub struct V1Reader {
+    day: Day,
+    /// Entries per execution hash in the runs before `offset`.
+    counts: HashMap<u64, u32>,
+    /// Everything before this segment offset is read.
+    offset: u64,
+    /// Index entries read (where to resume in the live index).
+    runs: u64,
+    /// Runs of a day that has only its sorted index left, in segment order.
+    sorted: Option<Vec<IndexEntry>>,
+    index: Option<FileView>,
+}
+
+impl V1Reader {
+    /// A reader of `day` positioned at `position` (a v1 position, or the start).
+    pub fn open(files: &DayFiles, segments_dir: &Path, position: &Position) -> Result<V1Reader> {
+        let offset = match position {
+            Position::V1 { offset, .. } => *offset,
+            _ => 0,
+        };
+        let mut reader = V1Reader {
+            day: files.day,
+            counts: HashMap::new(),
+            offset: 0,
+            runs: 0,
+            sorted: None,
+            index: None,
+        };
+        let idx_path = live_index_path(segments_dir, files.day);
+        match FileView::open(&idx_path, Access::Pread) {
+            Ok(v) => reader.index = Some(v),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let DayIndex::Sorted(s) = &files.index else {
+                    return Err(StoreError::io("open index", &idx_path)(e));
+                };
+                let (mut runs, damaged) = s.entries()?;
+                if !damaged.is_empty() {
+                    tracing::warn!(file = %s.path().display(), damaged = damaged.len(), "shipping a day whose sorted index has damaged entries: their runs are skipped (run `logstore verify`)");
+                }
+                runs.sort_by_key(|r| r.offset);
+                reader.sorted = Some(runs);
+            }
+            Err(e) => return Err(StoreError::io("open index", &idx_path)(e)),
+        }
+        // Rebuild the per-execution counts of everything before the position. A run that
+        // straddles it (only after a recovery regrouped frames) is left to `read`, which counts
+        // its frames before the offset without sending them.
+        if offset > 0 {
+            let mut counts = HashMap::new();
+            let mut runs = 0u64;
+            reader.for_runs_from(0, &mut |_, run| {
+                if run.end() <= offset {
+                    *counts.entry(run.hash).or_insert(0u32) += run.count;
+                    runs += 1;
+                    true
+                } else {
+                    false
+                }
+            })?;
+            reader.counts = counts;
+            reader.runs = runs;
+            reader.offset = offset;
+        }
+        Ok(reader)
+    }
+
+    /// The day.
+    pub fn day(&self) -> Day {
+        self.day
+    }
+
+    /// Calls `f(number, run)` for runs from index entry `from` (0-based) on, in segment
+    /// order, until `f` returns false or the valid part of the index ends.
+    fn for_runs_from(&self, from: u64, f: &mut dyn FnMut(u64, &IndexEntry) -> bool) -> Result<()> {
+        if let Some(sorted) = &self.sorted {
+            let start = usize::try_from(from).unwrap_or(usize::MAX);
+            for (i, run) in sorted.iter().enumerate().skip(start) {
+                if !f(i as u64, run) {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+        let Some(view) = &self.index else {
+            return Ok(());
+        };
+        scan_index(view, from, f)
+    }
+
+    /// Encodes the entries after the position into `out`, whole runs, until `limits`; returns
+    /// what was read (zero entries: nothing new). The reader moves past what it returned.
+    pub fn read(
+        &mut self,
+        files: &DayFiles,
+        node: &str,
+        limits: Limits,
+        out: &mut Vec<u8>,
+    ) -> Result<Chunk> {
+        let day16 = u16::try_from(self.day.0).map_err(|_| StoreError::Corrupt {
+            file: files.segment.path().to_owned(),
+            offset: 0,
+            reason: format!(
+                "day {} is outside ClickHouse's Date range (1970..2149)",
+                self.day
+            ),
+        })?;
+        // Collect the runs to read first: one contiguous span of the segment, read at once.
+        let mut runs = Vec::new();
+        let mut entries = 0usize;
+        let mut span = 0u64;
+        let offset = self.offset;
+        self.for_runs_from(self.runs, &mut |_, run| {
+            if run.end() <= offset {
+                return true; // shipped already (a resumed or regrouped index)
+            }
+            runs.push(*run);
+            entries += run.count as usize;
+            span = run.end() - runs[0].offset;
+            entries < limits.entries && span < limits.bytes as u64
+        })?;
+        let Some(first) = runs.first() else {
+            return Ok(self.chunk(0, None));
+        };
+        let base = first.offset;
+        let bytes = files
+            .segment
+            .read(base, usize::try_from(span).unwrap_or(usize::MAX))
+            .map_err(StoreError::io("read segment", files.segment.path()))?;
+        let mut sent = 0usize;
+        let mut min_ts: Option<i64> = None;
+        for run in &runs {
+            let from = usize::try_from(run.offset - base).unwrap_or(usize::MAX);
+            let to = usize::try_from(run.end() - base).unwrap_or(usize::MAX);
+            let Some(run_bytes) = bytes.get(from..to.min(bytes.len())) else {
+                break;
+            };
+            let before = *self.counts.get(&run.hash).unwrap_or(&0);
+            let mut i = 0u32;
+            let damage = record::for_each_frame(run_bytes, |at, p| {
+                let ordinal = before + i;
+                i += 1;
+                if run.offset + (at as u64) < offset {
+                    return true; // before the position: counted, not sent
+                }
+                let Some(level) = p.level() else { return true };
+                encode_row(
+                    out,
+                    RowKey {
+                        node,
+                        day: day16,
+                        ordinal,
+                    },
+                    RowFields {
+                        execution_id: p.execution_id,
+                        timestamp: p.timestamp,
+                        level,
+                        source: p.source,
+                        message: p.message,
+                        task_id: p.task_id,
+                        metadata: p.metadata,
+                    },
+                );
+                min_ts = Some(min_ts.map_or(p.timestamp, |m| m.min(p.timestamp)));
+                sent += 1;
+                true
+            });
+            for (at, len, e) in damage {
+                tracing::warn!(file = %files.segment.path().display(), offset = run.offset + at as u64, len, error = %e, "not shipping damaged bytes (run `logstore verify`)");
+            }
+            *self.counts.entry(run.hash).or_insert(0) += run.count;
+            self.offset = run.end();
+            self.runs += 1;
+        }
+        Ok(self.chunk(sent, min_ts))
+    }
+
+    fn chunk(&self, entries: usize, min_ts: Option<i64>) -> Chunk {
+        Chunk {
+            entries,
+            min_ts,
+            end: Position::V1 {
+                offset: self.offset,
+                runs: self.runs,
+            },
+        }
+    }
+
+    /// Entries after the position and the smallest timestamp among them (for `--status`).
+    pub fn pending(&self) -> Result<(u64, Option<i64>)> {
+        let mut n = 0u64;
+        let mut min_ts: Option<i64> = None;
+        let offset = self.offset;
+        self.for_runs_from(self.runs, &mut |_, run| {
+            if run.end() > offset {
+                n += u64::from(run.count);
+                min_ts = Some(min_ts.map_or(run.min_ts, |m| m.min(run.min_ts)));
+            }
+            true
+        })?;
+        Ok((n, min_ts))
+    }
+}
+
+/// Reads a live index from entry `from` (0-based) in chunks, calling `f` for each valid entry
+/// until it returns false or the valid prefix ends (a torn, damaged or out-of-order entry:
+/// the writer may be in the middle of appending it).
+fn scan_index(
+    view: &FileView,
+    from: u64,
+    f: &mut dyn FnMut(u64, &IndexEntry) -> bool,
+) -> Result<()> {
+    const CHUNK: u64 = 4096;
+    let io = || StoreError::io("read index", view.path());
+    let len = view.len().map_err(io())?;
+    if len < INDEX_HEADER_LEN {
+        return Ok(());
+    }
+    let header = view.read(0, 16).map_err(io())?;
+    check_header(view.path(), &header, LIVE_INDEX_MAGIC, INDEX_VERSION)?;
+    let total = (len - INDEX_HEADER_LEN) / ENTRY_LEN as u64;
+    let mut n = from;
+    let mut end = 0u64;
+    while n < total {
+        let count = CHUNK.min(total - n);
+        let at = INDEX_HEADER_LEN + n * ENTRY_LEN as u64;
+        let bytes = view
+            .read(at, usize::try_from(count).unwrap_or(0) * ENTRY_LEN)
+            .map_err(io())?;
+        for chunk in bytes.chunks_exact(ENTRY_LEN) {
+            let Some(e) = crate::store::index::IndexEntry::from_bytes(chunk) else {
+                return Ok(());
+            };
+            if e.offset < end || u64::from(e.prev) > n {
+                return Ok(());
+            }
+            end = e.end();
+            if !f(n, &e) {
+                return Ok(());
+            }
+            n += 1;
+        }
+    }
+    Ok(())
+}

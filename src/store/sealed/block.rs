@@ -1,0 +1,366 @@
+//! One sealed block: entries stored by column, then compressed with zstd.
+//!
+//! The raw (uncompressed) block is a sequence of columns (docs/FORMAT.md, "Block contents"):
+//! the entry count; the execution id dictionary and one index per entry; timestamps as a first
+//! value and zigzag deltas; one level byte per entry; the source dictionary and indexes; the
+//! task dictionary and indexes (0 = no task); metadata lengths (0 = none, else length + 1) and
+//! bytes; message lengths and bytes. Putting like with like (all the small numbers together,
+//! all the message text together) is what lets zstd find the repeats; `docs/PERFORMANCE.md`
+//! gives the measured gain over compressing the v1 records as they are.
+//!
+//! Decoding borrows every string from the decompressed buffer ([`PayloadRef`]), so reading a
+//! block allocates the buffer and one small vector per column, not one string per field.
+
+use std::collections::{HashMap, HashSet};
+
+use super::codec::{put_str, put_varint, unzigzag, zigzag, Cursor};
+use super::filter::{for_each_word_hash, TokenFilter};
+use crate::store::record::PayloadRef;
+use crate::{Level, MAX_MESSAGE_LEN, MAX_METADATA_LEN};
+
+/// The most raw bytes a block may declare: a reader refuses larger before allocating. A block
+/// is closed once it reaches its target size, so it is at most the target plus one entry.
+pub(crate) const MAX_RAW_BLOCK: usize = 16 << 20;
+
+/// A string dictionary of one block column: each distinct value once, in first-seen order.
+#[derive(Default)]
+struct Dict {
+    values: Vec<String>,
+    index: HashMap<String, u32>,
+    bytes: usize,
+}
+
+impl Dict {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.index.get(s) {
+            return i;
+        }
+        let i = u32::try_from(self.values.len()).unwrap_or(u32::MAX);
+        self.values.push(s.to_owned());
+        self.index.insert(s.to_owned(), i);
+        self.bytes += s.len() + 2;
+        i
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        put_varint(out, self.values.len() as u64);
+        for v in &self.values {
+            put_str(out, v);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.values.clear();
+        self.index.clear();
+        self.bytes = 0;
+    }
+}
+
+/// What a block holds besides its bytes: the fields of its block-table entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct BlockStats {
+    pub(crate) entries: u32,
+    pub(crate) min_ts: i64,
+    pub(crate) max_ts: i64,
+    pub(crate) level_mask: u8,
+}
+
+/// Collects entries into columns until the block is full.
+#[derive(Default)]
+pub(crate) struct BlockBuilder {
+    n: u32,
+    execs: Dict,
+    exec_col: Vec<u8>,
+    ts_col: Vec<u8>,
+    last_ts: i64,
+    min_ts: i64,
+    max_ts: i64,
+    levels: Vec<u8>,
+    level_mask: u8,
+    sources: Dict,
+    source_col: Vec<u8>,
+    tasks: Dict,
+    task_col: Vec<u8>,
+    meta_lens: Vec<u8>,
+    meta: Vec<u8>,
+    msg_lens: Vec<u8>,
+    msgs: Vec<u8>,
+    words: HashSet<u64>,
+}
+
+impl BlockBuilder {
+    /// Adds one entry (already validated: it came out of a checked record).
+    pub(crate) fn push(&mut self, p: &PayloadRef<'_>) {
+        if self.n == 0 {
+            self.min_ts = p.timestamp;
+            self.max_ts = p.timestamp;
+            self.last_ts = 0;
+        }
+        self.n += 1;
+        let e = self.execs.id(p.execution_id);
+        put_varint(&mut self.exec_col, u64::from(e));
+        put_varint(
+            &mut self.ts_col,
+            zigzag(p.timestamp.wrapping_sub(self.last_ts)),
+        );
+        self.last_ts = p.timestamp;
+        self.min_ts = self.min_ts.min(p.timestamp);
+        self.max_ts = self.max_ts.max(p.timestamp);
+        self.levels.push(p.level);
+        if p.level < 8 {
+            self.level_mask |= 1 << p.level;
+        }
+        let s = self.sources.id(p.source);
+        put_varint(&mut self.source_col, u64::from(s));
+        let t = p.task_id.map_or(0, |t| u64::from(self.tasks.id(t)) + 1);
+        put_varint(&mut self.task_col, t);
+        match p.metadata {
+            None => put_varint(&mut self.meta_lens, 0),
+            Some(m) => {
+                put_varint(&mut self.meta_lens, m.len() as u64 + 1);
+                self.meta.extend_from_slice(m.as_bytes());
+            }
+        }
+        put_varint(&mut self.msg_lens, p.message.len() as u64);
+        self.msgs.extend_from_slice(p.message.as_bytes());
+        let words = &mut self.words;
+        for_each_word_hash(p.message, |h| {
+            words.insert(h);
+        });
+    }
+
+    /// Entries so far.
+    pub(crate) fn len(&self) -> u32 {
+        self.n
+    }
+
+    /// The raw size the block would have now (close enough to decide when to close it).
+    pub(crate) fn raw_len(&self) -> usize {
+        self.execs.bytes
+            + self.sources.bytes
+            + self.tasks.bytes
+            + self.exec_col.len()
+            + self.ts_col.len()
+            + self.levels.len()
+            + self.source_col.len()
+            + self.task_col.len()
+            + self.meta_lens.len()
+            + self.meta.len()
+            + self.msg_lens.len()
+            + self.msgs.len()
+            + 8
+    }
+
+    /// Writes the raw block into `out` (cleared first), returns its statistics and its token
+    /// filter, and empties the builder for the next block.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) -> (BlockStats, TokenFilter) {
+        out.clear();
+        put_varint(out, u64::from(self.n));
+        self.execs.encode(out);
+        out.extend_from_slice(&self.exec_col);
+        out.extend_from_slice(&self.ts_col);
+        out.extend_from_slice(&self.levels);
+        self.sources.encode(out);
+        out.extend_from_slice(&self.source_col);
+        self.tasks.encode(out);
+        out.extend_from_slice(&self.task_col);
+        out.extend_from_slice(&self.meta_lens);
+        out.extend_from_slice(&self.meta);
+        out.extend_from_slice(&self.msg_lens);
+        out.extend_from_slice(&self.msgs);
+        let stats = BlockStats {
+            entries: self.n,
+            min_ts: self.min_ts,
+            max_ts: self.max_ts,
+            level_mask: self.level_mask,
+        };
+        let filter = TokenFilter::build(
+            &self.words,
+            std::mem::take(&mut self.sources.values),
+            std::mem::take(&mut self.tasks.values),
+            std::mem::take(&mut self.execs.values),
+        );
+        self.clear();
+        (stats, filter)
+    }
+
+    fn clear(&mut self) {
+        self.n = 0;
+        self.level_mask = 0;
+        self.execs.clear();
+        self.sources.clear();
+        self.tasks.clear();
+        for col in [
+            &mut self.exec_col,
+            &mut self.ts_col,
+            &mut self.levels,
+            &mut self.source_col,
+            &mut self.task_col,
+            &mut self.meta_lens,
+            &mut self.meta,
+            &mut self.msg_lens,
+            &mut self.msgs,
+        ] {
+            col.clear();
+        }
+        self.words.clear();
+    }
+}
+
+/// Why a raw block does not decode.
+fn bad(what: &str) -> String {
+    format!("block contents do not decode: {what}")
+}
+
+fn dict<'a>(c: &mut Cursor<'a>, what: &str) -> Result<Vec<&'a str>, String> {
+    let n = c.len_at_most(c.left()).ok_or_else(|| bad(what))?;
+    (0..n).map(|_| c.str().ok_or_else(|| bad(what))).collect()
+}
+
+fn column(c: &mut Cursor<'_>, n: usize, max: u64, what: &str) -> Result<Vec<u64>, String> {
+    (0..n)
+        .map(|_| c.varint().filter(|&v| v <= max).ok_or_else(|| bad(what)))
+        .collect()
+}
+
+/// Decodes a raw block into its entries, in block order, borrowing from `raw`. Every field is
+/// checked as the v1 record decoder checks it, so a bug or a foreign writer is an error here,
+/// never a panic or an invalid entry later.
+pub(crate) fn decode(raw: &[u8]) -> Result<Vec<PayloadRef<'_>>, String> {
+    let mut c = Cursor::new(raw);
+    // Each entry takes at least 6 bytes (five one-byte indexes or lengths and a level byte).
+    let n = c
+        .len_at_most(raw.len() / 6)
+        .ok_or_else(|| bad("entry count"))?;
+    let execs = dict(&mut c, "execution dictionary")?;
+    for e in &execs {
+        crate::entry::check_id("execution_id", e).map_err(|e| bad(&e.to_string()))?;
+    }
+    let exec_col = column(&mut c, n, execs.len() as u64, "execution column")?;
+    let mut ts = Vec::with_capacity(n);
+    let mut last = 0i64;
+    for _ in 0..n {
+        let d = c.varint().ok_or_else(|| bad("timestamps"))?;
+        last = last.wrapping_add(unzigzag(d));
+        ts.push(last);
+    }
+    let levels = c.bytes(n).ok_or_else(|| bad("levels"))?;
+    if let Some(l) = levels.iter().find(|&&l| Level::from_byte(l).is_none()) {
+        return Err(bad(&format!("unknown level byte {l}")));
+    }
+    let sources = dict(&mut c, "source dictionary")?;
+    for s in &sources {
+        crate::entry::check_source(s).map_err(|e| bad(&e.to_string()))?;
+    }
+    let source_col = column(&mut c, n, sources.len() as u64, "source column")?;
+    let tasks = dict(&mut c, "task dictionary")?;
+    for t in &tasks {
+        crate::entry::check_id("task_id", t).map_err(|e| bad(&e.to_string()))?;
+    }
+    let task_col = column(&mut c, n, tasks.len() as u64, "task column")?;
+    let meta_lens = column(&mut c, n, MAX_METADATA_LEN as u64 + 1, "metadata lengths")?;
+    let mut metas = Vec::with_capacity(n);
+    for &len in &meta_lens {
+        metas.push(match len {
+            0 => None,
+            l => Some(text(&mut c, l - 1, "metadata")?),
+        });
+    }
+    let msg_lens = column(&mut c, n, MAX_MESSAGE_LEN as u64, "message lengths")?;
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        // Indexes were bounded by their dictionary's length above (task indexes are 1-based).
+        let at = |col: &[u64]| usize::try_from(col[i]).unwrap_or(usize::MAX);
+        let exec = *execs
+            .get(at(&exec_col))
+            .ok_or_else(|| bad("execution index"))?;
+        let source = *sources
+            .get(at(&source_col))
+            .ok_or_else(|| bad("source index"))?;
+        let task_id = match at(&task_col) {
+            0 => None,
+            t => Some(*tasks.get(t - 1).ok_or_else(|| bad("task index"))?),
+        };
+        out.push(PayloadRef {
+            execution_id: exec,
+            timestamp: ts[i],
+            level: levels[i],
+            source,
+            message: text(&mut c, msg_lens[i], "message")?,
+            task_id,
+            metadata: metas[i],
+        });
+    }
+    if !c.is_empty() {
+        return Err(bad(&format!("{} bytes after the last message", c.left())));
+    }
+    Ok(out)
+}
+
+fn text<'a>(c: &mut Cursor<'a>, len: u64, what: &str) -> Result<&'a str, String> {
+    let len = usize::try_from(len).map_err(|_| bad(what))?;
+    let bytes = c.bytes(len).ok_or_else(|| bad(what))?;
+    std::str::from_utf8(bytes).map_err(|_| bad(what))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn payload<'a>(exec: &'a str, ts: i64, msg: &'a str) -> PayloadRef<'a> {
+        PayloadRef {
+            execution_id: exec,
+            timestamp: ts,
+            level: 1,
+            source: "plugin:x",
+            message: msg,
+            task_id: None,
+            metadata: None,
+        }
+    }
+
+    #[test]
+    fn block_round_trips_every_field() {
+        let mut b = BlockBuilder::default();
+        let mut entries = vec![
+            payload("e1", 1000, "hello world"),
+            payload("e1", 900, ""),
+            payload("e2", i64::MIN, "ünïcode ✓"),
+        ];
+        entries[1].task_id = Some("t-1");
+        entries[1].level = 3;
+        entries[2].metadata = Some(r#"{"a":1}"#);
+        entries[2].source = "scheduler";
+        for e in &entries {
+            b.push(e);
+        }
+        let mut raw = Vec::new();
+        let (stats, filter) = b.finish(&mut raw);
+        assert_eq!(stats.entries, 3);
+        assert_eq!((stats.min_ts, stats.max_ts), (i64::MIN, 1000));
+        assert_eq!(stats.level_mask, 0b1010);
+        assert_eq!(filter.executions, ["e1", "e2"]);
+        assert_eq!(filter.tasks, ["t-1"]);
+        assert!(filter.may_contain_word("world"));
+        assert_eq!(decode(&raw).unwrap(), entries);
+        // The builder is empty again.
+        assert_eq!(b.len(), 0);
+        b.push(&entries[0]);
+        let (stats, _) = b.finish(&mut raw);
+        assert_eq!(stats.level_mask, 0b10);
+        assert_eq!(decode(&raw).unwrap(), entries[..1]);
+    }
+
+    #[test]
+    fn truncated_or_padded_blocks_are_errors() {
+        let mut b = BlockBuilder::default();
+        b.push(&payload("e1", 5, "some text"));
+        let mut raw = Vec::new();
+        b.finish(&mut raw);
+        for cut in 0..raw.len() {
+            assert!(decode(&raw[..cut]).is_err(), "cut at {cut}");
+        }
+        raw.push(0);
+        assert!(decode(&raw).is_err());
+    }
+}

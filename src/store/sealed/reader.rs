@@ -1,0 +1,547 @@
+//! Reading a sealed file: [`SealedDay`], open for the life of the store handle.
+//!
+//! Opening reads the trailer and the block table (64 bytes per block, about 1/4096 of the
+//! day's raw bytes); everything else is read with `pread` when asked: an execution is a binary
+//! search in the execution table plus one contiguous read of its blocks. Nothing is memory
+//! mapped, so a process that queries many executions holds only what it decompresses.
+//!
+//! Damage stays local: a block whose CRC or contents fail is an error for that block only
+//! (its entries are lost, the others read), a damaged block-table entry loses its block, a
+//! damaged execution record falls back to a linear scan of the table, and a damaged trailer
+//! is replaced by its copy after the header.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use super::block;
+use super::filter::TokenFilter;
+use super::layout::{
+    BlockEntry, ExecRecord, Trailer, BLOCK_ENTRY_LEN, DATA_START, EXEC_RECORD_LEN, HEAD_LEN,
+    SEALED_MAGIC, SEALED_VERSION, TRAILER_LEN,
+};
+use crate::error::{Result, StoreError};
+use crate::store::day::Day;
+use crate::store::index::exec_hash;
+use crate::store::record::PayloadRef;
+use crate::store::segment::check_header;
+use crate::LogEntry;
+
+/// Most bytes of consecutive blocks read at once by a query.
+const READ_SPAN: u64 = 8 << 20;
+
+/// The metadata of one block, as search sees it.
+#[derive(Debug, Clone)]
+#[allow(dead_code)] // read by search (notes/sealed-api.md)
+pub(crate) struct BlockMeta {
+    /// Smallest entry timestamp (Unix ms) in the block.
+    pub(crate) min_ts: i64,
+    /// Largest.
+    pub(crate) max_ts: i64,
+    /// Entries in the block.
+    pub(crate) entries: u32,
+    /// Bit `Level as u8` set when the block has an entry of that level.
+    pub(crate) level_mask: u8,
+    /// `None` when the filter is damaged: then every question answers "maybe".
+    filter: Option<TokenFilter>,
+}
+
+#[allow(dead_code)] // called by search (notes/sealed-api.md)
+impl BlockMeta {
+    /// False only when no message of the block contains `token` as a word (`token` lowercased,
+    /// one word as [`words`](super::filter::words) splits them).
+    pub(crate) fn may_contain_word(&self, token: &str) -> bool {
+        self.filter
+            .as_ref()
+            .is_none_or(|f| f.may_contain_word(token))
+    }
+
+    /// False only when no entry of the block has a source starting with `prefix`.
+    pub(crate) fn may_have_source_prefix(&self, prefix: &str) -> bool {
+        self.filter
+            .as_ref()
+            .is_none_or(|f| f.sources.iter().any(|s| s.starts_with(prefix)))
+    }
+
+    /// False only when no entry of the block has this task id.
+    pub(crate) fn may_have_task(&self, task: &str) -> bool {
+        self.filter
+            .as_ref()
+            .is_none_or(|f| f.tasks.binary_search_by(|t| t.as_str().cmp(task)).is_ok())
+    }
+
+    /// False only when no entry of the block has an execution id starting with `prefix`.
+    pub(crate) fn may_have_execution_prefix(&self, prefix: &str) -> bool {
+        self.filter
+            .as_ref()
+            .is_none_or(|f| f.executions.iter().any(|e| e.starts_with(prefix)))
+    }
+}
+
+/// An open sealed day (`YYYY-MM-DD.sealed`).
+pub(crate) struct SealedDay {
+    day: Day,
+    path: PathBuf,
+    file: File,
+    trailer: Trailer,
+    /// The block table; `None` for an entry that fails its checks.
+    table: Vec<Option<BlockEntry>>,
+    /// Damage found by `open` that did not stop it (offset, what), for `verify`.
+    damage: Vec<(u64, String)>,
+    #[allow(dead_code)] // filled by `blocks`
+    metas: OnceLock<Vec<BlockMeta>>,
+}
+
+impl std::fmt::Debug for SealedDay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedDay")
+            .field("path", &self.path)
+            .field("blocks", &self.table.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SealedDay {
+    /// Opens the sealed file of `day` at `path`: checks the header, reads the trailer (or its
+    /// copy) and the block table.
+    pub(crate) fn open(path: &Path, day: Day) -> Result<SealedDay> {
+        let file = File::open(path).map_err(StoreError::io("open sealed file", path))?;
+        let len = file
+            .metadata()
+            .map_err(StoreError::io("stat sealed file", path))?
+            .len();
+        let corrupt = |offset: u64, reason: String| StoreError::Corrupt {
+            file: path.to_owned(),
+            offset,
+            reason,
+        };
+        if len < DATA_START + TRAILER_LEN as u64 {
+            return Err(corrupt(
+                0,
+                format!("{len} bytes is too short for a sealed file"),
+            ));
+        }
+        let mut head = [0u8; HEAD_LEN];
+        file.read_exact_at(&mut head, 0)
+            .map_err(StoreError::io("read sealed file", path))?;
+        check_header(path, &head[..16], SEALED_MAGIC, SEALED_VERSION)?;
+        let mut tail = [0u8; TRAILER_LEN];
+        file.read_exact_at(&mut tail, len - TRAILER_LEN as u64)
+            .map_err(StoreError::io("read sealed file", path))?;
+        let end = Trailer::from_bytes(&tail, len);
+        let spare = Trailer::from_bytes(&head[16..], len);
+        let mut damage = Vec::new();
+        if head[12..16] != [0; 4] {
+            damage.push((12, "reserved header bytes are not zero".to_owned()));
+        }
+        if end.is_none() {
+            damage.push((
+                len - TRAILER_LEN as u64,
+                "the trailer fails its checks (its copy after the header is used)".to_owned(),
+            ));
+        }
+        if spare.is_none() || (end.is_some() && spare != end) {
+            damage.push((
+                16,
+                "the trailer copy after the header fails its checks or differs from the trailer"
+                    .to_owned(),
+            ));
+        }
+        let trailer = end
+            .or_else(|| {
+                let copy = Trailer::from_bytes(&head[16..], len);
+                if copy.is_some() {
+                    tracing::warn!(file = %path.display(), "damaged trailer; using its copy after the header (run `logstore verify`)");
+                }
+                copy
+            })
+            .ok_or_else(|| {
+                corrupt(
+                    len - TRAILER_LEN as u64,
+                    "the trailer and its copy both fail their checks".to_owned(),
+                )
+            })?;
+        let n = usize::try_from(trailer.blocks).unwrap_or(0);
+        let mut bytes = vec![0u8; n * BLOCK_ENTRY_LEN];
+        file.read_exact_at(&mut bytes, trailer.block_table)
+            .map_err(StoreError::io("read sealed file", path))?;
+        let table = bytes
+            .chunks_exact(BLOCK_ENTRY_LEN)
+            .map(|b| {
+                BlockEntry::from_bytes(b).filter(|e| {
+                    e.offset >= DATA_START
+                        && e.end() <= trailer.block_table
+                        && e.filter_offset.saturating_add(u64::from(e.filter_len))
+                            <= trailer.block_table
+                        && (e.raw_len as usize) <= block::MAX_RAW_BLOCK
+                })
+            })
+            .collect();
+        Ok(SealedDay {
+            day,
+            path: path.to_owned(),
+            file,
+            trailer,
+            table,
+            damage,
+            metas: OnceLock::new(),
+        })
+    }
+
+    /// Damage that `open` worked around (offset, what): for `verify`.
+    pub(crate) fn open_damage(&self) -> &[(u64, String)] {
+        &self.damage
+    }
+
+    /// The day.
+    pub(crate) fn day(&self) -> Day {
+        self.day
+    }
+
+    /// The file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Entries in the file.
+    pub(crate) fn entries(&self) -> u64 {
+        self.trailer.entries
+    }
+
+    /// Bytes of the v1 segment this day was sealed from.
+    pub(crate) fn v1_bytes(&self) -> u64 {
+        self.trailer.v1_bytes
+    }
+
+    /// Executions in the file.
+    pub(crate) fn executions(&self) -> u32 {
+        self.trailer.execs
+    }
+
+    #[allow(dead_code)] // called by search and shipping (notes/sealed-api.md)
+    /// Metadata of every block, in file order (executions clustered, append order inside).
+    /// The filters are read on the first call.
+    pub(crate) fn blocks(&self) -> &[BlockMeta] {
+        self.metas.get_or_init(|| {
+            self.table
+                .iter()
+                .map(|e| match e {
+                    Some(e) => BlockMeta {
+                        min_ts: e.min_ts,
+                        max_ts: e.max_ts,
+                        entries: e.entries,
+                        level_mask: e.level_mask,
+                        filter: self.filter(e),
+                    },
+                    // Unknown: "maybe" everywhere, so a search reads it and reports the damage.
+                    None => BlockMeta {
+                        min_ts: i64::MIN,
+                        max_ts: i64::MAX,
+                        entries: 0,
+                        level_mask: 0x0f,
+                        filter: None,
+                    },
+                })
+                .collect()
+        })
+    }
+
+    fn filter(&self, e: &BlockEntry) -> Option<TokenFilter> {
+        let mut b = vec![0u8; e.filter_len as usize];
+        self.file.read_exact_at(&mut b, e.filter_offset).ok()?;
+        if crc32fast::hash(&b) != e.filter_crc {
+            tracing::warn!(file = %self.path.display(), offset = e.filter_offset, "damaged block filter; the block will be read by every search (run `logstore verify`)");
+            return None;
+        }
+        TokenFilter::decode(&b)
+    }
+
+    /// The decoded token filter of block `i` (for `verify`): `Err` names the damage.
+    pub(crate) fn check_filter(&self, i: usize) -> Result<()> {
+        let e = self.entry(i)?;
+        self.filter(&e)
+            .map(|_| ())
+            .ok_or_else(|| StoreError::Corrupt {
+                file: self.path.clone(),
+                offset: e.filter_offset,
+                reason: format!("the filter of block {i} fails its checksum or does not decode"),
+            })
+    }
+
+    /// The block table as read (`None`: a damaged entry).
+    pub(crate) fn block_table(&self) -> &[Option<BlockEntry>] {
+        &self.table
+    }
+
+    /// Number of blocks.
+    pub(crate) fn block_count(&self) -> usize {
+        self.table.len()
+    }
+
+    fn entry(&self, i: usize) -> Result<BlockEntry> {
+        self.table
+            .get(i)
+            .copied()
+            .flatten()
+            .ok_or_else(|| StoreError::Corrupt {
+                file: self.path.clone(),
+                offset: self.trailer.block_table + (i * BLOCK_ENTRY_LEN) as u64,
+                reason: format!(
+                    "the block table entry of block {i} fails its checks; its entries are lost"
+                ),
+            })
+    }
+
+    #[allow(dead_code)] // called by search and shipping (notes/sealed-api.md)
+    /// Decompresses block `i` after checking its CRC; entries in block order. A damaged block
+    /// is `Err(StoreError::Corrupt)`: callers skip it and report it.
+    pub(crate) fn read_block(&self, i: usize) -> Result<Vec<LogEntry>> {
+        self.with_block(i, None, |entries| {
+            let (mut exec, mut task) = (None, None);
+            entries
+                .iter()
+                .map(|p| {
+                    p.to_entry_sharing(&mut exec, &mut task)
+                        .map_err(|e| StoreError::Corrupt {
+                            file: self.path.clone(),
+                            offset: 0,
+                            reason: format!("block {i}: {e}"),
+                        })
+                })
+                .collect()
+        })?
+    }
+
+    /// Calls `f` with the decoded entries of block `i`. `bytes`: the block's compressed bytes
+    /// if the caller has already read them.
+    pub(crate) fn with_block<R>(
+        &self,
+        i: usize,
+        bytes: Option<&[u8]>,
+        f: impl FnOnce(&[PayloadRef<'_>]) -> R,
+    ) -> Result<R> {
+        let e = self.entry(i)?;
+        let owned;
+        let data = match bytes {
+            Some(b) => b,
+            None => {
+                let mut b = vec![0u8; e.len as usize];
+                self.file
+                    .read_exact_at(&mut b, e.offset)
+                    .map_err(StoreError::io("read sealed file", &self.path))?;
+                owned = b;
+                &owned
+            }
+        };
+        let corrupt = |reason: String| StoreError::Corrupt {
+            file: self.path.clone(),
+            offset: e.offset,
+            reason: format!("block {i}: {reason}; its {} entries are lost", e.entries),
+        };
+        let crc = crc32fast::hash(data);
+        if crc != e.crc {
+            return Err(corrupt(format!(
+                "checksum mismatch (stored {:#010x}, computed {crc:#010x})",
+                e.crc
+            )));
+        }
+        let raw = zstd::bulk::decompress(data, e.raw_len as usize)
+            .map_err(|err| corrupt(format!("zstd: {err}")))?;
+        if raw.len() != e.raw_len as usize {
+            return Err(corrupt(format!(
+                "{} bytes decompressed, {} declared",
+                raw.len(),
+                e.raw_len
+            )));
+        }
+        let entries = block::decode(&raw).map_err(corrupt)?;
+        if entries.len() != e.entries as usize {
+            return Err(corrupt(format!(
+                "{} entries decoded, {} declared",
+                entries.len(),
+                e.entries
+            )));
+        }
+        Ok(f(&entries))
+    }
+
+    /// Calls `f(i, result)` for each block `first..=last` in order, reading consecutive blocks
+    /// in spans of up to 8 MiB. `f` returns `false` to stop.
+    pub(crate) fn for_blocks(
+        &self,
+        first: u32,
+        last: u32,
+        f: &mut dyn FnMut(usize, Result<&[PayloadRef<'_>]>) -> bool,
+    ) -> Result<()> {
+        let (first, last) = (
+            first as usize,
+            (last as usize).min(self.table.len().saturating_sub(1)),
+        );
+        let mut i = first;
+        while i <= last && i < self.table.len() {
+            // A span of consecutive intact blocks, or one damaged block.
+            let Some(start) = self.table[i] else {
+                if !f(
+                    i,
+                    Err(self.entry(i).err().unwrap_or_else(|| self.unknown(i))),
+                ) {
+                    return Ok(());
+                }
+                i += 1;
+                continue;
+            };
+            let mut j = i;
+            while j < last {
+                match self.table[j + 1] {
+                    Some(n)
+                        if n.offset == self.table[j].map_or(0, |e| e.end())
+                            && n.end() - start.offset <= READ_SPAN =>
+                    {
+                        j += 1
+                    }
+                    _ => break,
+                }
+            }
+            let end = self.table[j].map_or(start.end(), |e| e.end());
+            let mut span = vec![0u8; usize::try_from(end - start.offset).unwrap_or(0)];
+            self.file
+                .read_exact_at(&mut span, start.offset)
+                .map_err(StoreError::io("read sealed file", &self.path))?;
+            for k in i..=j {
+                let Some(e) = self.table[k] else { continue };
+                let at = usize::try_from(e.offset - start.offset).unwrap_or(0);
+                let bytes = &span[at..at + e.len as usize];
+                let mut more = true;
+                let r = self.with_block(k, Some(bytes), |entries| {
+                    more = f(k, Ok(entries));
+                });
+                if let Err(err) = r {
+                    more = f(k, Err(err));
+                }
+                if !more {
+                    return Ok(());
+                }
+            }
+            i = j + 1;
+        }
+        Ok(())
+    }
+
+    fn unknown(&self, i: usize) -> StoreError {
+        StoreError::Corrupt {
+            file: self.path.clone(),
+            offset: 0,
+            reason: format!("block {i} is unreadable"),
+        }
+    }
+
+    fn record(&self, i: u32) -> Result<Option<ExecRecord>> {
+        let mut b = [0u8; EXEC_RECORD_LEN];
+        let at = self.trailer.exec_table + u64::from(i) * EXEC_RECORD_LEN as u64;
+        self.file
+            .read_exact_at(&mut b, at)
+            .map_err(StoreError::io("read sealed file", &self.path))?;
+        Ok(ExecRecord::from_bytes(&b).filter(|r| {
+            r.last_block < self.trailer.blocks
+                && r.name_offset + u64::from(r.name_len) <= self.trailer.names_len
+        }))
+    }
+
+    /// The execution id of a record; `None` if its bytes are damaged.
+    pub(crate) fn name(&self, r: &ExecRecord) -> Result<Option<String>> {
+        let mut b = vec![0u8; usize::from(r.name_len)];
+        self.file
+            .read_exact_at(&mut b, self.trailer.names + r.name_offset)
+            .map_err(StoreError::io("read sealed file", &self.path))?;
+        // The names carry no CRC of their own: the record's hash is their check.
+        Ok(String::from_utf8(b).ok().filter(|s| {
+            crate::entry::check_id("execution_id", s).is_ok() && exec_hash(s) == r.hash
+        }))
+    }
+
+    /// The record of execution `id` (none if the day does not hold it; the writer writes one
+    /// per id). A damaged record on the way of the binary search makes it a linear scan, so
+    /// one bad record costs only its own execution.
+    pub(crate) fn lookup(&self, id: &str) -> Result<Vec<ExecRecord>> {
+        let hash = exec_hash(id);
+        let candidates = match self.search(hash)? {
+            Some(c) => c,
+            None => {
+                tracing::warn!(file = %self.path.display(), "damaged execution record; scanning the execution table (run `logstore verify`)");
+                let mut c = Vec::new();
+                self.for_each_record(|r| {
+                    if r.hash == hash {
+                        c.push(r);
+                    }
+                })?;
+                c
+            }
+        };
+        let mut out = Vec::new();
+        for r in candidates {
+            match self.name(&r)? {
+                Some(name) if name == id => out.push(r),
+                Some(_) => {} // another id with the same hash
+                // A damaged name: the hash matched, and the blocks are filtered by id anyway.
+                None => out.push(r),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Binary search; `None` if a damaged record was met.
+    fn search(&self, hash: u64) -> Result<Option<Vec<ExecRecord>>> {
+        let (mut lo, mut hi) = (0u32, self.trailer.execs);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let Some(r) = self.record(mid)? else {
+                return Ok(None);
+            };
+            if r.hash < hash {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let mut out = Vec::new();
+        while lo < self.trailer.execs {
+            let Some(r) = self.record(lo)? else {
+                return Ok(None);
+            };
+            if r.hash != hash {
+                break;
+            }
+            out.push(r);
+            lo += 1;
+        }
+        Ok(Some(out))
+    }
+
+    /// Calls `f` for every intact execution record, in table order; returns the file offsets
+    /// of the damaged ones.
+    pub(crate) fn for_each_record(&self, mut f: impl FnMut(ExecRecord)) -> Result<Vec<u64>> {
+        const CHUNK: u32 = 4096;
+        let mut bad = Vec::new();
+        let mut i = 0u32;
+        while i < self.trailer.execs {
+            let n = CHUNK.min(self.trailer.execs - i);
+            let at = self.trailer.exec_table + u64::from(i) * EXEC_RECORD_LEN as u64;
+            let mut b = vec![0u8; n as usize * EXEC_RECORD_LEN];
+            self.file
+                .read_exact_at(&mut b, at)
+                .map_err(StoreError::io("read sealed file", &self.path))?;
+            for (k, chunk) in b.chunks_exact(EXEC_RECORD_LEN).enumerate() {
+                match ExecRecord::from_bytes(chunk).filter(|r| {
+                    r.last_block < self.trailer.blocks
+                        && r.name_offset + u64::from(r.name_len) <= self.trailer.names_len
+                }) {
+                    Some(r) => f(r),
+                    None => bad.push(at + (k * EXEC_RECORD_LEN) as u64),
+                }
+            }
+            i += n;
+        }
+        Ok(bad)
+    }
+}

@@ -1,0 +1,558 @@
+//! Sealing: the rewrite of a finished v1 day (segment + index) into one sealed file.
+//!
+//! Memory is bounded whatever the size of the day. The day's entries are never held, and
+//! neither is its run list (56 bytes per run on disk, up to one run per entry): the runs are
+//! grouped by execution in passes over the index, each pass taking the executions whose hash
+//! falls in one range, sized so that a pass holds at most [`RUNS_PER_PASS`] runs (24 bytes
+//! each in memory). A first pass counts runs per hash bucket to choose the ranges. Within a
+//! pass the runs are sorted by (hash, offset), and each execution's runs are read with `pread`
+//! (no memory map, so the segment's pages are not charged to this process) and packed into
+//! blocks. The block table (64 bytes per block) is the only thing that grows with the day,
+//! at 1/4096 of the raw bytes; filters, execution records and names go to spill files and are
+//! copied in at the end.
+//!
+//! So executions come out in hash order, each contiguous, in append order inside: the file is
+//! in the same order as its execution table.
+//!
+//! Crash safety: everything is written to `YYYY-MM-DD.sealed.tmp`, fsynced, renamed to
+//! `YYYY-MM-DD.sealed`, and the directory fsynced. The caller deletes the v1 files only after
+//! that. A reader or a recovering writer that finds both prefers the sealed file, which is
+//! whole by construction (the rename is atomic and came after the fsync).
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::block::BlockBuilder;
+use super::layout::{
+    sealed_tmp_path, state_byte, BlockEntry, ExecRecord, Trailer, HEAD_LEN, SEALED_MAGIC,
+    SEALED_VERSION,
+};
+use crate::error::{Result, StoreError};
+use crate::store::day::Day;
+use crate::store::index::{self, live_index_path, sorted_index_path, sync_dir, SortedIndex};
+use crate::store::record::{self, PayloadRef};
+use crate::store::segment::{file_header, segment_path};
+use crate::store::view::{Access, FileView};
+use crate::Level;
+
+/// Raw bytes at which a block is closed. 256 KiB: measured on real log text in
+/// docs/PERFORMANCE.md ("Sealed days"), the ratio gains little above it and a query of a small
+/// execution decompresses more for nothing.
+pub(crate) const BLOCK_TARGET: usize = 256 * 1024;
+/// zstd level of the blocks.
+pub(crate) const ZSTD_LEVEL: i32 = 3;
+/// Most runs one grouping pass holds in memory (24 bytes each: 48 MB).
+pub(crate) const RUNS_PER_PASS: usize = 2 << 20;
+
+/// What one seal did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealOutcome {
+    /// The day sealed.
+    pub day: Day,
+    /// Bytes of the v1 files (segment and indexes) before.
+    pub v1_bytes: u64,
+    /// Bytes of the sealed file.
+    pub sealed_bytes: u64,
+    /// Entries sealed.
+    pub entries: u64,
+    /// Executions sealed.
+    pub executions: u64,
+    /// Time the rewrite took.
+    pub elapsed: Duration,
+}
+
+/// A run as a pass holds it.
+#[derive(Clone, Copy)]
+struct RunRef {
+    hash: u64,
+    offset: u64,
+    length: u32,
+}
+
+/// Options of a seal (tests and benchmarks vary them; the store uses the defaults).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SealOptions {
+    pub(crate) block_target: usize,
+    pub(crate) runs_per_pass: usize,
+    pub(crate) level: i32,
+}
+
+impl Default for SealOptions {
+    fn default() -> SealOptions {
+        SealOptions {
+            block_target: BLOCK_TARGET,
+            runs_per_pass: RUNS_PER_PASS,
+            level: ZSTD_LEVEL,
+        }
+    }
+}
+
+/// Where the index of a v1 day is read from.
+enum RunSource {
+    Sorted(SortedIndex),
+    Live(FileView),
+}
+
+impl RunSource {
+    fn open(segments_dir: &Path, day: Day) -> Result<RunSource> {
+        let sidx = sorted_index_path(segments_dir, day);
+        if let Ok(s) = SortedIndex::open_with(&sidx, Access::Pread) {
+            // A sorted index with a damaged entry would lose that run: use the live index,
+            // which the v1 writer kept beside it.
+            if s.entries()?.1.is_empty() {
+                return Ok(RunSource::Sorted(s));
+            }
+        }
+        let idx = live_index_path(segments_dir, day);
+        let view =
+            FileView::open(&idx, Access::Pread).map_err(StoreError::io("open index", &idx))?;
+        Ok(RunSource::Live(view))
+    }
+
+    fn for_each(&self, mut f: impl FnMut(RunRef)) -> Result<()> {
+        let mut g = |e: index::IndexEntry| {
+            f(RunRef {
+                hash: e.hash,
+                offset: e.offset,
+                length: e.length,
+            });
+        };
+        match self {
+            RunSource::Sorted(s) => s.for_each(g),
+            RunSource::Live(v) => index::scan_live(v, 0, |_, e| g(e)).map(|_| ()),
+        }
+    }
+}
+
+/// A file written through a buffer, knowing its length.
+struct Out {
+    file: BufWriter<File>,
+    path: PathBuf,
+    len: u64,
+}
+
+impl Out {
+    fn create(path: PathBuf) -> Result<Out> {
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(StoreError::io("create", &path))?;
+        Ok(Out {
+            file: BufWriter::with_capacity(1 << 20, file),
+            path,
+            len: 0,
+        })
+    }
+
+    fn write(&mut self, b: &[u8]) -> Result<()> {
+        self.file
+            .write_all(b)
+            .map_err(StoreError::io("write", &self.path))?;
+        self.len += b.len() as u64;
+        Ok(())
+    }
+
+    /// Appends the whole of `spill` (which is then deleted).
+    fn append_spill(&mut self, spill: Out) -> Result<()> {
+        let mut file = spill
+            .file
+            .into_inner()
+            .map_err(|e| StoreError::io("write", &spill.path)(e.into_error()))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(StoreError::io("read", &spill.path))?;
+        let n = std::io::copy(&mut file, &mut self.file)
+            .map_err(StoreError::io("copy into", &self.path))?;
+        self.len += n;
+        drop(file);
+        let _ = std::fs::remove_file(&spill.path);
+        Ok(())
+    }
+}
+
+/// The execution being written.
+struct Exec {
+    id: String,
+    rec: ExecRecord,
+    state: Option<String>,
+}
+
+/// The sealed file being built.
+struct Sealer {
+    opts: SealOptions,
+    out: Out,
+    filters: Out,
+    execs: Out,
+    names: Out,
+    table: Vec<BlockEntry>,
+    builder: BlockBuilder,
+    raw: Vec<u8>,
+    filter_bytes: Vec<u8>,
+    zstd: zstd::bulk::Compressor<'static>,
+    exec: Option<Exec>,
+    entries: u64,
+    exec_count: u32,
+}
+
+impl Sealer {
+    fn block_index(&self) -> u32 {
+        u32::try_from(self.table.len()).unwrap_or(u32::MAX)
+    }
+
+    fn push(&mut self, p: &PayloadRef<'_>) -> Result<()> {
+        let block = self.block_index();
+        if self.exec.as_ref().is_none_or(|e| e.id != p.execution_id) {
+            self.end_exec()?;
+            self.exec = Some(Exec {
+                id: p.execution_id.to_owned(),
+                rec: ExecRecord {
+                    hash: index::exec_hash(p.execution_id),
+                    first_block: block,
+                    min_ts: p.timestamp,
+                    max_ts: p.timestamp,
+                    ..ExecRecord::default()
+                },
+                state: None,
+            });
+        }
+        if let Some(e) = self.exec.as_mut() {
+            let r = &mut e.rec;
+            r.last_block = block;
+            r.entries += 1;
+            r.errors += u32::from(p.level == Level::Error.to_byte());
+            r.min_ts = r.min_ts.min(p.timestamp);
+            r.max_ts = r.max_ts.max(p.timestamp);
+            if crate::store::recovery::is_terminal(p) {
+                e.state = p
+                    .to_entry()
+                    .ok()
+                    .and_then(|x| x.terminal_state().map(str::to_owned));
+            }
+        }
+        self.builder.push(p);
+        self.entries += 1;
+        if self.builder.raw_len() >= self.opts.block_target {
+            self.flush_block()?;
+        }
+        Ok(())
+    }
+
+    fn end_exec(&mut self) -> Result<()> {
+        let Some(e) = self.exec.take() else {
+            return Ok(());
+        };
+        let rec = ExecRecord {
+            name_offset: self.names.len,
+            // Ids are at most 128 bytes (checked when the record was decoded).
+            name_len: u8::try_from(e.id.len()).unwrap_or(u8::MAX),
+            state: state_byte(e.state.as_deref()),
+            ..e.rec
+        };
+        self.names.write(e.id.as_bytes())?;
+        self.execs.write(&rec.to_bytes())?;
+        self.exec_count += 1;
+        Ok(())
+    }
+
+    fn flush_block(&mut self) -> Result<()> {
+        if self.builder.len() == 0 {
+            return Ok(());
+        }
+        let (stats, filter) = self.builder.finish(&mut self.raw);
+        let compressed = self
+            .zstd
+            .compress(&self.raw)
+            .map_err(StoreError::io("compress block", &self.out.path))?;
+        self.filter_bytes.clear();
+        filter.encode(&mut self.filter_bytes);
+        let too_big = || StoreError::Corrupt {
+            file: self.out.path.clone(),
+            offset: self.out.len,
+            reason: "a block is over 4 GiB".to_owned(),
+        };
+        let entry = BlockEntry {
+            offset: self.out.len,
+            len: u32::try_from(compressed.len()).map_err(|_| too_big())?,
+            raw_len: u32::try_from(self.raw.len()).map_err(|_| too_big())?,
+            entries: stats.entries,
+            crc: crc32fast::hash(&compressed),
+            min_ts: stats.min_ts,
+            max_ts: stats.max_ts,
+            // Relative to the filter section until `finish` knows where it starts.
+            filter_offset: self.filters.len,
+            filter_len: u32::try_from(self.filter_bytes.len()).map_err(|_| too_big())?,
+            filter_crc: crc32fast::hash(&self.filter_bytes),
+            level_mask: stats.level_mask,
+        };
+        self.out.write(&compressed)?;
+        let fb = std::mem::take(&mut self.filter_bytes);
+        self.filters.write(&fb)?;
+        self.filter_bytes = fb;
+        self.table.push(entry);
+        Ok(())
+    }
+
+    /// Writes the sections after the blocks and the trailer; returns the file's length.
+    fn finish(mut self, v1_bytes: u64) -> Result<(File, u64, u64, u32)> {
+        self.end_exec()?;
+        self.flush_block()?;
+        let filters_at = self.out.len;
+        self.out.append_spill(self.filters)?;
+        let block_table = self.out.len;
+        for e in &self.table {
+            let e = BlockEntry {
+                filter_offset: filters_at + e.filter_offset,
+                ..*e
+            };
+            self.out.write(&e.to_bytes())?;
+        }
+        let exec_table = self.out.len;
+        self.out.append_spill(self.execs)?;
+        let names = self.out.len;
+        let names_len = self.names.len;
+        self.out.append_spill(self.names)?;
+        let trailer = Trailer {
+            block_table,
+            exec_table,
+            names,
+            names_len,
+            entries: self.entries,
+            v1_bytes,
+            blocks: u32::try_from(self.table.len()).unwrap_or(u32::MAX),
+            execs: self.exec_count,
+        }
+        .to_bytes();
+        self.out.write(&trailer)?;
+        let path = self.out.path.clone();
+        let file = self
+            .out
+            .file
+            .into_inner()
+            .map_err(|e| StoreError::io("write", &path)(e.into_error()))?;
+        // The copy after the header lets a reader open the file if the last bytes are damaged.
+        file.write_all_at(&trailer, 16)
+            .map_err(StoreError::io("write", &path))?;
+        Ok((file, self.out.len, self.entries, self.exec_count))
+    }
+}
+
+/// Rewrites the v1 files of `day` into `YYYY-MM-DD.sealed.tmp`, fsynced. The caller renames it
+/// to `YYYY-MM-DD.sealed`, fsyncs the directory, and only then deletes the v1 files
+/// ([`remove_v1`]). Returns `None` if `stop` was raised (the temp files are removed).
+///
+/// The day must be complete and consistent: a past day that recovery has checked, or a day
+/// the writer has rolled away from.
+pub(crate) fn write_sealed(
+    segments_dir: &Path,
+    day: Day,
+    opts: SealOptions,
+    stop: &AtomicBool,
+) -> Result<Option<SealOutcome>> {
+    let started = Instant::now();
+    let seg_path = segment_path(segments_dir, day);
+    let segment = FileView::open(&seg_path, Access::Pread)
+        .map_err(StoreError::io("open segment", &seg_path))?;
+    let runs = RunSource::open(segments_dir, day)?;
+    let v1_bytes = v1_files(segments_dir, day)
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let tmp = sealed_tmp_path(segments_dir, day);
+    let spill = |ext: &str| Out::create(segments_dir.join(format!("{day}.sealed.tmp-{ext}")));
+    let mut s = Sealer {
+        opts,
+        out: Out::create(tmp.clone())?,
+        filters: spill("filters")?,
+        execs: spill("execs")?,
+        names: spill("names")?,
+        table: Vec::new(),
+        builder: BlockBuilder::default(),
+        raw: Vec::new(),
+        filter_bytes: Vec::new(),
+        zstd: zstd::bulk::Compressor::new(opts.level)
+            .map_err(StoreError::io("start zstd", &tmp))?,
+        exec: None,
+        entries: 0,
+        exec_count: 0,
+    };
+    s.out.write(&file_header(SEALED_MAGIC, SEALED_VERSION))?;
+    s.out.write(&[0u8; HEAD_LEN - 16])?;
+
+    let mut buckets = vec![0u64; 1 << 16];
+    runs.for_each(|r| buckets[bucket(r.hash)] += 1)?;
+    let mut pass_runs: Vec<RunRef> = Vec::new();
+    let mut buf = Vec::new();
+    for range in pass_ranges(&buckets, opts.runs_per_pass as u64) {
+        if stop.load(Ordering::Relaxed) {
+            drop(s);
+            remove_tmp(segments_dir, day);
+            return Ok(None);
+        }
+        pass_runs.clear();
+        runs.for_each(|r| {
+            if range.contains(&bucket(r.hash)) {
+                pass_runs.push(r);
+            }
+        })?;
+        pass_runs.sort_unstable_by_key(|r| (r.hash, r.offset));
+        for (n, group) in pass_runs.chunk_by(|a, b| a.hash == b.hash).enumerate() {
+            if n % 1024 == 1023 && stop.load(Ordering::Relaxed) {
+                drop(s);
+                remove_tmp(segments_dir, day);
+                return Ok(None);
+            }
+            seal_group(&mut s, &segment, group, &mut buf)?;
+        }
+    }
+    let (file, sealed_bytes, entries, executions) = s.finish(v1_bytes)?;
+    // The rename must not become visible before the contents are durable.
+    file.sync_all()
+        .map_err(StoreError::io("fsync sealed file", &tmp))?;
+    drop(file);
+    Ok(Some(SealOutcome {
+        day,
+        v1_bytes,
+        sealed_bytes,
+        entries,
+        executions: u64::from(executions),
+        elapsed: started.elapsed(),
+    }))
+}
+
+fn bucket(hash: u64) -> usize {
+    usize::try_from(hash >> 48).unwrap_or(0)
+}
+
+/// Consecutive bucket ranges holding at most `budget` runs each (a single bucket over the
+/// budget is a pass of its own).
+fn pass_ranges(buckets: &[u64], budget: u64) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut held) = (0, 0u64);
+    for (i, &n) in buckets.iter().enumerate() {
+        if held > 0 && held + n > budget {
+            out.push(start..i);
+            start = i;
+            held = 0;
+        }
+        held += n;
+    }
+    if held > 0 {
+        out.push(start..buckets.len());
+    }
+    out
+}
+
+/// Seals the runs of one hash, in offset order. Almost always one execution; if two ids share
+/// the hash, the first seen is written first, then each other one in a further read.
+fn seal_group(
+    s: &mut Sealer,
+    segment: &FileView,
+    group: &[RunRef],
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    let mut others = BTreeSet::new();
+    let first = for_each_entry(segment, group, buf, None, &mut others, s)?;
+    let Some(first) = first else { return Ok(()) };
+    others.remove(&first);
+    for id in others {
+        for_each_entry(segment, group, buf, Some(&id), &mut BTreeSet::new(), s)?;
+    }
+    Ok(())
+}
+
+/// Feeds the entries of `want` (or of the first id met, if `None`) to the sealer, noting the
+/// other ids met. Damaged frames are skipped (the v1 reader skips them too).
+fn for_each_entry(
+    segment: &FileView,
+    group: &[RunRef],
+    buf: &mut Vec<u8>,
+    want: Option<&str>,
+    others: &mut BTreeSet<String>,
+    s: &mut Sealer,
+) -> Result<Option<String>> {
+    let mut target = want.map(str::to_owned);
+    let mut result = Ok(());
+    for run in group {
+        read_run(segment, run, buf)?;
+        record::for_each_frame(buf, |_, p| {
+            let id = target.get_or_insert_with(|| p.execution_id.to_owned());
+            if p.execution_id == id.as_str() {
+                if let Err(e) = s.push(&p) {
+                    result = Err(e);
+                    return false;
+                }
+            } else if want.is_none() && !others.contains(p.execution_id) {
+                others.insert(p.execution_id.to_owned());
+            }
+            true
+        });
+        result?;
+        result = Ok(());
+    }
+    s.end_exec()?;
+    Ok(target)
+}
+
+/// Reads a run's bytes into `buf` (what exists of it, if the segment is shorter).
+fn read_run(segment: &FileView, run: &RunRef, buf: &mut Vec<u8>) -> Result<()> {
+    let len = usize::try_from(run.length).unwrap_or(0);
+    buf.resize(len, 0);
+    let io = StoreError::io("read segment", segment.path());
+    match segment.read(run.offset, len) {
+        Ok(chunk) => {
+            buf.copy_from_slice(&chunk);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            tracing::warn!(file = %segment.path().display(), offset = run.offset, "index run reaches past the end of the segment; sealing what exists");
+            buf.clear();
+            Ok(())
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
+/// The v1 files of a day.
+pub(crate) fn v1_files(segments_dir: &Path, day: Day) -> [PathBuf; 3] {
+    [
+        segment_path(segments_dir, day),
+        sorted_index_path(segments_dir, day),
+        live_index_path(segments_dir, day),
+    ]
+}
+
+/// Deletes the v1 files of a day that has its sealed file (segment last: an index without
+/// its segment is ignored), then fsyncs the directory.
+pub(crate) fn remove_v1(segments_dir: &Path, day: Day) -> Result<()> {
+    let [seg, sidx, idx] = v1_files(segments_dir, day);
+    for path in [sidx, idx, seg] {
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io("delete", &path)(e)),
+        }
+    }
+    sync_dir(segments_dir)
+}
+
+/// Deletes what an interrupted seal of `day` left (never read, so a failure is only logged).
+pub(crate) fn remove_tmp(segments_dir: &Path, day: Day) {
+    for ext in ["", "-filters", "-execs", "-names"] {
+        let p = segments_dir.join(format!("{day}.sealed.tmp{ext}"));
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(file = %p.display(), error = %e, "cannot delete a temporary file of an interrupted seal")
+            }
+        }
+    }
+}

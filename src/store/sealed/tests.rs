@@ -1,0 +1,153 @@
+//! Tests of a sealed file as search and shipping read it: block order, filters, damage.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use super::layout::{sealed_path, sealed_tmp_path};
+use super::seal::{write_sealed, SealOptions};
+use super::{words, SealedDay};
+use crate::store::day::Day;
+use crate::store::index::exec_hash;
+use crate::{
+    CommitPolicy, Config, Durability, ExecutionId, Level, LogEntry, LogStore, ManualClock, TaskId,
+};
+
+const NOON: i64 = 1_768_046_400_000;
+
+/// A v1 day (left live: the store is closed before any roll) of `n` interleaved entries.
+fn v1_day(dir: &Path, n: usize) -> (Day, Vec<LogEntry>) {
+    let clock = ManualClock::new(NOON);
+    let config = Config {
+        commit: CommitPolicy {
+            max_batch_entries: 10,
+            ..CommitPolicy::default()
+        },
+        clock: Arc::new(clock.clone()),
+    };
+    let store = LogStore::open_with(dir, config).unwrap();
+    let mut written = Vec::new();
+    for i in 0..n {
+        let exec = ExecutionId::new(format!("run-{}", i % 7)).unwrap();
+        let mut e = LogEntry::new(
+            exec,
+            NOON + i as i64,
+            Level::ALL[i % 4],
+            if i % 2 == 0 {
+                "plugin:fetch"
+            } else {
+                "scheduler"
+            },
+            format!(
+                "line {i}: Downloading crate serde_json v1.0.{} from index",
+                i % 50
+            ),
+        );
+        if i % 3 == 0 {
+            e = e.with_task(TaskId::new(format!("t{}", i % 5)).unwrap());
+        }
+        store.append(&e).unwrap();
+        written.push(e);
+    }
+    store.flush(Durability::Synced).unwrap();
+    drop(store);
+    (Day::from_unix_ms(NOON), written)
+}
+
+fn seal(dir: &Path, day: Day, opts: SealOptions) -> Vec<u8> {
+    let segs = dir.join("segments");
+    write_sealed(&segs, day, opts, &AtomicBool::new(false))
+        .unwrap()
+        .unwrap();
+    std::fs::rename(sealed_tmp_path(&segs, day), sealed_path(&segs, day)).unwrap();
+    std::fs::read(sealed_path(&segs, day)).unwrap()
+}
+
+fn small_blocks() -> SealOptions {
+    SealOptions {
+        block_target: 2048,
+        runs_per_pass: 5,
+        ..SealOptions::default()
+    }
+}
+
+#[test]
+fn blocks_are_in_file_order_executions_clustered_in_append_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (day, written) = v1_day(dir.path(), 3000);
+    seal(dir.path(), day, small_blocks());
+    let sealed = SealedDay::open(&sealed_path(&dir.path().join("segments"), day), day).unwrap();
+    assert_eq!(sealed.day(), day);
+    let metas = sealed.blocks();
+    assert!(metas.len() > 20, "{} blocks", metas.len());
+    let mut all = Vec::new();
+    for (i, m) in metas.iter().enumerate() {
+        let entries = sealed.read_block(i).unwrap();
+        assert_eq!(entries.len(), m.entries as usize);
+        assert_eq!(m.min_ts, entries.iter().map(|e| e.timestamp).min().unwrap());
+        assert_eq!(m.max_ts, entries.iter().map(|e| e.timestamp).max().unwrap());
+        for e in &entries {
+            assert!(m.level_mask >> e.level.to_byte() & 1 == 1);
+            assert!(m.may_have_source_prefix(&e.source[..3]));
+            assert!(m.may_have_execution_prefix(&e.execution_id.as_str()[..4]));
+            if let Some(t) = &e.task_id {
+                assert!(m.may_have_task(t.as_str()));
+            }
+            for w in words(&e.message) {
+                assert!(m.may_contain_word(&w), "block {i} lost word {w}");
+            }
+        }
+        all.extend(entries);
+    }
+    assert!(!metas[0].may_have_execution_prefix("nope"));
+    assert!(!metas[0].may_have_task("t9"));
+    assert!(!metas[0].may_have_source_prefix("x"));
+    // Clustered: each execution's entries are contiguous, executions in hash order, and
+    // inside each execution the entries are in append order.
+    let mut expected = written.clone();
+    expected.sort_by_key(|e| exec_hash(e.execution_id.as_str())); // stable: append order kept
+    assert_eq!(all, expected);
+}
+
+#[test]
+fn grouping_passes_do_not_change_a_byte() {
+    // The run list is grouped in passes when it is large; the file must not depend on it.
+    let dir = tempfile::tempdir().unwrap();
+    let (day, _) = v1_day(dir.path(), 2000);
+    let one_pass = seal(dir.path(), day, SealOptions::default());
+    let many = seal(
+        dir.path(),
+        day,
+        SealOptions {
+            runs_per_pass: 3,
+            ..SealOptions::default()
+        },
+    );
+    assert_eq!(one_pass, many);
+}
+
+#[test]
+fn a_damaged_block_loses_only_its_own_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (day, _) = v1_day(dir.path(), 3000);
+    seal(dir.path(), day, small_blocks());
+    let path = sealed_path(&dir.path().join("segments"), day);
+    let sealed = SealedDay::open(&path, day).unwrap();
+    let k = sealed.block_count() / 2;
+    let target = sealed.block_table()[k].unwrap();
+    drop(sealed);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[usize::try_from(target.offset).unwrap() + 5] ^= 0x10;
+    std::fs::write(&path, &bytes).unwrap();
+    let sealed = SealedDay::open(&path, day).unwrap();
+    for i in 0..sealed.block_count() {
+        let r = sealed.read_block(i);
+        if i == k {
+            let err = r.unwrap_err().to_string();
+            assert!(err.contains(&format!("block {k}")), "{err}");
+            assert!(err.contains("checksum"), "{err}");
+        } else {
+            assert!(r.is_ok(), "block {i}: {r:?}");
+        }
+    }
+}

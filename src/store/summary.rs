@@ -1,0 +1,249 @@
+//! Summaries: every execution with its totals (`list`), and sizes and counts per day (`stats`),
+//! from either layout of a day without reading its entries: v1 days from their index runs,
+//! sealed days from their execution table.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+
+use crate::error::Result;
+use crate::store::day::Day;
+use crate::store::index::{live_index_path, sorted_index_path, IndexEntry};
+use crate::store::record;
+use crate::store::sealed::layout::state_name;
+use crate::store::sealed::SealedDay;
+use crate::store::{DayFiles, DayIndex, LogStore};
+use crate::ExecutionId;
+
+/// Where an execution's final state is: a v1 run to read, or known (sealed days).
+enum Terminal {
+    Run(usize, IndexEntry),
+    State(&'static str),
+}
+
+/// One execution's totals as one day holds them.
+struct Piece {
+    hash: u64,
+    min_ts: i64,
+    max_ts: i64,
+    entries: u64,
+    errors: u64,
+    terminal: Option<Terminal>,
+}
+
+impl LogStore {
+    /// Every execution in the store with a summary, oldest first.
+    pub fn list(&self) -> Result<Vec<ExecutionSummary>> {
+        self.refresh_days()?;
+        let mut by_hash: HashMap<u64, (ExecutionSummary, Option<Terminal>)> = HashMap::new();
+        let days = self.days();
+        for (di, day) in days.iter().enumerate() {
+            let mut add =
+                |piece: Piece, id: &mut dyn FnMut() -> Result<Option<ExecutionId>>| -> Result<()> {
+                    let slot = match by_hash.entry(piece.hash) {
+                        Entry::Occupied(o) => o.into_mut(),
+                        Entry::Vacant(v) => {
+                            // A run whose first record is damaged names no execution; a later run
+                            // of the same hash will.
+                            let Some(id) = id()? else { return Ok(()) };
+                            v.insert((
+                                ExecutionSummary {
+                                    execution_id: id,
+                                    first_ts: piece.min_ts,
+                                    last_ts: piece.max_ts,
+                                    entries: 0,
+                                    errors: 0,
+                                    final_state: None,
+                                },
+                                None,
+                            ))
+                        }
+                    };
+                    let s = &mut slot.0;
+                    s.first_ts = s.first_ts.min(piece.min_ts);
+                    s.last_ts = s.last_ts.max(piece.max_ts);
+                    s.entries += piece.entries;
+                    s.errors += piece.errors;
+                    if piece.terminal.is_some() {
+                        slot.1 = piece.terminal;
+                    }
+                    Ok(())
+                };
+            if let Some(sealed) = day.sealed() {
+                let mut records = Vec::new();
+                sealed.for_each_record(|r| records.push(r))?;
+                for r in records {
+                    let piece = Piece {
+                        hash: r.hash,
+                        min_ts: r.min_ts,
+                        max_ts: r.max_ts,
+                        entries: u64::from(r.entries),
+                        errors: u64::from(r.errors),
+                        terminal: state_name(r.state).map(Terminal::State),
+                    };
+                    add(piece, &mut || {
+                        Ok(sealed.name(&r)?.map(|n| ExecutionId::from_checked(&n)))
+                    })?;
+                }
+                continue;
+            }
+            for run in day.all_runs()? {
+                let piece = Piece {
+                    hash: run.hash,
+                    min_ts: run.min_ts,
+                    max_ts: run.max_ts,
+                    entries: u64::from(run.count),
+                    errors: u64::from(run.errors),
+                    terminal: run.is_terminal().then_some(Terminal::Run(di, run)),
+                };
+                add(piece, &mut || first_id(day, &run))?;
+            }
+        }
+        let mut out = Vec::with_capacity(by_hash.len());
+        for (_, (mut s, terminal)) in by_hash {
+            s.final_state = match terminal {
+                Some(Terminal::Run(di, run)) => final_state(&days[di], &run)?,
+                Some(Terminal::State(name)) => Some(name.to_owned()),
+                None => None,
+            };
+            out.push(s);
+        }
+        out.sort_by(|a, b| (a.first_ts, &a.execution_id).cmp(&(b.first_ts, &b.execution_id)));
+        Ok(out)
+    }
+
+    /// Sizes and counts per day.
+    pub fn stats(&self) -> Result<Vec<DayStats>> {
+        self.refresh_days()?;
+        let mut out = Vec::new();
+        for day in self.days() {
+            let len = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+            if let Some(sealed) = day.sealed() {
+                out.push(sealed_stats(sealed, len(sealed.path()))?);
+                continue;
+            }
+            let runs = day.all_runs()?;
+            let mut execs: Vec<u64> = runs.iter().map(|r| r.hash).collect();
+            execs.sort_unstable();
+            execs.dedup();
+            let dir = day
+                .segment
+                .path()
+                .parent()
+                .map(std::path::Path::to_owned)
+                .unwrap_or_default();
+            let segment_bytes = len(day.segment.path());
+            let index_bytes =
+                len(&live_index_path(&dir, day.day)) + len(&sorted_index_path(&dir, day.day));
+            out.push(DayStats {
+                day: day.day,
+                sealed: matches!(day.index, DayIndex::Sorted(_)),
+                version: 1,
+                segment_bytes,
+                index_bytes,
+                raw_bytes: segment_bytes,
+                disk_bytes: segment_bytes + index_bytes,
+                entries: runs.iter().map(|r| u64::from(r.count)).sum(),
+                runs: runs.len() as u64,
+                blocks: 0,
+                executions: execs.len() as u64,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn sealed_stats(sealed: &SealedDay, file_len: u64) -> Result<DayStats> {
+    // The table is sorted by hash: distinct hashes are the changes along it.
+    let (mut executions, mut last) = (0u64, None);
+    sealed.for_each_record(|r| {
+        if last != Some(r.hash) {
+            executions += 1;
+            last = Some(r.hash);
+        }
+    })?;
+    Ok(DayStats {
+        day: sealed.day(),
+        sealed: true,
+        version: 2,
+        segment_bytes: file_len,
+        index_bytes: 0,
+        raw_bytes: sealed.v1_bytes(),
+        disk_bytes: file_len,
+        entries: sealed.entries(),
+        runs: 0,
+        blocks: sealed.block_count() as u64,
+        executions,
+    })
+}
+
+fn first_id(day: &DayFiles, run: &IndexEntry) -> Result<Option<ExecutionId>> {
+    let bytes = day.read_run(run, usize::MAX)?;
+    // The first intact record of the run names the execution.
+    let mut id = None;
+    record::for_each_frame(&bytes, |_, p| {
+        id = Some(ExecutionId::from_checked(p.execution_id));
+        false
+    });
+    Ok(id)
+}
+
+fn final_state(day: &DayFiles, run: &IndexEntry) -> Result<Option<String>> {
+    let bytes = day.read_run(run, usize::MAX)?;
+    let mut state = None;
+    record::for_each_frame(&bytes, |_, p| {
+        if crate::store::recovery::is_terminal(&p) {
+            state = p
+                .to_entry()
+                .ok()
+                .and_then(|e| e.terminal_state().map(str::to_owned));
+        }
+        true
+    });
+    Ok(state)
+}
+
+/// One execution in [`LogStore::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionSummary {
+    /// The execution.
+    pub execution_id: ExecutionId,
+    /// Smallest entry timestamp.
+    pub first_ts: i64,
+    /// Largest entry timestamp.
+    pub last_ts: i64,
+    /// Entries stored.
+    pub entries: u64,
+    /// ERROR entries stored.
+    pub errors: u64,
+    /// SUCCESS, FAILED or CANCELLED once the terminal entry is stored.
+    pub final_state: Option<String>,
+}
+
+/// One day in [`LogStore::stats`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayStats {
+    /// The day.
+    pub day: Day,
+    /// Whether the day is finished: a sealed file (`version` 2), or a version-1 segment with
+    /// its sorted index (sealed by an older writer, rewritten at the next writer open).
+    pub sealed: bool,
+    /// 2 for a sealed file, 1 for the live layout (segment and index).
+    pub version: u32,
+    /// Segment file size (version 2: the sealed file's).
+    pub segment_bytes: u64,
+    /// Index file sizes (version 2: 0, the index is inside the sealed file).
+    pub index_bytes: u64,
+    /// Bytes of the entries' records in the live layout: the segment's size (version 2: the
+    /// size of the segment it was sealed from).
+    pub raw_bytes: u64,
+    /// Bytes the day takes on disk, all its files.
+    pub disk_bytes: u64,
+    /// Entries.
+    pub entries: u64,
+    /// Index entries (runs) of a version-1 day; 0 for a sealed file.
+    pub runs: u64,
+    /// Blocks of a sealed file; 0 for a version-1 day.
+    pub blocks: u64,
+    /// Distinct executions (by hash).
+    pub executions: u64,
+}

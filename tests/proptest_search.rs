@@ -1,0 +1,335 @@
+//! Property test of `LogStore::search` against a naive scan: `query` of every execution that
+//! `list` knows, filtered by an independent implementation of the matching rules.
+//!
+//! Random stores span several days (the earlier ones sealed, the newest live), with entries
+//! whose timestamps cross midnight, a stray half-written sealing file, and, in the second half
+//! of each case, damaged bytes in the day files. For every random query:
+//! - per execution, search returns exactly the naive scan's entries, in the same order;
+//! - `reverse` gives exactly the reverse, and `limit` a prefix;
+//! - when damage made the naive scan lose a match, search reported damage (never silent).
+//!
+//! `PROPTEST_CASES=N` runs more cases.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use common::NOON;
+use logstore::{
+    Clock, CommitPolicy, Config, Durability, ExecutionId, Level, LogEntry, LogStore, ManualClock,
+    Search, TaskId,
+};
+use proptest::prelude::*;
+
+const HOUR: i64 = 3_600_000;
+const EXECS: [&str; 5] = ["a1", "a2", "b", "ns:x-y_z", "c.9"];
+const SOURCES: [&str; 3] = ["worker", "plugin:acme/x.y", "scheduler"];
+/// Words of the messages, with the case-folding corner cases.
+const VOCAB: [&str; 14] = [
+    "error",
+    "ERROR",
+    "Connection",
+    "refused",
+    "timeout",
+    "db_1",
+    "KEY",
+    "\u{212A}ey",
+    "key",
+    "straße",
+    "STRASSE",
+    "ΣΊΣΥΦΟΣ",
+    "σίσυφος",
+    "42ms",
+];
+const SEPARATORS: [&str; 5] = [" ", "-", ", ", "\n", "::"];
+const REGEXES: [&str; 5] = [
+    "refused",
+    "(?i)connection\\s+refused",
+    "^ERROR",
+    "[0-9]+ms$",
+    "db_\\d",
+];
+
+#[derive(Debug, Clone)]
+enum Op {
+    Append {
+        exec: usize,
+        dt: i64,
+        level: usize,
+        source: usize,
+        task: Option<usize>,
+        words: Vec<(usize, usize)>,
+    },
+    Flush,
+    /// Moves the clock on by this many hours: the day may roll (and the old day be sealed).
+    Later(i64),
+}
+
+fn arb_op() -> impl Strategy<Value = Op> {
+    let append = (
+        0..EXECS.len(),
+        -2 * HOUR..2 * HOUR,
+        0..4usize,
+        0..SOURCES.len(),
+        proptest::option::of(0..3usize),
+        proptest::collection::vec((0..VOCAB.len(), 0..SEPARATORS.len()), 1..7),
+    )
+        .prop_map(|(exec, dt, level, source, task, words)| Op::Append {
+            exec,
+            dt,
+            level,
+            source,
+            task,
+            words,
+        });
+    prop_oneof![
+        20 => append,
+        2 => Just(Op::Flush),
+        1 => (1..30i64).prop_map(Op::Later),
+    ]
+}
+
+fn entry_of(op: &Op, now: i64) -> Option<LogEntry> {
+    let Op::Append {
+        exec,
+        dt,
+        level,
+        source,
+        task,
+        words,
+    } = op
+    else {
+        return None;
+    };
+    let mut message = String::new();
+    for (w, s) in words {
+        message.push_str(VOCAB[*w]);
+        message.push_str(SEPARATORS[*s]);
+    }
+    let mut e = LogEntry::new(
+        ExecutionId::new(EXECS[*exec]).unwrap(),
+        now + dt,
+        Level::ALL[*level],
+        SOURCES[*source],
+        message.trim_end(),
+    );
+    if let Some(t) = task {
+        e = e.with_task(TaskId::new(format!("t{t}")).unwrap());
+    }
+    Some(e)
+}
+
+fn arb_search() -> impl Strategy<Value = Search> {
+    let term = prop_oneof![
+        3 => (0..VOCAB.len()).prop_map(|w| VOCAB[w].to_owned()),
+        1 => (0..VOCAB.len(), 0..VOCAB.len()).prop_map(|(a, b)| format!("{} {}", VOCAB[a], VOCAB[b])),
+    ];
+    // Each filter is rare, so that most searches find something.
+    (
+        proptest::collection::vec(term, 0..3),
+        proptest::option::weighted(0.25, 0..REGEXES.len()),
+        proptest::option::weighted(0.2, 0..4usize),
+        proptest::option::weighted(0.15, prop_oneof![Just("plugin:"), Just("sched"), Just("w")]),
+        proptest::option::weighted(0.15, 0..3usize),
+        proptest::option::weighted(0.15, prop_oneof![Just("a"), Just("b"), Just("ns:")]),
+        proptest::option::weighted(0.2, -3 * HOUR..30 * HOUR),
+        proptest::option::weighted(0.2, 0..30 * HOUR),
+    )
+        .prop_map(
+            |(terms, re, level, source, task, exec, since, until)| Search {
+                terms,
+                regex: re.map(|i| REGEXES[i].to_owned()),
+                min_level: level.map(|l| Level::ALL[l]),
+                source_prefix: source.map(str::to_owned),
+                task_id: task.map(|t| format!("t{t}")),
+                execution_prefix: exec.map(str::to_owned),
+                since_ms: since.map(|s| NOON + 11 * HOUR + s),
+                until_ms: until.map(|u| NOON + 11 * HOUR + u),
+                limit: None,
+                reverse: false,
+            },
+        )
+}
+
+/// The matching rules, written again independently of `src/search`.
+fn naive_matches(s: &Search, e: &LogEntry) -> bool {
+    let words = |t: &str| -> Vec<String> {
+        t.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let have = words(&e.message);
+    let terms_ok = s.terms.iter().all(|t| {
+        let want = words(t);
+        have.windows(want.len()).any(|w| w == want.as_slice())
+    });
+    terms_ok
+        && s.regex
+            .as_ref()
+            .is_none_or(|r| regex::Regex::new(r).unwrap().is_match(&e.message))
+        && s.min_level.is_none_or(|l| e.level >= l)
+        && s.source_prefix
+            .as_ref()
+            .is_none_or(|p| e.source.starts_with(p.as_str()))
+        && s.task_id
+            .as_ref()
+            .is_none_or(|t| e.task_id.as_ref().map(TaskId::as_str) == Some(t.as_str()))
+        && s.execution_prefix
+            .as_ref()
+            .is_none_or(|p| e.execution_id.as_str().starts_with(p.as_str()))
+        && s.since_ms.is_none_or(|t| e.timestamp >= t)
+        && s.until_ms.is_none_or(|t| e.timestamp < t)
+}
+
+/// Per execution, the matching entries in append order, by `query`.
+fn naive(store: &LogStore, s: &Search) -> BTreeMap<String, Vec<LogEntry>> {
+    let mut out = BTreeMap::new();
+    for summary in store.list().unwrap() {
+        let id = summary.execution_id;
+        let entries = store.query(&id, &logstore::Filter::default()).unwrap();
+        let hits: Vec<LogEntry> = entries
+            .into_iter()
+            .filter(|e| naive_matches(s, e))
+            .collect();
+        if !hits.is_empty() {
+            out.insert(id.as_str().to_owned(), hits);
+        }
+    }
+    out
+}
+
+/// Runs the search and its reverse and limited forms; checks them against the naive scan.
+/// Returns whether it reported damage.
+fn check(store: &LogStore, s: &Search) -> Result<(usize, bool), TestCaseError> {
+    let mut matches = store.search(s).unwrap();
+    let forward: Vec<LogEntry> = (&mut matches).map(|h| h.unwrap().entry).collect();
+    let damaged = !matches.damage().is_empty();
+    let want = naive(store, s);
+    let mut got: BTreeMap<String, Vec<LogEntry>> = BTreeMap::new();
+    for e in &forward {
+        got.entry(e.execution_id.as_str().to_owned())
+            .or_default()
+            .push(e.clone());
+    }
+    prop_assert_eq!(&got, &want, "search {:?}", s);
+
+    let reverse: Vec<LogEntry> = store
+        .search(&Search {
+            reverse: true,
+            ..s.clone()
+        })
+        .unwrap()
+        .map(|h| h.unwrap().entry)
+        .collect();
+    let mut backwards = forward.clone();
+    backwards.reverse();
+    prop_assert_eq!(reverse, backwards, "reverse of {:?}", s);
+
+    let k = forward.len() / 2 + 1;
+    let limited: Vec<LogEntry> = store
+        .search(&Search {
+            limit: Some(k),
+            ..s.clone()
+        })
+        .unwrap()
+        .map(|h| h.unwrap().entry)
+        .collect();
+    prop_assert_eq!(&limited[..], &forward[..k.min(forward.len())]);
+    Ok((forward.len(), damaged))
+}
+
+fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    common::files_with_ext(dir, ext)
+}
+
+/// Damage to a segment: a flipped byte, or an overwritten stretch.
+#[derive(Debug, Clone)]
+struct Hurt {
+    file: usize,
+    at: f64,
+    bytes: Vec<u8>,
+}
+
+fn hurt(dir: &Path, h: &Hurt) {
+    let segs = files(dir, "log");
+    let path = &segs[h.file % segs.len()];
+    let mut content = std::fs::read(path).unwrap();
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let start = 16 + ((content.len().saturating_sub(16)) as f64 * h.at) as usize;
+    for (i, b) in h.bytes.iter().enumerate() {
+        if let Some(slot) = content.get_mut(start + i) {
+            *slot ^= b | 1;
+        }
+    }
+    std::fs::write(path, content).unwrap();
+}
+
+fn arb_hurt() -> impl Strategy<Value = Hurt> {
+    (
+        0..8usize,
+        0.0..1.0f64,
+        proptest::collection::vec(any::<u8>(), 1..24),
+    )
+        .prop_map(|(file, at, bytes)| Hurt { file, at, bytes })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+
+    #[test]
+    fn search_equals_a_naive_scan_of_every_execution(
+        ops in proptest::collection::vec(arb_op(), 1..250),
+        batch in 1usize..40,
+        searches in proptest::collection::vec(arb_search(), 1..6),
+        damage in proptest::collection::vec(arb_hurt(), 0..3),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        // 23:00, so that the first hours already cross midnight.
+        let clock = ManualClock::new(NOON + 11 * HOUR);
+        let config = Config {
+            commit: CommitPolicy { max_batch_entries: batch, ..CommitPolicy::default() },
+            clock: Arc::new(clock.clone()),
+        };
+        let store = LogStore::open_with(dir.path(), config).unwrap();
+        for op in &ops {
+            match op {
+                Op::Flush => store.flush(Durability::Written).unwrap(),
+                Op::Later(h) => {
+                    store.flush(Durability::Written).unwrap();
+                    clock.advance(h * HOUR);
+                }
+                op => store.append(&entry_of(op, clock.now_ms()).unwrap()).unwrap(),
+            }
+        }
+        store.flush(Durability::Written).unwrap();
+        // A day in the middle of sealing: its sorted index half written, under the temporary
+        // name that readers ignore.
+        if let Some(seg) = files(dir.path(), "log").last() {
+            std::fs::write(seg.with_extension("sidx.tmp"), b"LOGSTSIX\x01\x00\x00\x00half").unwrap();
+        }
+        // The writer's own live day.
+        let mut before = Vec::new();
+        for s in &searches {
+            check(&store, s)?;
+            before.push(naive(&store, s));
+        }
+        drop(store);
+        for h in &damage {
+            hurt(dir.path(), h);
+        }
+        // Another process's view: every day read from its files, damage included.
+        let reader = LogStore::open_read_only(dir.path()).unwrap();
+        for (s, was) in searches.iter().zip(&before) {
+            let (_, reported) = check(&reader, s)?;
+            let now = naive(&reader, s);
+            let lost = was.iter().any(|(id, hits)| {
+                let left = now.get(id).map_or(0, Vec::len);
+                left < hits.len()
+            });
+            prop_assert!(!lost || reported, "damage lost matches of {:?} without a report", s);
+        }
+    }
+}

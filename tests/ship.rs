@@ -1,0 +1,582 @@
+//! Shipping to a real ClickHouse (Debian's `clickhouse-server`, started by each test as its own
+//! process): round trip, crash torture, errors that leave the cursor alone, `--status`, and
+//! `gc` refusing unshipped days.
+//!
+//! `LOGSTORE_SHIP_TORTURE_KILLS=300 cargo test --release --test ship -- --nocapture torture`
+//! runs a longer torture; `LOGSTORE_SHIP_TORTURE_SEED` replays one.
+
+mod common;
+#[path = "ship_support/clickhouse_server.rs"]
+mod server;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{id, terminal, BIN, NOON};
+use logstore::ship::{fleet, ClickHouse, Cursor};
+use logstore::{Clock, Filter, Level, LogEntry, LogStore, ManualClock, SystemClock, TaskId};
+use server::{Server, SHIPPER_PASSWORD};
+
+const DAY_MS: i64 = 86_400_000;
+
+fn logstore(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn ship(dir: &Path, url: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["ship", "--clickhouse", url, "--node", "n1"];
+    args.extend_from_slice(extra);
+    logstore(dir, &args)
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn failed(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+fn executions(dir: &Path) -> Vec<String> {
+    let store = LogStore::open_read_only(dir).unwrap();
+    store
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.execution_id.as_str().to_owned())
+        .collect()
+}
+
+fn local(dir: &Path, exec: &str) -> Vec<LogEntry> {
+    let store = LogStore::open_read_only(dir).unwrap();
+    store.query(&id(exec), &Filter::default()).unwrap()
+}
+
+fn remote(url: &str, exec: &str) -> Vec<LogEntry> {
+    let ch = ClickHouse::new(url).unwrap();
+    let mut out = Vec::new();
+    fleet::read_execution(&ch, "logstore", &id(exec), &Filter::default(), |e| {
+        out.push(e);
+        true
+    })
+    .unwrap();
+    out
+}
+
+/// Every execution of the store reads back from ClickHouse equal, and the table holds
+/// exactly the store's entries (with FINAL).
+fn assert_fleet_equals_store(dir: &Path, server: &Server) {
+    let mut total = 0usize;
+    for exec in executions(dir) {
+        let (l, r) = (local(dir, &exec), remote(&server.url(), &exec));
+        assert_eq!(l.len(), r.len(), "execution {exec}: count");
+        assert!(l == r, "execution {exec}: content differs");
+        total += l.len();
+    }
+    let final_count = server.query("SELECT count() FROM logstore.logs FINAL WHERE node = 'n1'");
+    assert_eq!(
+        final_count.trim(),
+        total.to_string(),
+        "rows in ClickHouse (FINAL)"
+    );
+}
+
+fn meta(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    v.as_object().cloned().unwrap()
+}
+
+/// A store of two days (the first sealed), with every kind of field and awkward text.
+fn varied_store(dir: &Path) {
+    let clock = ManualClock::new(NOON - DAY_MS);
+    let mut n = 0i64;
+    for day in 0..2 {
+        let store = LogStore::open_with(dir, common::manual(&clock)).unwrap();
+        for i in 0..600 {
+            let exec = format!("exec-{}", i % 9);
+            let level = Level::ALL[usize::try_from(i % 4).unwrap()];
+            let text = match i % 5 {
+                0 => format!("plain line {i}"),
+                1 => "quote ' backslash \\ tab \t newline \n nul \0 é 日本 \u{202e}".to_owned(),
+                2 => "x".repeat(70_000 / 2),
+                3 => String::new(),
+                _ => format!("error: step {i} failed"),
+            };
+            let mut e = LogEntry::new(
+                id(&exec),
+                NOON + n,
+                level,
+                format!("plugin:acme/s{}.run", i % 3),
+                text,
+            );
+            if i % 2 == 0 {
+                e = e.with_task(TaskId::new(format!("task-{}", i % 4)).unwrap());
+            }
+            if i % 7 == 0 {
+                e = e.with_metadata(meta(
+                    serde_json::json!({"stack": ["a", "b'"], "n": i, "nested": {"k": null}}),
+                ));
+            }
+            store.append(&e).unwrap();
+            n += 1;
+        }
+        if day == 1 {
+            store
+                .append(&terminal("exec-0", NOON + n, "SUCCESS"))
+                .unwrap();
+        }
+        drop(store);
+        clock.advance(DAY_MS);
+    }
+}
+
+#[test]
+fn round_trip_every_execution_reads_back_as_the_local_dump() {
+    let Some(server) = Server::start_or_skip("round_trip") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    varied_store(dir.path());
+    let url = server.url();
+    // Small batches: many inserts, runs of one execution split across them.
+    let out = ok(&ship(
+        dir.path(),
+        &server.url(),
+        &["--init", "--once", "--batch-entries", "97"],
+    ));
+    assert!(out.contains("shipped 1201 entries"), "{out}");
+    for exec in executions(dir.path()) {
+        for args in [
+            vec!["dump", "--json", exec.as_str()],
+            vec!["dump", exec.as_str()],
+            vec![
+                "dump",
+                "--json",
+                "--level",
+                "warn",
+                "--task",
+                "task-2",
+                exec.as_str(),
+            ],
+            vec![
+                "dump",
+                "--source",
+                "plugin:acme/s1",
+                "-n",
+                "7",
+                exec.as_str(),
+            ],
+            vec![
+                "dump",
+                "--since",
+                "1795608000100",
+                "--until",
+                "1795608000900",
+                exec.as_str(),
+            ],
+        ] {
+            let here = ok(&logstore(dir.path(), &args));
+            let mut fleet_args = args.clone();
+            fleet_args.insert(1, "--clickhouse");
+            fleet_args.insert(2, url.as_str());
+            let there = ok(&logstore(dir.path(), &fleet_args));
+            assert!(
+                here == there,
+                "{args:?} differs between the store and ClickHouse"
+            );
+        }
+    }
+    assert_fleet_equals_store(dir.path(), &server);
+    // Shipping everything again from scratch stores every row twice and reads each once.
+    std::fs::remove_file(Cursor::path(dir.path())).unwrap();
+    ok(&ship(dir.path(), &server.url(), &["--once"]));
+    assert_fleet_equals_store(dir.path(), &server);
+    let raw: u64 = server
+        .query("SELECT count() FROM logstore.logs")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(raw >= 1201, "{raw}");
+    // An execution ClickHouse has never seen is an error that says so.
+    let err = failed(&logstore(
+        dir.path(),
+        &["dump", "--clickhouse", &server.url(), "nope"],
+    ));
+    assert!(
+        err.contains("no entries stored in ClickHouse") && err.contains("nope"),
+        "{err}"
+    );
+}
+
+fn cursor_text(dir: &Path) -> String {
+    std::fs::read_to_string(Cursor::path(dir)).unwrap()
+}
+
+fn import(dir: &Path, lines: &str) {
+    let mut child = Command::new(BIN)
+        .arg("--dir")
+        .arg(dir)
+        .arg("import")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(lines.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+fn ndjson(execs: usize, count: usize, ts: i64, text: &str) -> String {
+    let mut s = String::new();
+    for i in 0..count {
+        let e = LogEntry::new(
+            id(&format!("e{}", i % execs)),
+            ts,
+            Level::Info,
+            "worker",
+            format!("{text} {i} {}", "p".repeat(100)),
+        );
+        s.push_str(&serde_json::to_string(&e).unwrap());
+        s.push('\n');
+    }
+    s
+}
+
+/// A proxy in front of the server that passes `limit` bytes of each request and then cuts both
+/// connections: a server that goes away in the middle of a batch.
+fn cutting_proxy(upstream: u16, limit: usize) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { continue };
+            let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                continue;
+            };
+            let (mut c2, mut u2) = (client.try_clone().unwrap(), up.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut u2, &mut c2);
+            });
+            let mut passed = 0;
+            let mut buf = [0u8; 8192];
+            while passed < limit {
+                let Ok(n) = client.read(&mut buf) else { break };
+                if n == 0 {
+                    break;
+                }
+                let n = n.min(limit - passed);
+                if up.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+                passed += n;
+            }
+            let _ = up.shutdown(Shutdown::Both);
+            let _ = client.shutdown(Shutdown::Both);
+        }
+    });
+    port
+}
+
+#[test]
+fn bad_url_credentials_table_and_a_vanishing_server_leave_the_cursor_alone() {
+    let Some(server) = Server::start_or_skip("ship_errors") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let now = SystemClock.now_ms();
+    import(dir.path(), &ndjson(5, 1000, now, "first"));
+    ok(&ship(dir.path(), &server.url(), &["--init", "--once"]));
+    let before = cursor_text(dir.path());
+    import(dir.path(), &ndjson(5, 6000, now, "second"));
+
+    let err = failed(&ship(dir.path(), "ftp://127.0.0.1:1", &["--once"]));
+    assert!(
+        err.contains("invalid ClickHouse URL") && err.contains("http://"),
+        "{err}"
+    );
+    assert_eq!(cursor_text(dir.path()), before);
+
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = failed(&ship(
+        dir.path(),
+        &format!("http://127.0.0.1:{closed}"),
+        &["--once", "--retry-for", "1s"],
+    ));
+    assert!(
+        err.contains("cannot reach ClickHouse at http://127.0.0.1"),
+        "{err}"
+    );
+    assert_eq!(cursor_text(dir.path()), before);
+
+    let err = failed(&ship(
+        dir.path(),
+        &server.url_as("shipper", "wrong-password"),
+        &["--once"],
+    ));
+    assert!(
+        err.contains("refused the credentials of user \"shipper\"")
+            && !err.contains("wrong-password"),
+        "{err}"
+    );
+    assert_eq!(cursor_text(dir.path()), before);
+
+    server.query("RENAME TABLE logstore.logs TO logstore.logs_away");
+    let err = failed(&ship(dir.path(), &server.url(), &["--once"]));
+    assert!(
+        err.contains("has no table") && err.contains("logstore ship --init"),
+        "{err}"
+    );
+    assert_eq!(cursor_text(dir.path()), before);
+    server.query("RENAME TABLE logstore.logs_away TO logstore.logs");
+
+    // The new batch is ~700 KB of rows: the proxy cuts it after 64 KiB, every time.
+    let proxy = cutting_proxy(server.http_port, 64 << 10);
+    let err = failed(&ship(
+        dir.path(),
+        &format!("http://127.0.0.1:{proxy}"),
+        &["--once", "--retry-for", "2s"],
+    ));
+    assert!(
+        err.contains("went away during an insert of 6000 entries")
+            && err.contains("gave up after retrying"),
+        "{err}"
+    );
+    assert_eq!(cursor_text(dir.path()), before);
+
+    // With everything right again, the same batch goes through, once.
+    ok(&ship(
+        dir.path(),
+        &server.url_as("shipper", SHIPPER_PASSWORD),
+        &["--once"],
+    ));
+    assert_ne!(cursor_text(dir.path()), before);
+    assert_fleet_equals_store(dir.path(), &server);
+}
+
+#[test]
+fn status_prints_the_lag_in_entries_and_seconds() {
+    let Some(server) = Server::start_or_skip("ship_status") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let now = SystemClock.now_ms();
+    import(dir.path(), &ndjson(3, 300, now - 5_000, "old"));
+    let out = ok(&logstore(dir.path(), &["ship", "--status"]));
+    assert!(
+        out.contains("nothing shipped yet") && out.contains("lag: 300 entries"),
+        "{out}"
+    );
+    ok(&ship(dir.path(), &server.url(), &["--init", "--once"]));
+    let out = ok(&logstore(dir.path(), &["ship", "--status"]));
+    assert!(
+        out.contains("300 entries acknowledged") && out.contains("lag: 0 entries, 0.0 s"),
+        "{out}"
+    );
+    import(dir.path(), &ndjson(3, 250, now - 40_000, "late"));
+    let out = ok(&logstore(dir.path(), &["ship", "--status"]));
+    let lag = out.lines().find(|l| l.starts_with("lag: ")).unwrap();
+    let secs: f64 = lag
+        .trim_start_matches("lag: 250 entries, ")
+        .trim_end_matches(" s")
+        .parse()
+        .unwrap_or_else(|_| panic!("{out}"));
+    assert!((40.0..120.0).contains(&secs), "{out}");
+}
+
+#[test]
+fn gc_refuses_a_day_the_shipper_has_not_finished() {
+    let Some(server) = Server::start_or_skip("ship_gc") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Four days, ending three days ago.
+    let today = SystemClock.now_ms().div_euclid(DAY_MS) * DAY_MS + DAY_MS / 2;
+    let clock = ManualClock::new(today - 6 * DAY_MS);
+    for d in 0..4 {
+        let store = LogStore::open_with(dir.path(), common::manual(&clock)).unwrap();
+        store
+            .append(&common::entry(&format!("d{d}"), clock.now_ms(), "x"))
+            .unwrap();
+        drop(store);
+        clock.advance(DAY_MS);
+    }
+    // Before any shipping there is no cursor: gc works as it always did.
+    // (Nothing is deleted here: keep 10 days.)
+    ok(&logstore(dir.path(), &["gc", "--keep-days", "10"]));
+    ok(&ship(dir.path(), &server.url(), &["--init", "--once"]));
+    // The newest day may still grow, so it is not finished: days through the third are.
+    let err = failed(&logstore(dir.path(), &["gc", "--keep-days", "0"]));
+    assert!(
+        err.contains("has not shipped yet") && err.contains("gc --force"),
+        "{err}"
+    );
+    assert_eq!(executions(dir.path()).len(), 4, "nothing deleted");
+    // Keeping the newest day, the three shipped ones go.
+    let out = ok(&logstore(dir.path(), &["gc", "--keep-days", "3"]));
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("deleted")).count(),
+        3,
+        "{out}"
+    );
+    let out = ok(&logstore(
+        dir.path(),
+        &["gc", "--keep-days", "0", "--force"],
+    ));
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("deleted")).count(),
+        1,
+        "{out}"
+    );
+}
+
+/// The engine: `logstore import` fed with entries of 40 executions at about `rate` entries/s,
+/// until `stop`.
+fn engine(dir: &Path, rate: u64, stop: Arc<AtomicBool>) -> (Child, std::thread::JoinHandle<u64>) {
+    let mut child = Command::new(BIN)
+        .arg("--dir")
+        .arg(dir)
+        .arg("import")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let mut n = 0u64;
+        let started = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            let due = started.elapsed().as_millis() as u64 * rate / 1000;
+            let mut chunk = String::new();
+            while n < due {
+                let e = LogEntry::new(
+                    id(&format!("t{}", n % 40)),
+                    1_795_608_000_000 + i64::try_from(n).unwrap(),
+                    Level::Info,
+                    "worker",
+                    format!("entry {n}"),
+                );
+                chunk.push_str(&serde_json::to_string(&e).unwrap());
+                chunk.push('\n');
+                n += 1;
+            }
+            stdin.write_all(chunk.as_bytes()).unwrap();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        n
+    });
+    (child, feeder)
+}
+
+fn kill9(child: &mut Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = child.wait();
+}
+
+#[test]
+fn torture_sigkills_and_server_restarts_lose_and_duplicate_nothing() {
+    let Some(mut server) = Server::start_or_skip("ship_torture") else {
+        return;
+    };
+    let kills: u32 = std::env::var("LOGSTORE_SHIP_TORTURE_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32);
+    let seed: u64 = std::env::var("LOGSTORE_SHIP_TORTURE_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    eprintln!("ship torture: {kills} kills, seed {seed} (LOGSTORE_SHIP_TORTURE_SEED={seed} replays the choices)");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let dir = tempfile::tempdir().unwrap();
+    import(dir.path(), &ndjson(40, 400, 1_795_600_000_000, "before"));
+    ok(&ship(dir.path(), &server.url(), &["--init", "--once"]));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (mut engine_proc, feeder) = engine(dir.path(), 5_000, Arc::clone(&stop));
+    let mut restarts = 0;
+    let mut progress = Vec::new();
+    for k in 0..kills {
+        let batch = rng.u32(50..4000).to_string();
+        let mut shipper = Command::new(BIN)
+            .arg("--dir")
+            .arg(dir.path())
+            .args([
+                "ship",
+                "--clickhouse",
+                &server.url(),
+                "--node",
+                "n1",
+                "--batch-entries",
+                &batch,
+                "--batch-delay",
+                "20ms",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        if k % 8 == 7 {
+            // The server goes away under a running shipper and comes back.
+            std::thread::sleep(Duration::from_millis(rng.u64(50..300)));
+            if restarts % 2 == 0 {
+                server.kill();
+            } else {
+                server.stop();
+            }
+            std::thread::sleep(Duration::from_millis(rng.u64(100..800)));
+            server.start_again();
+            restarts += 1;
+        }
+        std::thread::sleep(Duration::from_millis(rng.u64(20..600)));
+        kill9(&mut shipper);
+        if let Ok(Some(c)) = Cursor::load(dir.path()) {
+            progress.push(c.shipped);
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let written = feeder.join().unwrap();
+    assert!(engine_proc.wait().unwrap().success());
+    // Catch up, then compare.
+    ok(&ship(dir.path(), &server.url(), &["--once"]));
+    eprintln!("ship torture: {written} entries written, {kills} shipper kills, {restarts} server restarts, cursor progress {progress:?}");
+    assert!(restarts >= 4);
+    assert!(
+        progress.windows(2).filter(|w| w[1] > w[0]).count() >= usize::try_from(kills / 3).unwrap(),
+        "the shipper made progress between kills: {progress:?}"
+    );
+    let total: usize = executions(dir.path())
+        .iter()
+        .map(|e| local(dir.path(), e).len())
+        .sum();
+    assert_eq!(u64::try_from(total).unwrap(), written + 400);
+    assert_fleet_equals_store(dir.path(), &server);
+}
