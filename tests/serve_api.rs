@@ -1,5 +1,6 @@
 //! The HTTP API against a real `logstore serve` process on 127.0.0.1, with a real HTTP client.
 
+mod common;
 mod serve_util;
 
 use std::io::Write;
