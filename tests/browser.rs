@@ -151,6 +151,39 @@ fn list_then_execution_then_filter_to_error() {
     assert_eq!(texts(&tab, "#executions .state"), ["SUCCESS", "FAILED"]);
     screenshot(&tab, "list");
 
+    // Store-wide search: hits from both executions, newest first, each linking to its
+    // execution with the text filter set.
+    eval(&tab, "document.getElementById('search').value = 'line 11'; document.getElementById('search-form').requestSubmit(); 0");
+    wait_for(
+        &tab,
+        "document.querySelectorAll('#hits .row').length === 2",
+        Duration::from_secs(10),
+    );
+    assert_eq!(texts(&tab, "#hits .ln"), ["hourly-sync", "nightly-etl"]);
+    screenshot(&tab, "search");
+    tab.find_element("#hits a[href^='/executions/nightly-etl']")
+        .unwrap()
+        .click()
+        .unwrap();
+    wait_for(
+        &tab,
+        "location.pathname === '/executions/nightly-etl' && document.body.dataset.ready === '1'",
+        Duration::from_secs(10),
+    );
+    assert_eq!(eval(&tab, "document.getElementById('q').value"), "line 11");
+    // "line 11" as text: lines 11 and 110..119.
+    wait_for(
+        &tab,
+        "document.body.dataset.total === '11'",
+        Duration::from_secs(10),
+    );
+    open(&tab, &server.url);
+    wait_for(
+        &tab,
+        "document.querySelectorAll('#executions tbody tr').length === 2",
+        Duration::from_secs(10),
+    );
+
     tab.find_element("a[href='/executions/nightly-etl']")
         .unwrap()
         .click()
