@@ -7,7 +7,7 @@ mod common;
 mod serve_util;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::skip_or_fail;
@@ -19,36 +19,32 @@ use serve_util::*;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// One browser for all tests of this file (starting one costs about a second).
-fn browser() -> Option<&'static Browser> {
-    static BROWSER: OnceLock<Option<Browser>> = OnceLock::new();
-    BROWSER
-        .get_or_init(|| {
-            let launched = LaunchOptions::default_builder()
-                .path(Some(PathBuf::from(CHROMIUM)))
-                .headless(true)
-                .sandbox(false) // CI runs as root
-                .window_size(Some((1280, 800)))
-                .idle_browser_timeout(Duration::from_secs(300))
-                .build()
-                .map_err(|e| e.to_string())
-                .and_then(|o| Browser::new(o).map_err(|e| e.to_string()));
-            match launched {
-                Ok(b) => Some(b),
-                Err(e) => {
-                    // Fails under CI=true; elsewhere prints SKIPPED (and logs the skip).
-                    skip_or_fail(&format!("Chromium ({CHROMIUM}) cannot start: {e}"));
-                    None
-                }
-            }
-        })
-        .as_ref()
+/// Starts Chromium; `None` (after `skip_or_fail`, which fails under `CI=true`) if it cannot.
+fn launch() -> Option<Browser> {
+    let launched = LaunchOptions::default_builder()
+        .path(Some(PathBuf::from(CHROMIUM)))
+        .headless(true)
+        .sandbox(false) // CI runs as root
+        .window_size(Some((1280, 800)))
+        .idle_browser_timeout(Duration::from_secs(300))
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|o| Browser::new(o).map_err(|e| e.to_string()));
+    match launched {
+        Ok(b) => Some(b),
+        Err(e) => {
+            skip_or_fail(&format!("Chromium ({CHROMIUM}) cannot start: {e}"));
+            None
+        }
+    }
 }
 
-/// A tab of its own, in front (a background tab gets no animation frames), held by one test
-/// at a time: the tests share the browser and the machine's two cores.
+/// A browser of its own with one tab in front (a background tab gets no animation frames),
+/// held by one test at a time: the tests share the machine's two cores. Dropping it ends
+/// Chromium (a browser kept in a static would outlive the test process).
 struct TestTab {
     tab: Arc<Tab>,
+    _browser: Browser,
     _turn: MutexGuard<'static, ()>,
 }
 
@@ -68,10 +64,15 @@ impl Drop for TestTab {
 fn tab() -> Option<TestTab> {
     static TURN: Mutex<()> = Mutex::new(());
     let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-    let tab = browser()?.new_tab().unwrap();
+    let browser = launch()?;
+    let tab = browser.new_tab().unwrap();
     tab.set_default_timeout(Duration::from_secs(20));
     tab.activate().unwrap();
-    Some(TestTab { tab, _turn: turn })
+    Some(TestTab {
+        tab,
+        _browser: browser,
+        _turn: turn,
+    })
 }
 
 fn eval(tab: &Tab, js: &str) -> Value {
