@@ -20,7 +20,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use logstore::format::{decode, encode};
-use logstore::{Config, Durability, ExecutionId, Filter, Level, LogEntry, LogStore, ManualClock};
+use logstore::{
+    Config, Durability, Engine, ExecutionId, ExecutionLog, Filter, FinalState, Level, LogEntry,
+    LogStore, ManualClock, SystemClock,
+};
 
 #[path = "support/workload.rs"]
 mod workload;
@@ -192,6 +195,83 @@ fn bench_finish(c: &mut Criterion) {
     group.finish();
 }
 
+/// 64 executions finished from 64 tasks of a two-worker Tokio runtime (an async engine on the
+/// two-core CI machine), `iters` times: with `finish_async`, or with the blocking `finish` called
+/// in the tasks (which holds a worker for each fsync). Returns the time of the finishes only.
+fn finish_from_tasks(
+    engine: &Arc<Engine>,
+    rt: &tokio::runtime::Runtime,
+    iters: u64,
+    asynchronously: bool,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let logs: Vec<ExecutionLog> = (0..64)
+            .map(|i| {
+                let log = engine
+                    .start_execution(ExecutionId::new(format!("async-{i:02}")).expect("id"), "wf")
+                    .expect("start");
+                for n in 0..ENTRIES_BEFORE_FINISH {
+                    log.emit(Level::Info, "worker", None, format!("line {n}"), None)
+                        .expect("emit");
+                }
+                log
+            })
+            .collect();
+        let t = Instant::now();
+        rt.block_on(async {
+            let tasks: Vec<_> = logs
+                .into_iter()
+                .map(|log| {
+                    tokio::spawn(async move {
+                        if asynchronously {
+                            log.finish_async(FinalState::Success, "done").await
+                        } else {
+                            log.finish(FinalState::Success, "done")
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.expect("task").expect("finish");
+            }
+        });
+        total += t.elapsed();
+    }
+    total
+}
+
+/// `ExecutionLog::finish_async` against the blocking `finish` in async tasks: 64 finishes on a
+/// two-worker runtime, and the fsyncs each makes.
+fn bench_finish_async(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(LogStore::open(dir.path()).expect("open"));
+    let engine = Engine::new(store.clone(), Arc::new(SystemClock));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group("finish_async");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .throughput(Throughput::Elements(64));
+    for (name, asynchronously) in [("finish_async", true), ("blocking_finish_in_tasks", false)] {
+        let before = store.fsyncs();
+        finish_from_tasks(&engine, &rt, 20, asynchronously);
+        eprintln!(
+            "finish_async: 64 finishes from tasks with {name} made {:.1} fsyncs on average (20 rounds)",
+            (store.fsyncs() - before) as f64 / 20.0
+        );
+        group.bench_function(BenchmarkId::new(name, 64), |b| {
+            b.iter_custom(|iters| finish_from_tasks(&engine, &rt, iters, asynchronously));
+        });
+    }
+    group.finish();
+}
+
 /// A store of `entries` entries: 1,000 executions interleaved round-robin, plus the target
 /// execution (`exec-001000`) whose [`QUERY_ENTRIES`] entries are spread evenly through it, so
 /// that each of them is a run of its own, in a 1 M store as in a 10 M one. Also writes the
@@ -353,6 +433,7 @@ criterion_group!(
     benches,
     bench_append,
     bench_finish,
+    bench_finish_async,
     bench_query,
     bench_capture
 );

@@ -405,6 +405,26 @@ impl ExecutionLog {
         self.engine.forget(&self.execution_id);
         logged.and(synced)
     }
+
+    /// [`finish`](ExecutionLog::finish) for async engines: the same terminal entry, flush and
+    /// fsync, run on Tokio's blocking pool (`spawn_blocking`), so that no runtime worker thread
+    /// waits for the disk. Finishes in flight together still share fsyncs: each waits in the
+    /// store's group commit like a thread calling `finish`. Must be awaited inside a Tokio
+    /// runtime; if the runtime shuts down before the blocking task runs, the error says so and
+    /// nothing of the execution is synced by this call.
+    pub async fn finish_async(self, state: FinalState, reason: impl Into<String>) -> Result<()> {
+        let reason = reason.into();
+        let dir = self.engine.store.dir().to_owned();
+        match tokio::task::spawn_blocking(move || self.finish(state, &reason)).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(StoreError::Io {
+                op: "finish the execution (the Tokio runtime shut down)",
+                path: dir,
+                source: std::io::Error::other(e.to_string()),
+            }),
+        }
+    }
 }
 
 fn into_store_error(e: SinkError) -> StoreError {

@@ -19,13 +19,16 @@
 //!        ─► (fsync, shared by everyone waiting: group commit)
 //!  LogStore::query ─► runs of the execution (sorted index of sealed days: binary search;
 //!        live day: the chain) ─► frames ─► filters ─► entries in append order
+//!  LogStore::search ─► every day: sealed blocks whose token filters may match, live frames
+//!        with a literal hit (aho-corasick) ─► matches of any execution, streamed in order
 //! ```
 //!
 //! Modules follow that path: [`entry`](LogEntry) (the format and its validation), then the
 //! storage folder `store/`: `record` (the frame), `commit` (buffer and group commit), `segment`,
 //! `index`, `recovery`, `writer` (flush thread, day roll, shared fsync), `days` (a day's files
 //! as readers see them), `lock`, `mod` (the `LogStore` handle: directory, retention), `query`,
-//! `verify`; the capture side is `capture`
+//! `verify`; `search/` finds entries of any execution by words, phrase or regex (its module
+//! doc tells how it skips what cannot match); the capture side is `capture`
 //! (lines, the `0x1E` protocol, limits, processes and containers), `engine` (lifecycle and
 //! task entries, secrets), `runner` (a plugin task with its retry policy) and `trace` (the
 //! `tracing` layer). `serve` is the read-only HTTP API, live follow and log viewer over a store
@@ -37,9 +40,10 @@
 //! - An entry in the buffer may be lost by a crash; the buffer never holds more than 100
 //!   entries or 1 s of entries (both configurable in [`CommitPolicy`]).
 //! - A flushed entry ([`Durability::Written`]) survives a crash of the process.
-//! - When [`LogStore::finish_execution`] (or [`ExecutionLog::finish`]) returns, every entry of
-//!   the execution is fsynced ([`Durability::Synced`]) and survives a power cut. Executions
-//!   finishing together share fsyncs.
+//! - When [`LogStore::finish_execution`] (or [`ExecutionLog::finish`], or the async
+//!   [`ExecutionLog::finish_async`]) returns, every entry of the execution is fsynced
+//!   ([`Durability::Synced`]) and survives a power cut. Executions finishing together share
+//!   fsyncs.
 //! - On open, a torn tail is cut back to the last whole record and the index rebuilt; a damaged
 //!   record in the middle loses only itself. `docs/DURABILITY.md` states and tests this.
 //!
@@ -98,7 +102,8 @@ pub use entry::{
 pub use error::StoreError;
 pub use runner::{run_plugin_task, TaskError, TaskResult};
 pub use search::{
-    words, Hit, Matches, Place, Position, Query, Search, SearchDamage, SearchError, SearchStats,
+    words, Hit, Matches, Place, Position, Query, Search, SearchDamage, SearchError, SearchOverhead,
+    SearchStats,
 };
 pub use ship::{ShipConfig, ShipError, ShipStatus, Shipper};
 pub use sink::{EntrySink, SinkError};
@@ -121,5 +126,8 @@ pub mod format {
         check_frame, decode, decode_payload, encode, FrameError, PayloadRef, FRAME_HEADER_LEN,
         MAX_PAYLOAD_LEN,
     };
+    pub use crate::store::sealed::layout::{sealed_path, SEALED_MAGIC, SEALED_VERSION};
+    pub use crate::store::sealed::seal::SealOptions;
+    pub use crate::store::sealer::seal_closed_day;
     pub use crate::store::segment::{SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION};
 }

@@ -364,3 +364,82 @@ fn flipped_bit_in_a_sealed_file_never_fails_a_query_nor_invents_entries() {
         "flips not reported by verify at {unreported:?}"
     );
 }
+
+fn arb_filter() -> impl Strategy<Value = logstore::Filter> {
+    (
+        proptest::option::of(0..4usize),
+        proptest::option::of(prop_oneof![Just("t1"), Just("task.2"), Just("T:3")]),
+        proptest::option::of(prop_oneof![Just("w"), Just("work"), Just("x")]),
+        proptest::option::of(-1_000_000i64..1_000_000),
+        proptest::option::of(0i64..1_000_000),
+        proptest::option::of(0usize..20),
+        proptest::option::of(0usize..20),
+    )
+        .prop_map(
+            |(level, task, source, since, span, limit, tail)| logstore::Filter {
+                min_level: level.map(|l| Level::ALL[l]),
+                task_id: task.map(|t| TaskId::new(t).unwrap()),
+                source_prefix: source.map(str::to_owned),
+                since_ms: since.map(|s| NOON + s),
+                until_ms: since.zip(span).map(|(s, w)| NOON + s + w),
+                limit,
+                tail,
+            },
+        )
+}
+
+/// Every query answer (and the listing) of the store, to compare two layouts of the same days.
+fn answers(
+    store: &LogStore,
+    filters: &[logstore::Filter],
+) -> (Vec<Vec<Vec<LogEntry>>>, Vec<logstore::ExecutionSummary>) {
+    let per_exec = EXECS
+        .iter()
+        .map(|exec| {
+            let id = ExecutionId::new(*exec).unwrap();
+            std::iter::once(logstore::Filter::default())
+                .chain(filters.iter().cloned())
+                .map(|f| store.query(&id, &f).unwrap_or_default())
+                .collect()
+        })
+        .collect();
+    (per_exec, store.list().unwrap())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_sealed_day_answers_exactly_what_the_live_day_answered(
+        ops in proptest::collection::vec(arb_op(), 1..300),
+        batch in 1usize..120,
+        filters in proptest::collection::vec(arb_filter(), 0..6),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(NOON);
+        let want = model(&ops);
+        let live = {
+            let store = LogStore::open_with(dir.path(), config(&clock, batch)).unwrap();
+            for op in &ops {
+                match op {
+                    Op::Append(e) => store.append(e).unwrap(),
+                    Op::Flush => store.flush(Durability::Written).unwrap(),
+                    Op::Sync => store.flush(Durability::Synced).unwrap(),
+                }
+            }
+            store.flush(Durability::Synced).unwrap();
+            answers(&store, &filters)
+        };
+        // The next day: the writer's open seals the day.
+        clock.advance(24 * 3600 * 1000);
+        let store = LogStore::open_with(dir.path(), config(&clock, batch)).unwrap();
+        store.seal().unwrap();
+        prop_assert_eq!(files_with_ext(dir.path(), "sealed").len(), 1);
+        prop_assert!(files_with_ext(dir.path(), "log").is_empty());
+        check_round_trip(&store, &want);
+        prop_assert_eq!(&answers(&store, &filters), &live);
+        prop_assert!(store.verify().unwrap().is_ok());
+        let ro = LogStore::open_read_only(dir.path()).unwrap();
+        prop_assert_eq!(&answers(&ro, &filters), &live);
+    }
+}

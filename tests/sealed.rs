@@ -157,3 +157,342 @@ fn sealed_days_return_exactly_what_was_written() {
         written.values().map(|v| v.len() as u64).sum::<u64>()
     );
 }
+
+/// Writes one day of entries with a store closed before its day rolls: the day stays in the
+/// v1 layout (segment and live index), as today's version and older ones leave it.
+fn v1_day(dir: &Path, clock: &ManualClock, n: usize) -> BTreeMap<String, Vec<LogEntry>> {
+    let text = lines();
+    let store = LogStore::open_with(dir, config(clock, 20)).unwrap();
+    let mut written: BTreeMap<String, Vec<LogEntry>> = BTreeMap::new();
+    for i in 0..n {
+        let exec = format!("v1-{}", i % 5);
+        let e = LogEntry::new(
+            id(&exec),
+            NOON + i as i64,
+            Level::Info,
+            "w",
+            text[i % text.len()].clone(),
+        );
+        store.append(&e).unwrap();
+        written.entry(exec).or_default().push(e);
+    }
+    store.flush(Durability::Synced).unwrap();
+    written
+}
+
+fn segments(dir: &Path) -> PathBuf {
+    dir.join("segments")
+}
+
+fn copy_files(from: &[PathBuf], to: &Path) -> Vec<PathBuf> {
+    from.iter()
+        .map(|p| {
+            let dest = to.join(p.file_name().unwrap());
+            std::fs::copy(p, &dest).unwrap();
+            dest
+        })
+        .collect()
+}
+
+#[test]
+fn a_v1_store_with_sorted_indexes_opens_is_queried_and_gets_sealed() {
+    // A store as the previous version left it: a past day with its .sidx.
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOON);
+    let written = v1_day(dir.path(), &clock, 500);
+    let idx = files_with_ext(dir.path(), "idx").remove(0);
+    let bytes = std::fs::read(&idx).unwrap();
+    let entries: Vec<logstore::format::IndexEntry> = bytes[16..]
+        .chunks_exact(56)
+        .map(|c| logstore::format::IndexEntry::from_bytes(c).unwrap())
+        .collect();
+    logstore::format::SortedIndex::write(&idx.with_extension("sidx"), &entries).unwrap();
+    // Readers of the old layout work as before.
+    let ro = LogStore::open_read_only(dir.path()).unwrap();
+    assert_eq!(ro.stats().unwrap()[0].version, 1);
+    for (exec, want) in &written {
+        assert_eq!(&all(&ro, exec), want);
+    }
+    // The next writer seals it; the same reader handle switches to the sealed file.
+    clock.advance(DAY_MS);
+    let store = LogStore::open_with(dir.path(), config(&clock, 20)).unwrap();
+    let sealed = store.seal().unwrap();
+    assert_eq!(sealed.len(), 1);
+    assert_eq!(sealed[0].entries, 500);
+    assert!(
+        sealed[0].sealed_bytes < sealed[0].v1_bytes / 3,
+        "{sealed:?}"
+    );
+    assert!(files_with_ext(dir.path(), "sidx").is_empty());
+    assert!(files_with_ext(dir.path(), "idx").is_empty());
+    for (exec, want) in &written {
+        assert_eq!(&all(&store, exec), want);
+        assert_eq!(&all(&ro, exec), want);
+    }
+    assert_eq!(ro.stats().unwrap()[0].version, 2);
+}
+
+#[test]
+fn a_seal_interrupted_at_any_step_leaves_each_entry_exactly_once() {
+    let base = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOON);
+    let written = v1_day(base.path(), &clock, 300);
+    let v1_files: Vec<PathBuf> = ["log", "idx"]
+        .iter()
+        .flat_map(|e| files_with_ext(base.path(), e))
+        .collect();
+    let saved = tempfile::tempdir().unwrap();
+    let saved_v1 = copy_files(&v1_files, saved.path());
+    clock.advance(DAY_MS);
+    {
+        let store = LogStore::open_with(base.path(), config(&clock, 20)).unwrap();
+        store.seal().unwrap();
+    }
+    let sealed = files_with_ext(base.path(), "sealed").remove(0);
+    let stem = sealed.file_stem().unwrap().to_str().unwrap().to_owned();
+    // Step by step, what a SIGKILL can leave: (a) the temp file half-written beside the v1
+    // files, (b) the sealed file renamed but the v1 files not yet deleted, (c) done.
+    let half = std::fs::read(&sealed).unwrap();
+    let states: [(&str, bool, bool); 3] = [
+        ("temp", true, false),
+        ("renamed", false, true),
+        ("done", false, false),
+    ];
+    for (what, temp, both) in states {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(segments(dir.path())).unwrap();
+        if temp {
+            copy_files(&saved_v1, &segments(dir.path()));
+            let tmp = segments(dir.path()).join(format!("{stem}.sealed.tmp"));
+            std::fs::write(&tmp, &half[..half.len() / 2]).unwrap();
+            std::fs::write(
+                segments(dir.path()).join(format!("{stem}.sealed.tmp-execs")),
+                b"x",
+            )
+            .unwrap();
+        } else {
+            copy_files(std::slice::from_ref(&sealed), &segments(dir.path()));
+            if both {
+                copy_files(&saved_v1, &segments(dir.path()));
+            }
+        }
+        // A reader in another process (before any writer cleans up) sees one layout.
+        let ro = LogStore::open_read_only(dir.path()).unwrap();
+        for (exec, want) in &written {
+            assert_eq!(&all(&ro, exec), want, "{what}: reader, {exec}");
+        }
+        assert!(ro.verify().unwrap().is_ok(), "{what}");
+        // The writer's open finishes the job, and the entries are there exactly once.
+        let store = LogStore::open_with(dir.path(), config(&clock, 20)).unwrap();
+        store.seal().unwrap();
+        for (exec, want) in &written {
+            assert_eq!(&all(&store, exec), want, "{what}: writer, {exec}");
+        }
+        let names: Vec<String> = std::fs::read_dir(segments(dir.path()))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, [format!("{stem}.sealed")], "{what}");
+        let list = store.list().unwrap();
+        assert_eq!(list.iter().map(|s| s.entries).sum::<u64>(), 300, "{what}");
+    }
+}
+
+#[test]
+fn a_follower_reads_on_across_the_seal_of_its_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOON);
+    let store = LogStore::open_with(dir.path(), config(&clock, 10)).unwrap();
+    let exec = id("followed");
+    let mut follower = store.follow(&exec, Filter::default());
+    let reader = LogStore::open_read_only(dir.path()).unwrap();
+    let mut remote = reader.follow(&exec, Filter::default());
+    let mut want = Vec::new();
+    let (mut got, mut got_remote) = (Vec::new(), Vec::new());
+    for i in 0..120 {
+        let e = LogEntry::new(
+            exec.clone(),
+            NOON + i,
+            Level::Info,
+            "s",
+            format!("line {i}"),
+        );
+        store.append(&e).unwrap();
+        want.push(e);
+        if i == 55 {
+            store.flush(Durability::Written).unwrap();
+            got.extend(follower.poll().unwrap());
+            got_remote.extend(remote.poll().unwrap());
+        }
+    }
+    store.flush(Durability::Written).unwrap();
+    // The day rolls and is sealed under both followers, with entries they have not read yet.
+    clock.advance(DAY_MS);
+    let e = LogEntry::new(exec.clone(), NOON + DAY_MS, Level::Info, "s", "next day");
+    store.append(&e).unwrap();
+    want.push(e);
+    store.flush(Durability::Written).unwrap();
+    store.seal().unwrap();
+    got.extend(follower.poll().unwrap());
+    got_remote.extend(remote.poll().unwrap());
+    assert_eq!(got, want);
+    assert_eq!(got_remote, want);
+    assert!(follower.poll().unwrap().is_empty());
+}
+
+#[test]
+fn gc_deletes_sealed_days_and_stats_report_ratios() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOON);
+    write_days(dir.path(), &clock, 3, 3000);
+    let store = LogStore::open_with(dir.path(), config(&clock, 50)).unwrap();
+    let stats = store.stats().unwrap();
+    assert_eq!(stats.len(), 4);
+    for d in &stats[..3] {
+        assert!(d.sealed && d.version == 2 && d.blocks > 0);
+        assert_eq!(d.disk_bytes, d.segment_bytes);
+        assert!(d.raw_bytes > 4 * d.disk_bytes, "{d:?}");
+        assert_eq!(d.entries, 3013);
+        assert_eq!(d.executions, 13);
+    }
+    assert_eq!(stats[3].version, 1);
+    assert_eq!(store.gc(1).unwrap().len(), 2);
+    assert_eq!(files_with_ext(dir.path(), "sealed").len(), 1);
+    assert!(store.query(&id("exec-0-1"), &Filter::default()).is_err());
+    assert_eq!(all(&store, "exec-2-1").len(), 3000 / 13 + 2);
+}
+
+#[test]
+fn filters_skip_nothing_they_should_return() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOON);
+    let written = write_days(dir.path(), &clock, 1, 4000);
+    let store = LogStore::open_read_only(dir.path()).unwrap();
+    let exec = "exec-0-3";
+    let mid = written[exec][written[exec].len() / 2].timestamp;
+    for f in [
+        Filter {
+            min_level: Some(Level::Error),
+            ..Filter::default()
+        },
+        Filter {
+            since_ms: Some(mid),
+            ..Filter::default()
+        },
+        Filter {
+            until_ms: Some(mid),
+            ..Filter::default()
+        },
+        Filter {
+            task_id: Some(TaskId::new("task-0").unwrap()),
+            ..Filter::default()
+        },
+        Filter {
+            source_prefix: Some("plugin".into()),
+            tail: Some(7),
+            ..Filter::default()
+        },
+        Filter {
+            limit: Some(3),
+            since_ms: Some(mid),
+            ..Filter::default()
+        },
+    ] {
+        let mut want: Vec<LogEntry> = written[exec]
+            .iter()
+            .filter(|e| {
+                f.min_level.is_none_or(|l| e.level >= l)
+                    && f.since_ms.is_none_or(|s| e.timestamp >= s)
+                    && f.until_ms.is_none_or(|u| e.timestamp < u)
+                    && f.task_id
+                        .as_ref()
+                        .is_none_or(|t| e.task_id.as_ref() == Some(t))
+                    && f.source_prefix
+                        .as_ref()
+                        .is_none_or(|p| e.source.starts_with(p.as_str()))
+            })
+            .cloned()
+            .collect();
+        let matching = want.len();
+        if let Some(t) = f.tail {
+            want.drain(..want.len().saturating_sub(t));
+        }
+        if let Some(l) = f.limit {
+            want.truncate(l);
+        }
+        assert_eq!(store.query(&id(exec), &f).unwrap(), want, "{f:?}");
+        let counted = store.count(
+            &id(exec),
+            &Filter {
+                limit: None,
+                tail: None,
+                ..f.clone()
+            },
+        );
+        assert_eq!(counted.unwrap(), matching as u64, "{f:?}");
+    }
+}
+
+fn cli(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logstore"))
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    (out.status.success(), text)
+}
+
+#[test]
+fn every_command_works_on_sealed_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOON);
+    // Past days left in the v1 layout: `seal` seals them and says so.
+    let written = v1_day(dir.path(), &clock, 400);
+    let (ok, text) = cli(dir.path(), &["seal"]);
+    assert!(ok, "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("DAY") && lines[0].contains("BYTES_BEFORE"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("2026-01-10") && lines[1].contains("x "),
+        "{text}"
+    );
+    assert!(lines[1].contains(" 400 "), "{text}");
+    let (ok, text) = cli(dir.path(), &["seal"]);
+    assert!(ok && text.contains("no past day left to seal"), "{text}");
+    let (ok, text) = cli(dir.path(), &["stats"]);
+    assert!(
+        ok && text.lines().nth(1).unwrap().contains("sealed"),
+        "{text}"
+    );
+    let (ok, text) = cli(dir.path(), &["stats", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(ok);
+    assert_eq!(v["days"][0]["state"], "sealed");
+    assert_eq!(v["days"][0]["entries"], 400);
+    let (ok, text) = cli(dir.path(), &["list"]);
+    assert!(ok && text.contains("v1-3"), "{text}");
+    let (ok, text) = cli(dir.path(), &["dump", "v1-3", "--json"]);
+    assert!(ok);
+    assert_eq!(text.lines().count(), written["v1-3"].len());
+    let (ok, text) = cli(dir.path(), &["verify"]);
+    assert!(ok && text.ends_with("ok\n"), "{text}");
+    // Damage in a block: verify names the sealed file and the block, exit code 2.
+    let sealed = files_with_ext(dir.path(), "sealed").remove(0);
+    let mut bytes = std::fs::read(&sealed).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&sealed, &bytes).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logstore"))
+        .arg("--dir")
+        .arg(dir.path())
+        .arg("verify")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains(".sealed at offset 88: block 0"), "{text}");
+}

@@ -12,7 +12,7 @@ use logstore::{Durability, Level, LogEntry, LogStore, ManualClock, Place, Search
 
 const DAY: i64 = 86_400_000;
 
-/// Three days (two sealed, one live), four executions:
+/// Three days (two sealed in format v2, one live), four executions:
 /// - day 1: `run-a` connection refused (ERROR, task fetch), `run-a` retry ok, `run-b` disk full
 /// - day 2: `run-b` Connection  REFUSED again (WARN, plugin source), `run-b` FAILED terminal
 /// - day 3: `run-c` timeout after 42ms, `other-1` straße, `run-a` SUCCESS terminal
@@ -61,6 +61,7 @@ fn sample(dir: &Path) -> Vec<LogEntry> {
     put(entry("other-1", NOON + 2 * DAY + 1, "STRASSE oder straße"));
     put(terminal("run-a", NOON + 2 * DAY + 2, "SUCCESS"));
     store.flush(Durability::Synced).unwrap();
+    assert_eq!(store.seal().unwrap().len(), 2);
     all
 }
 
@@ -184,19 +185,28 @@ fn positions_name_the_day_and_frame_of_each_hit() {
             first + 2
         ]
     );
-    // Within a day, frames in increasing offset order, each a whole frame from the header on.
+    // Within a day, places in increasing order: (block, entry) in a sealed day, frame offsets
+    // in a live one.
     for pair in hits.windows(2) {
         if pair[0].position.day == pair[1].position.day {
             assert!(pair[0].position < pair[1].position, "{pair:?}");
         }
     }
-    let Place::Segment { offset } = hits[0].position.place else {
-        panic!("a live or v1 day gives segment offsets");
-    };
-    assert_eq!(offset, 16, "the first frame follows the segment header");
-    let json = serde_json::to_value(&hits[0]).unwrap();
-    assert_eq!(json["position"]["day"], "2026-11-25");
+    assert!(
+        matches!(hits[0].position.place, Place::Block { block: 0, entry: 0 }),
+        "{:?}",
+        hits[0]
+    );
+    assert_eq!(
+        hits[5].position.place,
+        Place::Segment { offset: 16 },
+        "the live day's first frame follows the segment header"
+    );
+    let json = serde_json::to_value(&hits[5]).unwrap();
+    assert_eq!(json["position"]["day"], "2026-11-27");
     assert_eq!(json["position"]["place"]["segment"]["offset"], 16);
+    let json = serde_json::to_value(&hits[0]).unwrap();
+    assert_eq!(json["position"]["place"]["block"]["block"], 0);
 }
 
 #[test]
@@ -466,4 +476,142 @@ fn cli_highlights_matches_on_a_terminal_only() {
         text.contains("connection \x1b[1;31mrefused\x1b[0m (os error 111)"),
         "{text:?}"
     );
+}
+
+/// A sealed day of many blocks, one entry of which holds a rare word.
+fn many_blocks(dir: &Path) -> LogStore {
+    let clock = ManualClock::new(NOON);
+    let store = LogStore::open_with(dir, manual(&clock)).unwrap();
+    for i in 0..40_000i64 {
+        let msg = if i == 31_337 {
+            "a zanzibar rarity".to_owned()
+        } else {
+            format!(
+                "step {i} of the usual work: fetched {} rows from db-{}",
+                i * 7,
+                i % 13
+            )
+        };
+        store
+            .append(&entry(&format!("e{}", i % 50), NOON + i, &msg))
+            .unwrap();
+    }
+    store.flush(Durability::Written).unwrap();
+    clock.advance(DAY);
+    store.append(&entry("today", NOON + DAY, "live")).unwrap();
+    store.flush(Durability::Written).unwrap();
+    assert_eq!(store.seal().unwrap().len(), 1);
+    store
+}
+
+#[test]
+fn a_rare_word_reads_almost_no_sealed_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = many_blocks(dir.path());
+    let mut m = store.search(&words(&["ZANZIBAR"])).unwrap();
+    let got: Vec<String> = (&mut m).map(|h| h.unwrap().entry.message).collect();
+    assert_eq!(got, ["a zanzibar rarity"]);
+    let stats = m.stats();
+    assert!(stats.blocks >= 10, "{stats:?}");
+    // The block that has it, plus the filter's rare false positives.
+    assert!(stats.blocks_read <= 2, "{stats:?}");
+    // A common word reads them all, and a regex (no word to ask the filter) too.
+    let mut m = store.search(&words(&["usual"])).unwrap();
+    assert_eq!((&mut m).count(), 39_999);
+    assert_eq!(m.stats().blocks_read, m.stats().blocks);
+    // Filters skip blocks as well: one execution's blocks only.
+    let mut m = store
+        .search(&Search {
+            execution_prefix: Some("e7".into()),
+            ..Search::default()
+        })
+        .unwrap();
+    assert_eq!((&mut m).count(), 800);
+    assert!(m.stats().blocks_read <= 2, "{:?}", m.stats());
+}
+
+#[test]
+fn a_damaged_sealed_block_is_skipped_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(many_blocks(dir.path()));
+    let sealed = files_with_ext(dir.path(), "sealed").pop().unwrap();
+    let mut bytes = std::fs::read(&sealed).unwrap();
+    // Inside the first block (blocks start after the 88-byte head).
+    bytes[200] ^= 0x55;
+    std::fs::write(&sealed, &bytes).unwrap();
+    let store = LogStore::open_read_only(dir.path()).unwrap();
+    let mut m = store.search(&words(&["usual"])).unwrap();
+    let n = (&mut m).count();
+    assert!(n < 39_999 && n > 30_000, "{n}");
+    assert_eq!(m.damage().len(), 1, "{:?}", m.damage());
+    assert_eq!(m.damage()[0].file, sealed);
+    assert!(m.damage()[0].reason.contains("block 0"), "{:?}", m.damage());
+    let out = logstore_output(dir.path(), &["search", "--count", "usual"]);
+    assert_eq!(stdout(&out), format!("{n}\n"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("block 0"));
+}
+
+#[test]
+fn many_units_come_back_in_store_order_on_both_layouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOON);
+    let store = LogStore::open_with(dir.path(), manual(&clock)).unwrap();
+    let filler = "x".repeat(200);
+    // About 10 MiB on each of two days: several units of work per day, so both workers run.
+    for day in 0..2i64 {
+        if day == 1 {
+            clock.advance(DAY);
+        }
+        for i in 0..40_000i64 {
+            let msg = format!("{} {i} {filler}", if i % 3 == 0 { "tick" } else { "tock" });
+            store
+                .append(&entry(&format!("x{}", i % 7), NOON + day * DAY + i, &msg))
+                .unwrap();
+        }
+        store.flush(Durability::Written).unwrap();
+    }
+    // Day 1 sealed, day 2 the writer's own live day.
+    assert_eq!(store.seal().unwrap().len(), 1);
+    let s = words(&["tick"]);
+    let hits: Vec<_> = store.search(&s).unwrap().map(Result::unwrap).collect();
+    assert_eq!(hits.len(), 2 * 13_334);
+    for pair in hits.windows(2) {
+        assert!(
+            pair[0].position < pair[1].position,
+            "{:?} then {:?}",
+            pair[0].position,
+            pair[1].position
+        );
+    }
+    // Per execution, the order of `query`.
+    for x in 0..7 {
+        let exec = format!("x{x}");
+        let mine: Vec<&LogEntry> = hits
+            .iter()
+            .map(|h| &h.entry)
+            .filter(|e| e.execution_id.as_str() == exec)
+            .collect();
+        let all = store
+            .query(&id(&exec), &logstore::Filter::default())
+            .unwrap();
+        let want: Vec<&LogEntry> = all
+            .iter()
+            .filter(|e| e.message.starts_with("tick"))
+            .collect();
+        assert_eq!(mine, want, "{exec}");
+    }
+    let reverse: Vec<_> = store
+        .search(&Search {
+            reverse: true,
+            ..s.clone()
+        })
+        .unwrap()
+        .map(|h| h.unwrap().position)
+        .collect();
+    let mut forward: Vec<_> = hits.iter().map(|h| h.position).collect();
+    forward.reverse();
+    assert_eq!(reverse, forward);
+    let mut m = store.search(&s).unwrap();
+    assert!(m.stats().blocks > 8, "{:?}", m.stats());
+    assert_eq!((&mut m).take(5).count(), 5);
 }

@@ -12,26 +12,34 @@ mod server;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{id, terminal, BIN, NOON};
+use common::{id, terminal, NOON};
 use logstore::ship::{fleet, ClickHouse, Cursor};
 use logstore::{Clock, Filter, Level, LogEntry, LogStore, ManualClock, SystemClock, TaskId};
+use logstore::{ShipConfig, Shipper};
 use server::{Server, SHIPPER_PASSWORD};
 
 const DAY_MS: i64 = 86_400_000;
 
 fn logstore(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    common::logstore_output(dir, args)
+}
+
+/// A server for `test`, or `None` after `common::skip_or_fail` (which fails under CI).
+fn server(test: &str) -> Option<Server> {
+    match Server::start() {
+        Ok(s) => Some(s),
+        Err(why) => {
+            common::skip_or_fail(&format!(
+                "{test}: cannot start ClickHouse: {why} (.ci/run installs clickhouse-server)"
+            ));
+            None
+        }
+    }
 }
 
 fn ship(dir: &Path, url: &str, extra: &[&str]) -> Output {
@@ -142,6 +150,8 @@ fn varied_store(dir: &Path) {
             store
                 .append(&terminal("exec-0", NOON + n, "SUCCESS"))
                 .unwrap();
+            // The first day in the sealed layout (v2), the second live (v1).
+            store.seal().unwrap();
         }
         drop(store);
         clock.advance(DAY_MS);
@@ -150,12 +160,14 @@ fn varied_store(dir: &Path) {
 
 #[test]
 fn round_trip_every_execution_reads_back_as_the_local_dump() {
-    let Some(server) = Server::start_or_skip("round_trip") else {
+    let Some(server) = server("round_trip") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     varied_store(dir.path());
     let url = server.url();
+    let sealed = common::files_with_ext(dir.path(), "sealed").len();
+    assert_eq!(sealed, 1, "one sealed day, one live day");
     // Small batches: many inserts, runs of one execution split across them.
     let out = ok(&ship(
         dir.path(),
@@ -231,21 +243,7 @@ fn cursor_text(dir: &Path) -> String {
 }
 
 fn import(dir: &Path, lines: &str) {
-    let mut child = Command::new(BIN)
-        .arg("--dir")
-        .arg(dir)
-        .arg("import")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(lines.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    ok(&common::logstore_with_stdin(dir, &["import"], lines));
 }
 
 fn ndjson(execs: usize, count: usize, ts: i64, text: &str) -> String {
@@ -301,7 +299,7 @@ fn cutting_proxy(upstream: u16, limit: usize) -> u16 {
 
 #[test]
 fn bad_url_credentials_table_and_a_vanishing_server_leave_the_cursor_alone() {
-    let Some(server) = Server::start_or_skip("ship_errors") else {
+    let Some(server) = server("ship_errors") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -381,7 +379,7 @@ fn bad_url_credentials_table_and_a_vanishing_server_leave_the_cursor_alone() {
 
 #[test]
 fn status_prints_the_lag_in_entries_and_seconds() {
-    let Some(server) = Server::start_or_skip("ship_status") else {
+    let Some(server) = server("ship_status") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -411,7 +409,7 @@ fn status_prints_the_lag_in_entries_and_seconds() {
 
 #[test]
 fn gc_refuses_a_day_the_shipper_has_not_finished() {
-    let Some(server) = Server::start_or_skip("ship_gc") else {
+    let Some(server) = server("ship_gc") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -458,9 +456,7 @@ fn gc_refuses_a_day_the_shipper_has_not_finished() {
 /// The engine: `logstore import` fed with entries of 40 executions at about `rate` entries/s,
 /// until `stop`.
 fn engine(dir: &Path, rate: u64, stop: Arc<AtomicBool>) -> (Child, std::thread::JoinHandle<u64>) {
-    let mut child = Command::new(BIN)
-        .arg("--dir")
-        .arg(dir)
+    let mut child = common::logstore(dir)
         .arg("import")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -471,7 +467,7 @@ fn engine(dir: &Path, rate: u64, stop: Arc<AtomicBool>) -> (Child, std::thread::
         let mut n = 0u64;
         let started = Instant::now();
         while !stop.load(Ordering::Relaxed) {
-            let due = started.elapsed().as_millis() as u64 * rate / 1000;
+            let due = u64::try_from(started.elapsed().as_millis()).unwrap() * rate / 1000;
             let mut chunk = String::new();
             while n < due {
                 let e = LogEntry::new(
@@ -504,7 +500,7 @@ fn kill9(child: &mut Child) {
 
 #[test]
 fn torture_sigkills_and_server_restarts_lose_and_duplicate_nothing() {
-    let Some(mut server) = Server::start_or_skip("ship_torture") else {
+    let Some(mut server) = server("ship_torture") else {
         return;
     };
     let kills: u32 = std::env::var("LOGSTORE_SHIP_TORTURE_KILLS")
@@ -521,14 +517,12 @@ fn torture_sigkills_and_server_restarts_lose_and_duplicate_nothing() {
     import(dir.path(), &ndjson(40, 400, 1_795_600_000_000, "before"));
     ok(&ship(dir.path(), &server.url(), &["--init", "--once"]));
     let stop = Arc::new(AtomicBool::new(false));
-    let (mut engine_proc, feeder) = engine(dir.path(), 5_000, Arc::clone(&stop));
+    let (mut engine_proc, feeder) = engine(dir.path(), 2_000, Arc::clone(&stop));
     let mut restarts = 0;
     let mut progress = Vec::new();
     for k in 0..kills {
         let batch = rng.u32(50..4000).to_string();
-        let mut shipper = Command::new(BIN)
-            .arg("--dir")
-            .arg(dir.path())
+        let mut shipper = common::logstore(dir.path())
             .args([
                 "ship",
                 "--clickhouse",
@@ -547,7 +541,8 @@ fn torture_sigkills_and_server_restarts_lose_and_duplicate_nothing() {
         if k % 8 == 7 {
             // The server goes away under a running shipper and comes back.
             std::thread::sleep(Duration::from_millis(rng.u64(50..300)));
-            if restarts % 2 == 0 {
+            // Crashes, and one clean shutdown (which waits ~15 s for the shipper's connection).
+            if restarts != 1 {
                 server.kill();
             } else {
                 server.stop();
@@ -579,4 +574,80 @@ fn torture_sigkills_and_server_restarts_lose_and_duplicate_nothing() {
         .sum();
     assert_eq!(u64::try_from(total).unwrap(), written + 400);
     assert_fleet_equals_store(dir.path(), &server);
+}
+
+fn shipper(dir: &Path, server: &Server, batch: usize) -> Shipper {
+    let mut config = ShipConfig::new(&server.url());
+    config.node = "n1".to_owned();
+    config.max_batch_entries = batch;
+    Shipper::open(dir, config).unwrap()
+}
+
+/// A day sealed while it is being shipped: the shipper goes on from the sealed file without
+/// sending again what it sent from the v1 files; after a crash it cannot know, sends the whole
+/// day again, and FINAL still shows every entry once.
+#[test]
+fn a_day_sealed_mid_ship_is_shipped_once() {
+    let Some(server) = server("ship_sealed") else {
+        return;
+    };
+    for crash in [false, true] {
+        server.query("DROP TABLE IF EXISTS logstore.logs");
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(NOON);
+        let store = LogStore::open_with(dir.path(), common::manual(&clock)).unwrap();
+        for i in 0..3000 {
+            store
+                .append(&common::entry(
+                    &format!("x{}", i % 10),
+                    NOON + i,
+                    &format!("line {i}"),
+                ))
+                .unwrap();
+        }
+        store.flush(logstore::Durability::Written).unwrap();
+        let mut s = shipper(dir.path(), &server, 500);
+        s.init().unwrap();
+        for _ in 0..3 {
+            assert!(s.ship_one().unwrap().is_some());
+        }
+        // A crash forgets everything but the cursor file.
+        let mut s = if crash {
+            drop(s);
+            None
+        } else {
+            Some(s)
+        };
+        // The day rolls and is sealed: its v1 files are deleted.
+        clock.advance(DAY_MS);
+        store
+            .append(&common::entry("x0", NOON + DAY_MS, "next day"))
+            .unwrap();
+        store.flush(logstore::Durability::Written).unwrap();
+        let sealed = store.seal().unwrap();
+        assert_eq!(sealed.len(), 1);
+        assert!(!dir.path().join("segments/2026-11-25.log").exists());
+        let mut s = s
+            .take()
+            .unwrap_or_else(|| shipper(dir.path(), &server, 500));
+        let shipped = s.ship_available().unwrap();
+        drop(store);
+        assert_fleet_equals_store(dir.path(), &server);
+        let raw: u64 = server
+            .query("SELECT count() FROM logstore.logs")
+            .trim()
+            .parse()
+            .unwrap();
+        if crash {
+            // The whole day again: 1500 rows sent twice, collapsed by FINAL.
+            assert_eq!(shipped.entries, 3001, "{shipped:?}");
+            assert_eq!(raw, 4501);
+        } else {
+            // Only the rest of the day, then the next day.
+            assert_eq!(shipped.entries, 1501, "{shipped:?}");
+            assert_eq!(raw, 3001, "nothing sent twice");
+        }
+        let c = Cursor::load(dir.path()).unwrap().unwrap();
+        assert_eq!(c.done_through.as_deref(), Some("2026-11-25"));
+    }
 }

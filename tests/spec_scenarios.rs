@@ -631,7 +631,7 @@ fn plugin_log_truncation() {
 #[test]
 fn attempt_number_on_every_entry_of_an_attempt() {
     // Attempt 1 prints past a 64-byte budget (on one pipe, so the order is defined) and fails;
-    // attempt 2 prints one line and succeeds.
+    // attempt 2 does the same with a budget of its own, and succeeds.
     let marker = tempfile::tempdir().unwrap();
     let marker = marker.path().join("tried");
     let script = format!(
@@ -640,7 +640,7 @@ fn attempt_number_on_every_entry_of_an_attempt() {
              fs.writeFileSync(m, "");
              console.error("first try"); console.error("x".repeat(200)); process.exit(3);
            }}
-           console.log("second try");"#,
+           console.error("second try"); console.error("x".repeat(200));"#,
         marker = marker.to_str().unwrap()
     );
     let cfg = logstore::capture::CaptureConfig {
@@ -667,6 +667,7 @@ fn attempt_number_on_every_entry_of_an_attempt() {
             )
         })
         .collect();
+    // What fits in 64 bytes after "first try\n" (after "second try\n": one x less).
     let x64 = "x".repeat(64 - "first try\n".len());
     let want = [
         (1, "worker", "task_started"),
@@ -677,7 +678,20 @@ fn attempt_number_on_every_entry_of_an_attempt() {
         (2, "worker", "task_retry"),
         (2, "worker", "task_started"),
         (2, "plugin:acme/files.copy", "second try"),
+        (2, "plugin:acme/files.copy", x64[1..].as_ref()),
+        (2, "plugin:acme/files.copy", "truncated"),
         (2, "worker", "task_completed"),
     ];
     assert_eq!(tagged, want);
+    let warning = got
+        .iter()
+        .find(|e| e.metadata.as_ref().unwrap().get("capture").is_some())
+        .unwrap();
+    assert!(
+        warning
+            .message
+            .starts_with("plugin output truncated: the limit of 64 bytes per attempt (stdout and stderr together) was reached"),
+        "{}",
+        warning.message
+    );
 }

@@ -98,8 +98,12 @@ fn word(line: &[u8]) -> Option<Level> {
     }
 }
 
+/// The longest bracket looked into: a timestamp, a level and a module path fit; a long line
+/// that merely starts with `[` (a JSON array) is not split up.
+const MAX_BRACKET: usize = 256;
+
 fn bracket(inside: &[u8]) -> Option<Level> {
-    let end = inside.iter().position(|&b| b == b']')?;
+    let end = inside.iter().take(MAX_BRACKET).position(|&b| b == b']')?;
     let content = &inside[..end];
     let parts: Vec<&[u8]> = content
         .split(|&b| b == b' ')
@@ -128,7 +132,8 @@ fn is_target(s: &[u8]) -> bool {
 /// One logfmt `key=value` at the start of `s`: the key, the value (unquoted), and the rest
 /// after the separating spaces; `None` unless the value is followed by a space or the end.
 fn logfmt_pair(s: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
-    let eq = s.iter().position(|&b| b == b'=')?;
+    // Keys are short words: no need to look far for the `=`.
+    let eq = s.iter().take(16).position(|&b| b == b'=')?;
     let key = &s[..eq];
     if key.is_empty() || !key.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_') {
         return None;
@@ -263,6 +268,7 @@ mod tests {
             ("[x] done", None),
             ("[WARN no closing bracket", None),
             ("[2024-01-01 00:00:00] ERROR x", None),
+            (&format!("[{}ERROR]", " ".repeat(300)), None),
         ]);
     }
 

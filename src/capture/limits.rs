@@ -9,7 +9,8 @@
 //!   character; [`split_message`] does the same for text that lossy decoding made longer than
 //!   the raw bytes (every invalid byte becomes the 3-byte U+FFFD).
 
-/// The default per-task output limit: 10 MiB of raw stdout + stderr bytes.
+/// The default output limit of one attempt (one run of a plugin): 10 MiB of raw stdout +
+/// stderr bytes.
 pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 10 * 1024 * 1024;
 
 /// Counts a task's output against its limit.

@@ -17,8 +17,9 @@
 //!   bytes untouched (decoded lossily only when the entry is built).
 //! * [`protocol`](parse_line): the RFC 7464 `context.log` record; ids and source in a record are
 //!   ignored, the engine's [`CaptureContext`] sets them.
-//! * [`limits`](OutputBudget): 10 MiB of raw output per task, then read-and-drop and one WARN
-//!   entry; lines longer than 64 KiB become several entries marked `{"part": n, "continued": b}`.
+//! * [`limits`](OutputBudget): 10 MiB of raw output (stdout + stderr) per attempt, then
+//!   read-and-drop and one WARN entry; lines longer than 64 KiB become several entries marked
+//!   `{"part": n, "continued": b}`.
 //! * [`run_plugin`]: spawning, timeouts, cancellation, draining, killing.
 //!
 //! The plugin author's view of all this is `docs/PLUGINS.md`; `sdk/context.js` is the plugin

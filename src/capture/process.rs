@@ -113,7 +113,8 @@ impl PluginCommand {
 /// The capture settings of a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaptureConfig {
-    /// Raw stdout + stderr bytes kept per task; the rest is read and dropped. 10 MiB by default.
+    /// Raw stdout + stderr bytes kept per attempt (each run of the plugin has its own budget);
+    /// the rest is read and dropped. 10 MiB by default.
     pub max_output_bytes: u64,
     /// The level of stderr lines that are not `context.log` records. WARN by default.
     pub stderr_plain_level: Level,
@@ -331,7 +332,7 @@ pub async fn run_plugin(
         writer.capture_warning(
             "truncated",
             &format!(
-                "plugin output truncated: the limit of {} bytes per task was reached; {} more bytes were read and discarded",
+                "plugin output truncated: the limit of {} bytes per attempt (stdout and stderr together) was reached; {} more bytes were read and discarded",
                 budget.limit(),
                 budget.dropped()
             ),

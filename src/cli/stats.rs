@@ -15,8 +15,8 @@ use super::{write_table, CmdResult, Out};
 #[command(
     after_help = "STATE is `sealed` (one compressed .sealed file, format 2), `sealed-v1` (a \
 segment with its sorted index, written by an older version; the next writer open rewrites it) \
-or `live`. RAW_BYTES is the size of the day's records in the live layout (for a sealed day, of \
-the segment it was sealed from), DISK_BYTES what its files take now, RATIO the first over the \
+or `live`. RAW_BYTES is the size of the day in the live layout, segment and index (for a sealed \
+day, of the files it was sealed from), DISK_BYTES what its files take now, RATIO the first over the \
 second. --json prints one object: {\"days\": [...], \"total\": {...}}. The total of executions \
 counts each execution once, however many days it spans."
 )]

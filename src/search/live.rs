@@ -32,7 +32,7 @@ const UNIT_BYTES: u64 = 4 << 20;
 const SAMPLES_PER_UNIT: u64 = 4;
 
 /// Cuts `day`'s segment into units (in segment order) and appends them to `units`.
-pub(crate) fn plan(day: &Arc<DayFiles>, _query: &Query, units: &mut Vec<Unit>) -> Result<()> {
+pub(crate) fn plan(day: &Arc<DayFiles>, units: &mut Vec<Unit>) -> Result<()> {
     let Some(runs) = RunIndex::of(day)? else {
         return Ok(());
     };
@@ -82,12 +82,13 @@ pub(crate) fn plan(day: &Arc<DayFiles>, _query: &Query, units: &mut Vec<Unit>) -
 /// Random access to a day's index entries, whichever kind it has.
 struct RunIndex<'a> {
     day: &'a DayFiles,
-    view: Option<FileView>,
+    view: Option<Arc<FileView>>,
     count: u64,
 }
 
 impl<'a> RunIndex<'a> {
-    /// None when a live index vanished (the day was deleted by `gc` meanwhile).
+    /// None when there is no index to read (a live index that vanished, or a sealed v2 day,
+    /// which `sealed.rs` searches).
     fn of(day: &'a DayFiles) -> Result<Option<RunIndex<'a>>> {
         let view = match &day.index {
             DayIndex::Sorted(s) => {
@@ -101,19 +102,16 @@ impl<'a> RunIndex<'a> {
                     count,
                 }));
             }
-            DayIndex::Own(live) => {
-                FileView::open(live.index.path(), Access::Pread).map_err(|e| (e, live.index.path()))
-            }
-            DayIndex::Scan(scan) => {
-                FileView::open(scan.path(), Access::Pread).map_err(|e| (e, scan.path()))
-            }
-            // Sealed (v2) days have no segment frames to scan: the block path reads them.
+            DayIndex::Own(live) => match FileView::open(live.index.path(), Access::Pread) {
+                Ok(v) => Arc::new(v),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(StoreError::io("open index", live.index.path())(e)),
+            },
+            DayIndex::Scan(scan) => match scan.view()? {
+                Some(v) => v,
+                None => return Ok(None),
+            },
             DayIndex::Sealed(_) => return Ok(None),
-        };
-        let view = match view {
-            Ok(v) => v,
-            Err((e, _)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err((e, path)) => return Err(StoreError::io("open index", path)(e)),
         };
         let len = view
             .len()

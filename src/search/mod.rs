@@ -30,6 +30,7 @@
 mod live;
 pub(crate) mod query;
 mod results;
+mod sealed;
 
 use std::path::PathBuf;
 
@@ -156,7 +157,46 @@ impl std::fmt::Display for SearchDamage {
     }
 }
 
+/// What search costs on disk in the sealed days: the block filters and the block table's
+/// per-block metadata, against the whole files (see [`LogStore::search_overhead`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SearchOverhead {
+    /// Sealed days counted.
+    pub sealed_days: u64,
+    /// Bytes of their sealed files.
+    pub sealed_bytes: u64,
+    /// Bytes of their token filters (words, sources, tasks, executions).
+    pub filter_bytes: u64,
+    /// Bytes of the block-table fields only search reads (time range, level mask, filter
+    /// offset, length and CRC: 33 of each block's 64).
+    pub block_meta_bytes: u64,
+}
+
+/// Block-table bytes per block that exist for search: min/max time (16), level mask (1), filter
+/// offset (8), length (4) and CRC (4) of the 64-byte entry (`docs/FORMAT.md`); the rest serve queries.
+const SEARCH_META_PER_BLOCK: u64 = 16 + 1 + 8 + 4 + 4;
+
 impl LogStore {
+    /// The bytes the sealed days spend so that search can skip blocks.
+    pub fn search_overhead(&self) -> Result<SearchOverhead, StoreError> {
+        self.refresh_days()?;
+        let mut o = SearchOverhead::default();
+        for day in self.days() {
+            let Some(sealed) = day.sealed() else {
+                continue;
+            };
+            o.sealed_days += 1;
+            o.sealed_bytes += std::fs::metadata(sealed.path())
+                .map_err(StoreError::io("read sealed file", sealed.path()))?
+                .len();
+            for e in sealed.block_table().iter().flatten() {
+                o.filter_bytes += u64::from(e.filter_len);
+                o.block_meta_bytes += SEARCH_META_PER_BLOCK;
+            }
+        }
+        Ok(o)
+    }
+
     /// Searches every day of the store; the matches stream out of the returned iterator in
     /// store order (or its reverse), computed by one worker per core a few units ahead.
     /// Dropping the iterator stops the workers. A bad query is refused before any file is read.
@@ -164,12 +204,22 @@ impl LogStore {
         let query = search.compile()?;
         self.refresh_days()?;
         let mut units = Vec::new();
+        let mut blocks = 0;
         for day in self.days() {
-            live::plan(&day, &query, &mut units)?;
+            match sealed::plan(&day, &query, &mut units) {
+                Some(n) => blocks += n,
+                None => live::plan(&day, &mut units)?,
+            }
         }
         if search.reverse {
             units.reverse();
         }
-        Ok(Matches::start(query, units, search.reverse, search.limit))
+        Ok(Matches::start(
+            query,
+            units,
+            blocks,
+            search.reverse,
+            search.limit,
+        ))
     }
 }

@@ -112,6 +112,9 @@ pub struct Query {
     /// Multi-word terms, each lowercased word by word.
     pub(crate) phrases: Vec<Vec<String>>,
     regex: Option<regex::Regex>,
+    /// When every term is one ASCII word: one finder per word, to match ASCII messages
+    /// without splitting them into words (see [`Query::text_matches`]).
+    ascii_words: Option<Vec<AhoCorasick>>,
     pub(crate) min_level: Option<u8>,
     pub(crate) source_prefix: Option<String>,
     pub(crate) task_id: Option<String>,
@@ -150,10 +153,24 @@ impl Search {
         let tokens = words.iter().chain(phrases.iter().flatten());
         let prefilter = Prefilter::for_words(tokens)
             .or_else(|| self.regex.as_deref().and_then(Prefilter::for_regex));
+        let ascii_words = if phrases.is_empty() && words.iter().all(|w| w.is_ascii()) {
+            words
+                .iter()
+                .map(|w| {
+                    AhoCorasick::builder()
+                        .ascii_case_insensitive(true)
+                        .build([w])
+                        .ok()
+                })
+                .collect()
+        } else {
+            None
+        };
         Ok(Query {
             words,
             phrases,
             regex,
+            ascii_words,
             min_level: self.min_level.map(|l| l.to_byte()),
             source_prefix: self.source_prefix.clone().filter(|s| !s.is_empty()),
             task_id: self.task_id.clone(),
@@ -214,6 +231,18 @@ impl Query {
         if self.words.is_empty() && self.phrases.is_empty() {
             return true;
         }
+        // The common case, without allocating: ASCII words in an ASCII message. There a word
+        // is an ASCII case-insensitive occurrence with no word character on either side
+        // (`is_alphanumeric` is `is_ascii_alphanumeric` on ASCII, and lowercase is ASCII
+        // lowercase). Non-ASCII text may hold letters that lowercase to ASCII (the Kelvin
+        // sign), so it takes the general path.
+        if let Some(finders) = &self.ascii_words {
+            if message.is_ascii() {
+                return finders
+                    .iter()
+                    .all(|f| has_ascii_word(f, message.as_bytes()));
+            }
+        }
         let tokens: Vec<String> = super::words(message).collect();
         self.words.iter().all(|w| tokens.contains(w))
             && self
@@ -263,6 +292,18 @@ impl Query {
     fn has_words(&self) -> bool {
         !self.words.is_empty() || !self.phrases.is_empty()
     }
+}
+
+/// Whether `finder`'s word occurs in ASCII `hay` as a whole word. Non-overlapping matches are
+/// enough: a match that overlaps an earlier one starts inside a run of word characters, so it
+/// is never a whole word.
+fn has_ascii_word(finder: &AhoCorasick, hay: &[u8]) -> bool {
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    finder.find_iter(hay).any(|m| {
+        let before = m.start().checked_sub(1).map(|i| hay[i]);
+        let after = hay.get(m.end()).copied();
+        !before.is_some_and(is_word) && !after.is_some_and(is_word)
+    })
 }
 
 /// A literal search over raw segment bytes that finds every frame that may match (see the
@@ -352,6 +393,11 @@ mod tests {
         assert!(query.text_matches("it did FAIL."));
         assert!(!query.text_matches("it failed"));
         assert!(!query.text_matches("unfail_x"));
+        assert!(query.text_matches("failfail fail_ fail"));
+        assert!(!query.text_matches("é fail_ xfail"));
+        assert!(query.text_matches("é FAIL"));
+        // Both paths (ASCII message, and not) agree on the Kelvin sign.
+        assert!(q(&["kelvin"], None).text_matches("\u{212A}elvin"));
     }
 
     #[test]

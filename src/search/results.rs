@@ -29,6 +29,11 @@ pub(crate) enum Unit {
         start: u64,
         end: u64,
     },
+    /// Blocks of a sealed day that may match, in file order.
+    Blocks {
+        day: Arc<DayFiles>,
+        blocks: Vec<u32>,
+    },
 }
 
 /// What a scan finds.
@@ -108,16 +113,21 @@ impl std::fmt::Debug for Matches {
 }
 
 impl Matches {
+    /// Starts the workers on `units`; `blocks`: the blocks of the sealed days searched (kept
+    /// by their filters or not), for [`Matches::stats`].
     pub(crate) fn start(
         query: Query,
         units: Vec<Unit>,
+        blocks: u64,
         reverse: bool,
         limit: Option<usize>,
     ) -> Matches {
+        let stats = Counters::default();
+        Counters::add(&stats.blocks, blocks);
         let ctx = Arc::new(Ctx {
             query,
             cancel: AtomicBool::new(false),
-            stats: Counters::default(),
+            stats,
         });
         let n = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -249,6 +259,7 @@ fn work(ctx: &Ctx, units: &[Unit], w: usize, n: usize, reverse: bool, tx: &SyncS
             Unit::Segment { day, start, end } => {
                 super::live::scan(day, *start, *end, ctx, &mut sink)
             }
+            Unit::Blocks { day, blocks } => super::sealed::scan(day, blocks, ctx, &mut sink),
         };
         for h in held.into_iter().rev() {
             if tx.send(Msg::Found(Found::Hit(h))).is_err() {

@@ -18,6 +18,7 @@ pub mod cursor;
 mod error;
 pub mod fleet;
 pub mod schema;
+mod sealed_source;
 mod source;
 
 use std::path::{Path, PathBuf};
@@ -33,8 +34,9 @@ pub use schema::Features;
 use crate::clock::{Clock, SystemClock};
 use crate::store::day::Day;
 use crate::store::days::DayFiles;
-use crate::LogStore;
-use source::{Limits, V1Reader};
+use crate::{LogStore, StoreError};
+use sealed_source::SealedReader;
+use source::{DayReader, Limits};
 
 /// How a [`Shipper`] runs.
 #[derive(Debug, Clone)]
@@ -116,7 +118,7 @@ pub struct Shipper {
     ch: ClickHouse,
     config: ShipConfig,
     cursor: Cursor,
-    reader: Option<V1Reader>,
+    reader: Option<DayReader>,
     insert_sql: String,
     clock: Arc<dyn Clock>,
 }
@@ -245,16 +247,22 @@ impl Shipper {
     /// Ships everything stored now, then returns (what `logstore ship --once` does).
     pub fn ship_available(&mut self) -> Result<Shipped, ShipError> {
         let mut done = Shipped::default();
-        let mut rows = Vec::new();
-        loop {
-            rows.clear();
-            let Some(batch) = self.next_batch(&mut rows, None, None)? else {
-                return Ok(done);
-            };
-            self.send(&rows, &batch, None)?;
-            done.entries += batch.entries as u64;
+        while let Some(entries) = self.ship_one()? {
+            done.entries += entries;
             done.batches += 1;
         }
+        Ok(done)
+    }
+
+    /// Ships one batch of what is stored now (up to the limits, without waiting); returns its
+    /// entries, or `None` when there was nothing to ship.
+    pub fn ship_one(&mut self) -> Result<Option<u64>, ShipError> {
+        let mut rows = Vec::new();
+        let Some(batch) = self.next_batch(&mut rows, None, None)? else {
+            return Ok(None);
+        };
+        self.send(&rows, &batch, None)?;
+        Ok(Some(batch.entries as u64))
     }
 
     /// Ships until `stop` is set: batches are sent when full or `max_batch_delay` after their
@@ -288,6 +296,7 @@ impl Shipper {
         stop: Option<&AtomicBool>,
     ) -> Result<Option<Batch>, ShipError> {
         let mut batch: Option<Batch> = None;
+        let mut relists = 0;
         loop {
             self.store.refresh_days()?;
             let days = self.store.days();
@@ -295,12 +304,30 @@ impl Shipper {
                 return Ok(batch);
             };
             let frozen = days.iter().any(|d| d.day > files.day);
+            let resealed = self
+                .reader
+                .as_ref()
+                .is_some_and(|r| r.day() == files.day && !r.fits(&files));
+            if resealed && batch.is_some() {
+                // Sealed under us: what was read from the v1 files is good; send it first.
+                return Ok(batch);
+            }
             let taken = batch.as_ref().map_or(0, |b| b.entries);
             let limits = Limits {
                 entries: self.config.max_batch_entries.saturating_sub(taken),
                 bytes: self.config.max_batch_bytes.saturating_sub(rows.len()),
             };
-            self.open_reader(&files)?;
+            match self.open_reader(&files) {
+                // Sealed between the listing and the open: the v1 files are gone; list again.
+                Err(ShipError::Store(StoreError::Io { source, .. }))
+                    if source.kind() == std::io::ErrorKind::NotFound && relists < 100 =>
+                {
+                    relists += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+                other => other?,
+            }
             let node = &self.config.node;
             let reader = self
                 .reader
@@ -364,18 +391,31 @@ impl Shipper {
             .cloned())
     }
 
-    /// A reader at the cursor's position in `files`' day, reusing the current one.
+    /// A reader at the cursor's position in `files`' day, reusing the current one. A day
+    /// sealed under a v1 reader is read again from its first block, skipping what that reader
+    /// had shipped.
     fn open_reader(&mut self, files: &DayFiles) -> Result<(), ShipError> {
-        let segments_dir = self.dir.join("segments");
-        let stale = self.reader.as_ref().is_none_or(|r| r.day() != files.day);
-        if stale {
-            let position = if self.cursor.current_day(&self.dir)? == Some(files.day) {
-                self.cursor.position.clone()
-            } else {
-                Position::Start
-            };
-            self.reader = Some(V1Reader::open(files, &segments_dir, &position)?);
+        if self.reader.as_ref().is_some_and(|r| r.fits(files)) {
+            return Ok(());
         }
+        let segments_dir = self.dir.join("segments");
+        if let (Some(DayReader::V1(old)), Some(_)) = (self.reader.take(), files.sealed()) {
+            if old.day() == files.day {
+                tracing::info!(day = %files.day, "the day was sealed while being shipped; going on from the sealed file");
+                self.reader = Some(DayReader::Sealed(SealedReader::open(
+                    files.day,
+                    &Position::Start,
+                    old.into_read_here(),
+                )));
+                return Ok(());
+            }
+        }
+        let position = if self.cursor.current_day(&self.dir)? == Some(files.day) {
+            self.cursor.position.clone()
+        } else {
+            Position::Start
+        };
+        self.reader = Some(DayReader::open(files, &segments_dir, &position)?);
         Ok(())
     }
 
@@ -436,7 +476,7 @@ impl Shipper {
             } else {
                 Position::Start
             };
-            let (n, min_ts) = V1Reader::open(&files, &segments_dir, &position)?.pending()?;
+            let (n, min_ts) = DayReader::open(&files, &segments_dir, &position)?.pending(&files)?;
             lag_entries += n;
             if oldest.is_none() {
                 oldest = min_ts;

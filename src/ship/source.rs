@@ -15,6 +15,7 @@ use std::path::Path;
 
 use super::cursor::Position;
 use super::schema::{encode_row, RowFields, RowKey};
+use super::sealed_source::SealedReader;
 use crate::error::{Result, StoreError};
 use crate::store::day::Day;
 use crate::store::days::{DayFiles, DayIndex};
@@ -57,6 +58,10 @@ pub struct V1Reader {
     /// Runs of a day that has only its sorted index left, in segment order.
     sorted: Option<Vec<IndexEntry>>,
     index: Option<FileView>,
+    /// Entries per execution id that this reader has read (and, as the shipper drops a reader
+    /// whose batch failed, that ClickHouse acknowledged): if the day is sealed under the
+    /// shipper, these need not be sent again from the sealed file.
+    read_here: HashMap<String, u32>,
 }
 
 impl V1Reader {
@@ -73,6 +78,7 @@ impl V1Reader {
             runs: 0,
             sorted: None,
             index: None,
+            read_here: HashMap::new(),
         };
         let idx_path = live_index_path(segments_dir, files.day);
         match FileView::open(&idx_path, Access::Pread) {
@@ -144,14 +150,7 @@ impl V1Reader {
         limits: Limits,
         out: &mut Vec<u8>,
     ) -> Result<Chunk> {
-        let day16 = u16::try_from(self.day.0).map_err(|_| StoreError::Corrupt {
-            file: files.segment.path().to_owned(),
-            offset: 0,
-            reason: format!(
-                "day {} is outside ClickHouse's Date range (1970..2149)",
-                self.day
-            ),
-        })?;
+        let day16 = day_u16(self.day, files.segment.path())?;
         // Collect the runs to read first: one contiguous span of the segment, read at once.
         let mut runs = Vec::new();
         let mut entries = 0usize;
@@ -210,6 +209,12 @@ impl V1Reader {
                 );
                 min_ts = Some(min_ts.map_or(p.timestamp, |m| m.min(p.timestamp)));
                 sent += 1;
+                match self.read_here.get_mut(p.execution_id) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.read_here.insert(p.execution_id.to_owned(), 1);
+                    }
+                }
                 true
             });
             for (at, len, e) in damage {
@@ -231,6 +236,11 @@ impl V1Reader {
                 runs: self.runs,
             },
         }
+    }
+
+    /// What this reader has read, per execution id (see `read_here`).
+    pub fn into_read_here(self) -> HashMap<String, u32> {
+        self.read_here
     }
 
     /// Entries after the position and the smallest timestamp among them (for `--status`).
@@ -289,4 +299,78 @@ fn scan_index(
         }
     }
     Ok(())
+}
+
+/// The day as ClickHouse's `Date` (days since 1970-01-01 in a `UInt16`).
+pub(crate) fn day_u16(day: Day, file: &Path) -> Result<u16> {
+    u16::try_from(day.0).map_err(|_| StoreError::Corrupt {
+        file: file.to_owned(),
+        offset: 0,
+        reason: format!("day {day} is outside ClickHouse's Date range (1970..2149)"),
+    })
+}
+
+/// A reader of one day in whichever layout it has.
+pub enum DayReader {
+    /// A v1 day (live, or sealed with a sorted index).
+    V1(V1Reader),
+    /// A sealed day (format v2).
+    Sealed(SealedReader),
+}
+
+impl DayReader {
+    /// A reader of `files` at `position`; a position of the other layout means the start.
+    pub fn open(files: &DayFiles, segments_dir: &Path, position: &Position) -> Result<DayReader> {
+        if files.sealed().is_some() {
+            Ok(DayReader::Sealed(SealedReader::open(
+                files.day,
+                position,
+                HashMap::new(),
+            )))
+        } else {
+            Ok(DayReader::V1(V1Reader::open(
+                files,
+                segments_dir,
+                position,
+            )?))
+        }
+    }
+
+    /// Whether this reader reads `files` as they are now (same day, same layout).
+    pub fn fits(&self, files: &DayFiles) -> bool {
+        match self {
+            DayReader::V1(r) => r.day() == files.day && files.sealed().is_none(),
+            DayReader::Sealed(r) => r.day() == files.day && files.sealed().is_some(),
+        }
+    }
+
+    /// The day.
+    pub fn day(&self) -> Day {
+        match self {
+            DayReader::V1(r) => r.day(),
+            DayReader::Sealed(r) => r.day(),
+        }
+    }
+
+    /// See [`V1Reader::read`] and [`SealedReader::read`].
+    pub fn read(
+        &mut self,
+        files: &DayFiles,
+        node: &str,
+        limits: Limits,
+        out: &mut Vec<u8>,
+    ) -> Result<Chunk> {
+        match self {
+            DayReader::V1(r) => r.read(files, node, limits, out),
+            DayReader::Sealed(r) => r.read(files, node, limits, out),
+        }
+    }
+
+    /// Entries after the position and the smallest timestamp among them.
+    pub fn pending(&self, files: &DayFiles) -> Result<(u64, Option<i64>)> {
+        match self {
+            DayReader::V1(r) => r.pending(),
+            DayReader::Sealed(r) => r.pending(files),
+        }
+    }
 }

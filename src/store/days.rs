@@ -45,13 +45,13 @@ impl ScanIndex {
         }
     }
 
-    /// The live index file.
+    /// The index file's path.
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The open index, or `None` if it does not exist (yet).
-    fn view(&self) -> Result<Option<Arc<FileView>>> {
+    pub(crate) fn view(&self) -> Result<Option<Arc<FileView>>> {
         let mut slot = self.view.lock();
         if slot.is_none() {
             match FileView::open(&self.path, Access::Pread) {

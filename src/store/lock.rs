@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::error::{Result, StoreError};
 
 /// Takes the writer lock on `dir`, writing our pid into the lock file.
-pub(super) fn take_lock(dir: &Path) -> Result<File> {
+pub(crate) fn take_lock(dir: &Path) -> Result<File> {
     let path = dir.join("LOCK");
     let mut file = OpenOptions::new()
         .read(true)

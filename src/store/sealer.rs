@@ -158,6 +158,32 @@ fn seal_day(inner: &Inner, day: Day) -> Result<Option<SealOutcome>> {
     Ok(Some(done))
 }
 
+/// Seals one day of a store that no writer has open, in the calling thread, with `options`
+/// (for tools and benchmarks that measure the rewrite alone). Takes the writer lock for the
+/// duration. The day must have been closed cleanly (or recovered by a writer's open): its
+/// index is trusted as it is. Returns `None` if the day is already sealed.
+pub fn seal_closed_day(
+    dir: &std::path::Path,
+    day: Day,
+    options: SealOptions,
+) -> Result<Option<SealOutcome>> {
+    let _lock = crate::store::lock::take_lock(dir)?;
+    let segments = dir.join("segments");
+    if sealed_path(&segments, day).exists() {
+        return Ok(None);
+    }
+    remove_tmp(&segments, day);
+    let Some(done) = seal::write_sealed(&segments, day, options, &AtomicBool::new(false))? else {
+        return Ok(None);
+    };
+    let path = sealed_path(&segments, day);
+    std::fs::rename(sealed_tmp_path(&segments, day), &path)
+        .map_err(StoreError::io("rename sealed file", &path))?;
+    sync_dir(&segments)?;
+    remove_v1(&segments, day)?;
+    Ok(Some(done))
+}
+
 impl LogStore {
     /// Seals every past day that is still in the live layout, now, and waits: each becomes one
     /// compressed `YYYY-MM-DD.sealed` file (`docs/FORMAT.md`, version 2). Returns what was

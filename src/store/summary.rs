@@ -140,7 +140,7 @@ impl LogStore {
                 version: 1,
                 segment_bytes,
                 index_bytes,
-                raw_bytes: segment_bytes,
+                raw_bytes: segment_bytes + index_bytes,
                 disk_bytes: segment_bytes + index_bytes,
                 entries: runs.iter().map(|r| u64::from(r.count)).sum(),
                 runs: runs.len() as u64,
@@ -233,8 +233,8 @@ pub struct DayStats {
     pub segment_bytes: u64,
     /// Index file sizes (version 2: 0, the index is inside the sealed file).
     pub index_bytes: u64,
-    /// Bytes of the entries' records in the live layout: the segment's size (version 2: the
-    /// size of the segment it was sealed from).
+    /// Bytes of the day in the live layout, segment and index files (version 2: of the files
+    /// it was sealed from). Compared with `disk_bytes`, what sealing saved.
     pub raw_bytes: u64,
     /// Bytes the day takes on disk, all its files.
     pub disk_bytes: u64,

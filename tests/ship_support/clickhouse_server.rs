@@ -2,8 +2,8 @@
 //! `clickhouse-server` started as our own process on 127.0.0.1, with a temporary data
 //! directory, a generated config and free ports, and stopped at the end.
 //!
-//! Outside CI a machine without ClickHouse skips (with a loud `SKIPPED:` line); under
-//! `CI=true` it fails, because `.ci/run` installs the package.
+//! `Server::start` says why it cannot start; the tests skip with `common::skip_or_fail` (a
+//! failure under `CI=true`: `.ci/run` installs the package).
 #![allow(dead_code)]
 
 use std::net::TcpListener;
@@ -48,26 +48,17 @@ fn find_binary() -> Option<PathBuf> {
 }
 
 impl Server {
-    /// Starts a server, or says why it cannot: `None` (with `SKIPPED:` printed) outside CI,
-    /// a panic under `CI=true`.
-    pub fn start_or_skip(test: &str) -> Option<Server> {
-        match Server::start() {
-            Ok(s) => Some(s),
-            Err(why) => {
-                if std::env::var("CI").is_ok_and(|v| v == "true") {
-                    panic!("{test}: cannot start ClickHouse under CI=true: {why} (.ci/run installs clickhouse-server)");
-                }
-                eprintln!("SKIPPED: {test}: cannot start ClickHouse: {why}");
-                None
-            }
-        }
-    }
-
     /// Starts a server on free ports and waits until `SELECT 1` answers.
     pub fn start() -> Result<Server, String> {
         let binary = find_binary()
             .ok_or("no clickhouse-server binary (apt-get install clickhouse-server)")?;
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        // On tmpfs when there is one: a server that took thousands of inserts leaves tens of
+        // thousands of part files, and deleting them from a disk with `discard` takes seconds.
+        let dir = tempfile::Builder::new()
+            .prefix("logstore-clickhouse-")
+            .tempdir_in("/dev/shm")
+            .or_else(|_| tempfile::tempdir())
+            .map_err(|e| e.to_string())?;
         let http_port = free_port();
         let tcp_port = free_port();
         write_config(dir.path(), http_port, tcp_port).map_err(|e| e.to_string())?;
@@ -226,7 +217,7 @@ fn write_config(dir: &Path, http_port: u16, tcp_port: u16) -> std::io::Result<()
   <mark_cache_size>67108864</mark_cache_size>
   <uncompressed_cache_size>67108864</uncompressed_cache_size>
   <max_concurrent_queries>50</max_concurrent_queries>
-  <keep_alive_timeout>30</keep_alive_timeout>
+  <keep_alive_timeout>3</keep_alive_timeout>
   <users_config>users.xml</users_config>
   <default_profile>default</default_profile>
   <default_database>default</default_database>

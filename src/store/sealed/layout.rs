@@ -70,7 +70,7 @@ pub(crate) struct Trailer {
     pub(crate) names: u64,
     pub(crate) names_len: u64,
     pub(crate) entries: u64,
-    /// Bytes of the v1 records this file was sealed from (frames, without headers).
+    /// Bytes of the v1 files (segment and indexes) this file was sealed from.
     pub(crate) v1_bytes: u64,
     pub(crate) blocks: u32,
     pub(crate) execs: u32,

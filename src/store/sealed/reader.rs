@@ -209,7 +209,7 @@ impl SealedDay {
         self.trailer.entries
     }
 
-    /// Bytes of the v1 segment this day was sealed from.
+    /// Bytes of the v1 files (segment and indexes) this day was sealed from.
     pub(crate) fn v1_bytes(&self) -> u64 {
         self.trailer.v1_bytes
     }

@@ -76,10 +76,13 @@ struct RunRef {
 
 /// Options of a seal (tests and benchmarks vary them; the store uses the defaults).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct SealOptions {
-    pub(crate) block_target: usize,
-    pub(crate) runs_per_pass: usize,
-    pub(crate) level: i32,
+pub struct SealOptions {
+    /// Raw bytes at which a block is closed.
+    pub block_target: usize,
+    /// Most runs one grouping pass holds in memory (24 bytes each).
+    pub runs_per_pass: usize,
+    /// zstd level of the blocks.
+    pub level: i32,
 }
 
 impl Default for SealOptions {

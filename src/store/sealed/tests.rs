@@ -151,3 +151,94 @@ fn a_damaged_block_loses_only_its_own_entries() {
         }
     }
 }
+
+fn hex(b: &[u8]) -> String {
+    b.iter()
+        .map(|x| format!("{x:02X}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The worked example of docs/FORMAT.md ("Version 2: sealed days"): every byte of the sealed
+/// file of one entry, except the zstd frame, whose decompression is pinned instead.
+#[test]
+fn sealed_layout_matches_format_doc() {
+    use super::layout::*;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(1000);
+    let store = LogStore::open_with(
+        dir.path(),
+        Config {
+            commit: CommitPolicy::default(),
+            clock: Arc::new(clock),
+        },
+    )
+    .unwrap();
+    let e = LogEntry::new(
+        ExecutionId::new("e1").unwrap(),
+        1000,
+        Level::Info,
+        "s",
+        "hi",
+    );
+    store.append(&e).unwrap();
+    drop(store);
+    let day = Day(0);
+    let f = seal(dir.path(), day, SealOptions::default());
+    let len = f.len();
+    // Header, then the trailer copy.
+    assert_eq!(
+        hex(&f[..16]),
+        "4C 4F 47 53 54 53 4C 44 02 00 00 00 00 00 00 00"
+    );
+    assert_eq!(f[16..88], f[len - 72..]);
+    let t = Trailer::from_bytes(&f[len - 72..], len as u64).unwrap();
+    let table = usize::try_from(t.block_table).unwrap();
+    let b = BlockEntry::from_bytes(&f[table..table + 64]).unwrap();
+    assert_eq!(b.offset, 88);
+    let block = &f[88..88 + b.len as usize];
+    let raw = zstd::bulk::decompress(block, b.raw_len as usize).unwrap();
+    assert_eq!(
+        hex(&raw),
+        "01 01 02 65 31 00 D0 0F 01 01 01 73 00 00 00 00 02 68 69"
+    );
+    assert_eq!(b.crc, crc32fast::hash(block));
+    // The zstd frame: this one is a single raw block (the input is too small to compress).
+    assert_eq!(hex(block), FRAME);
+    let filter_at = usize::try_from(b.filter_offset).unwrap();
+    let filter = &f[filter_at..filter_at + b.filter_len as usize];
+    assert_eq!(b.filter_offset, 116);
+    assert_eq!(hex(filter), FILTER);
+    assert_eq!(hex(&f[table..table + 64]), BLOCK_ENTRY);
+    let x = usize::try_from(t.exec_table).unwrap();
+    assert_eq!(hex(&f[x..x + 56]), EXEC_RECORD);
+    assert_eq!(
+        hex(&f[usize::try_from(t.names).unwrap()..len - 72]),
+        "65 31"
+    );
+    assert_eq!(hex(&f[len - 72..]), TRAILER);
+    assert_eq!(len, 328);
+    // The bloom bits are those of the word "hi" (FNV-1a 0x...; 7 double-hashed positions in
+    // 64 bits).
+    let h = super::filter::word_hash("hi");
+    let mut bits = [0u8; 8];
+    for i in 0..7u64 {
+        let bit = ((h & 0xffff_ffff) + i * ((h >> 32) | 1)) % 64;
+        bits[usize::try_from(bit / 8).unwrap()] |= 1 << (bit % 8);
+    }
+    assert_eq!(filter[2..10], bits);
+}
+
+const FRAME: &str =
+    "28 B5 2F FD 20 13 99 00 00 01 01 02 65 31 00 D0 0F 01 01 01 73 00 00 00 00 02 68 69";
+const FILTER: &str = "08 07 10 00 00 04 02 81 40 20 01 01 73 00 01 02 65 31";
+const BLOCK_ENTRY: &str =
+    "58 00 00 00 00 00 00 00 1C 00 00 00 13 00 00 00 01 00 00 00 D7 5E 90 07 \
+E8 03 00 00 00 00 00 00 E8 03 00 00 00 00 00 00 74 00 00 00 00 00 00 00 12 00 00 00 57 E0 5E 25 \
+02 00 00 00 C5 15 8A 08";
+const EXEC_RECORD: &str =
+    "83 B8 39 B5 07 7B 8E 08 00 00 00 00 00 00 00 00 01 00 00 00 00 00 00 00 \
+E8 03 00 00 00 00 00 00 E8 03 00 00 00 00 00 00 00 00 00 00 00 00 00 00 02 00 00 00 DF 6D 00 82";
+const TRAILER: &str = "4C 4F 47 53 54 45 4E 44 86 00 00 00 00 00 00 00 C6 00 00 00 00 00 00 00 \
+FE 00 00 00 00 00 00 00 02 00 00 00 00 00 00 00 01 00 00 00 00 00 00 00 6E 00 00 00 00 00 00 00 \
+01 00 00 00 01 00 00 00 00 00 00 00 29 48 BF 69";

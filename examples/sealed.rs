@@ -1,0 +1,427 @@
+//! Sealed days (format v2) on real log text: bytes, query, memory, sealing speed, ingest
+//! while sealing, and the block-size / column-layout choices.
+//!
+//! ```text
+//! cargo run --release --example sealed -- [--entries N] [--executions E] [--corpus FILE]...
+//! ```
+//!
+//! **Text.** Messages are lines of real logs: by default whatever of `/var/log/dpkg.log`,
+//! `/var/log/apt/term.log`, `/var/log/apt/history.log`, `/var/log/alternatives.log` and
+//! `/var/log/dockerd.log` exists, plus every `--corpus FILE` (for instance the output of
+//! `cargo build -vv` and `cargo test`). Execution `k` prints the corpus's lines from a random
+//! starting line on, in order, as a program's output would; levels come from the words in
+//! the line (error, warn), sources and task ids from a few fixed ones.
+//!
+//! **Workload.** N entries (default 10,000,000), E executions (default 1,000, so 10,000 entries
+//! each) interleaved round-robin, all on one day, written through `LogStore::append` and closed
+//! (the v1 layout). Then, each in its own child process so that its peak RSS is its own:
+//! 1. `query-v1`: open read-only, query execution E/2 nine times (median), then 100 queries of
+//!    different executions; peak RSS.
+//! 2. `seal`: `format::seal_closed_day` (the rewrite alone, one thread); time, MB/s of v1 bytes,
+//!    peak RSS.
+//! 3. `query-sealed`: as 1, on the sealed day.
+//! 4. `ingest-while-sealing`: a fresh store; 1,000,000 entries on day 1, the clock moves to day
+//!    2 (the roll starts the background seal of day 1), 1,000,000 more entries while it runs;
+//!    entries/s of both halves.
+//! 5. bytes: NDJSON (`dump --json` of every execution), `zstd -3` of that whole file (the
+//!    `zstd` crate at level 3, as the `zstd` command), v1 files, the sealed file; and the same
+//!    day sealed with 64 KiB, 1 MiB blocks, and "rows" (the v1 records of each 256 KiB of an
+//!    execution-grouped day compressed as they are, without columns).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use logstore::format::{seal_closed_day, SealOptions};
+use logstore::{
+    CommitPolicy, Config, Day, Durability, ExecutionId, Filter, Level, LogEntry, LogStore,
+    ManualClock, TaskId,
+};
+
+type Error = Box<dyn std::error::Error>;
+
+/// 2026-01-10T00:00:00Z.
+const DAY0: i64 = 1_768_003_200_000;
+const DAY_MS: i64 = 86_400_000;
+
+struct Args {
+    entries: u64,
+    executions: u64,
+    corpus: Vec<PathBuf>,
+    phase: Option<(String, PathBuf)>,
+}
+
+fn parse_args() -> Result<Args, Error> {
+    let mut a = Args {
+        entries: 10_000_000,
+        executions: 1_000,
+        corpus: Vec::new(),
+        phase: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--entries" => a.entries = value()?.parse()?,
+            "--executions" => a.executions = value()?.parse()?,
+            "--corpus" => a.corpus.push(value()?.into()),
+            "--phase" => {
+                let p = value()?;
+                a.phase = Some((p, value()?.into()));
+            }
+            "--bench" => {}
+            other => return Err(format!("unknown argument {other}").into()),
+        }
+    }
+    Ok(a)
+}
+
+/// The lines of the real logs.
+fn corpus(args: &Args) -> Result<Vec<String>, Error> {
+    let mut files: Vec<PathBuf> = [
+        "/var/log/dpkg.log",
+        "/var/log/apt/term.log",
+        "/var/log/apt/history.log",
+        "/var/log/alternatives.log",
+        "/var/log/dockerd.log",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .filter(|p| p.exists())
+    .collect();
+    files.extend(args.corpus.iter().cloned());
+    let mut lines = Vec::new();
+    for f in &files {
+        let bytes = std::fs::read(f)?;
+        let text = String::from_utf8_lossy(&bytes);
+        lines.extend(
+            text.lines()
+                .map(|l| {
+                    l.trim_end()
+                        .chars()
+                        .filter(|c| !c.is_control() || *c == '\t')
+                        .collect::<String>()
+                })
+                .filter(|l| !l.is_empty())
+                .map(|l| l.chars().take(4000).collect::<String>()),
+        );
+    }
+    if lines.is_empty() {
+        return Err("no corpus: give --corpus FILE".into());
+    }
+    Ok(lines)
+}
+
+/// The workload: entry `i` of the day (executions round-robin), from the corpus.
+struct Workload {
+    lines: Vec<String>,
+    executions: u64,
+    starts: Vec<usize>,
+}
+
+const SOURCES: [&str; 4] = ["plugin:shell", "plugin:http.get", "scheduler", "worker"];
+
+impl Workload {
+    fn new(lines: Vec<String>, executions: u64) -> Workload {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let starts = (0..executions).map(|_| rng.usize(0..lines.len())).collect();
+        Workload {
+            lines,
+            executions,
+            starts,
+        }
+    }
+
+    fn exec_id(k: u64) -> ExecutionId {
+        ExecutionId::new(format!("exec-{k:06}")).unwrap_or_else(|_| unreachable!())
+    }
+
+    fn entry(&self, day_start: i64, i: u64) -> LogEntry {
+        let (k, j) = (i % self.executions, i / self.executions);
+        let ku = usize::try_from(k).unwrap_or(0);
+        let ju = usize::try_from(j).unwrap_or(0);
+        let line = &self.lines[(self.starts[ku] + ju) % self.lines.len()];
+        let lower = line.to_lowercase();
+        let level = if lower.contains("error") || lower.contains("fail") {
+            Level::Error
+        } else if lower.contains("warn") {
+            Level::Warn
+        } else if ju % 10 == 0 {
+            Level::Debug
+        } else {
+            Level::Info
+        };
+        let source = SOURCES[(ku + ju / 1000) % SOURCES.len()];
+        let ts = day_start + i64::try_from(i / 20).unwrap_or(0);
+        let mut e = LogEntry::new(Self::exec_id(k), ts, level, source, line.clone());
+        if source.starts_with("plugin") {
+            if let Ok(t) = TaskId::new(format!("task-{}", ju / 500)) {
+                e = e.with_task(t);
+            }
+        }
+        e
+    }
+}
+
+fn config(clock: &ManualClock) -> Config {
+    Config {
+        commit: CommitPolicy::default(),
+        clock: Arc::new(clock.clone()),
+    }
+}
+
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn mb(b: u64) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    let f = b as f64 / 1e6;
+    f
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir.join("segments"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn ingest(
+    store: &LogStore,
+    w: &Workload,
+    day_start: i64,
+    from: u64,
+    to: u64,
+) -> Result<f64, Error> {
+    let t = Instant::now();
+    for i in from..to {
+        store.append(&w.entry(day_start, i))?;
+    }
+    store.flush(Durability::Synced)?;
+    #[allow(clippy::cast_precision_loss)]
+    Ok((to - from) as f64 / t.elapsed().as_secs_f64())
+}
+
+/// Query phase: (median ms of one 10k-entry query, ms of 100 queries, peak RSS).
+fn query_phase(dir: &Path, args: &Args) -> Result<String, Error> {
+    let store = LogStore::open_read_only(dir)?;
+    let id = Workload::exec_id(args.executions / 2);
+    let mut times = Vec::new();
+    let mut n = 0;
+    for _ in 0..9 {
+        let t = Instant::now();
+        n = store.query(&id, &Filter::default())?.len();
+        times.push(t.elapsed());
+    }
+    times.sort();
+    let t = Instant::now();
+    for k in 0..100 {
+        let got = store.query(
+            &Workload::exec_id(k * args.executions / 100),
+            &Filter::default(),
+        )?;
+        assert_eq!(got.len(), n);
+    }
+    let hundred = t.elapsed();
+    Ok(format!(
+        "{n} entries: median {:.2} ms; 100 queries {:.0} ms; peak RSS {:.1} MB",
+        times[4].as_secs_f64() * 1e3,
+        hundred.as_secs_f64() * 1e3,
+        mb(peak_rss())
+    ))
+}
+
+fn seal_phase(dir: &Path, opts: SealOptions) -> Result<String, Error> {
+    let day = Day::from_unix_ms(DAY0);
+    let t = Instant::now();
+    let done = seal_closed_day(dir, day, opts)?.ok_or("nothing to seal")?;
+    let s = t.elapsed().as_secs_f64();
+    Ok(format!(
+        "sealed {} entries, {} executions: {:.1} MB v1 -> {:.2} MB ({:.1}x) in {s:.2} s = {:.0} MB/s of v1 bytes; peak RSS {:.1} MB",
+        done.entries,
+        done.executions,
+        mb(done.v1_bytes),
+        mb(done.sealed_bytes),
+        mb(done.v1_bytes) / mb(done.sealed_bytes),
+        mb(done.v1_bytes) / s,
+        mb(peak_rss())
+    ))
+}
+
+fn ingest_while_sealing(dir: &Path, w: &Workload) -> Result<String, Error> {
+    let clock = ManualClock::new(DAY0);
+    let store = LogStore::open_with(dir, config(&clock))?;
+    let n = 1_000_000;
+    let alone = ingest(&store, w, DAY0, 0, n)?;
+    clock.advance(DAY_MS);
+    let t = Instant::now();
+    let during = ingest(&store, w, DAY0 + DAY_MS, 0, n)?;
+    let ingest_s = t.elapsed();
+    let sealed = store.seal()?;
+    let seal_s = sealed.first().map_or(Duration::ZERO, |s| s.elapsed);
+    Ok(format!(
+        "ingest alone {alone:.0}/s, while sealing {during:.0}/s ({:.0} %); the seal took {:.2} s, the second ingest {:.2} s",
+        100.0 * during / alone,
+        seal_s.as_secs_f64(),
+        ingest_s.as_secs_f64()
+    ))
+}
+
+fn child(phase: &str, dir: &Path, args: &Args) -> Result<String, Error> {
+    let exe = std::env::current_exe()?;
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "--entries",
+        &args.entries.to_string(),
+        "--executions",
+        &args.executions.to_string(),
+    ]);
+    for c in &args.corpus {
+        cmd.arg("--corpus").arg(c);
+    }
+    let out = cmd.arg("--phase").arg(phase).arg(dir).output()?;
+    if !out.status.success() {
+        return Err(format!("{phase}: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+}
+
+fn run_phase(phase: &str, dir: &Path, args: &Args) -> Result<String, Error> {
+    let w = || -> Result<Workload, Error> { Ok(Workload::new(corpus(args)?, args.executions)) };
+    let opts = |block_target| SealOptions {
+        block_target,
+        ..SealOptions::default()
+    };
+    match phase {
+        "ingest" => {
+            let w = w()?;
+            let clock = ManualClock::new(DAY0);
+            let store = LogStore::open_with(dir, config(&clock))?;
+            let rate = ingest(&store, &w, DAY0, 0, args.entries)?;
+            drop(store);
+            Ok(format!(
+                "{rate:.0} entries/s; v1 files {:.1} MB",
+                mb(dir_bytes(dir))
+            ))
+        }
+        "query" => query_phase(dir, args),
+        "seal" => seal_phase(dir, SealOptions::default()),
+        "seal-64k" => seal_phase(dir, opts(64 << 10)),
+        "seal-1m" => seal_phase(dir, opts(1 << 20)),
+        "ingest-while-sealing" => ingest_while_sealing(dir, &w()?),
+        "ndjson" => ndjson(dir, args, &w()?),
+        other => Err(format!("unknown phase {other}").into()),
+    }
+}
+
+/// NDJSON of every execution (`dump --json`, execution after execution), its `zstd -3`, and
+/// "rows": the day's v1 records grouped by execution, compressed per 256 KiB as they are.
+fn ndjson(dir: &Path, args: &Args, w: &Workload) -> Result<String, Error> {
+    let store = LogStore::open_read_only(dir)?;
+    let (mut json_bytes, mut rows_bytes) = (0u64, 0u64);
+    let mut zstd3 = zstd::stream::Encoder::new(CountingSink(0), 3)?;
+    let mut line = Vec::new();
+    let mut block = Vec::new();
+    let mut frame = Vec::new();
+    for k in 0..args.executions {
+        for e in store.query(&Workload::exec_id(k), &Filter::default())? {
+            line.clear();
+            serde_json::to_writer(&mut line, &e)?;
+            line.push(b'\n');
+            json_bytes += line.len() as u64;
+            zstd3.write_all(&line)?;
+            frame.clear();
+            logstore::format::encode(&e, &mut frame)?;
+            block.extend_from_slice(&frame);
+            if block.len() >= 256 << 10 {
+                rows_bytes += zstd::bulk::compress(&block, 3)?.len() as u64;
+                block.clear();
+            }
+        }
+    }
+    rows_bytes += zstd::bulk::compress(&block, 3)?.len() as u64;
+    let zstd_bytes = zstd3.finish()?.0;
+    let _ = w;
+    Ok(format!(
+        "NDJSON {:.1} MB; zstd -3 of it {:.2} MB ({:.1}x); rows (v1 records, grouped, zstd -3 per 256 KiB) {:.2} MB ({:.1}x of NDJSON)",
+        mb(json_bytes),
+        mb(zstd_bytes),
+        mb(json_bytes) / mb(zstd_bytes),
+        mb(rows_bytes),
+        mb(json_bytes) / mb(rows_bytes)
+    ))
+}
+
+struct CountingSink(u64);
+
+impl Write for CountingSink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0 += b.len() as u64;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(to.join("segments"))?;
+    for e in std::fs::read_dir(from.join("segments"))? {
+        let e = e?;
+        std::fs::copy(e.path(), to.join("segments").join(e.file_name()))?;
+    }
+    Ok(())
+}
+
+fn main() -> Result<(), Error> {
+    let args = parse_args()?;
+    if let Some((phase, dir)) = &args.phase {
+        println!("{}", run_phase(phase, dir, &args)?);
+        return Ok(());
+    }
+    let lines = corpus(&args)?;
+    let bytes: usize = lines.iter().map(String::len).sum();
+    println!(
+        "corpus: {} lines, {:.1} MB of real log text; {} entries, {} executions",
+        lines.len(),
+        mb(bytes as u64),
+        args.entries,
+        args.executions
+    );
+    drop(lines);
+    let root = tempfile::tempdir()?;
+    let v1 = root.path().join("v1");
+    let say = |what: &str, r: Result<String, Error>| -> Result<(), Error> {
+        println!("{what:>22}: {}", r?);
+        std::io::stdout().flush()?;
+        Ok(())
+    };
+    say("ingest", child("ingest", &v1, &args))?;
+    say("query v1", child("query", &v1, &args))?;
+    say("bytes", child("ndjson", &v1, &args))?;
+    for (phase, name) in [("seal-64k", "64k"), ("seal-1m", "1m")] {
+        let copy = root.path().join(name);
+        copy_dir(&v1, &copy)?;
+        say(phase, child(phase, &copy, &args))?;
+        std::fs::remove_dir_all(&copy)?;
+    }
+    say("seal (256 KiB)", child("seal", &v1, &args))?;
+    say("query sealed", child("query", &v1, &args))?;
+    std::fs::remove_dir_all(&v1)?;
+    say(
+        "ingest while sealing",
+        child("ingest-while-sealing", &root.path().join("iws"), &args),
+    )?;
+    Ok(())
+}

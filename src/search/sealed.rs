@@ -1,0 +1,135 @@
+//! Searching a sealed day (format v2): ask each block's metadata and token filter first, and
+//! decompress only the blocks that may hold a match.
+//!
+//! A block is skipped when its time range misses `since..until`, when it has no entry at the
+//! minimum level or above, when no source / task / execution of it fits the filters, or when
+//! its bloom filter says one of the query's words is in none of its messages. A rare word thus
+//! reads about 1 % of the blocks that lack it (the filter's false-positive rate) plus the blocks
+//! that have it. A regex cannot ask the filter (it has no words to ask), so it reads every
+//! block that the other conditions leave.
+//!
+//! The kept blocks are grouped into units of up to [`BLOCKS_PER_UNIT`] for the workers. Inside
+//! a block the entries are matched as they are decoded (borrowed), and only matches become
+//! owned entries.
+
+use std::sync::Arc;
+
+use super::query::Fields;
+use super::results::{Counters, Ctx, Found, Unit};
+use super::{Hit, Place, Position, Query, SearchDamage};
+use crate::error::{Result, StoreError};
+use crate::store::days::DayFiles;
+use crate::store::sealed::BlockMeta;
+
+/// Blocks (about 256 KiB raw each) per unit of work: a few MiB, as for a segment.
+const BLOCKS_PER_UNIT: usize = 8;
+
+/// Adds the units of a sealed day: the blocks whose metadata may match, in file order.
+/// Returns the number of blocks the day has (kept or not), None if it is not a sealed day.
+pub(crate) fn plan(day: &Arc<DayFiles>, query: &Query, units: &mut Vec<Unit>) -> Option<u64> {
+    let sealed = day.sealed()?;
+    let metas = sealed.blocks();
+    let kept: Vec<u32> = metas
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| may_match(query, m))
+        .filter_map(|(i, _)| u32::try_from(i).ok())
+        .collect();
+    for chunk in kept.chunks(BLOCKS_PER_UNIT) {
+        units.push(Unit::Blocks {
+            day: Arc::clone(day),
+            blocks: chunk.to_vec(),
+        });
+    }
+    Some(metas.len() as u64)
+}
+
+/// False only when no entry of the block can match `query`.
+fn may_match(query: &Query, m: &BlockMeta) -> bool {
+    let level_ok = query
+        .min_level
+        .is_none_or(|l| m.level_mask >> l.min(7) != 0);
+    level_ok
+        && query.since_ms.is_none_or(|s| m.max_ts >= s)
+        && query.until_ms.is_none_or(|u| m.min_ts < u)
+        && query
+            .source_prefix
+            .as_deref()
+            .is_none_or(|p| m.may_have_source_prefix(p))
+        && query.task_id.as_deref().is_none_or(|t| m.may_have_task(t))
+        && query
+            .execution_prefix
+            .as_deref()
+            .is_none_or(|p| m.may_have_execution_prefix(p))
+        && query.tokens().all(|t| m.may_contain_word(t))
+}
+
+/// Reads `blocks` of `day` in order, handing matches and damage to `out`.
+pub(crate) fn scan(
+    day: &DayFiles,
+    blocks: &[u32],
+    ctx: &Ctx,
+    out: &mut dyn FnMut(Found) -> bool,
+) -> Result<()> {
+    let Some(sealed) = day.sealed() else {
+        return Ok(());
+    };
+    let query = &ctx.query;
+    for &b in blocks {
+        if ctx.cancelled() {
+            return Ok(());
+        }
+        let i = b as usize;
+        Counters::add(&ctx.stats.blocks_read, 1);
+        let mut more = true;
+        let read = sealed.with_block(i, None, |entries| {
+            let (mut exec, mut task) = (None, None);
+            for (k, p) in entries.iter().enumerate() {
+                if !query.matches(&Fields::from(p)) {
+                    continue;
+                }
+                let found = match p.to_entry_sharing(&mut exec, &mut task) {
+                    Ok(entry) => Found::Hit(Hit {
+                        entry,
+                        position: Position {
+                            day: day.day,
+                            place: Place::Block {
+                                block: b,
+                                entry: u32::try_from(k).unwrap_or(u32::MAX),
+                            },
+                        },
+                    }),
+                    Err(e) => Found::Damage(SearchDamage {
+                        file: sealed.path().to_owned(),
+                        offset: 0,
+                        reason: format!("block {b}, entry {k}: {e}"),
+                    }),
+                };
+                if !out(found) {
+                    more = false;
+                    return;
+                }
+            }
+        });
+        match read {
+            Ok(()) => {}
+            // A damaged block loses its own entries only: report it and go on.
+            Err(StoreError::Corrupt {
+                file,
+                offset,
+                reason,
+            }) => {
+                more = out(Found::Damage(SearchDamage {
+                    file,
+                    offset,
+                    reason,
+                }));
+            }
+            Err(e) => return Err(e),
+        }
+        if !more {
+            return Ok(());
+        }
+    }
+    Ok(())
+}

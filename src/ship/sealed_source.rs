@@ -1,0 +1,193 @@
+//! Reading a sealed day (format v2) in file order, for the shipper.
+//!
+//! Blocks are shipped whole, in file order. Executions are clustered (each one's entries are
+//! contiguous, in append order), so an entry's ordinal, its position among its execution's
+//! entries of the day, is its position in its cluster: the same number the v1 layout of the
+//! same day gives it, so rows shipped from either layout collapse under `FINAL`.
+//!
+//! A position is the next block plus the execution the previous block ended in and how many of
+//! its entries came before. A damaged block loses its entries; the ordinals after it are
+//! recovered from the execution table (the execution's total minus what follows), so they
+//! never collide with rows already shipped.
+
+use std::collections::HashMap;
+
+use super::cursor::Position;
+use super::schema::{encode_row, RowFields, RowKey};
+use super::source::{day_u16, Chunk, Limits};
+use crate::error::{Result, StoreError};
+use crate::store::day::Day;
+use crate::store::days::DayFiles;
+use crate::store::sealed::SealedDay;
+
+/// Reads one sealed day from a position onwards.
+pub struct SealedReader {
+    day: Day,
+    /// The next block to read.
+    block: usize,
+    /// The execution of the last entry read.
+    exec: Option<String>,
+    /// How many entries of `exec` came before the next one.
+    ordinal: u32,
+    /// Per execution, how many of its first entries this process already shipped from the
+    /// day's v1 layout (the day was sealed under the shipper): they are not sent again.
+    skip: HashMap<String, u32>,
+}
+
+impl SealedReader {
+    /// A reader at `position` (a sealed position, or the start), skipping the first
+    /// `skip[exec]` entries of each execution.
+    pub fn open(day: Day, position: &Position, skip: HashMap<String, u32>) -> SealedReader {
+        let (block, exec, ordinal) = match position {
+            Position::Sealed {
+                block,
+                exec,
+                ordinal,
+            } => (
+                usize::try_from(*block).unwrap_or(usize::MAX),
+                exec.clone(),
+                *ordinal,
+            ),
+            _ => (0, None, 0),
+        };
+        SealedReader {
+            day,
+            block,
+            exec,
+            ordinal,
+            skip,
+        }
+    }
+
+    /// The day.
+    pub fn day(&self) -> Day {
+        self.day
+    }
+
+    /// Encodes whole blocks after the position into `out` until `limits`.
+    pub fn read(
+        &mut self,
+        files: &DayFiles,
+        node: &str,
+        limits: Limits,
+        out: &mut Vec<u8>,
+    ) -> Result<Chunk> {
+        let sealed = sealed_of(files)?;
+        let day = day_u16(self.day, sealed.path())?;
+        let start_len = out.len();
+        let mut entries = 0usize;
+        let mut min_ts: Option<i64> = None;
+        // After a damaged block, the next block is read whatever the limits: the ordinals are
+        // repaired there, and a position is never saved between the two.
+        let mut damaged = false;
+        while self.block < sealed.block_count()
+            && (damaged || (entries < limits.entries && out.len() - start_len < limits.bytes))
+        {
+            let i = self.block;
+            let repair = std::mem::take(&mut damaged);
+            let r = sealed.with_block(i, None, |payloads| -> Result<()> {
+                if let (true, Some(first)) = (repair, payloads.first()) {
+                    self.repair_ordinal(sealed, i, first.execution_id)?;
+                }
+                for p in payloads {
+                    if self.exec.as_deref() != Some(p.execution_id) {
+                        self.exec = Some(p.execution_id.to_owned());
+                        self.ordinal = 0;
+                    }
+                    let ordinal = self.ordinal;
+                    self.ordinal += 1;
+                    if self.skip.get(p.execution_id).is_some_and(|&n| ordinal < n) {
+                        continue;
+                    }
+                    let Some(level) = p.level() else { continue };
+                    encode_row(
+                        out,
+                        RowKey { node, day, ordinal },
+                        RowFields {
+                            execution_id: p.execution_id,
+                            timestamp: p.timestamp,
+                            level,
+                            source: p.source,
+                            message: p.message,
+                            task_id: p.task_id,
+                            metadata: p.metadata,
+                        },
+                    );
+                    min_ts = Some(min_ts.map_or(p.timestamp, |m| m.min(p.timestamp)));
+                    entries += 1;
+                }
+                Ok(())
+            });
+            match r {
+                Ok(inner) => inner?,
+                Err(StoreError::Corrupt {
+                    file,
+                    offset,
+                    reason,
+                }) => {
+                    tracing::warn!(file = %file.display(), offset, %reason, "not shipping a damaged block (run `logstore verify`)");
+                    damaged = true;
+                }
+                Err(e) => return Err(e),
+            }
+            self.block += 1;
+        }
+        Ok(Chunk {
+            entries,
+            min_ts,
+            end: self.position(),
+        })
+    }
+
+    /// After damaged blocks: `exec`'s first entry in block `i` comes after all of its entries
+    /// that precede block `i`, a number the execution table gives as its total minus its
+    /// entries from block `i` to its last block.
+    fn repair_ordinal(&mut self, sealed: &SealedDay, i: usize, exec: &str) -> Result<()> {
+        let records = sealed.lookup(exec)?;
+        let Some(rec) = records.first() else {
+            tracing::warn!(file = %sealed.path().display(), exec, "execution missing from the sealed file's table after a damaged block; its ordinals restart");
+            self.exec = Some(exec.to_owned());
+            self.ordinal = 0;
+            return Ok(());
+        };
+        let mut after = 0u32;
+        for k in i..=rec.last_block as usize {
+            let n = sealed.with_block(k, None, |ps| {
+                ps.iter().filter(|p| p.execution_id == exec).count()
+            });
+            after += n.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
+        }
+        self.exec = Some(exec.to_owned());
+        self.ordinal = rec.entries.saturating_sub(after);
+        Ok(())
+    }
+
+    fn position(&self) -> Position {
+        Position::Sealed {
+            block: self.block as u64,
+            exec: self.exec.clone(),
+            ordinal: self.ordinal,
+        }
+    }
+
+    /// Entries after the position and the smallest timestamp among them.
+    pub fn pending(&self, files: &DayFiles) -> Result<(u64, Option<i64>)> {
+        let sealed = sealed_of(files)?;
+        let rest = sealed.blocks().get(self.block..).unwrap_or(&[]);
+        let n = rest.iter().map(|b| u64::from(b.entries)).sum();
+        let min_ts = rest
+            .iter()
+            .filter(|b| b.entries > 0)
+            .map(|b| b.min_ts)
+            .min();
+        Ok((n, min_ts))
+    }
+}
+
+fn sealed_of(files: &DayFiles) -> Result<&SealedDay> {
+    files.sealed().ok_or_else(|| StoreError::Corrupt {
+        file: files.segment.path().to_owned(),
+        offset: 0,
+        reason: "expected a sealed day".to_owned(),
+    })
+}
