@@ -63,3 +63,13 @@ pub fn context_log(data: &[u8], chunk: usize) {
     let endings = data.iter().filter(|&&b| b == b'\n' || b == b'\r').count();
     assert!(kept <= data.len() && kept + endings >= data.len());
 }
+
+/// The resync target (`fuzz/fuzz_targets/resync.rs`): [`next_frame`] finds the same offset as
+/// the naive scan, a full decode (CRC over the whole frame) at every offset, whatever the cheap
+/// checks it makes first.
+pub fn resync(data: &[u8], from: usize) {
+    use logstore::format::next_frame;
+    let from = from.min(data.len());
+    let naive = (from..data.len()).find(|&q| decode(&data[q..]).is_ok());
+    assert_eq!(next_frame(data, from), naive);
+}

@@ -181,9 +181,18 @@ impl EntrySink for Engine {
             .append(&entry)
             .map_err(|e| SinkError(Box::new(e)))
     }
+
+    fn secrets(&self, execution_id: &ExecutionId) -> Vec<String> {
+        self.secrets
+            .read()
+            .get(execution_id)
+            .cloned()
+            .unwrap_or_default()
+    }
 }
 
-fn mask_str(s: &mut String, secrets: &[String]) {
+/// Replaces every secret of `secrets` (longest first) in `s` with [`MASK`].
+pub(crate) fn mask_str(s: &mut String, secrets: &[String]) {
     for secret in secrets {
         if s.contains(secret.as_str()) {
             *s = s.replace(secret.as_str(), MASK);

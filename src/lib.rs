@@ -123,8 +123,8 @@ pub mod format {
         exec_hash, IndexEntry, SortedIndex, ENTRY_LEN, INDEX_HEADER_LEN,
     };
     pub use crate::store::record::{
-        check_frame, decode, decode_payload, encode, FrameError, PayloadRef, FRAME_HEADER_LEN,
-        MAX_PAYLOAD_LEN,
+        check_frame, decode, decode_payload, encode, next_frame, FrameError, PayloadRef,
+        FRAME_HEADER_LEN, MAX_PAYLOAD_LEN,
     };
     pub use crate::store::sealed::layout::{sealed_path, SEALED_MAGIC, SEALED_VERSION};
     pub use crate::store::sealed::seal::SealOptions;

@@ -6,7 +6,7 @@
 
 use parking_lot::Mutex;
 
-use crate::LogEntry;
+use crate::{ExecutionId, LogEntry};
 
 /// Why a sink refused an entry.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +17,15 @@ pub struct SinkError(#[from] pub Box<dyn std::error::Error + Send + Sync>);
 pub trait EntrySink: Send + Sync {
     /// Accepts one entry (buffered: durable only after the sink's flush rules).
     fn append(&self, entry: LogEntry) -> Result<(), SinkError>;
+
+    /// The secrets this sink masks in `execution_id`'s entries, longest first. A producer that
+    /// cuts text into several entries (the capture layer's 64 KiB split) asks for them, so that
+    /// it never cuts a secret in two halves that masking each entry alone would miss. None by
+    /// default.
+    fn secrets(&self, execution_id: &ExecutionId) -> Vec<String> {
+        let _ = execution_id;
+        Vec::new()
+    }
 }
 
 impl EntrySink for Mutex<Vec<LogEntry>> {

@@ -587,26 +587,51 @@ async fn timestamps_come_from_the_injected_clock() {
 }
 
 #[tokio::test]
-async fn record_longer_than_an_entry_is_kept_as_plain_parts() {
+async fn record_longer_than_an_entry_is_parsed_whole_and_split_at_its_level() {
     let (_, entries) = run(node(
         r#"const { context } = require(process.env.SDK);
-           context.error("y".repeat(70000));"#,
+           context.error("y".repeat(70000), { k: 1 });"#,
     ))
     .await;
     assert_eq!(entries.len(), 2);
-    assert!(entries.iter().all(|e| e.level == Level::Warn));
+    assert!(entries.iter().all(|e| e.level == Level::Error));
+    assert_eq!(
+        meta(&entries[0]),
+        json!({"part": 1, "continued": true, "k": 1})
+    );
+    assert_eq!(
+        meta(&entries[1]),
+        json!({"part": 2, "continued": false, "k": 1})
+    );
+    let joined: String = entries.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(joined, "y".repeat(70000));
+}
+
+#[tokio::test]
+async fn record_longer_than_the_record_limit_is_kept_as_plain_parts_at_its_level() {
+    let (_, entries) = run(node(
+        r#"const { context } = require(process.env.SDK);
+           context.error("y".repeat(1100000));"#,
+    ))
+    .await;
+    let len = 1_100_000 + r#"{"level":"ERROR","message":""}"#.len();
+    assert_eq!(entries.len(), len.div_ceil(MAX_MESSAGE_LEN));
+    assert!(entries.iter().all(|e| e.level == Level::Error));
     assert!(entries[0]
         .message
         .starts_with(r#"{"level":"ERROR","message":"yyy"#));
     assert_eq!(
         meta(&entries[0]),
         json!({"part": 1, "continued": true,
-               "protocol_error": "the record is longer than 65536 bytes; it was stored as plain text"})
+               "protocol_error": "the record is longer than 1048576 bytes; it was stored as plain text"})
     );
-    assert_eq!(meta(&entries[1]), json!({"part": 2, "continued": false}));
+    assert_eq!(meta(&entries[1]), json!({"part": 2, "continued": true}));
     let joined: String = entries.iter().map(|e| e.message.as_str()).collect();
     assert_eq!(
         joined,
-        format!(r#"{{"level":"ERROR","message":"{}"}}"#, "y".repeat(70000))
+        format!(
+            r#"{{"level":"ERROR","message":"{}"}}"#,
+            "y".repeat(1_100_000)
+        )
     );
 }

@@ -300,3 +300,119 @@ async fn restricted_cancel_kills_and_removes_the_container() {
     assert_eq!(meta(entries.last().unwrap())["capture"], json!("cancelled"));
     assert!(containers_named("docker-cancel").is_empty());
 }
+
+// ---- Issue 9, fault 2: restricted mode leaks into the docker CLI ------------------------------
+
+/// The plugin's environment reaches the container and only the container: keys that would
+/// reconfigure the `docker` CLI itself (DOCKER_HOST, DOCKER_CONFIG, PATH) are plain variables
+/// of the plugin, and values keep their spaces, `=` and quotes.
+#[tokio::test]
+async fn restricted_env_reaches_the_container_only() {
+    let Some(image) = image_or_skip() else { return };
+    let mut cmd = node_in(
+        image,
+        r#"for (const k of ["DOCKER_HOST", "DOCKER_CONFIG", "PATH", "ODD"]) console.log(k + "=" + process.env[k]);"#,
+    );
+    let odd = r#"a value with spaces, = signs, 'quotes' and "double" ones "#;
+    cmd.env = vec![
+        ("DOCKER_HOST".into(), "tcp://127.0.0.1:9".into()),
+        ("DOCKER_CONFIG".into(), "/nonexistent/docker-config".into()),
+        ("PATH".into(), "/nonexistent/bin".into()),
+        ("ODD".into(), odd.into()),
+    ];
+    let (outcome, entries) = run("docker-env", cmd, CaptureConfig::default()).await;
+    assert_eq!(outcome.end, PluginEnd::Exited(0), "{entries:#?}");
+    let lines: Vec<&str> = entries.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(
+        lines,
+        [
+            "DOCKER_HOST=tcp://127.0.0.1:9",
+            "DOCKER_CONFIG=/nonexistent/docker-config",
+            "PATH=/nonexistent/bin",
+            &format!("ODD={odd}"),
+        ]
+    );
+}
+
+/// A value docker's env-file cannot carry (a line break) is refused by name before anything
+/// runs, rather than cut or passed on the command line.
+#[tokio::test]
+async fn restricted_env_value_with_a_line_break_is_refused_by_name() {
+    let Some(image) = image_or_skip() else { return };
+    let mut cmd = node_in(image, "");
+    cmd.env.push(("MULTI".into(), "one\ntwo".into()));
+    let sink = Mutex::new(Vec::new());
+    let err = run_plugin(
+        &ctx("docker-env-nl"),
+        &cmd,
+        &CaptureConfig::default(),
+        &sink,
+        CancelSignal::never(),
+    )
+    .await
+    .expect_err("refused");
+    assert!(err.to_string().contains("MULTI"), "{err}");
+}
+
+/// A comma in a mount's host path cannot add mount options: `<dir>/d,readonly=false` is
+/// mounted as itself, read-only (with the old string concatenation, docker mounted `<dir>/d`
+/// writable).
+#[tokio::test]
+async fn restricted_mount_path_with_a_comma_cannot_inject_options() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(image) = image_or_skip() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    for (name, which) in [("d", "plain"), ("d,readonly=false", "comma")] {
+        let d = dir.path().join(name);
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("which"), which).unwrap();
+        // Writable by the container's user, so only the mount can refuse a write.
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let mut restricted = Restricted::new(image);
+    restricted
+        .read_only_mounts
+        .push((dir.path().join("d,readonly=false"), "/plugin".into()));
+    let cmd = PluginCommand::trusted(
+        "/usr/bin/node",
+        [
+            "-e",
+            r#"const fs = require("fs");
+               console.log(fs.readFileSync("/plugin/which", "utf8"));
+               try { fs.writeFileSync("/plugin/new", "x"); console.log("write ok"); }
+               catch (e) { console.log("write " + e.code); }"#,
+        ],
+    )
+    .restricted(restricted);
+    let (outcome, entries) = run("docker-comma", cmd, CaptureConfig::default()).await;
+    let lines: Vec<&str> = entries.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(outcome.end, PluginEnd::Exited(0), "{lines:?}");
+    assert_eq!(lines, ["comma", "write EROFS"]);
+    assert!(
+        !dir.path().join("d/new").exists() && !dir.path().join("d,readonly=false/new").exists()
+    );
+}
+
+/// A missing image is never pulled: the run fails before starting, with an error that names
+/// the image.
+#[tokio::test]
+async fn restricted_missing_image_is_a_clear_error_naming_it() {
+    let Some(_) = image_or_skip() else { return };
+    let missing = "logstore-test-no-such-image:never";
+    let sink = Mutex::new(Vec::new());
+    let result = run_plugin(
+        &ctx("docker-missing"),
+        &node_in(missing, "console.log(1)"),
+        &CaptureConfig::default(),
+        &sink,
+        CancelSignal::never(),
+    )
+    .await;
+    let err = result.expect_err("a missing image is an error, not a pull");
+    let text = err.to_string();
+    assert!(
+        text.contains(missing) && text.contains("not present"),
+        "{text}"
+    );
+    assert!(sink.lock().is_empty(), "nothing ran: {:?}", sink.lock());
+}

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 #[path = "../fuzz/checks.rs"]
 mod checks;
 
-use checks::{context_log, index_entry, ndjson_entry, record_decode};
+use checks::{context_log, index_entry, ndjson_entry, record_decode, resync};
 
 fn valid_frame(message: &str, meta: bool) -> Vec<u8> {
     let mut e = LogEntry::new(
@@ -84,6 +84,27 @@ proptest! {
     }
 
     #[test]
+    fn resync_finds_what_a_full_decode_at_every_offset_finds(
+        messages in proptest::collection::vec("\\PC{0,40}", 1..5),
+        junk in proptest::collection::vec(any::<u8>(), 0..40),
+        at in any::<prop::sample::Index>(),
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+        from in 0usize..64,
+    ) {
+        let mut buf = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            buf.extend_from_slice(&valid_frame(m, i % 2 == 0));
+        }
+        let i = at.index(buf.len() + 1);
+        buf.splice(i..i, junk);
+        for (f, b) in flips {
+            let j = f.index(buf.len());
+            buf[j] = b;
+        }
+        resync(&buf, from);
+    }
+
+    #[test]
     fn index_entry_reader_on_arbitrary_bytes(data in proptest::collection::vec(any::<u8>(), 0..120)) {
         index_entry(&data);
     }
@@ -145,6 +166,7 @@ mod regressions {
             record_decode(data);
             index_entry(data);
             ndjson_entry(data);
+            resync(data, 0);
         }
     }
 
@@ -161,5 +183,142 @@ mod regressions {
         let mut data = ((1u32 << 20) + 1).to_le_bytes().to_vec();
         data.extend_from_slice(&[0; 12]);
         record_decode(&data);
+    }
+}
+
+/// Resynchronising past damage (issue 9, fault 6): how much work finding the next whole
+/// record costs when the damaged bytes are built to be as expensive as possible.
+///
+/// Each offset whose length field is in range used to cost a CRC over that length (up to
+/// 1 MiB) before it was rejected. A plugin controls its messages' bytes, so after a bit flip in
+/// a frame header the resync walks through text an adversary may have filled with fake frame
+/// headers. The figure is a ratio against one CRC pass over the same buffer, measured in the
+/// same run; `LOGSTORE_RESYNC_KIB` sets the damage size (128 KiB by default).
+mod resync {
+    use std::time::Instant;
+
+    use logstore::format::next_frame;
+
+    use super::*;
+
+    /// The bincode varint of `n`, as the payload encodes lengths.
+    fn varint(n: usize, out: &mut Vec<u8>) {
+        match n {
+            0..=250 => out.push(u8::try_from(n).unwrap()),
+            251..=0xFFFF => {
+                out.push(251);
+                out.extend_from_slice(&u16::try_from(n).unwrap().to_le_bytes());
+            }
+            _ => {
+                out.push(252);
+                out.extend_from_slice(&u32::try_from(n).unwrap().to_le_bytes());
+            }
+        }
+    }
+
+    /// Period of the adversarial damage: a fake frame's 27-byte head and a 7-byte trailer.
+    const PERIOD: usize = 34;
+    /// The fakes' message length: a multiple of the period, so that the trailer each fake's
+    /// fields point to (task None, metadata Some and its length) is the one a later period holds.
+    const FAKE_MESSAGE: usize = PERIOD * 1764;
+    const FAKE_METADATA: usize = 200_000;
+
+    /// One period of damage built so that, at every period start, the length field, the
+    /// payload's fields and their lengths all check out (a valid id and source, lengths within
+    /// their limits and adding up to the frame length): only the CRC (a wrong one) rejects it.
+    fn fake_period() -> Vec<u8> {
+        let mut p = Vec::new();
+        varint(6, &mut p);
+        p.extend_from_slice(b"exec-1");
+        p.push(2); // timestamp 1, zigzag
+        p.push(1); // INFO
+        varint(6, &mut p);
+        p.extend_from_slice(b"worker");
+        varint(FAKE_MESSAGE, &mut p);
+        let mut trailer = vec![0, 1]; // task None, metadata Some
+        varint(FAKE_METADATA, &mut trailer);
+        let len = p.len() + FAKE_MESSAGE + trailer.len() + FAKE_METADATA;
+        let mut period = u32::try_from(len).unwrap().to_le_bytes().to_vec();
+        period.extend_from_slice(&0xDEAD_BEEFu32.to_le_bytes());
+        period.extend_from_slice(&p);
+        period.extend_from_slice(&trailer);
+        assert_eq!(period.len(), PERIOD);
+        period
+    }
+
+    /// `damage` bytes of fake periods, then a valid frame, then valid frames enough that every
+    /// fake's length fits in the buffer. Returns the buffer and where the valid frame starts.
+    fn adversarial(damage: usize) -> (Vec<u8>, usize) {
+        let period = fake_period();
+        let mut buf: Vec<u8> = period.iter().cycle().take(damage).copied().collect();
+        let at = buf.len();
+        buf.extend_from_slice(&valid_frame("the record after the damage", false));
+        while buf.len() < at + 400 * 1024 {
+            buf.extend_from_slice(&valid_frame(&"f".repeat(1000), true));
+        }
+        (buf, at)
+    }
+
+    /// Damage where every offset's length field is in range: `00 00 0F 00` repeated.
+    fn plausible_lengths(damage: usize) -> (Vec<u8>, usize) {
+        let mut buf: Vec<u8> = [0u8, 0, 0x0F, 0]
+            .iter()
+            .cycle()
+            .take(damage)
+            .copied()
+            .collect();
+        let at = buf.len();
+        buf.extend_from_slice(&valid_frame("after", false));
+        while buf.len() < at + 400 * 1024 {
+            buf.extend_from_slice(&valid_frame(&"f".repeat(1000), true));
+        }
+        (buf, at)
+    }
+
+    fn ratio_to_one_crc_pass(name: &str, buf: &[u8], at: usize) -> f64 {
+        let started = Instant::now();
+        let found = next_frame(buf, 1);
+        let resync = started.elapsed();
+        assert_eq!(
+            found,
+            Some(at),
+            "{name}: the record after the damage is found"
+        );
+        // The peer: CRC passes over the whole buffer, enough of them to time reliably.
+        let passes = 20;
+        let started = Instant::now();
+        let mut x = 0;
+        for _ in 0..passes {
+            x ^= crc32fast::hash(std::hint::black_box(buf));
+        }
+        std::hint::black_box(x);
+        let one_pass = started.elapsed().as_secs_f64() / f64::from(passes);
+        let ratio = resync.as_secs_f64() / one_pass;
+        eprintln!(
+            "resync {name}: {} KiB of damage in a {} KiB buffer: {:.1} ms = {ratio:.0} CRC passes over the buffer",
+            at / 1024,
+            buf.len() / 1024,
+            resync.as_secs_f64() * 1000.0
+        );
+        ratio
+    }
+
+    /// The bound: resync over the damage costs no more than a few hundred CRC passes over the
+    /// buffer (it was thousands: one CRC of up to 1 MiB per plausible offset).
+    #[test]
+    fn resync_cost_is_bounded_on_adversarial_damage() {
+        let kib: usize = std::env::var("LOGSTORE_RESYNC_KIB")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(128);
+        let (buf, at) = adversarial(kib * 1024);
+        let fakes = ratio_to_one_crc_pass("a fake frame every 34 bytes", &buf, at);
+        let (buf, at) = plausible_lengths(kib * 1024);
+        let lengths = ratio_to_one_crc_pass("a plausible length at 3 of 4 offsets", &buf, at);
+        assert!(fakes < 300.0, "fake headers: {fakes:.0} CRC passes");
+        assert!(
+            lengths < 300.0,
+            "plausible lengths: {lengths:.0} CRC passes"
+        );
     }
 }

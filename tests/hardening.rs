@@ -27,7 +27,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_logstore");
 const SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sdk/context.js");
 /// 2026-11-20T12:00:00Z: a day in the past, so that reopening a day later seals it.
 const PAST_NOON: i64 = 1_795_176_000_000;
-const DAY_MS: i64 = 86_400_000;
 
 fn id(s: &str) -> ExecutionId {
     ExecutionId::new(s).unwrap()
@@ -338,36 +337,41 @@ async fn a_long_context_log_record_keeps_its_level_on_every_part() {
 
 // ---- 4. Mapped files that shrink -----------------------------------------------------------
 
-/// A store whose only day is sealed, holding one execution without a terminal entry (so that
-/// `dump -f` keeps following it).
+/// A store whose only day is sealed in the v1 layout (segment, live index and sorted index, as
+/// stores written before the sealed format have them, and which readers of this version map
+/// no more), holding one execution without a terminal entry, so that `dump -f` keeps
+/// following it and looks its runs up in the sorted index at every poll.
 fn sealed_store(dir: &Path) {
     let clock = ManualClock::new(PAST_NOON);
     let config = Config {
         clock: Arc::new(clock.clone()),
         ..Config::default()
     };
-    {
-        let store = LogStore::open_with(dir, config.clone()).unwrap();
-        for i in 0..2000 {
-            store
-                .append(&LogEntry::new(
-                    id("shrink"),
-                    PAST_NOON + i,
-                    Level::Info,
-                    "worker",
-                    format!("line {i} {}", "p".repeat(200)),
-                ))
-                .unwrap();
-        }
-        store.finish_execution(&id("shrink")).unwrap();
+    let store = LogStore::open_with(dir, config).unwrap();
+    for i in 0..2000 {
+        store
+            .append(&LogEntry::new(
+                id("shrink"),
+                PAST_NOON + i,
+                Level::Info,
+                "worker",
+                format!("line {i} {}", "p".repeat(200)),
+            ))
+            .unwrap();
     }
-    // Opening a day later seals the day.
-    clock.set(PAST_NOON + DAY_MS);
-    drop(LogStore::open_with(dir, config).unwrap());
+    store.finish_execution(&id("shrink")).unwrap();
+    drop(store);
+    let idx = live_index_of(dir);
+    let bytes = std::fs::read(&idx).unwrap();
+    let entries: Vec<IndexEntry> = bytes[16..]
+        .chunks_exact(logstore::format::ENTRY_LEN)
+        .map(|c| IndexEntry::from_bytes(c).unwrap())
+        .collect();
+    logstore::format::SortedIndex::write(&idx.with_extension("sidx"), &entries).unwrap();
 }
 
-/// `dump -f` in another process follows an execution of a sealed day; the test truncates
-/// every file of that day to nothing under it. The reader must end with an error (or keep
+/// `dump -f` in another process follows an execution of a (v1) sealed day; the test
+/// truncates every file of that day to nothing under it. The reader must end with an error (or keep
 /// going), never die of SIGBUS.
 #[test]
 fn a_reader_in_another_process_survives_files_truncated_under_it() {
@@ -435,4 +439,32 @@ fn a_reader_in_another_process_survives_files_truncated_under_it() {
 
 fn libc_sigbus() -> i32 {
     7 // SIGBUS on Linux (x86_64 and aarch64)
+}
+
+// ---- 2. `--image` without `--restricted` -----------------------------------------------------
+
+/// `--image` alone used to be ignored, running the plugin on the host; it is a usage error now.
+#[test]
+fn image_without_restricted_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let script = format!("require('fs').writeFileSync({:?}, 'x')", marker);
+    let out = logstore(
+        dir.path(),
+        &[
+            "run",
+            "--plugin",
+            "ns/p.a",
+            "--image",
+            "some-image",
+            "--",
+            "node",
+            "-e",
+            &script,
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--restricted"), "{stderr}");
+    assert!(!marker.exists(), "the plugin ran on the host");
 }

@@ -1,4 +1,5 @@
-//! The two limits on plugin output: the per-task byte budget and the longest message.
+//! The limits on plugin output: the per-task byte budget, the longest message, and the longest
+//! `context.log` record.
 //!
 //! * [`OutputBudget`] counts the raw bytes a task wrote on stdout and stderr together. Past the
 //!   limit (10 MiB by default) the rest is still *read*, so the plugin never blocks on a full
@@ -8,10 +9,17 @@
 //!   [`cut_point`] chooses where a raw byte chunk may be cut without splitting a UTF-8
 //!   character; [`split_message`] does the same for text that lossy decoding made longer than
 //!   the raw bytes (every invalid byte becomes the 3-byte U+FFFD).
+//! * A `context.log` record line is parsed whole up to [`MAX_RECORD_BYTES`], so that a message
+//!   longer than one entry keeps its level and metadata on every part; a longer record line is
+//!   cut like any line and stored as text (at the level it names, if it names one first).
 
 /// The default output limit of one attempt (one run of a plugin): 10 MiB of raw stdout +
 /// stderr bytes.
 pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 10 * 1024 * 1024;
+
+/// The longest `context.log` record line parsed whole: 1 MiB (16 entries of message). Only a
+/// line that starts with `0x1E` is held this long, so this is also the most a pipe buffers.
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
 
 /// Counts a task's output against its limit.
 ///

@@ -59,6 +59,7 @@
 
 mod cancel;
 mod context;
+mod docker;
 mod image;
 mod level_token;
 mod limits;
@@ -71,7 +72,9 @@ pub use cancel::{CancelHandle, CancelSignal};
 pub use context::{CaptureContext, PluginId, PluginIdError, MAX_PLUGIN_ID_LEN};
 pub use image::{build_node_image, docker_available, ImageError, IMAGE_SDK_PATH};
 pub use level_token::level_token;
-pub use limits::{cut_point, split_message, OutputBudget, DEFAULT_MAX_OUTPUT_BYTES};
+pub use limits::{
+    cut_point, split_message, OutputBudget, DEFAULT_MAX_OUTPUT_BYTES, MAX_RECORD_BYTES,
+};
 pub use lines::{LineSplitter, Piece};
 pub use pipe::Stream;
 pub use process::{

@@ -18,10 +18,10 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::context::CaptureContext;
 use super::level_token::level_token;
-use super::limits::{split_message, OutputBudget};
+use super::limits::{split_message, OutputBudget, MAX_RECORD_BYTES};
 use super::lines::{LineSplitter, Piece};
 use super::process::CaptureConfig;
-use super::protocol::{parse_line, MalformedRecord, StderrLine, RECORD_SEPARATOR};
+use super::protocol::{leading_level, parse_line, MalformedRecord, StderrLine, RECORD_SEPARATOR};
 use crate::{EntrySink, Level, LogEntry, SinkError, MAX_MESSAGE_LEN};
 
 /// Size of each read: large, so a flood costs few system calls.
@@ -109,6 +109,11 @@ impl<'a> EntryWriter<'a> {
         self.write(Level::Warn, message, Some(metadata));
     }
 
+    /// The secrets the sink masks in this execution (see [`EntrySink::secrets`]).
+    pub(crate) fn secrets(&self) -> Vec<String> {
+        self.sink.secrets(&self.ctx.execution_id)
+    }
+
     /// Entries the sink refused, and the first refusal.
     pub(crate) fn into_losses(self) -> (u64, Option<SinkError>) {
         (self.lost.into_inner(), self.first_error.into_inner())
@@ -159,9 +164,11 @@ impl LineToEntries<'_, '_> {
             // plain text (without the separator, which would only make it unreadable).
             if let Some(body) = piece.bytes.strip_prefix(&[RECORD_SEPARATOR]) {
                 let why = MalformedRecord::TooLong {
-                    max: MAX_MESSAGE_LEN,
+                    max: MAX_RECORD_BYTES,
                 };
-                self.emit(level, body, true, Some(protocol_error(&why)));
+                // Every part at the level the record names, if it names one up front.
+                self.line_level = leading_level(body).unwrap_or(level);
+                self.emit(self.line_level, body, true, Some(protocol_error(&why)));
             } else {
                 self.emit(level, piece.bytes, true, None);
             }
@@ -190,15 +197,28 @@ impl LineToEntries<'_, '_> {
         self.emit_text(level, &text, continues, extra);
     }
 
-    /// Writes `text` as one entry, or several if lossy decoding made it longer than an entry
-    /// may be (each invalid byte becomes the 3-byte U+FFFD).
+    /// Writes `text` as one entry, or several if it is longer than an entry may be (a
+    /// `context.log` message up to [`MAX_RECORD_BYTES`], or text that lossy decoding made
+    /// longer: each invalid byte becomes the 3-byte U+FFFD). Every part has the level and the
+    /// metadata. Text to be cut is masked first: a secret cut in two would escape the sink's
+    /// masking, which sees one entry at a time.
     fn emit_text(
         &mut self,
         level: Level,
         text: &str,
         continues: bool,
-        mut extra: Option<Map<String, Value>>,
+        extra: Option<Map<String, Value>>,
     ) {
+        let mut masked = None;
+        if text.len() > MAX_MESSAGE_LEN {
+            let secrets = self.writer.secrets();
+            if !secrets.is_empty() {
+                let mut owned = text.to_owned();
+                crate::engine::mask_str(&mut owned, &secrets);
+                masked = Some(owned);
+            }
+        }
+        let text = masked.as_deref().unwrap_or(text);
         let mut pieces = split_message(text, MAX_MESSAGE_LEN).peekable();
         if pieces.peek().is_none() {
             // An empty line is still a line.
@@ -207,7 +227,7 @@ impl LineToEntries<'_, '_> {
         }
         while let Some(piece) = pieces.next() {
             let more = continues || pieces.peek().is_some();
-            self.write_part(level, piece, more, extra.take());
+            self.write_part(level, piece, more, extra.clone());
         }
     }
 
@@ -254,6 +274,10 @@ pub(crate) async fn pump<R: AsyncRead + Unpin>(
 ) -> io::Result<()> {
     let mut buf = vec![0u8; READ_SIZE];
     let mut splitter = LineSplitter::new(MAX_MESSAGE_LEN);
+    if stream == Stream::Stderr {
+        // Records are parsed whole up to this size, so that a long one keeps its level.
+        splitter = splitter.with_record_max(MAX_RECORD_BYTES);
+    }
     let mut to_entries = LineToEntries {
         writer,
         stream,
@@ -271,6 +295,9 @@ pub(crate) async fn pump<R: AsyncRead + Unpin>(
         };
         let kept = budget.lock().admit(n);
         if kept > 0 {
+            // Secrets may be registered while the plugin runs: ask for each read (a few short
+            // strings, against 64 KiB of output).
+            splitter.keep_whole(writer.secrets());
             splitter.push(&buf[..kept], |p| to_entries.on_piece(p));
         }
     };

@@ -4,7 +4,6 @@
 //!
 //! See the [module caveats](super#caveats) for process groups, draining and reaping.
 
-use std::ffi::OsString;
 use std::io;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
@@ -20,6 +19,7 @@ use tokio::time::{sleep_until, Instant};
 
 use super::cancel::CancelSignal;
 use super::context::CaptureContext;
+use super::docker::{check_image, docker_command};
 use super::limits::{OutputBudget, DEFAULT_MAX_OUTPUT_BYTES};
 use super::pipe::{pump, EntryWriter, Stream};
 use crate::{EntrySink, Level, SinkError};
@@ -51,7 +51,8 @@ pub enum Isolation {
 /// The settings of a restricted (Docker) run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Restricted {
-    /// The image, already present locally (nothing is pulled implicitly).
+    /// The image, already present locally: nothing is pulled (`--pull never`), and a missing
+    /// image is a [`CaptureError::Image`].
     pub image: String,
     /// The memory limit in Docker's syntax: digits and an optional unit `b`, `k`, `m` or `g`.
     pub memory: String,
@@ -80,7 +81,8 @@ pub struct PluginCommand {
     pub program: String,
     /// Its arguments.
     pub args: Vec<String>,
-    /// Environment variables given to the plugin.
+    /// Environment variables given to the plugin (in restricted mode, to the container only,
+    /// through a private env-file: a value may not hold a line break there).
     pub env: Vec<(String, String)>,
     /// The working directory (inside the container in restricted mode).
     pub cwd: Option<PathBuf>,
@@ -223,6 +225,17 @@ pub enum CaptureError {
         #[source]
         source: io::Error,
     },
+    /// Restricted mode: the image is missing (nothing is pulled) or cannot be looked up.
+    #[error("restricted mode: image {image:?} {reason}")]
+    Image {
+        /// The image.
+        image: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// Restricted mode: the private env-file holding the plugin's variables cannot be written.
+    #[error("restricted mode: cannot write the env-file for the container: {0}")]
+    EnvFile(#[source] io::Error),
     /// Waiting for the process failed; it was killed.
     #[error("cannot wait for the plugin process: {0}")]
     Wait(#[source] io::Error),
@@ -252,6 +265,9 @@ pub async fn run_plugin(
 ) -> Result<PluginOutcome, CaptureError> {
     cfg.check()?;
     let launch = Launch::prepare(ctx, cmd)?;
+    if let Isolation::Restricted(r) = &cmd.isolation {
+        check_image(&r.image).await?;
+    }
     let (mut child, mut group) = launch.spawn()?;
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return Err(CaptureError::InvalidCommand(
@@ -393,6 +409,7 @@ struct Launch {
     command: Command,
     program: String,
     container: Option<String>,
+    env_file: Option<tempfile::NamedTempFile>,
 }
 
 impl Launch {
@@ -407,14 +424,16 @@ impl Launch {
                 )));
             }
         }
-        let (mut command, program, container) = match &cmd.isolation {
-            Isolation::Trusted => (trusted_command(cmd), cmd.program.clone(), None),
+        let (mut command, program, container, env_file) = match &cmd.isolation {
+            Isolation::Trusted => (trusted_command(cmd), cmd.program.clone(), None, None),
             Isolation::Restricted(r) => {
                 let name = container_name(ctx);
+                let run = docker_command(cmd, r, &name)?;
                 (
-                    docker_command(cmd, r, &name)?,
+                    run.command,
                     DOCKER_PROGRAM.to_owned(),
                     Some(name),
+                    run.env_file,
                 )
             }
         };
@@ -430,6 +449,7 @@ impl Launch {
             command,
             program,
             container,
+            env_file,
         })
     }
 
@@ -448,6 +468,7 @@ impl Launch {
             PluginProcess {
                 group: Pid::from_raw(pid),
                 container: self.container,
+                _env_file: self.env_file,
                 armed: true,
             },
         ))
@@ -467,94 +488,6 @@ fn trusted_command(cmd: &PluginCommand) -> Command {
         command.current_dir(dir);
     }
     command
-}
-
-fn docker_command(
-    cmd: &PluginCommand,
-    r: &Restricted,
-    name: &str,
-) -> Result<Command, CaptureError> {
-    if r.image.is_empty() || r.image.starts_with('-') {
-        return Err(CaptureError::InvalidCommand(format!(
-            "invalid image {:?}",
-            r.image
-        )));
-    }
-    let memory_ok = {
-        let digits = r
-            .memory
-            .trim_end_matches(['b', 'k', 'm', 'g', 'B', 'K', 'M', 'G']);
-        !digits.is_empty()
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && r.memory.len() - digits.len() <= 1
-    };
-    if !memory_ok {
-        return Err(CaptureError::InvalidCommand(format!(
-            "invalid memory limit {:?}: expected digits and an optional unit b, k, m or g",
-            r.memory
-        )));
-    }
-    if r.pids == 0 {
-        return Err(CaptureError::InvalidCommand(
-            "the pid limit must be at least 1".into(),
-        ));
-    }
-    let mut args: Vec<OsString> = [
-        "run",
-        "--rm",
-        "-i",
-        "--name",
-        name,
-        "--network",
-        "none",
-        "--read-only",
-        "--cap-drop",
-        "ALL",
-        "--security-opt",
-        "no-new-privileges",
-        "--user",
-        "65534:65534",
-        // The output is captured here; the daemon keeping a second copy would only cost disk.
-        "--log-driver",
-        "none",
-        // A writable scratch /tmp owned by the plugin's user (`mode=` is ignored by some
-        // daemons, `uid=`/`gid=` is not).
-        "--tmpfs",
-        "/tmp:rw,noexec,nosuid,size=16m,uid=65534,gid=65534",
-    ]
-    .iter()
-    .map(OsString::from)
-    .collect();
-    args.push("--pids-limit".into());
-    args.push(r.pids.to_string().into());
-    args.push("--memory".into());
-    args.push(r.memory.clone().into());
-    for (host, inside) in &r.read_only_mounts {
-        let mut spec = OsString::from("type=bind,readonly,source=");
-        spec.push(host);
-        spec.push(",target=");
-        spec.push(inside);
-        args.push("--mount".into());
-        args.push(spec);
-    }
-    for (key, _) in &cmd.env {
-        // `--env KEY` takes the value from the CLI's environment (set below), so values never
-        // show on a command line visible in `ps`.
-        args.push("--env".into());
-        args.push(key.into());
-    }
-    if let Some(dir) = &cmd.cwd {
-        args.push("--workdir".into());
-        args.push(dir.into());
-    }
-    args.push(r.image.clone().into());
-    args.push(cmd.program.clone().into());
-    args.extend(cmd.args.iter().map(OsString::from));
-
-    let mut command = Command::new(DOCKER_PROGRAM);
-    // The CLI keeps the engine's environment: it needs DOCKER_HOST, HOME and the like.
-    command.args(args).envs(cmd.env.iter().map(|(k, v)| (k, v)));
-    Ok(command)
 }
 
 /// A container name unique on this host: the task (readable in `docker ps`), our pid and a
@@ -588,6 +521,9 @@ fn container_name(ctx: &CaptureContext) -> String {
 struct PluginProcess {
     group: Pid,
     container: Option<String>,
+    /// The restricted run's env-file: kept (and so not deleted) until the run is over, since
+    /// the CLI reads it at some point after its start.
+    _env_file: Option<tempfile::NamedTempFile>,
     /// False once the run has ended and cleaned up: no more signals to a pgid that may be reused.
     armed: bool,
 }

@@ -112,6 +112,51 @@ pub fn parse_record(body: &[u8]) -> Result<Record, MalformedRecord> {
     })
 }
 
+/// The level a record names before anything long, read from the start of its JSON: for a
+/// record line too long to be parsed whole, whose parts should still carry its level. Only
+/// keys whose values are strings, numbers, booleans or null are skipped on the way to `level`
+/// (the SDK writes `level` first); anything else gives `None`.
+pub fn leading_level(body: &[u8]) -> Option<Level> {
+    let mut rest = skip_ws(body).strip_prefix(b"{")?;
+    loop {
+        rest = skip_ws(rest);
+        let key_len = string_len(rest)?;
+        let key: String = serde_json::from_slice(&rest[..key_len]).ok()?;
+        rest = skip_ws(skip_ws(&rest[key_len..]).strip_prefix(b":")?);
+        let value_len = match rest.first()? {
+            b'"' => string_len(rest)?,
+            b'{' | b'[' => return None,
+            _ => rest.iter().position(|&b| b == b',' || b == b'}')?,
+        };
+        if key == "level" {
+            let name: String = serde_json::from_slice(&rest[..value_len]).ok()?;
+            return name.parse().ok();
+        }
+        rest = skip_ws(&rest[value_len..]).strip_prefix(b",")?;
+    }
+}
+
+fn skip_ws(b: &[u8]) -> &[u8] {
+    let n = b.iter().take_while(|c| c.is_ascii_whitespace()).count();
+    &b[n..]
+}
+
+/// The length of the JSON string token at the start of `b`, quotes included.
+fn string_len(b: &[u8]) -> Option<usize> {
+    if b.first() != Some(&b'"') {
+        return None;
+    }
+    let mut i = 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +271,26 @@ mod tests {
             malformed(b"\x1e{\"level\":\"INFO\",\"message\":\"m\"} x"),
             MalformedRecord::NotJson(_)
         ));
+    }
+
+    #[test]
+    fn leading_level_reads_the_level_before_a_long_value() {
+        let long = format!(r#"{{"level":"error","message":"{}"#, "x".repeat(100));
+        assert_eq!(leading_level(long.as_bytes()), Some(Level::Error));
+        assert_eq!(
+            leading_level(
+                br#" { "n": 1, "k": "a\"}", "ok": true, "level" : "WARNING", "message":"#
+            ),
+            Some(Level::Warn)
+        );
+        assert_eq!(
+            leading_level(br#"{"message":"m"#),
+            None,
+            "cut before the level"
+        );
+        assert_eq!(leading_level(br#"{"metadata":{},"level":"INFO"}"#), None);
+        assert_eq!(leading_level(br#"{"level":"FATAL","#), None);
+        assert_eq!(leading_level(b"not json"), None);
     }
 
     #[test]

@@ -33,8 +33,9 @@ pub struct Args {
     /// non-root user, pids and memory limits) instead of as a child process.
     #[arg(long, requires = "image")]
     restricted: bool,
-    /// The image for --restricted.
-    #[arg(long, value_name = "IMAGE")]
+    /// The image for --restricted, present locally (nothing is pulled). Only with --restricted:
+    /// alone it would run the plugin on the host while the caller believes it is contained.
+    #[arg(long, value_name = "IMAGE", requires = "restricted")]
     image: Option<String>,
     /// Retries after a failed attempt (non-zero exit or killed by a signal).
     #[arg(long, value_name = "N", default_value_t = 0)]

@@ -203,7 +203,7 @@ pub fn read_live_entry(view: &FileView, n: u32) -> Result<Option<IndexEntry>> {
     Ok(IndexEntry::from_bytes(&chunk))
 }
 
-/// The sorted index of a sealed day, mapped.
+/// The sorted index of a sealed day.
 pub struct SortedIndex {
     view: FileView,
     count: usize,
@@ -236,7 +236,7 @@ impl SortedIndex {
         Ok(())
     }
 
-    /// Opens a sorted index (mapped: it is immutable once renamed into place).
+    /// Opens a sorted index (immutable once renamed into place).
     pub fn open(path: &Path) -> Result<SortedIndex> {
         SortedIndex::open_with(path, Access::Map)
     }
@@ -300,13 +300,13 @@ impl SortedIndex {
     /// Every intact entry, in file order, and the file offsets of the damaged ones.
     pub fn entries(&self) -> Result<(Vec<IndexEntry>, Vec<u64>)> {
         let (mut good, mut bad) = (Vec::with_capacity(self.count), Vec::new());
-        for i in 0..self.count {
-            match self.get(i) {
-                Ok(e) => good.push(e),
-                Err(StoreError::Corrupt { offset, .. }) => bad.push(offset),
-                Err(e) => return Err(e),
+        self.walk(0, |at, e| {
+            match e {
+                Some(e) => good.push(e),
+                None => bad.push(at),
             }
-        }
+            Ok(true)
+        })?;
         Ok((good, bad))
     }
 
@@ -333,15 +333,40 @@ impl SortedIndex {
 
     fn scan(&self, hash: u64) -> Result<Vec<IndexEntry>> {
         let mut out = Vec::new();
-        for i in 0..self.count {
-            match self.get(i) {
-                Ok(e) if e.hash == hash => out.push(e),
-                Ok(_) | Err(StoreError::Corrupt { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        self.walk(0, |_, e| {
+            out.extend(e.filter(|e| e.hash == hash));
+            Ok(true)
+        })?;
         out.sort_by_key(|e| e.offset);
         Ok(out)
+    }
+
+    /// Calls `f(file offset, entry or None if damaged)` for the entries from `from` on, until
+    /// it returns false. Entries are read in spans (16, doubling up to 1024 per read): the file
+    /// is read with `pread`, and one system call per entry made `list`, `stats` and the
+    /// forward walk of a lookup slow.
+    fn walk(
+        &self,
+        from: usize,
+        mut f: impl FnMut(u64, Option<IndexEntry>) -> Result<bool>,
+    ) -> Result<()> {
+        let (mut i, mut span) = (from, 16usize);
+        while i < self.count {
+            let n = span.min(self.count - i);
+            let at = INDEX_HEADER_LEN + (i * ENTRY_LEN) as u64;
+            let bytes = self
+                .view
+                .read(at, n * ENTRY_LEN)
+                .map_err(StoreError::io("read sorted index", self.view.path()))?;
+            for (k, raw) in bytes.chunks_exact(ENTRY_LEN).enumerate() {
+                if !f(at + (k * ENTRY_LEN) as u64, IndexEntry::from_bytes(raw))? {
+                    return Ok(());
+                }
+            }
+            i += n;
+            span = (span * 2).min(1024);
+        }
+        Ok(())
     }
 
     fn search(&self, hash: u64) -> Result<Vec<IndexEntry>> {
@@ -355,14 +380,18 @@ impl SortedIndex {
             }
         }
         let mut out = Vec::new();
-        while lo < self.count {
-            let e = self.get(lo)?;
-            if e.hash != hash {
-                break;
+        self.walk(lo, |offset, e| match e {
+            Some(e) if e.hash == hash => {
+                out.push(e);
+                Ok(true)
             }
-            out.push(e);
-            lo += 1;
-        }
+            Some(_) => Ok(false),
+            None => Err(StoreError::Corrupt {
+                file: self.view.path().to_owned(),
+                offset,
+                reason: "index entry fails its checksum".to_owned(),
+            }),
+        })?;
         Ok(out)
     }
 }

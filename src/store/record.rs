@@ -252,17 +252,170 @@ pub fn decode(buf: &[u8]) -> Result<(PayloadRef<'_>, usize), FrameError> {
 }
 
 /// The first offset at or after `from` in `buf` where a whole valid frame starts: how a reader
-/// resynchronises after damage. Cheap rejections (length bound) come before any CRC work.
+/// resynchronises after damage.
+///
+/// Its cost is bounded even when the damaged bytes were built to be expensive (a plugin
+/// controls its messages' bytes, and a bit flip in a frame header makes the resync walk through
+/// them). At each offset, in order of cost:
+/// 1. the length field must be in range and fit in `buf` (4 bytes read);
+/// 2. the payload's own length fields must be in range and add up to that length, with a
+///    valid execution id (`payload_shape_fits`: tens of bytes read, whatever the length);
+/// 3. the CRC, computed from prefix CRCs (`PrefixCrc`): at most two
+///    `CRC_CHECKPOINT`-byte (1 KiB) CRCs and two shifts, instead of one CRC over up to 1 MiB;
+/// 4. the full decode, which ends the search one way or the other only for a CRC-valid frame.
+///
+/// So a resync costs at most a few KiB of CRC per candidate offset, and random damage almost
+/// never gets past step 2. `docs/DURABILITY.md` has the measured worst case.
 pub fn next_frame(buf: &[u8], from: usize) -> Option<usize> {
+    let mut crcs = PrefixCrc::new(buf);
     (from..buf.len()).find(|&q| {
         let Some(header) = buf.get(q..q + FRAME_HEADER_LEN) else {
             return false;
         };
         let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-        let fits =
-            usize::try_from(len).is_ok_and(|l| l > 0 && l <= buf.len() - q - FRAME_HEADER_LEN);
-        fits && decode(&buf[q..]).is_ok()
+        let stored = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        let Some(len) = usize::try_from(len)
+            .ok()
+            .filter(|&l| l > 0 && l <= MAX_PAYLOAD_LEN && l <= buf.len() - q - FRAME_HEADER_LEN)
+        else {
+            return false;
+        };
+        let payload_at = q + FRAME_HEADER_LEN;
+        payload_shape_fits(&buf[payload_at..payload_at + len])
+            && crcs.frame_crc(q, len) == stored
+            && decode(&buf[q..]).is_ok()
     })
+}
+
+/// Spacing of the prefix CRCs that [`next_frame`] keeps: the most it CRCs per end of a
+/// candidate frame.
+pub const CRC_CHECKPOINT: usize = 1024;
+
+/// CRCs of the prefixes of a buffer, so that the CRC of any range costs at most two
+/// [`CRC_CHECKPOINT`]-byte CRCs and two shifts.
+///
+/// CRC-32 is affine: `crc(a ‖ b) = shift(crc(a), len(b)) ^ crc(b)`, where `shift` appends
+/// `len(b)` zero bytes to a CRC state (crc32fast's `combine`, a few dozen carry-less
+/// multiplications). So `crc(buf[s..e]) = crc(buf[..e]) ^ shift(crc(buf[..s]), e - s)`, and the
+/// prefix CRCs come from checkpoints taken every [`CRC_CHECKPOINT`] bytes, built lazily, as far
+/// as candidates reach.
+pub struct PrefixCrc<'a> {
+    buf: &'a [u8],
+    /// `marks[i]` is the CRC of `buf[..i * CRC_CHECKPOINT]`.
+    marks: Vec<u32>,
+}
+
+impl<'a> PrefixCrc<'a> {
+    /// No checkpoint computed yet.
+    pub fn new(buf: &'a [u8]) -> PrefixCrc<'a> {
+        PrefixCrc {
+            buf,
+            marks: vec![0],
+        }
+    }
+
+    /// The CRC of `buf[..end]`.
+    fn prefix(&mut self, end: usize) -> u32 {
+        let i = end / CRC_CHECKPOINT;
+        while self.marks.len() <= i {
+            let j = self.marks.len() - 1;
+            let chunk = &self.buf[j * CRC_CHECKPOINT..(j + 1) * CRC_CHECKPOINT];
+            let mut h = crc32fast::Hasher::new_with_initial(self.marks[j]);
+            h.update(chunk);
+            self.marks.push(h.finalize());
+        }
+        let mut h = crc32fast::Hasher::new_with_initial(self.marks[i]);
+        h.update(&self.buf[i * CRC_CHECKPOINT..end]);
+        h.finalize()
+    }
+
+    /// The CRC of `buf[start..end]`.
+    pub fn range(&mut self, start: usize, end: usize) -> u32 {
+        let whole = self.prefix(end);
+        let before = self.prefix(start);
+        whole ^ shift(before, end - start)
+    }
+
+    /// The CRC a frame at `at` with a `len`-byte payload must store: over its length field,
+    /// then its payload.
+    pub fn frame_crc(&mut self, at: usize, len: usize) -> u32 {
+        let payload_at = at + FRAME_HEADER_LEN;
+        let length_field = crc32fast::hash(&self.buf[at..at + 4]);
+        shift(length_field, len) ^ self.range(payload_at, payload_at + len)
+    }
+}
+
+/// `crc` with `n` zero bytes appended to its message.
+fn shift(crc: u32, n: usize) -> u32 {
+    let mut h = crc32fast::Hasher::new_with_initial(crc);
+    h.combine(&crc32fast::Hasher::new_with_initial_len(0, n as u64));
+    h.finalize()
+}
+
+/// Whether `payload` has the shape of a [`PayloadRef`] encoding of exactly its length: every
+/// length prefix within its field's limit, the level byte known, the option tags 0 or 1, the
+/// execution id valid, and the fields ending exactly at the end. Reads only the few bytes of
+/// the prefixes and the id (strings are skipped, not validated: the decode does that after the
+/// CRC), so it costs the same for a 16-byte and a 1 MiB payload.
+pub fn payload_shape_fits(payload: &[u8]) -> bool {
+    let mut r = ShapeReader { b: payload, at: 0 };
+    (|| {
+        let id = r.string(crate::MAX_ID_LEN)?;
+        let id = std::str::from_utf8(id).ok()?;
+        crate::entry::check_id("execution_id", id).ok()?;
+        r.varint()?; // timestamp
+        Level::from_byte(r.byte()?)?;
+        r.string(crate::MAX_SOURCE_LEN)?;
+        r.string(crate::MAX_MESSAGE_LEN)?;
+        // Metadata is bounded by the payload only: the decode does not check its limit either.
+        for max in [crate::MAX_ID_LEN, MAX_PAYLOAD_LEN] {
+            match r.byte()? {
+                0 => {}
+                1 => {
+                    r.string(max)?;
+                }
+                _ => return None,
+            }
+        }
+        (r.at == payload.len()).then_some(())
+    })()
+    .is_some()
+}
+
+/// Walks bincode's "standard" varint encoding (`docs/FORMAT.md`).
+struct ShapeReader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> ShapeReader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let bytes = self.b.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(bytes)
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+
+    /// A varint: one byte below 251, else 251/252/253 then a u16/u32/u64.
+    fn varint(&mut self) -> Option<u64> {
+        let le = |b: &[u8]| b.iter().rev().fold(0u64, |v, &x| (v << 8) | u64::from(x));
+        match self.byte()? {
+            b @ 0..=250 => Some(u64::from(b)),
+            251 => self.take(2).map(le),
+            252 => self.take(4).map(le),
+            253 => self.take(8).map(le),
+            _ => None,
+        }
+    }
+
+    /// A length-prefixed string of at most `max` bytes, skipped.
+    fn string(&mut self, max: usize) -> Option<&'a [u8]> {
+        let len = usize::try_from(self.varint()?).ok().filter(|&l| l <= max)?;
+        self.take(len)
+    }
 }
 
 /// Calls `f` for every valid frame in `buf` (a run, or any span of whole frames), skipping
@@ -295,6 +448,42 @@ pub fn for_each_frame<'a>(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn every_encoded_payload_has_the_shape_and_prefix_crcs_match() {
+        let mut buf = Vec::new();
+        let mut starts = Vec::new();
+        for i in 0..300 {
+            let mut e = sample();
+            e.message = "m".repeat(i * 37);
+            if i % 3 == 0 {
+                e.task_id = None;
+                e.metadata = None;
+            }
+            starts.push(buf.len());
+            encode(&e, &mut buf).unwrap();
+        }
+        let mut crcs = PrefixCrc::new(&buf);
+        for &at in &starts {
+            let (payload, total) = check_frame(&buf[at..]).unwrap();
+            assert!(payload_shape_fits(payload), "frame at {at}");
+            let stored = u32::from_le_bytes(buf[at + 4..at + 8].try_into().unwrap());
+            assert_eq!(crcs.frame_crc(at, total - FRAME_HEADER_LEN), stored);
+            // One byte more or less is another shape.
+            assert!(!payload_shape_fits(
+                &buf[at + FRAME_HEADER_LEN..at + total - 1]
+            ));
+            if let Some(longer) = buf.get(at + FRAME_HEADER_LEN..at + total + 1) {
+                assert!(!payload_shape_fits(longer));
+            }
+        }
+        assert_eq!(crcs.range(5, 5), crc32fast::hash(&[]));
+        assert_eq!(crcs.range(7, 3000), crc32fast::hash(&buf[7..3000]));
+        // Resync finds each frame from just past the one before.
+        for w in starts.windows(2) {
+            assert_eq!(next_frame(&buf, w[0] + 1), Some(w[1]));
+        }
+    }
 
     fn sample() -> LogEntry {
         let meta = json!({"stack": ["a", "b"], "n": 1})
