@@ -17,7 +17,7 @@
 //!    middle execution: the first, one in the middle, the last (`tail`), and a filtered one
 //!    (`task=task-3`, one entry in eight). Server time is the `Server-Timing` of the answer (reading, building and
 //!    serializing the page); the client's round trip is shown beside it. Measured twice: with
-//!    the day live (the writer open in this process), and sealed (a past day, sorted index).
+//!    the day live (the writer open in this process), and sealed (a past day, `LogStore::seal`).
 //!    Peer, same run, same handle kind: `LogStore::query` of the first 1,000 entries, and of
 //!    the whole execution (what a server without line cursors would read for a middle page).
 //! 2. **Follow latency.** One entry at a time (every 5-30 ms, so flushes fall at every phase
@@ -219,10 +219,20 @@ fn pages(dir: &Path, args: &Args) -> Result<(), Error> {
     drop(server);
     drop(writer);
     let started = Instant::now();
-    drop(LogStore::open(dir)?); // the real clock: yesterday is sealed now
+    // The real clock: yesterday is a past day; seal it now and wait (the sealed format, v2).
+    let sealer = LogStore::open(dir)?;
+    let sealed = sealer.seal()?;
+    drop(sealer);
+    println!("   {} day(s) sealed", sealed.len());
     println!("   sealed in {:.1} s", started.elapsed().as_secs_f64());
     let server = Server::start(dir)?;
-    page_table("sealed day (sorted index)", &server, dir, &exec, per_exec)?;
+    page_table(
+        "sealed day (format v2 blocks)",
+        &server,
+        dir,
+        &exec,
+        per_exec,
+    )?;
     Ok(())
 }
 

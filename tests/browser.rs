@@ -3,12 +3,14 @@
 //! `target/browser-screenshots/`. Without Chromium the tests print SKIPPED, except under
 //! `CI=true`, where they fail.
 
+mod common;
 mod serve_util;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use common::skip_or_fail;
 use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
 use headless_chrome::{Browser, LaunchOptions, Tab};
 use logstore::{Durability, Level, LogEntry, LogStore};
@@ -17,37 +19,32 @@ use serve_util::*;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// One browser for all tests of this file (starting one costs about a second).
-fn browser() -> Option<&'static Browser> {
-    static BROWSER: OnceLock<Option<Browser>> = OnceLock::new();
-    BROWSER
-        .get_or_init(|| {
-            let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-            let launched = LaunchOptions::default_builder()
-                .path(Some(PathBuf::from(CHROMIUM)))
-                .headless(true)
-                .sandbox(false) // CI runs as root
-                .window_size(Some((1280, 800)))
-                .idle_browser_timeout(Duration::from_secs(300))
-                .build()
-                .map_err(|e| e.to_string())
-                .and_then(|o| Browser::new(o).map_err(|e| e.to_string()));
-            match launched {
-                Ok(b) => Some(b),
-                Err(e) if ci => panic!("CI=true and Chromium ({CHROMIUM}) cannot start: {e}"),
-                Err(e) => {
-                    eprintln!("SKIPPED: Chromium ({CHROMIUM}) cannot start: {e}");
-                    None
-                }
-            }
-        })
-        .as_ref()
+/// Starts Chromium; `None` (after `skip_or_fail`, which fails under `CI=true`) if it cannot.
+fn launch() -> Option<Browser> {
+    let launched = LaunchOptions::default_builder()
+        .path(Some(PathBuf::from(CHROMIUM)))
+        .headless(true)
+        .sandbox(false) // CI runs as root
+        .window_size(Some((1280, 800)))
+        .idle_browser_timeout(Duration::from_secs(300))
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|o| Browser::new(o).map_err(|e| e.to_string()));
+    match launched {
+        Ok(b) => Some(b),
+        Err(e) => {
+            skip_or_fail(&format!("Chromium ({CHROMIUM}) cannot start: {e}"));
+            None
+        }
+    }
 }
 
-/// A tab of its own, in front (a background tab gets no animation frames), held by one test
-/// at a time: the tests share the browser and the machine's two cores.
+/// A browser of its own with one tab in front (a background tab gets no animation frames),
+/// held by one test at a time: the tests share the machine's two cores. Dropping it ends
+/// Chromium (a browser kept in a static would outlive the test process).
 struct TestTab {
     tab: Arc<Tab>,
+    _browser: Browser,
     _turn: MutexGuard<'static, ()>,
 }
 
@@ -67,10 +64,15 @@ impl Drop for TestTab {
 fn tab() -> Option<TestTab> {
     static TURN: Mutex<()> = Mutex::new(());
     let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-    let tab = browser()?.new_tab().unwrap();
+    let browser = launch()?;
+    let tab = browser.new_tab().unwrap();
     tab.set_default_timeout(Duration::from_secs(20));
     tab.activate().unwrap();
-    Some(TestTab { tab, _turn: turn })
+    Some(TestTab {
+        tab,
+        _browser: browser,
+        _turn: turn,
+    })
 }
 
 fn eval(tab: &Tab, js: &str) -> Value {
@@ -149,6 +151,39 @@ fn list_then_execution_then_filter_to_error() {
     assert_eq!(ids, ["hourly-sync", "nightly-etl"]); // newest first
     assert_eq!(texts(&tab, "#executions .state"), ["SUCCESS", "FAILED"]);
     screenshot(&tab, "list");
+
+    // Store-wide search: hits from both executions, newest first, each linking to its
+    // execution with the text filter set.
+    eval(&tab, "document.getElementById('search').value = 'line 11'; document.getElementById('search-form').requestSubmit(); 0");
+    wait_for(
+        &tab,
+        "document.querySelectorAll('#hits .row').length === 2",
+        Duration::from_secs(10),
+    );
+    assert_eq!(texts(&tab, "#hits .ln"), ["hourly-sync", "nightly-etl"]);
+    screenshot(&tab, "search");
+    tab.find_element("#hits a[href^='/executions/nightly-etl']")
+        .unwrap()
+        .click()
+        .unwrap();
+    wait_for(
+        &tab,
+        "location.pathname === '/executions/nightly-etl' && document.body.dataset.ready === '1'",
+        Duration::from_secs(10),
+    );
+    assert_eq!(eval(&tab, "document.getElementById('q').value"), "line 11");
+    // "line 11" as text: lines 11 and 110..119.
+    wait_for(
+        &tab,
+        "document.body.dataset.total === '11'",
+        Duration::from_secs(10),
+    );
+    open(&tab, &server.url);
+    wait_for(
+        &tab,
+        "document.querySelectorAll('#executions tbody tr').length === 2",
+        Duration::from_secs(10),
+    );
 
     tab.find_element("a[href='/executions/nightly-etl']")
         .unwrap()

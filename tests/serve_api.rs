@@ -1,5 +1,6 @@
 //! The HTTP API against a real `logstore serve` process on 127.0.0.1, with a real HTTP client.
 
+mod common;
 mod serve_util;
 
 use std::io::Write;
@@ -436,4 +437,60 @@ fn follower_is_an_async_stream() {
     });
     let count = get_json(&format!("{url}/api/executions/lib/count"));
     assert_eq!(count["count"], 301);
+}
+
+#[test]
+fn search_across_executions() {
+    let dir = tempfile::tempdir().unwrap();
+    sample_store(dir.path());
+    let server = Server::start(dir.path(), None);
+    let url = |q: &str| format!("{}/api/search?{q}", server.url);
+
+    let one = get_json(&url("q=%22big%20line%201234%22"));
+    let hits = one["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 1, "{one}");
+    assert!(hits[0]["entry"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("big line 1234 "));
+    assert_eq!(hits[0]["position"]["day"].as_str().unwrap().len(), 10);
+    assert_eq!(one["more"], false);
+
+    // Filters and limit, newest first; the same as the library's search.
+    let page = get_json(&url(
+        "q=line&execution=sma&level=error&limit=5&reverse=true",
+    ));
+    let got: Vec<Value> = page["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["entry"].clone())
+        .collect();
+    assert_eq!(page["more"], true);
+    let store = LogStore::open_read_only(dir.path()).unwrap();
+    let want: Vec<Value> = store
+        .search(&logstore::Search {
+            terms: vec!["line".to_owned()],
+            execution_prefix: Some("sma".to_owned()),
+            min_level: Some(Level::Error),
+            limit: Some(5),
+            reverse: true,
+            ..logstore::Search::default()
+        })
+        .unwrap()
+        .map(|h| serde_json::to_value(h.unwrap().entry).unwrap())
+        .collect();
+    assert_eq!(got.len(), 5);
+    assert_eq!(got, want);
+
+    for (q, needle) in [
+        ("regex=(unclosed", "`regex`"),
+        ("q=%2B%2B%2B", "`q`"),
+        ("level=INFO", "`q` or `regex` is needed"),
+        ("q=x&reverse=maybe", "`reverse`"),
+    ] {
+        let (status, body) = get(&url(q), &[]);
+        assert_eq!(status, 400, "{q}: {body}");
+        assert!(body.contains(needle), "{q}: {body}");
+    }
 }

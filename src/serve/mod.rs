@@ -19,6 +19,7 @@ mod auth;
 mod error;
 mod follow;
 mod params;
+mod search;
 mod viewer;
 
 use std::collections::HashMap;
@@ -116,6 +117,7 @@ pub fn router_with(store: Arc<LogStore>, options: Options) -> Router {
         .route("/api/executions/{id}/logs", get(api::logs))
         .route("/api/executions/{id}/count", get(api::count))
         .route("/api/executions/{id}/follow", get(follow::sse))
+        .route("/api/search", get(search::search))
         .route("/api/{*rest}", get(api::not_found))
         .with_state(state);
     let token = options.token.map(Arc::<str>::from);

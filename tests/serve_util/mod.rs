@@ -7,9 +7,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use logstore::{ExecutionId, Level, LogEntry, LogStore, TaskId};
+use logstore::{Level, LogEntry, LogStore, TaskId};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_logstore");
+pub use crate::common::{id, terminal, BIN};
 
 /// `logstore serve` on a free loopback port, killed on drop.
 pub struct Server {
@@ -139,10 +139,6 @@ impl SseReader {
     }
 }
 
-pub fn id(s: &str) -> ExecutionId {
-    ExecutionId::new(s).unwrap()
-}
-
 /// Now in Unix ms.
 pub fn now_ms() -> i64 {
     i64::try_from(
@@ -178,28 +174,9 @@ pub fn varied(exec: &str, ts: i64, i: usize) -> LogEntry {
     e
 }
 
-/// The terminal entry of `exec`.
-pub fn terminal(exec: &str, ts: i64, state: &str) -> LogEntry {
-    let meta = serde_json::json!({"state": state});
-    LogEntry::new(
-        id(exec),
-        ts,
-        Level::Info,
-        "scheduler",
-        format!("execution {state}"),
-    )
-    .with_metadata(meta.as_object().cloned().unwrap())
-}
-
 /// `logstore dump ID --json [args]` stdout.
 pub fn dump_json(dir: &Path, exec: &str, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .arg("--dir")
-        .arg(dir)
-        .args(["dump", exec, "--json"])
-        .args(args)
-        .output()
-        .unwrap();
+    let out = crate::common::logstore_output(dir, &[&["dump", exec, "--json"], args].concat());
     assert!(
         out.status.success(),
         "{}",

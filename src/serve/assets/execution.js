@@ -306,6 +306,12 @@
   $("q").oninput = changed;
   Viewer.setupTz(schedule);
 
+  // Filters may come in the address (a search hit links to `?q=...`).
+  const initial = new URLSearchParams(location.search);
+  if (initial.get("level")) $("level").value = initial.get("level").toUpperCase();
+  if (initial.get("task")) $("task").value = initial.get("task");
+  if (initial.get("q")) $("q").value = initial.get("q");
+
   fromHash();
   reset(summary());
 })();

@@ -48,6 +48,44 @@
     }
   }
 
+  // Store-wide search: each hit links to its execution with the text filter set.
+  const results = document.getElementById("results");
+  async function search(q) {
+    const hitsEl = document.getElementById("hits");
+    const note = document.getElementById("results-note");
+    if (!q.trim()) {
+      results.hidden = true;
+      return;
+    }
+    results.hidden = false;
+    note.textContent = "searching…";
+    try {
+      const r = await Viewer.api("/api/search?" + new URLSearchParams({ q, limit: "200", reverse: "true" }));
+      hitsEl.replaceChildren(...r.hits.map((h) => {
+        const row = Viewer.el("div", "row " + (["DEBUG", "INFO", "WARN", "ERROR"].includes(h.entry.level) ? h.entry.level : ""));
+        const a = Viewer.el("a", "ln", h.entry.execution_id);
+        // The execution page's text filter is a substring: the query without its quotes.
+        const text = q.replace(/"/g, "").trim();
+        a.href = "/executions/" + encodeURIComponent(h.entry.execution_id) + "?" + new URLSearchParams({ q: text });
+        row.appendChild(a);
+        row.appendChild(Viewer.el("span", "ts", Viewer.time(h.entry.timestamp)));
+        row.appendChild(Viewer.el("span", "lvl", h.entry.level));
+        const msg = Viewer.el("span", "msg");
+        Viewer.ansi(msg, String(h.entry.message));
+        row.appendChild(msg);
+        return row;
+      }));
+      note.textContent = r.hits.length + (r.more ? "+ (newest first; narrow the search for more)" : " (newest first)");
+    } catch (e) {
+      hitsEl.replaceChildren();
+      note.textContent = "Error: " + e.message;
+    }
+  }
+  document.getElementById("search-form").onsubmit = (ev) => {
+    ev.preventDefault();
+    search(document.getElementById("search").value);
+  };
+
   stateSel.onchange = () => load(false);
   document.getElementById("refresh").onclick = () => load(false);
   more.onclick = () => load(true);

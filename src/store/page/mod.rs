@@ -12,18 +12,34 @@ use crate::error::{Result, StoreError};
 use crate::store::day::Day;
 use crate::store::index::{exec_hash, IndexEntry};
 use crate::store::record::{self, PayloadRef};
+use crate::store::sealed::layout::state_name;
 use crate::store::{DayFiles, DayIndex, LogStore};
+
+mod sealed;
 use crate::{ExecutionId, ExecutionSummary, Filter};
 
 /// Where a line follower has got to: see [`LogStore::read_new_lines`].
 #[derive(Debug, Default, Clone)]
 pub struct LineCursor {
-    /// Per day: the segment offset after the last run read, and index entries read.
-    days: HashMap<Day, (u64, u64)>,
+    days: HashMap<Day, DayPos>,
     /// Lines counted so far (the line number of the next entry).
     lines: u64,
     /// Whether the execution's terminal entry has been read.
     finished: bool,
+}
+
+/// A follower's place in one day.
+#[derive(Debug, Default, Clone, Copy)]
+struct DayPos {
+    /// Segment offset after the last run read (live days).
+    offset: u64,
+    /// Index entries read (another process's live index).
+    seen: u64,
+    /// The line of the execution's first entry in this day.
+    base: u64,
+    /// Lines of the execution counted in this day: what is skipped once the day is sealed
+    /// under the follower (the sealed file holds the same entries in the same order).
+    lines: u64,
 }
 
 impl LineCursor {
@@ -62,11 +78,11 @@ struct ScannedRuns {
 impl LogStore {
     /// The runs of `hash` in `day`, in segment order, through `cache` for scanned days.
     fn runs_of(day: &DayFiles, hash: u64, cache: &mut RunCache) -> Result<Vec<IndexEntry>> {
-        let DayIndex::Scan(path) = &day.index else {
+        let DayIndex::Scan(scan) = &day.index else {
             return day.runs_after(hash, &mut 0);
         };
         use std::os::unix::fs::MetadataExt;
-        let file = match std::fs::metadata(path.path()) {
+        let file = match std::fs::metadata(scan.path()) {
             Ok(m) => (m.ino(), m.len()),
             Err(_) => return day.runs_after(hash, &mut 0),
         };
@@ -108,6 +124,24 @@ impl LogStore {
         let mut line = 0u64;
         let mut found = false;
         for day in self.days() {
+            if let Some(sealed) = day.sealed() {
+                for rec in sealed.lookup(execution_id.as_str())? {
+                    found = true;
+                    let count = u64::from(rec.entries);
+                    let outside = filter.since_ms.is_some_and(|s| rec.max_ts < s)
+                        || filter.until_ms.is_some_and(|u| rec.min_ts >= u);
+                    if line + count <= from || outside {
+                        line += count;
+                        continue;
+                    }
+                    let start = line;
+                    line += count;
+                    if !sealed::read_lines(sealed, &rec, execution_id, start, from, &mut f)? {
+                        return Ok(());
+                    }
+                }
+                continue;
+            }
             for run in LogStore::runs_of(&day, hash, cache)? {
                 found = true;
                 let count = u64::from(run.count);
@@ -144,15 +178,38 @@ impl LogStore {
         self.refresh_days()?;
         let hash = exec_hash(execution_id.as_str());
         for day in self.days() {
-            let (after, mut seen) = cursor.days.get(&day.day).copied().unwrap_or((0, 0));
-            let mut next = after;
-            for run in day.runs_after(hash, &mut seen)? {
-                if run.offset < after {
+            let mut at = cursor.days.get(&day.day).copied().unwrap_or(DayPos {
+                base: cursor.lines,
+                ..DayPos::default()
+            });
+            if let Some(sealed) = day.sealed() {
+                // Sealed since the last call (or before the first): what this day holds beyond
+                // the lines already counted in it. A sealed day gets no new entries.
+                let mut start = at.base;
+                for rec in sealed.lookup(execution_id.as_str())? {
+                    let count = u64::from(rec.entries);
+                    cursor.finished |= rec.state != 0;
+                    let skip = from.max(at.base + at.lines);
+                    if start + count > skip
+                        && !sealed::read_lines(sealed, &rec, execution_id, start, skip, &mut f)?
+                    {
+                        return Ok(true);
+                    }
+                    start += count;
+                }
+                cursor.lines += (start - at.base).saturating_sub(at.lines);
+                at.lines = start - at.base;
+                cursor.days.insert(day.day, at);
+                continue;
+            }
+            for run in day.runs_after(hash, &mut at.seen)? {
+                if run.offset < at.offset {
                     continue; // read by an earlier call
                 }
-                next = run.end();
+                at.offset = run.end();
                 let start = cursor.lines;
                 cursor.lines += u64::from(run.count);
+                at.lines += u64::from(run.count);
                 cursor.finished |= run.is_terminal();
                 if cursor.lines <= from {
                     continue;
@@ -161,7 +218,7 @@ impl LogStore {
                     return Ok(true);
                 }
             }
-            cursor.days.insert(day.day, (next, seen));
+            cursor.days.insert(day.day, at);
         }
         Ok(cursor.lines > 0)
     }
@@ -178,6 +235,27 @@ impl LogStore {
         let mut summary: Option<ExecutionSummary> = None;
         let mut terminal = None;
         for day in self.days() {
+            if let Some(sealed) = day.sealed() {
+                for rec in sealed.lookup(execution_id.as_str())? {
+                    let s = summary.get_or_insert_with(|| ExecutionSummary {
+                        execution_id: execution_id.clone(),
+                        first_ts: rec.min_ts,
+                        last_ts: rec.max_ts,
+                        entries: 0,
+                        errors: 0,
+                        final_state: None,
+                    });
+                    s.first_ts = s.first_ts.min(rec.min_ts);
+                    s.last_ts = s.last_ts.max(rec.max_ts);
+                    s.entries += u64::from(rec.entries);
+                    s.errors += u64::from(rec.errors);
+                    if let Some(state) = state_name(rec.state) {
+                        s.final_state = Some(state.to_owned());
+                        terminal = None; // a later live day's terminal run still wins
+                    }
+                }
+                continue;
+            }
             for run in LogStore::runs_of(&day, hash, cache)? {
                 let s = summary.get_or_insert_with(|| ExecutionSummary {
                     execution_id: execution_id.clone(),
@@ -199,6 +277,7 @@ impl LogStore {
         let mut summary =
             summary.ok_or_else(|| StoreError::UnknownExecution(execution_id.clone()))?;
         if let Some((day, run)) = terminal {
+            summary.final_state = None;
             let bytes = day.read_run(&run, usize::MAX)?;
             record::for_each_frame(&bytes, |_, p| {
                 if p.execution_id == execution_id.as_str()
@@ -249,120 +328,4 @@ fn read_run_lines(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{Durability, Level, LogEntry};
-
-    fn entry(exec: &str, i: usize) -> LogEntry {
-        LogEntry::new(
-            ExecutionId::new(exec).unwrap(),
-            1_795_608_000_000 + i as i64,
-            Level::Info,
-            "worker",
-            format!("{exec} {i}"),
-        )
-    }
-
-    fn lines(store: &LogStore, exec: &str, from: u64, cache: &mut RunCache) -> Vec<(u64, String)> {
-        let mut out = Vec::new();
-        let id = ExecutionId::new(exec).unwrap();
-        store
-            .scan_lines(&id, from, &Filter::default(), cache, |line, p| {
-                out.push((line, p.message.to_owned()));
-                true
-            })
-            .unwrap();
-        out
-    }
-
-    #[test]
-    fn lines_seek_by_run_counts_and_a_cache_sees_new_runs() {
-        let dir = tempfile::tempdir().unwrap();
-        let writer = LogStore::open(dir.path()).unwrap();
-        let mut n = 0;
-        let mut write = |count: usize| {
-            for _ in 0..count {
-                writer.append(&entry("a", n)).unwrap();
-                writer.append(&entry("b", n)).unwrap();
-                n += 1;
-                if n % 7 == 0 {
-                    writer.flush(Durability::Written).unwrap(); // runs of several sizes
-                }
-            }
-            writer.flush(Durability::Written).unwrap();
-        };
-        write(250);
-        // Another handle reads the live day by scanning its index, as another process does.
-        let reader = LogStore::open_read_only(dir.path()).unwrap();
-        let mut cache = RunCache::default();
-        let all = lines(&reader, "a", 0, &mut cache);
-        let expect = |from: usize, to: usize| -> Vec<(u64, String)> {
-            (from..to).map(|i| (i as u64, format!("a {i}"))).collect()
-        };
-        assert_eq!(all, expect(0, 250));
-        assert_eq!(lines(&reader, "a", 123, &mut cache), expect(123, 250));
-        write(100);
-        // The cache scans only the new index entries, and misses none.
-        assert_eq!(lines(&reader, "a", 240, &mut cache), expect(240, 350));
-        assert_eq!(
-            lines(&reader, "a", 0, &mut RunCache::default()),
-            expect(0, 350)
-        );
-        assert_eq!(lines(&reader, "a", 350, &mut cache), []);
-        let summary = reader
-            .execution_summary(&ExecutionId::new("a").unwrap(), &mut cache)
-            .unwrap();
-        assert_eq!(summary.entries, 350);
-        assert_eq!(
-            Some(&summary),
-            reader
-                .list()
-                .unwrap()
-                .iter()
-                .find(|s| s.execution_id.as_str() == "a")
-        );
-        let unknown = reader.scan_lines(
-            &ExecutionId::new("zz").unwrap(),
-            0,
-            &Filter::default(),
-            &mut cache,
-            |_, _| true,
-        );
-        assert!(matches!(unknown, Err(StoreError::UnknownExecution(_))));
-    }
-
-    #[test]
-    fn a_line_cursor_resumes_without_loss_or_repeat() {
-        let dir = tempfile::tempdir().unwrap();
-        let writer = LogStore::open(dir.path()).unwrap();
-        let reader = LogStore::open_read_only(dir.path()).unwrap();
-        let id = ExecutionId::new("a").unwrap();
-        let mut cursor = LineCursor::default();
-        let mut seen = Vec::new();
-        let mut poll = |cursor: &mut LineCursor, from: u64| {
-            reader
-                .read_new_lines(&id, cursor, from, |line, p| {
-                    seen.push((line, p.message.to_owned()));
-                    true
-                })
-                .unwrap()
-        };
-        assert!(!poll(&mut cursor, 0)); // nothing stored yet
-        for i in 0..30 {
-            writer.append(&entry("a", i)).unwrap();
-            if i % 10 == 9 {
-                writer.flush(Durability::Written).unwrap();
-                assert!(poll(&mut cursor, 0));
-            }
-        }
-        // A new cursor from line 25 (a resumed follower) skips the runs before it unread.
-        let mut resumed = LineCursor::default();
-        poll(&mut resumed, 25);
-        assert_eq!(cursor.lines(), 30);
-        let got: Vec<u64> = seen.iter().map(|(l, _)| *l).collect();
-        let mut want: Vec<u64> = (0..30).collect();
-        want.extend(25..30);
-        assert_eq!(got, want);
-        assert!(!cursor.is_finished());
-    }
-}
+mod tests;
