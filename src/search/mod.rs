@@ -32,8 +32,6 @@ pub(crate) mod query;
 mod results;
 mod sealed;
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
@@ -134,28 +132,8 @@ fn day_text<S: serde::Serializer>(day: &Day, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(day)
 }
 
-/// A damaged stretch that a search skipped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SearchDamage {
-    /// The file.
-    pub file: PathBuf,
-    /// Byte offset of the damage (of the block, in a sealed file).
-    pub offset: u64,
-    /// What is wrong.
-    pub reason: String,
-}
-
-impl std::fmt::Display for SearchDamage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} at offset {}: {}",
-            self.file.display(),
-            self.offset,
-            self.reason
-        )
-    }
-}
+/// A damaged stretch that a search skipped: the same report as `verify`'s.
+pub type SearchDamage = crate::Problem;
 
 /// The result of [`LogStore::search_count`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -130,6 +130,31 @@ pub struct RowFields<'a> {
     pub metadata: Option<&'a str>,
 }
 
+/// Appends the row of a stored entry; false (nothing appended) when its level byte is unknown.
+pub(crate) fn encode_payload(
+    out: &mut Vec<u8>,
+    key: RowKey<'_>,
+    p: &crate::store::record::PayloadRef<'_>,
+) -> bool {
+    let Some(level) = p.level() else {
+        return false;
+    };
+    encode_row(
+        out,
+        key,
+        RowFields {
+            execution_id: p.execution_id,
+            timestamp: p.timestamp,
+            level,
+            source: p.source,
+            message: p.message,
+            task_id: p.task_id,
+            metadata: p.metadata,
+        },
+    );
+    true
+}
+
 /// Appends one row in RowBinary, columns as in [`INSERT_COLUMNS`].
 pub fn encode_row(out: &mut Vec<u8>, key: RowKey<'_>, f: RowFields<'_>) {
     put_str(out, key.node);

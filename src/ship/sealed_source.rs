@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 
 use super::cursor::Position;
-use super::schema::{encode_row, RowFields, RowKey};
+use super::schema::{encode_payload, RowKey};
 use super::source::{day_u16, Chunk, Limits};
 use crate::error::{Result, StoreError};
 use crate::store::day::Day;
@@ -99,20 +99,9 @@ impl SealedReader {
                     if self.skip.get(p.execution_id).is_some_and(|&n| ordinal < n) {
                         continue;
                     }
-                    let Some(level) = p.level() else { continue };
-                    encode_row(
-                        out,
-                        RowKey { node, day, ordinal },
-                        RowFields {
-                            execution_id: p.execution_id,
-                            timestamp: p.timestamp,
-                            level,
-                            source: p.source,
-                            message: p.message,
-                            task_id: p.task_id,
-                            metadata: p.metadata,
-                        },
-                    );
+                    if !encode_payload(out, RowKey { node, day, ordinal }, p) {
+                        continue;
+                    }
                     min_ts = Some(min_ts.map_or(p.timestamp, |m| m.min(p.timestamp)));
                     entries += 1;
                 }

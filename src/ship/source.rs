@@ -14,16 +14,13 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::cursor::Position;
-use super::schema::{encode_row, RowFields, RowKey};
+use super::schema::{encode_payload, RowKey};
 use super::sealed_source::SealedReader;
 use crate::error::{Result, StoreError};
 use crate::store::day::Day;
 use crate::store::days::{DayFiles, DayIndex};
-use crate::store::index::{
-    live_index_path, IndexEntry, ENTRY_LEN, INDEX_HEADER_LEN, INDEX_VERSION, LIVE_INDEX_MAGIC,
-};
+use crate::store::index::{live_index_path, IndexEntry};
 use crate::store::record;
-use crate::store::segment::check_header;
 use crate::store::view::{Access, FileView};
 
 /// Bounds of one read.
@@ -138,7 +135,8 @@ impl V1Reader {
         let Some(view) = &self.index else {
             return Ok(());
         };
-        scan_index(view, from, f)
+        crate::store::index::scan_live_while(view, from, |number, e| f(u64::from(number) - 1, &e))
+            .map(|_| ())
     }
 
     /// Encodes the entries after the position into `out`, whole runs, until `limits`; returns
@@ -189,24 +187,14 @@ impl V1Reader {
                 if run.offset + (at as u64) < offset {
                     return true; // before the position: counted, not sent
                 }
-                let Some(level) = p.level() else { return true };
-                encode_row(
-                    out,
-                    RowKey {
-                        node,
-                        day: day16,
-                        ordinal,
-                    },
-                    RowFields {
-                        execution_id: p.execution_id,
-                        timestamp: p.timestamp,
-                        level,
-                        source: p.source,
-                        message: p.message,
-                        task_id: p.task_id,
-                        metadata: p.metadata,
-                    },
-                );
+                let key = RowKey {
+                    node,
+                    day: day16,
+                    ordinal,
+                };
+                if !encode_payload(out, key, &p) {
+                    return true;
+                }
                 min_ts = Some(min_ts.map_or(p.timestamp, |m| m.min(p.timestamp)));
                 sent += 1;
                 match self.read_here.get_mut(p.execution_id) {
@@ -257,48 +245,6 @@ impl V1Reader {
         })?;
         Ok((n, min_ts))
     }
-}
-
-/// Reads a live index from entry `from` (0-based) in chunks, calling `f` for each valid entry
-/// until it returns false or the valid prefix ends (a torn, damaged or out-of-order entry:
-/// the writer may be in the middle of appending it).
-fn scan_index(
-    view: &FileView,
-    from: u64,
-    f: &mut dyn FnMut(u64, &IndexEntry) -> bool,
-) -> Result<()> {
-    const CHUNK: u64 = 4096;
-    let io = || StoreError::io("read index", view.path());
-    let len = view.len().map_err(io())?;
-    if len < INDEX_HEADER_LEN {
-        return Ok(());
-    }
-    let header = view.read(0, 16).map_err(io())?;
-    check_header(view.path(), &header, LIVE_INDEX_MAGIC, INDEX_VERSION)?;
-    let total = (len - INDEX_HEADER_LEN) / ENTRY_LEN as u64;
-    let mut n = from;
-    let mut end = 0u64;
-    while n < total {
-        let count = CHUNK.min(total - n);
-        let at = INDEX_HEADER_LEN + n * ENTRY_LEN as u64;
-        let bytes = view
-            .read(at, usize::try_from(count).unwrap_or(0) * ENTRY_LEN)
-            .map_err(io())?;
-        for chunk in bytes.chunks_exact(ENTRY_LEN) {
-            let Some(e) = crate::store::index::IndexEntry::from_bytes(chunk) else {
-                return Ok(());
-            };
-            if e.offset < end || u64::from(e.prev) > n {
-                return Ok(());
-            }
-            end = e.end();
-            if !f(n, &e) {
-                return Ok(());
-            }
-            n += 1;
-        }
-    }
-    Ok(())
 }
 
 /// The day as ClickHouse's `Date` (days since 1970-01-01 in a `UInt16`).

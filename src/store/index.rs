@@ -158,6 +158,19 @@ pub fn read_live(view: &FileView) -> Result<(Vec<IndexEntry>, u64)> {
 /// `skip` entries, reading the file in chunks (memory stays flat for any size). Returns the
 /// number of valid entries in the file. Entries up to `skip` are trusted as a caller saw them.
 pub fn scan_live(view: &FileView, skip: u64, mut f: impl FnMut(u32, IndexEntry)) -> Result<u64> {
+    scan_live_while(view, skip, |n, e| {
+        f(n, e);
+        true
+    })
+}
+
+/// [`scan_live`] that stops early when `f` returns false. Returns the number of entries
+/// scanned (valid and accepted by `f`).
+pub fn scan_live_while(
+    view: &FileView,
+    skip: u64,
+    mut f: impl FnMut(u32, IndexEntry) -> bool,
+) -> Result<u64> {
     const CHUNK_ENTRIES: u64 = 16 * 1024;
     let len = view
         .len()
@@ -187,7 +200,9 @@ pub fn scan_live(view: &FileView, skip: u64, mut f: impl FnMut(u32, IndexEntry))
                 return Ok(n);
             }
             end = e.end();
-            f(number, e);
+            if !f(number, e) {
+                return Ok(n);
+            }
             n += 1;
         }
     }

@@ -12,7 +12,7 @@ use crate::store::segment::{scan, ScanEvent, SEGMENT_HEADER_LEN};
 use crate::store::LogStore;
 
 /// One problem found by [`LogStore::verify`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Problem {
     /// The damaged file.
     pub file: PathBuf,
