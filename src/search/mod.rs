@@ -27,6 +27,7 @@
 //! Word splitting and Unicode case folding are described in [`query`](self::query) (module
 //! doc): words are lowercased with `str::to_lowercase`, not fully case-folded.
 
+mod column;
 mod live;
 pub(crate) mod query;
 mod results;

@@ -200,13 +200,43 @@ fn regex_reason(re: &str, e: &regex::Error) -> String {
 impl Query {
     /// Whether the entry passes the filters and its message matches every term.
     pub(crate) fn matches(&self, f: &Fields<'_>) -> bool {
+        self.filters_pass(f) && self.text_matches(f.message)
+    }
+
+    /// Whether the entry passes the filters (level, source, task, execution, time); the
+    /// message is not looked at.
+    pub(crate) fn filters_pass(&self, f: &Fields<'_>) -> bool {
         self.header_passes(f.execution_id, f.timestamp, f.level)
             && self
                 .source_prefix
                 .as_deref()
                 .is_none_or(|p| f.source.starts_with(p))
             && self.task_id.as_deref().is_none_or(|t| f.task_id == Some(t))
-            && self.text_matches(f.message)
+    }
+
+    /// Whether any filter is set (else [`Query::filters_pass`] is always true).
+    pub(crate) fn has_filters(&self) -> bool {
+        self.min_level.is_some()
+            || self.since_ms.is_some()
+            || self.until_ms.is_some()
+            || self.source_prefix.is_some()
+            || self.task_id.is_some()
+            || self.execution_prefix.is_some()
+    }
+
+    /// Whether the query has words, phrases or a regex (else every message matches).
+    pub(crate) fn has_text_terms(&self) -> bool {
+        self.has_words() || self.regex.is_some()
+    }
+
+    /// When a hit of the word prefilter's pattern 0 on word boundaries, in an ASCII message,
+    /// proves the message matches without looking further: the query is that one ASCII word.
+    /// `Some(false)`: such a hit proves that word only (other terms remain to check); `None`:
+    /// the prefilter is not a word's, so a hit proves nothing.
+    pub(crate) fn word_hit_decides(&self) -> Option<bool> {
+        let from_word = self.prefilter.as_ref().is_some_and(|p| p.from_word);
+        (from_word && self.ascii_words.is_some())
+            .then(|| self.words.len() == 1 && self.regex.is_none())
     }
 
     /// The filters that need only the first three fields of a payload (which
@@ -298,12 +328,17 @@ impl Query {
 /// enough: a match that overlaps an earlier one starts inside a run of word characters, so it
 /// is never a whole word.
 fn has_ascii_word(finder: &AhoCorasick, hay: &[u8]) -> bool {
+    finder
+        .find_iter(hay)
+        .any(|m| on_ascii_word_boundaries(hay, m.start()..m.end()))
+}
+
+/// Whether `at` of ASCII `hay` has no word character on either side.
+pub(crate) fn on_ascii_word_boundaries(hay: &[u8], at: Range<usize>) -> bool {
     let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    finder.find_iter(hay).any(|m| {
-        let before = m.start().checked_sub(1).map(|i| hay[i]);
-        let after = hay.get(m.end()).copied();
-        !before.is_some_and(is_word) && !after.is_some_and(is_word)
-    })
+    let before = at.start.checked_sub(1).and_then(|i| hay.get(i).copied());
+    let after = hay.get(at.end).copied();
+    !before.is_some_and(is_word) && !after.is_some_and(is_word)
 }
 
 /// A literal search over raw segment bytes that finds every frame that may match (see the
@@ -311,6 +346,9 @@ fn has_ascii_word(finder: &AhoCorasick, hay: &[u8]) -> bool {
 #[derive(Debug, Clone)]
 pub(crate) struct Prefilter {
     finder: AhoCorasick,
+    /// Built from a query word: pattern 0 is that word (the others the non-ASCII characters
+    /// that lowercase to its letters). Otherwise from a regex.
+    from_word: bool,
 }
 
 /// The Kelvin sign lowercases to ASCII `k`, so a frame holding it may hold a word with `k`.
@@ -339,7 +377,10 @@ impl Prefilter {
             .ascii_case_insensitive(true)
             .build(&patterns)
             .ok()?;
-        Some(Prefilter { finder })
+        Some(Prefilter {
+            finder,
+            from_word: true,
+        })
     }
 
     /// The literals every match of `re` starts with, if there are few and none is empty.
@@ -357,13 +398,21 @@ impl Prefilter {
             return None;
         }
         let finder = AhoCorasick::new(lits.iter().map(|l| l.as_bytes())).ok()?;
-        Some(Prefilter { finder })
+        Some(Prefilter {
+            finder,
+            from_word: false,
+        })
     }
 
     /// The offset of the first hit in `hay` at or after `from`.
     pub(crate) fn find(&self, hay: &[u8], from: usize) -> Option<usize> {
         let input = aho_corasick::Input::new(hay).span(from..hay.len());
         self.finder.find(input).map(|m| m.start())
+    }
+
+    /// The first hit lying wholly inside `span` of `hay`.
+    pub(crate) fn find_in(&self, hay: &[u8], span: Range<usize>) -> Option<aho_corasick::Match> {
+        self.finder.find(aho_corasick::Input::new(hay).span(span))
     }
 }
 

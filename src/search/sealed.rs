@@ -8,19 +8,23 @@
 //! that have it. A regex cannot ask the filter (it has no words to ask), so it reads every
 //! block that the other conditions leave.
 //!
-//! The kept blocks are grouped into units of up to [`BLOCKS_PER_UNIT`] for the workers. Inside
-//! a block the entries are matched as they are decoded (borrowed), and only matches become
-//! owned entries.
+//! The kept blocks are grouped into units of up to [`BLOCKS_PER_UNIT`] for the workers. A
+//! block is decompressed into a buffer the worker reuses, its columns parsed, and the query
+//! run once over its whole message column (`column.rs`); only the entries whose message
+//! matches have their other fields looked at (the filters), and only matches become owned
+//! entries.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
+use super::column;
 use super::query::Fields;
 use super::results::{Counters, Ctx, Found, Unit};
 use super::{Hit, Place, Position, Query, SearchDamage};
 use crate::error::{Result, StoreError};
 use crate::store::days::DayFiles;
 use crate::store::record::PayloadRef;
-use crate::store::sealed::BlockMeta;
+use crate::store::sealed::{BlockMeta, BlockScratch};
 use crate::{ExecutionId, TaskId};
 
 /// Blocks (about 256 KiB raw each) per unit of work: a few MiB, as for a segment.
@@ -66,6 +70,11 @@ fn may_match(query: &Query, m: &BlockMeta) -> bool {
         && query.tokens().all(|t| m.may_contain_word(t))
 }
 
+thread_local! {
+    /// Each worker thread reuses its buffers and zstd context from block to block.
+    static SCRATCH: RefCell<BlockScratch> = RefCell::default();
+}
+
 /// Reads `blocks` of `day` in order, handing matches and damage to `out`.
 pub(crate) fn scan(
     day: &DayFiles,
@@ -77,6 +86,7 @@ pub(crate) fn scan(
         return Ok(());
     };
     let query = &ctx.query;
+    let filters = query.has_filters();
     for &b in blocks {
         if ctx.cancelled() {
             return Ok(());
@@ -84,22 +94,27 @@ pub(crate) fn scan(
         let i = b as usize;
         Counters::add(&ctx.stats.blocks_read, 1);
         let mut more = true;
-        let read = sealed.with_block(i, None, |entries| {
-            let (mut exec, mut task) = (None, None);
-            for (k, p) in entries.iter().enumerate() {
-                if !query.matches(&Fields::from(p)) {
-                    continue;
-                }
-                let found = if ctx.count_only {
-                    Found::Counted
-                } else {
-                    hit(day, sealed.path(), b, k, p, &mut exec, &mut task)
-                };
-                if !out(found) {
-                    more = false;
-                    return;
-                }
-            }
+        let read = SCRATCH.with_borrow_mut(|scratch| {
+            sealed.with_columns(i, scratch, |cols| {
+                let (mut exec, mut task) = (None, None);
+                column::for_each_match(query, cols.messages(), cols.message_offsets(), |k| {
+                    let found = if ctx.count_only && !filters {
+                        Found::Counted
+                    } else {
+                        let p = cols.payload(k);
+                        if filters && !query.filters_pass(&Fields::from(&p)) {
+                            return true;
+                        }
+                        if ctx.count_only {
+                            Found::Counted
+                        } else {
+                            hit(day, sealed.path(), b, k, &p, &mut exec, &mut task)
+                        }
+                    };
+                    more = out(found);
+                    more
+                });
+            })
         });
         match read {
             Ok(()) => {}
