@@ -252,6 +252,9 @@ fn check_order(store: &LogStore, s: &Search, forward: &[LogEntry]) -> Result<(),
 fn check(store: &LogStore, s: &Search) -> Result<(), TestCaseError> {
     let (forward, _) = searched(store, s);
     prop_assert_eq!(by_execution(&forward), naive(store, s), "search {:?}", s);
+    // The count-only path (no entries built) counts the same matches.
+    let counted = store.search_count(s).unwrap().matches;
+    prop_assert_eq!(counted, forward.len() as u64, "count of {:?}", s);
     check_order(store, s, &forward)
 }
 

@@ -79,6 +79,67 @@ pub(crate) fn plan(day: &Arc<DayFiles>, units: &mut Vec<Unit>) -> Result<()> {
     Ok(())
 }
 
+/// Most runs a sorted (v1) index may have for [`outside_range`] to try its proof: the proof
+/// holds the offsets of every run in memory (16 bytes each) to sort them.
+const MAX_SORTED_PROOF_RUNS: u64 = 1 << 20;
+
+/// Whether every frame of the day's segment that a search would scan is provably outside the
+/// query's `since..until`. The day of a file is the UTC day of the *write*, not of the entries'
+/// timestamps (an entry may carry any timestamp), so the day's date proves nothing; the index
+/// does: every run records its entries' time range. The proof needs every index entry intact,
+/// every run outside the range, and the runs tiling the scanned bytes exactly (so no frame
+/// escapes the index). It stops at the first run inside the range, usually the first.
+pub(crate) fn outside_range(day: &DayFiles, query: &Query) -> Result<bool> {
+    let (since, until) = (query.since_ms, query.until_ms);
+    if since.is_none() && until.is_none() {
+        return Ok(false);
+    }
+    let Some(runs) = RunIndex::of(day)? else {
+        return Ok(false);
+    };
+    let outside =
+        |e: &IndexEntry| since.is_some_and(|s| e.max_ts < s) || until.is_some_and(|u| e.min_ts >= u);
+    let sorted = matches!(day.index, DayIndex::Sorted(_));
+    if sorted && runs.count > MAX_SORTED_PROOF_RUNS {
+        return Ok(false);
+    }
+    let mut spans = Vec::new();
+    let mut at = SEGMENT_HEADER_LEN;
+    for i in 0..runs.count {
+        let Some(e) = runs.get(i)? else {
+            return Ok(false);
+        };
+        if !outside(&e) {
+            return Ok(false);
+        }
+        if sorted {
+            spans.push((e.offset, e.end()));
+        } else if e.offset != at {
+            // A live index is in segment order: a gap or an overlap is a frame not accounted for.
+            return Ok(false);
+        } else {
+            at = e.end();
+        }
+    }
+    if !sorted {
+        return Ok(true);
+    }
+    // A sorted index is in hash order: sort the runs back into segment order, and they must
+    // cover the whole segment (a v1 sealed day is scanned to its end).
+    spans.sort_unstable();
+    for (offset, end) in spans {
+        if offset != at {
+            return Ok(false);
+        }
+        at = end;
+    }
+    let len = day
+        .segment
+        .len()
+        .map_err(StoreError::io("read segment", day.segment.path()))?;
+    Ok(at == len)
+}
+
 /// Random access to a day's index entries, whichever kind it has.
 struct RunIndex<'a> {
     day: &'a DayFiles,

@@ -210,8 +210,16 @@ impl LogStore {
         let query = search.compile()?;
         self.refresh_days()?;
         let mut units = Vec::new();
-        let mut blocks = 0;
+        let (mut blocks, mut skipped) = (0, 0);
         for day in self.days() {
+            let outside = match day.sealed() {
+                Some(s) => sealed::outside_range(s, &query),
+                None => live::outside_range(&day, &query)?,
+            };
+            if outside {
+                skipped += 1;
+                continue;
+            }
             match sealed::plan(&day, &query, &mut units) {
                 Some(n) => blocks += n,
                 None => live::plan(&day, &mut units)?,
@@ -220,10 +228,15 @@ impl LogStore {
         if search.reverse {
             units.reverse();
         }
+        let damage = self.unreadable_days();
+        for d in &damage {
+            tracing::warn!(file = %d.file.display(), reason = %d.reason, "search skipped an unreadable day (run `logstore verify`)");
+        }
         Ok(Matches::start(
             query,
             units,
-            blocks,
+            (blocks, skipped),
+            damage,
             search.reverse,
             search.limit,
             count_only,

@@ -24,7 +24,7 @@ use super::{Hit, Place, Position, Query, SearchDamage};
 use crate::error::{Result, StoreError};
 use crate::store::days::DayFiles;
 use crate::store::record::PayloadRef;
-use crate::store::sealed::{BlockMeta, BlockScratch};
+use crate::store::sealed::{BlockMeta, BlockScratch, SealedDay};
 use crate::{ExecutionId, TaskId};
 
 /// Blocks (about 256 KiB raw each) per unit of work: a few MiB, as for a segment.
@@ -48,6 +48,20 @@ pub(crate) fn plan(day: &Arc<DayFiles>, query: &Query, units: &mut Vec<Unit>) ->
         });
     }
     Some(metas.len() as u64)
+}
+
+/// Whether every entry of the day is outside the query's `since..until`, by the time ranges of
+/// the block table (no filter is read). A damaged table entry could hide anything: no.
+pub(crate) fn outside_range(sealed: &SealedDay, query: &Query) -> bool {
+    if query.since_ms.is_none() && query.until_ms.is_none() {
+        return false;
+    }
+    sealed.block_table().iter().all(|e| {
+        e.is_some_and(|e| {
+            query.since_ms.is_some_and(|s| e.max_ts < s)
+                || query.until_ms.is_some_and(|u| e.min_ts >= u)
+        })
+    })
 }
 
 /// False only when no entry of the block can match `query`.
