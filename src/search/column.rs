@@ -67,8 +67,7 @@ pub(crate) fn for_each_match(
         }
         let matched = match decides {
             Some(decided)
-                if m.pattern().as_usize() == 0
-                    && (all_ascii || hay[msg.clone()].is_ascii()) =>
+                if prefilter.is_word_hit(&m) && (all_ascii || hay[msg.clone()].is_ascii()) =>
             {
                 if !on_ascii_word_boundaries(&hay[msg.clone()], m.start() - msg.start..m.end() - msg.start) {
                     // Inside a longer word. A later hit that overlaps this one starts after a

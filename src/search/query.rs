@@ -229,7 +229,7 @@ impl Query {
         self.has_words() || self.regex.is_some()
     }
 
-    /// When a hit of the word prefilter's pattern 0 on word boundaries, in an ASCII message,
+    /// When a hit of the word prefilter's word on word boundaries, in an ASCII message,
     /// proves the message matches without looking further: the query is that one ASCII word.
     /// `Some(false)`: such a hit proves that word only (other terms remain to check); `None`:
     /// the prefilter is not a word's, so a hit proves nothing.
@@ -346,9 +346,44 @@ pub(crate) fn on_ascii_word_boundaries(hay: &[u8], at: Range<usize>) -> bool {
 #[derive(Debug, Clone)]
 pub(crate) struct Prefilter {
     finder: AhoCorasick,
+    /// For a short word: every ASCII case variant of it spelled out (then the non-ASCII
+    /// characters), searched with the SIMD "Teddy" searcher, several times faster than
+    /// `finder`, whose case-insensitive mode can only look for its rarest bytes one by one
+    /// and confirm each. The number of case variants comes with it.
+    packed: Option<(aho_corasick::packed::Searcher, usize)>,
     /// Built from a query word: pattern 0 is that word (the others the non-ASCII characters
     /// that lowercase to its letters). Otherwise from a regex.
     from_word: bool,
+}
+
+/// At most this many letters in a word for [`Prefilter`] to spell out its case variants
+/// (2^5 = 32; Teddy stays fast up to about 64 patterns).
+const MAX_VARIANT_LETTERS: usize = 5;
+
+/// Every ASCII case variant of `word`.
+fn case_variants(word: &str) -> Vec<Vec<u8>> {
+    let mut out = vec![Vec::with_capacity(word.len())];
+    for b in word.bytes() {
+        if b.is_ascii_alphabetic() {
+            let upper: Vec<Vec<u8>> = out
+                .iter()
+                .map(|v| {
+                    let mut v = v.clone();
+                    v.push(b.to_ascii_uppercase());
+                    v
+                })
+                .collect();
+            for v in &mut out {
+                v.push(b.to_ascii_lowercase());
+            }
+            out.extend(upper);
+        } else {
+            for v in &mut out {
+                v.push(b);
+            }
+        }
+    }
+    out
 }
 
 /// The Kelvin sign lowercases to ASCII `k`, so a frame holding it may hold a word with `k`.
@@ -377,8 +412,20 @@ impl Prefilter {
             .ascii_case_insensitive(true)
             .build(&patterns)
             .ok()?;
+        let letters = best.bytes().filter(u8::is_ascii_alphabetic).count();
+        let packed = (letters <= MAX_VARIANT_LETTERS)
+            .then(|| {
+                let variants = case_variants(best);
+                let n = variants.len();
+                let all = variants
+                    .into_iter()
+                    .chain(patterns[1..].iter().map(|p| p.as_bytes().to_vec()));
+                aho_corasick::packed::Searcher::new(all).map(|s| (s, n))
+            })
+            .flatten();
         Some(Prefilter {
             finder,
+            packed,
             from_word: true,
         })
     }
@@ -400,19 +447,29 @@ impl Prefilter {
         let finder = AhoCorasick::new(lits.iter().map(|l| l.as_bytes())).ok()?;
         Some(Prefilter {
             finder,
+            packed: None,
             from_word: false,
         })
     }
 
     /// The offset of the first hit in `hay` at or after `from`.
     pub(crate) fn find(&self, hay: &[u8], from: usize) -> Option<usize> {
-        let input = aho_corasick::Input::new(hay).span(from..hay.len());
-        self.finder.find(input).map(|m| m.start())
+        self.find_in(hay, from..hay.len()).map(|m| m.start())
     }
 
     /// The first hit lying wholly inside `span` of `hay`.
     pub(crate) fn find_in(&self, hay: &[u8], span: Range<usize>) -> Option<aho_corasick::Match> {
-        self.finder.find(aho_corasick::Input::new(hay).span(span))
+        match &self.packed {
+            Some((p, _)) => p.find_in(hay, aho_corasick::Span::from(span)),
+            None => self.finder.find(aho_corasick::Input::new(hay).span(span)),
+        }
+    }
+
+    /// Whether `m` (from [`Prefilter::find_in`]) is a hit of the query word itself, in ASCII
+    /// (not of one of the non-ASCII characters, nor of a regex literal).
+    pub(crate) fn is_word_hit(&self, m: &aho_corasick::Match) -> bool {
+        let variants = self.packed.as_ref().map_or(1, |(_, n)| *n);
+        self.from_word && m.pattern().as_usize() < variants
     }
 }
 
@@ -475,6 +532,33 @@ mod tests {
         assert_eq!(p.find(b"k e y", 0), None);
         // Non-ASCII words have no prefilter: every frame is decoded.
         assert!(q(&["été"], None).prefilter.is_none());
+    }
+
+    #[test]
+    fn short_words_are_searched_by_their_spelled_out_case_variants() {
+        let v = case_variants("a_1b");
+        assert_eq!(v.len(), 4);
+        assert!(v.contains(&b"A_1b".to_vec()) && v.contains(&b"a_1B".to_vec()));
+        let short = q(&["fix"], None).prefilter.unwrap();
+        let long = q(&["fixable"], None).prefilter.unwrap();
+        assert!(short.packed.is_some() && long.packed.is_none());
+        // Both kinds find the same hits, the non-ASCII characters included.
+        for (p, hay) in [
+            (&short, "a FiX b"),
+            (&short, "fi x \u{130}"),
+            (&short, "prefix"),
+            (&long, "un-FIXABLE"),
+        ] {
+            let h = hay.as_bytes();
+            let by_ac = p.finder.find(h).map(|m| (m.start(), m.end()));
+            let found = p.find_in(h, 0..h.len());
+            assert_eq!(found.map(|m| (m.start(), m.end())), by_ac, "{hay}");
+        }
+        let m = short.find_in(b"xx fIx", 0..6).unwrap();
+        assert!(short.is_word_hit(&m));
+        let m = short.find_in("\u{130}".as_bytes(), 0..2).unwrap();
+        assert!(!short.is_word_hit(&m));
+        assert_eq!(short.find_in(b"fix", 1..3), None);
     }
 
     #[test]
