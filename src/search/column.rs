@@ -44,21 +44,21 @@ pub(crate) fn for_each_match(
     };
     let hay = text.as_bytes();
     let decides = query.word_hit_decides();
-    let all_ascii = decides.is_some() && hay.is_ascii();
+    let all_ascii = hay.is_ascii();
     let (mut from, mut k) = (0usize, 0usize);
-    while let Some(mut m) = prefilter.find_in(hay, from..hay.len()) {
+    while let Some(mut hit) = prefilter.find_in_column(hay, from..hay.len()) {
         // The message holding the hit's start (empty messages hold nothing).
-        while k < n && offs[k + 1] as usize <= m.start() {
+        while k < n && offs[k + 1] as usize <= hit.at.start {
             k += 1;
         }
         if k >= n {
             return;
         }
         let msg = span(k);
-        if m.end() > msg.end {
+        if hit.at.end > msg.end {
             // It runs into the next message: look again inside this one only.
-            match prefilter.find_in(hay, from.max(msg.start)..msg.end) {
-                Some(inner) => m = inner,
+            match prefilter.find_in_column(hay, from.max(msg.start)..msg.end) {
+                Some(inner) => hit = inner,
                 None => {
                     from = msg.end;
                     continue;
@@ -66,13 +66,12 @@ pub(crate) fn for_each_match(
             }
         }
         let matched = match decides {
-            Some(decided)
-                if prefilter.is_word_hit(&m) && (all_ascii || hay[msg.clone()].is_ascii()) =>
-            {
-                if !on_ascii_word_boundaries(&hay[msg.clone()], m.start() - msg.start..m.end() - msg.start) {
+            Some(decided) if hit.word && (all_ascii || hay[msg.clone()].is_ascii()) => {
+                let within = hit.at.start - msg.start..hit.at.end - msg.start;
+                if !on_ascii_word_boundaries(&hay[msg.clone()], within) {
                     // Inside a longer word. A later hit that overlaps this one starts after a
                     // word character, so it is not on a boundary either: go on after it.
-                    from = m.end();
+                    from = hit.at.end;
                     continue;
                 }
                 decided || query.text_matches(message(k))
@@ -148,6 +147,9 @@ mod tests {
         let fix = q(&["fix"], None);
         // 'é' is a letter: "éfix" is one word, though the byte before 'f' is not ASCII.
         assert_eq!(matching(&fix, &["éfix", "é fix", "fixé", "fix é"]), [1, 3]);
+        // The capital I with dot stands for an 'i' to a tokenizer that lowercases first only;
+        // ours splits first.
+        assert_eq!(matching(&fix, &["f\u{130}x", "FIX", "\u{130} fix"]), [1, 2]);
         // The Kelvin sign lowercases to 'k'.
         let key = q(&["key"], None);
         assert_eq!(matching(&key, &["a \u{212A}EY", "keys", "KEY"]), [0, 2]);

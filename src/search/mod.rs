@@ -29,6 +29,7 @@
 
 mod column;
 mod live;
+mod prefilter;
 pub(crate) mod query;
 mod results;
 mod sealed;

@@ -29,8 +29,8 @@
 use std::ops::Range;
 
 use aho_corasick::AhoCorasick;
-use regex_syntax::hir::literal::{ExtractKind, Extractor};
 
+pub(crate) use super::prefilter::Prefilter;
 use super::{Search, SearchError};
 use crate::store::record::PayloadRef;
 use crate::LogEntry;
@@ -341,138 +341,6 @@ pub(crate) fn on_ascii_word_boundaries(hay: &[u8], at: Range<usize>) -> bool {
     !before.is_some_and(is_word) && !after.is_some_and(is_word)
 }
 
-/// A literal search over raw segment bytes that finds every frame that may match (see the
-/// module doc). Frames without a hit are never decoded.
-#[derive(Debug, Clone)]
-pub(crate) struct Prefilter {
-    finder: AhoCorasick,
-    /// For a short word: every ASCII case variant of it spelled out (then the non-ASCII
-    /// characters), searched with the SIMD "Teddy" searcher, several times faster than
-    /// `finder`, whose case-insensitive mode can only look for its rarest bytes one by one
-    /// and confirm each. The number of case variants comes with it.
-    packed: Option<(aho_corasick::packed::Searcher, usize)>,
-    /// Built from a query word: pattern 0 is that word (the others the non-ASCII characters
-    /// that lowercase to its letters). Otherwise from a regex.
-    from_word: bool,
-}
-
-/// At most this many letters in a word for [`Prefilter`] to spell out its case variants
-/// (2^5 = 32; Teddy stays fast up to about 64 patterns).
-const MAX_VARIANT_LETTERS: usize = 5;
-
-/// Every ASCII case variant of `word`.
-fn case_variants(word: &str) -> Vec<Vec<u8>> {
-    let mut out = vec![Vec::with_capacity(word.len())];
-    for b in word.bytes() {
-        if b.is_ascii_alphabetic() {
-            let upper: Vec<Vec<u8>> = out
-                .iter()
-                .map(|v| {
-                    let mut v = v.clone();
-                    v.push(b.to_ascii_uppercase());
-                    v
-                })
-                .collect();
-            for v in &mut out {
-                v.push(b.to_ascii_lowercase());
-            }
-            out.extend(upper);
-        } else {
-            for v in &mut out {
-                v.push(b);
-            }
-        }
-    }
-    out
-}
-
-/// The Kelvin sign lowercases to ASCII `k`, so a frame holding it may hold a word with `k`.
-const KELVIN: &str = "\u{212A}";
-/// Capital I with dot lowercases to `i` + U+0307: a tokenizer that lowercases before it splits
-/// would see an `i` there. Listed so that the prefilter is right for either order.
-const CAPITAL_I_DOT: &str = "\u{130}";
-
-/// At most this many literals from a regex; past it the regex is searched without prefilter.
-const MAX_REGEX_LITERALS: usize = 64;
-
-impl Prefilter {
-    /// The longest ASCII word (a long word is usually a rare one): matched ASCII
-    /// case-insensitively, plus the two non-ASCII characters that lowercase to ASCII letters.
-    /// None if every word has non-ASCII letters (their upper-case forms are not one literal).
-    fn for_words<'a>(tokens: impl Iterator<Item = &'a String>) -> Option<Prefilter> {
-        let best = tokens.filter(|t| t.is_ascii()).max_by_key(|t| t.len())?;
-        let mut patterns = vec![best.as_str()];
-        if best.contains('k') {
-            patterns.push(KELVIN);
-        }
-        if best.contains('i') {
-            patterns.push(CAPITAL_I_DOT);
-        }
-        let finder = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build(&patterns)
-            .ok()?;
-        let letters = best.bytes().filter(u8::is_ascii_alphabetic).count();
-        let packed = (letters <= MAX_VARIANT_LETTERS)
-            .then(|| {
-                let variants = case_variants(best);
-                let n = variants.len();
-                let all = variants
-                    .into_iter()
-                    .chain(patterns[1..].iter().map(|p| p.as_bytes().to_vec()));
-                aho_corasick::packed::Searcher::new(all).map(|s| (s, n))
-            })
-            .flatten();
-        Some(Prefilter {
-            finder,
-            packed,
-            from_word: true,
-        })
-    }
-
-    /// The literals every match of `re` starts with, if there are few and none is empty.
-    fn for_regex(re: &str) -> Option<Prefilter> {
-        let hir = regex_syntax::Parser::new().parse(re).ok()?;
-        let mut seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
-        // Shorter common prefixes, fewer of them (what the regex crate does for its own
-        // prefilter); may give up (infinite) when they would be too short to help.
-        seq.optimize_for_prefix_by_preference();
-        let lits = seq.literals()?;
-        if lits.is_empty()
-            || lits.len() > MAX_REGEX_LITERALS
-            || lits.iter().any(|l| l.as_bytes().is_empty())
-        {
-            return None;
-        }
-        let finder = AhoCorasick::new(lits.iter().map(|l| l.as_bytes())).ok()?;
-        Some(Prefilter {
-            finder,
-            packed: None,
-            from_word: false,
-        })
-    }
-
-    /// The offset of the first hit in `hay` at or after `from`.
-    pub(crate) fn find(&self, hay: &[u8], from: usize) -> Option<usize> {
-        self.find_in(hay, from..hay.len()).map(|m| m.start())
-    }
-
-    /// The first hit lying wholly inside `span` of `hay`.
-    pub(crate) fn find_in(&self, hay: &[u8], span: Range<usize>) -> Option<aho_corasick::Match> {
-        match &self.packed {
-            Some((p, _)) => p.find_in(hay, aho_corasick::Span::from(span)),
-            None => self.finder.find(aho_corasick::Input::new(hay).span(span)),
-        }
-    }
-
-    /// Whether `m` (from [`Prefilter::find_in`]) is a hit of the query word itself, in ASCII
-    /// (not of one of the non-ASCII characters, nor of a regex literal).
-    pub(crate) fn is_word_hit(&self, m: &aho_corasick::Match) -> bool {
-        let variants = self.packed.as_ref().map_or(1, |(_, n)| *n);
-        self.from_word && m.pattern().as_usize() < variants
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,55 +390,6 @@ mod tests {
         assert!(q(&["STRASSE"], None).text_matches("strasse"));
         assert!(!q(&["STRASSE"], None).text_matches("straße"));
         assert!(!q(&["ss"], None).text_matches("ß"));
-    }
-
-    #[test]
-    fn prefilter_finds_every_frame_that_may_match() {
-        let p = q(&["key", "a"], None).prefilter.unwrap();
-        assert_eq!(p.find(b"xx KEY", 0), Some(3));
-        assert_eq!(p.find("\u{212A}ey".as_bytes(), 0), Some(0));
-        assert_eq!(p.find(b"k e y", 0), None);
-        // Non-ASCII words have no prefilter: every frame is decoded.
-        assert!(q(&["été"], None).prefilter.is_none());
-    }
-
-    #[test]
-    fn short_words_are_searched_by_their_spelled_out_case_variants() {
-        let v = case_variants("a_1b");
-        assert_eq!(v.len(), 4);
-        assert!(v.contains(&b"A_1b".to_vec()) && v.contains(&b"a_1B".to_vec()));
-        let short = q(&["fix"], None).prefilter.unwrap();
-        let long = q(&["fixable"], None).prefilter.unwrap();
-        assert!(short.packed.is_some() && long.packed.is_none());
-        // Both kinds find the same hits, the non-ASCII characters included.
-        for (p, hay) in [
-            (&short, "a FiX b"),
-            (&short, "fi x \u{130}"),
-            (&short, "prefix"),
-            (&long, "un-FIXABLE"),
-        ] {
-            let h = hay.as_bytes();
-            let by_ac = p.finder.find(h).map(|m| (m.start(), m.end()));
-            let found = p.find_in(h, 0..h.len());
-            assert_eq!(found.map(|m| (m.start(), m.end())), by_ac, "{hay}");
-        }
-        let m = short.find_in(b"xx fIx", 0..6).unwrap();
-        assert!(short.is_word_hit(&m));
-        let m = short.find_in("\u{130}".as_bytes(), 0..2).unwrap();
-        assert!(!short.is_word_hit(&m));
-        assert_eq!(short.find_in(b"fix", 1..3), None);
-    }
-
-    #[test]
-    fn regex_prefilter_uses_required_prefix_literals() {
-        let p = q(&[], Some("(timeout|refused) after [0-9]+ms"))
-            .prefilter
-            .unwrap();
-        assert!(p.find(b"xx refused after 5ms", 0).is_some());
-        assert!(p.find(b"nothing here", 0).is_none());
-        // A regex that can start anywhere gets none.
-        assert!(q(&[], Some(r"\w+ms")).prefilter.is_none());
-        assert!(q(&[], Some("(?i)x")).prefilter.is_some());
     }
 
     #[test]
