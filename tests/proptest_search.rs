@@ -313,7 +313,10 @@ fn hurt(dir: &Path, h: &Hurt) {
             pool = sealed;
         }
     }
-    let path = &pool[h.file % pool.len()];
+    // A store that never wrote an entry has no day file to hurt.
+    let Some(path) = pool.get(h.file % pool.len().max(1)) else {
+        return;
+    };
     let mut content = std::fs::read(path).unwrap();
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let start = 16 + ((content.len().saturating_sub(16)) as f64 * h.at) as usize;

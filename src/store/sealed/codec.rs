@@ -74,6 +74,11 @@ impl<'a> Cursor<'a> {
         usize::try_from(self.varint()?).ok().filter(|&n| n <= max)
     }
 
+    /// The next `n` bytes, without moving on.
+    pub(crate) fn peek(&self, n: usize) -> Option<&'a [u8]> {
+        self.buf.get(self.pos..self.pos.checked_add(n)?)
+    }
+
     pub(crate) fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
         let end = self.pos.checked_add(n)?;
         let b = self.buf.get(self.pos..end)?;

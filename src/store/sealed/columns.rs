@@ -45,14 +45,35 @@ fn dict<'a>(c: &mut Cursor<'a>, what: &str) -> Result<Vec<&'a str>, String> {
 
 /// `n` varints, each below `bound`.
 fn indexes(c: &mut Cursor<'_>, n: usize, bound: usize, what: &str) -> Result<Vec<u32>, String> {
-    (0..n)
-        .map(|_| {
-            c.varint()
-                .and_then(|v| u32::try_from(v).ok())
-                .filter(|&v| (v as usize) < bound)
-                .ok_or_else(|| bad(what))
-        })
-        .collect()
+    // No value is below 0: only an empty column fits an empty dictionary.
+    let Some(max) = bound.checked_sub(1) else {
+        return if n == 0 { Ok(Vec::new()) } else { Err(bad(what)) };
+    };
+    let max = u64::try_from(max).unwrap_or(u64::MAX);
+    Ok(varints(c, n, max, what)?
+        .into_iter()
+        .map(|v| u32::try_from(v).unwrap_or(u32::MAX))
+        .collect())
+}
+
+/// `n` varints, each at most `max`. The common column of one-byte values (small indexes,
+/// no metadata) is read as bytes, in a loop the compiler vectorizes.
+fn varints(c: &mut Cursor<'_>, n: usize, max: u64, what: &str) -> Result<Vec<u64>, String> {
+    if let Some(bytes) = c.peek(n).filter(|b| b.iter().all(|&b| b < 0x80)) {
+        if bytes.iter().any(|&b| u64::from(b) > max) {
+            return Err(bad(what));
+        }
+        c.bytes(n);
+        return Ok(bytes.iter().map(|&b| u64::from(b)).collect());
+    }
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        match c.varint() {
+            Some(v) if v <= max => out.push(v),
+            _ => return Err(bad(what)),
+        }
+    }
+    Ok(out)
 }
 
 /// A text column of `n` pieces whose lengths come first (`lens`, each `len_of` gives the byte
@@ -83,9 +104,7 @@ fn text_column<'a>(
 }
 
 fn lengths(c: &mut Cursor<'_>, n: usize, max: u64, what: &str) -> Result<Vec<u64>, String> {
-    (0..n)
-        .map(|_| c.varint().filter(|&v| v <= max).ok_or_else(|| bad(what)))
-        .collect()
+    varints(c, n, max, what)
 }
 
 impl<'a> Columns<'a> {
@@ -104,13 +123,14 @@ impl<'a> Columns<'a> {
             crate::entry::check_id("execution_id", e).map_err(|e| bad(&e.to_string()))?;
         }
         let exec_ix = indexes(&mut c, n, execs.len(), "execution column")?;
-        let mut ts = Vec::with_capacity(n);
         let mut last = 0i64;
-        for _ in 0..n {
-            let d = c.varint().ok_or_else(|| bad("timestamps"))?;
-            last = last.wrapping_add(unzigzag(d));
-            ts.push(last);
-        }
+        let ts: Vec<i64> = varints(&mut c, n, u64::MAX, "timestamps")?
+            .into_iter()
+            .map(|d| {
+                last = last.wrapping_add(unzigzag(d));
+                last
+            })
+            .collect();
         let levels = c.bytes(n).ok_or_else(|| bad("levels"))?;
         if let Some(l) = levels.iter().find(|&&l| Level::from_byte(l).is_none()) {
             return Err(bad(&format!("unknown level byte {l}")));
