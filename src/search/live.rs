@@ -32,9 +32,11 @@ const UNIT_BYTES: u64 = 4 << 20;
 const SAMPLES_PER_UNIT: u64 = 4;
 
 /// Cuts `day`'s segment into units (in segment order) and appends them to `units`.
-pub(crate) fn plan(day: &Arc<DayFiles>, units: &mut Vec<Unit>) -> Result<()> {
+/// Returns false when the day's index is gone: the day was sealed (and its v1 files deleted)
+/// since the caller took its view, so the sealed file is to be searched instead.
+pub(crate) fn plan(day: &Arc<DayFiles>, units: &mut Vec<Unit>) -> Result<bool> {
     let Some(runs) = RunIndex::of(day)? else {
-        return Ok(());
+        return Ok(false);
     };
     let start = SEGMENT_HEADER_LEN;
     let end = match &day.index {
@@ -47,7 +49,7 @@ pub(crate) fn plan(day: &Arc<DayFiles>, units: &mut Vec<Unit>) -> Result<()> {
         _ => runs.last_end()?.unwrap_or(start),
     };
     if end <= start {
-        return Ok(());
+        return Ok(true);
     }
     let wanted = (end - start).div_ceil(UNIT_BYTES);
     let samples = (wanted * SAMPLES_PER_UNIT).min(runs.count);
@@ -76,7 +78,7 @@ pub(crate) fn plan(day: &Arc<DayFiles>, units: &mut Vec<Unit>) -> Result<()> {
         start: from,
         end,
     });
-    Ok(())
+    Ok(true)
 }
 
 /// Most runs a sorted (v1) index may have for [`outside_range`] to try its proof: the proof
@@ -152,15 +154,12 @@ impl<'a> RunIndex<'a> {
     /// which `sealed.rs` searches).
     fn of(day: &'a DayFiles) -> Result<Option<RunIndex<'a>>> {
         let view = match &day.index {
+            // Open (mapped) with the day's view: never vanishes under it.
             DayIndex::Sorted(s) => {
-                let len = std::fs::metadata(s.path())
-                    .map_err(StoreError::io("read sorted index", s.path()))?
-                    .len();
-                let count = len.saturating_sub(INDEX_HEADER_LEN) / ENTRY_LEN as u64;
                 return Ok(Some(RunIndex {
                     day,
                     view: None,
-                    count,
+                    count: s.len() as u64,
                 }));
             }
             DayIndex::Own(live) => match FileView::open(live.index.path(), Access::Pread) {

@@ -167,6 +167,37 @@ pub struct SearchOverhead {
 /// offset (8), length (4) and CRC (4) of the 64-byte entry (`docs/FORMAT.md`); the rest serve queries.
 const SEARCH_META_PER_BLOCK: u64 = 16 + 1 + 8 + 4 + 4;
 
+/// The units of work of a search, day by day.
+#[derive(Default)]
+struct Plan {
+    units: Vec<results::Unit>,
+    /// Blocks of the sealed days planned (kept by their filters or not).
+    blocks: u64,
+    /// Days left out because they are outside `since..until`.
+    skipped: u64,
+}
+
+impl Plan {
+    /// Adds the units of `day`; false if its v1 index vanished (the day was sealed meanwhile).
+    fn add(&mut self, day: &std::sync::Arc<crate::store::days::DayFiles>, query: &Query) -> Result<bool, StoreError> {
+        let outside = match day.sealed() {
+            Some(s) => sealed::outside_range(s, query),
+            None => live::outside_range(day, query)?,
+        };
+        if outside {
+            self.skipped += 1;
+            return Ok(true);
+        }
+        match sealed::plan(day, query, &mut self.units) {
+            Some(n) => {
+                self.blocks += n;
+                Ok(true)
+            }
+            None => live::plan(day, &mut self.units),
+        }
+    }
+}
+
 impl LogStore {
     /// The bytes the sealed days spend so that search can skip blocks.
     pub fn search_overhead(&self) -> Result<SearchOverhead, StoreError> {
@@ -210,22 +241,23 @@ impl LogStore {
     fn start_search(&self, search: &Search, count_only: bool) -> Result<Matches, SearchError> {
         let query = search.compile()?;
         self.refresh_days()?;
-        let mut units = Vec::new();
-        let (mut blocks, mut skipped) = (0, 0);
+        let mut plan = Plan::default();
         for day in self.days() {
-            let outside = match day.sealed() {
-                Some(s) => sealed::outside_range(s, &query),
-                None => live::outside_range(&day, &query)?,
-            };
-            if outside {
-                skipped += 1;
-                continue;
-            }
-            match sealed::plan(&day, &query, &mut units) {
-                Some(n) => blocks += n,
-                None => live::plan(&day, &mut units)?,
+            if !plan.add(&day, &query)? {
+                // Sealed since the listing: the sealer swaps the day's view before it deletes
+                // the v1 files, so the fresh view is the sealed one.
+                self.refresh_days()?;
+                let fresh = self.days().into_iter().find(|d| d.day == day.day);
+                if let Some(fresh) = fresh.filter(|d| d.sealed().is_some()) {
+                    plan.add(&fresh, &query)?;
+                }
             }
         }
+        let Plan {
+            mut units,
+            blocks,
+            skipped,
+        } = plan;
         if search.reverse {
             units.reverse();
         }
