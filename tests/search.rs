@@ -709,5 +709,9 @@ fn an_unreadable_day_is_reported_as_damage() {
     assert_eq!(count.matches, 1, "day 2's match only");
     assert_eq!(count.damage.len(), 1, "{:?}", count.damage);
     assert_eq!(count.damage[0].file, sealed);
-    assert!(count.damage[0].reason.contains("unreadable"), "{:?}", count.damage);
+    assert!(
+        count.damage[0].reason.contains("unreadable"),
+        "{:?}",
+        count.damage
+    );
 }

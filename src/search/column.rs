@@ -138,7 +138,10 @@ mod tests {
         // A spanning hit must not hide a hit inside the first message.
         assert_eq!(matching(&q(&["aa"], None), &["x aa", "a"]), [0]);
         assert_eq!(matching(&q(&["aa"], None), &["xaa", "a aa"]), [1]);
-        assert_eq!(matching(&fix, &["", "FIX", "", "prefix fix_", "fixfix FiX"]), [1, 4]);
+        assert_eq!(
+            matching(&fix, &["", "FIX", "", "prefix fix_", "fixfix FiX"]),
+            [1, 4]
+        );
         assert_eq!(matching(&fix, &[]), Vec::<usize>::new());
     }
 
@@ -158,7 +161,10 @@ mod tests {
     #[test]
     fn several_terms_phrases_and_regexes() {
         let two = q(&["fix", "bug"], None);
-        assert_eq!(matching(&two, &["fix bug", "fix", "bug fix", "bugfix"]), [0, 2]);
+        assert_eq!(
+            matching(&two, &["fix bug", "fix", "bug fix", "bugfix"]),
+            [0, 2]
+        );
         let phrase = q(&["connection refused"], None);
         assert_eq!(
             matching(&phrase, &["connection", "refused", "Connection  REFUSED!"]),

@@ -99,8 +99,9 @@ pub(crate) fn outside_range(day: &DayFiles, query: &Query) -> Result<bool> {
     let Some(runs) = RunIndex::of(day)? else {
         return Ok(false);
     };
-    let outside =
-        |e: &IndexEntry| since.is_some_and(|s| e.max_ts < s) || until.is_some_and(|u| e.min_ts >= u);
+    let outside = |e: &IndexEntry| {
+        since.is_some_and(|s| e.max_ts < s) || until.is_some_and(|u| e.min_ts >= u)
+    };
     let sorted = matches!(day.index, DayIndex::Sorted(_));
     if sorted && runs.count > MAX_SORTED_PROOF_RUNS {
         return Ok(false);

@@ -3,12 +3,16 @@
 //! ```text
 //!  Search (plain parameters) ─ compile ─► Query (words, phrases, regex, filters, prefilter)
 //!  LogStore::search ─► plan: each day cut into units of work, in store order
+//!        a day provably outside --since/--until: skipped whole (sealed: its block table;
+//!                           live / v1: its index runs, which record their time ranges)
 //!        live day / v1 day: byte ranges of the segment, cut at run starts from the index
 //!        sealed day:        ranges of blocks whose filters may match (the others are skipped)
 //!    ─► workers (one per core): unit k goes to worker k mod n; each scans its units in order
 //!        segment: aho-corasick over the raw frames; only frames with a hit are checked
 //!                 (CRC) and decoded (live.rs)
-//!        blocks:  decompress only the blocks that may match (sealed.rs)
+//!        blocks:  decompress only the blocks that may match (sealed.rs), then one literal
+//!                 scan over each block's whole message column (column.rs, prefilter.rs);
+//!                 only messages with a hit are tested, only matches become entries
 //!    ─► Matches (results.rs): reads unit 0's results, then unit 1's ...: store order,
 //!        bounded channels, so memory stays flat and a limit stops the workers early
 //! ```
@@ -179,7 +183,11 @@ struct Plan {
 
 impl Plan {
     /// Adds the units of `day`; false if its v1 index vanished (the day was sealed meanwhile).
-    fn add(&mut self, day: &std::sync::Arc<crate::store::days::DayFiles>, query: &Query) -> Result<bool, StoreError> {
+    fn add(
+        &mut self,
+        day: &std::sync::Arc<crate::store::days::DayFiles>,
+        query: &Query,
+    ) -> Result<bool, StoreError> {
         let outside = match day.sealed() {
             Some(s) => sealed::outside_range(s, query),
             None => live::outside_range(day, query)?,

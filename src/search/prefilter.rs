@@ -252,5 +252,4 @@ mod tests {
         assert!(q(&[], Some(r"\w+ms")).prefilter.is_none());
         assert!(q(&[], Some("(?i)x")).prefilter.is_some());
     }
-
 }

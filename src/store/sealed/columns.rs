@@ -47,7 +47,11 @@ fn dict<'a>(c: &mut Cursor<'a>, what: &str) -> Result<Vec<&'a str>, String> {
 fn indexes(c: &mut Cursor<'_>, n: usize, bound: usize, what: &str) -> Result<Vec<u32>, String> {
     // No value is below 0: only an empty column fits an empty dictionary.
     let Some(max) = bound.checked_sub(1) else {
-        return if n == 0 { Ok(Vec::new()) } else { Err(bad(what)) };
+        return if n == 0 {
+            Ok(Vec::new())
+        } else {
+            Err(bad(what))
+        };
     };
     let max = u64::try_from(max).unwrap_or(u64::MAX);
     Ok(varints(c, n, max, what)?
