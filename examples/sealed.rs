@@ -55,6 +55,8 @@ struct Args {
     corpus: Vec<PathBuf>,
     phase: Option<(String, PathBuf)>,
     variants: bool,
+    partition_mb: Option<u64>,
+    zstd_level: Option<i32>,
 }
 
 fn parse_args() -> Result<Args, Error> {
@@ -64,6 +66,8 @@ fn parse_args() -> Result<Args, Error> {
         corpus: Vec::new(),
         phase: None,
         variants: true,
+        partition_mb: None,
+        zstd_level: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -77,6 +81,8 @@ fn parse_args() -> Result<Args, Error> {
                 a.phase = Some((p, value()?.into()));
             }
             "--no-variants" => a.variants = false,
+            "--partition-mb" => a.partition_mb = Some(value()?.parse()?),
+            "--zstd-level" => a.zstd_level = Some(value()?.parse()?),
             "--bench" => {}
             other => return Err(format!("unknown argument {other}").into()),
         }
@@ -308,6 +314,12 @@ fn child(phase: &str, dir: &Path, args: &Args) -> Result<String, Error> {
     for c in &args.corpus {
         cmd.arg("--corpus").arg(c);
     }
+    if let Some(m) = args.partition_mb {
+        cmd.arg("--partition-mb").arg(m.to_string());
+    }
+    if let Some(l) = args.zstd_level {
+        cmd.arg("--zstd-level").arg(l.to_string());
+    }
     let out = cmd.arg("--phase").arg(phase).arg(dir).output()?;
     if !out.status.success() {
         return Err(format!("{phase}: {}", String::from_utf8_lossy(&out.stderr)).into());
@@ -334,7 +346,16 @@ fn run_phase(phase: &str, dir: &Path, args: &Args) -> Result<String, Error> {
             ))
         }
         "query" => query_phase(dir, args),
-        "seal" => seal_phase(dir, SealOptions::default()),
+        "seal" => seal_phase(
+            dir,
+            SealOptions {
+                partition_bytes: args
+                    .partition_mb
+                    .map_or(SealOptions::default().partition_bytes, |m| m << 20),
+                level: args.zstd_level.unwrap_or(SealOptions::default().level),
+                ..SealOptions::default()
+            },
+        ),
         "seal-64k" => seal_phase(dir, opts(64 << 10)),
         "seal-1m" => seal_phase(dir, opts(1 << 20)),
         "ingest-while-sealing" => ingest_while_sealing(dir, &w()?),
