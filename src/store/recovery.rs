@@ -151,7 +151,6 @@ pub fn recover(segment: &Path, live_index: &Path) -> Result<Recovered> {
     })
     .map_err(StoreError::io("scan segment", segment))?;
     push_run(&mut run, &mut rebuilt);
-    drop(push_run);
     out.kept_index_entries = kept;
     out.rebuilt = rebuilt;
     out.heads = heads;
