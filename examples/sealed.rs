@@ -329,7 +329,10 @@ fn ingest_while_sealing(dir: &Path, w: &Workload) -> Result<String, Error> {
     let median = ratios
         .get(ratios.len() / 2)
         .map_or("n/a".to_owned(), |r| format!("{:.0} %", 100.0 * r));
-    Ok(format!("median {median} of the rate alone\n    {}", lines.join("\n    ")))
+    Ok(format!(
+        "median {median} of the rate alone\n    {}",
+        lines.join("\n    ")
+    ))
 }
 
 fn child(phase: &str, dir: &Path, args: &Args) -> Result<String, Error> {

@@ -2,13 +2,10 @@
 //!
 //! Memory is bounded whatever the size of the day. The day's entries are never held, and
 //! neither is its run list (56 bytes per run on disk, up to one run per entry): the runs are
-//! grouped by execution in passes over the index, each pass taking the executions whose hash
-//! falls in one range, sized so that a pass holds at most [`RUNS_PER_PASS`] runs (24 bytes
-//! each in memory). A first pass counts runs per hash bucket to choose the ranges. Within a
-//! pass the runs are sorted by (hash, offset), and each execution's runs are read with `pread`
-//! (no memory map, so the segment's pages are not charged to this process) and packed into
-//! blocks. The block table (64 bytes per block) is the only thing that grows with the day,
-//! at 1/4096 of the raw bytes; filters, execution records and names go to spill files and are
+//! grouped by execution by the spill partition sort of [`partition`](super::partition), which
+//! reads the segment and the index once each, sequentially, and holds one 4 MiB partition at
+//! a time. The block table (64 bytes per block) is the only thing that grows with the day, at
+//! 1/4096 of the raw bytes; filters, execution records and names go to spill files and are
 //! copied in at the end.
 //!
 //! So executions come out in hash order, each contiguous, in append order inside: the file is
