@@ -143,6 +143,8 @@ pub(crate) struct BlockBuilder {
     /// The word hashes inserted lately, by their low bits: most words of a block repeat, and
     /// a look here is cheaper than the set. Cleared with the block.
     recent: Vec<u64>,
+    /// Scratch space of the tokenizer.
+    hashes: Vec<u64>,
 }
 
 /// Slots of [`BlockBuilder::recent`].
@@ -187,7 +189,7 @@ impl BlockBuilder {
         if recent.len() != RECENT_WORDS {
             recent.resize(RECENT_WORDS, 0);
         }
-        for_each_word_hash(p.message, |h| {
+        for_each_word_hash(p.message, &mut self.hashes, |h| {
             let slot = &mut recent[usize::try_from(h % RECENT_WORDS as u64).unwrap_or(0)];
             // 0 marks an empty slot, so a hash of 0 always goes to the set.
             if *slot != h || h == 0 {
