@@ -402,6 +402,57 @@ fn bench_query(c: &mut Criterion) {
     group.finish();
 }
 
+/// Sealing one interleaved day of 1 M entries (one entry per run, the rewrite's worst case)
+/// into its compressed file, in MB/s of the day's segment: the rewrite alone, on one thread
+/// (`format::seal_closed_day`), each iteration on a fresh copy of the live files. The text is
+/// the shared template workload; `examples/sealed.rs` measures the same on real log text.
+fn bench_seal(c: &mut Criterion) {
+    use logstore::format::{seal_closed_day, SealOptions};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_dir = dir.path().join("store");
+    let clock = ManualClock::new(workload::BASE_TS);
+    drop(build_store(
+        &store_dir,
+        1_000_000,
+        &clock,
+        &dir.path().join("same-bytes.log"),
+    ));
+    let day = logstore::Day::from_unix_ms(workload::BASE_TS);
+    let live: Vec<std::path::PathBuf> = ["log", "idx"]
+        .iter()
+        .map(|ext| store_dir.join("segments").join(format!("{day}.{ext}")))
+        .collect();
+    let segment_bytes = std::fs::metadata(&live[0]).expect("segment").len();
+    let mut group = c.benchmark_group("seal");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(10))
+        .throughput(Throughput::Bytes(segment_bytes));
+    group.bench_function(BenchmarkId::new("interleaved_day", "1M"), |b| {
+        b.iter_batched(
+            || {
+                let copy = tempfile::tempdir().expect("tempdir");
+                let segments = copy.path().join("segments");
+                std::fs::create_dir(&segments).expect("mkdir");
+                for f in &live {
+                    std::fs::copy(f, segments.join(f.file_name().expect("name"))).expect("copy");
+                }
+                copy
+            },
+            |copy| {
+                let done = seal_closed_day(copy.path(), day, SealOptions::default())
+                    .expect("seal")
+                    .expect("sealed");
+                assert_eq!(done.entries, 1_000_000);
+                copy
+            },
+            criterion::BatchSize::PerIteration,
+        );
+    });
+    group.finish();
+}
+
 /// Capture of a child process's output: a Node.js plugin printing `CAPTURE_LINES` lines with
 /// `console.log`, every line stored as an entry (the 10 MB cap raised so nothing is dropped),
 /// against the same plugin with stdout on `/dev/null` in the same group. The 1 M-line ratio is
@@ -463,6 +514,7 @@ criterion_group!(
     bench_finish,
     bench_finish_async,
     bench_query,
+    bench_seal,
     bench_capture
 );
 criterion_main!(benches);

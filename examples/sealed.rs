@@ -20,12 +20,12 @@
 //! 1. `query-v1`: the day's sorted index is written (the day as a version-1 writer sealed it);
 //!    open read-only, query execution E/2 nine times (median), then 100 queries of different
 //!    executions; peak RSS.
-//! 2. `seal`: `format::seal_closed_day` (the rewrite alone, one thread); time, MB/s of v1 bytes,
-//!    peak RSS.
+//! 2. `seal`: `format::seal_closed_day` (the rewrite alone, one thread) of the day as today's
+//!    writer leaves it (segment and live index; the sorted index of step 1 is deleted first);
+//!    time, CPU seconds, MB/s of segment per CPU-second, peak RSS.
 //! 3. `query-sealed`: as 1, on the sealed day.
-//! 4. `ingest-while-sealing`: a fresh store; 1,000,000 entries on day 1, the clock moves to day
-//!    2 (the roll starts the background seal of day 1), 1,000,000 more entries while it runs;
-//!    entries/s of both halves.
+//! 4. `ingest-while-sealing`: ingest with the background sealer running against ingest alone,
+//!    alternately, five rounds (see `ingest_while_sealing`).
 //! 5. bytes: NDJSON (`dump --json` of every execution), `zstd -3` of that whole file (the
 //!    `zstd` crate at level 3, as the `zstd` command), v1 files, the sealed file; and the same
 //!    day sealed with 64 KiB, 1 MiB blocks, and "rows" (the v1 records of each 256 KiB of an
@@ -55,6 +55,8 @@ struct Args {
     corpus: Vec<PathBuf>,
     phase: Option<(String, PathBuf)>,
     variants: bool,
+    partition_mb: Option<u64>,
+    zstd_level: Option<i32>,
 }
 
 fn parse_args() -> Result<Args, Error> {
@@ -64,6 +66,8 @@ fn parse_args() -> Result<Args, Error> {
         corpus: Vec::new(),
         phase: None,
         variants: true,
+        partition_mb: None,
+        zstd_level: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -77,6 +81,8 @@ fn parse_args() -> Result<Args, Error> {
                 a.phase = Some((p, value()?.into()));
             }
             "--no-variants" => a.variants = false,
+            "--partition-mb" => a.partition_mb = Some(value()?.parse()?),
+            "--zstd-level" => a.zstd_level = Some(value()?.parse()?),
             "--bench" => {}
             other => return Err(format!("unknown argument {other}").into()),
         }
@@ -250,19 +256,21 @@ fn query_phase(dir: &Path, args: &Args) -> Result<String, Error> {
 
 fn seal_phase(dir: &Path, opts: SealOptions) -> Result<String, Error> {
     let day = Day::from_unix_ms(DAY0);
+    let segment = std::fs::metadata(dir.join("segments").join(format!("{day}.log")))?.len();
     let t = Instant::now();
     let cpu0 = cpu_seconds();
     let done = seal_closed_day(dir, day, opts)?.ok_or("nothing to seal")?;
     let s = t.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
     Ok(format!(
-        "sealed {} entries, {} executions: {:.1} MB v1 -> {:.2} MB ({:.1}x) in {s:.2} s = {:.0} MB/s of v1 bytes; CPU {cpu:.2} s = {:.0} MB/s per CPU-second; peak RSS {:.1} MB",
+        "sealed {} entries, {} executions: segment {:.1} MB (v1 files {:.1} MB) -> {:.2} MB ({:.1}x the v1 files) in {s:.2} s; CPU {cpu:.2} s = {:.0} MB/s of segment per CPU-second ({:.0} of v1 files); peak RSS {:.1} MB",
         done.entries,
         done.executions,
+        mb(segment),
         mb(done.v1_bytes),
         mb(done.sealed_bytes),
         mb(done.v1_bytes) / mb(done.sealed_bytes),
-        mb(done.v1_bytes) / s,
+        mb(segment) / cpu,
         mb(done.v1_bytes) / cpu,
         mb(peak_rss())
     ))
@@ -277,22 +285,53 @@ fn cpu_seconds() -> f64 {
     })
 }
 
+/// Ingest rate while the background sealer rewrites the previous day, against the rate of the
+/// same store with no seal running, measured alternately so that drifts of a shared machine
+/// hit both: per round, a 4 M-entry day 1 is written, the clock moves to day 2 (the roll
+/// starts the seal of day 1), 1,000,000 entries are written while it runs ("during"; the seal
+/// must still be running when they are done), then, once the seal is over, 1,000,000 more on
+/// day 2 ("alone"). Five rounds in fresh stores; the median of the ratios.
 fn ingest_while_sealing(dir: &Path, w: &Workload) -> Result<String, Error> {
-    let clock = ManualClock::new(DAY0);
-    let store = LogStore::open_with(dir, config(&clock))?;
-    let n = 1_000_000;
-    let alone = ingest(&store, w, DAY0, 0, n)?;
-    clock.advance(DAY_MS);
-    let t = Instant::now();
-    let during = ingest(&store, w, DAY0 + DAY_MS, 0, n)?;
-    let ingest_s = t.elapsed();
-    let sealed = store.seal()?;
-    let seal_s = sealed.first().map_or(Duration::ZERO, |s| s.elapsed);
+    let (day1, n) = (4_000_000, 1_000_000);
+    let mut ratios = Vec::new();
+    let mut lines = Vec::new();
+    for round in 0..5 {
+        let dir = dir.join(format!("round-{round}"));
+        let clock = ManualClock::new(DAY0);
+        let store = LogStore::open_with(&dir, config(&clock))?;
+        ingest(&store, w, DAY0, 0, day1)?;
+        clock.advance(DAY_MS);
+        let t = Instant::now();
+        let during = ingest(&store, w, DAY0 + DAY_MS, 0, n)?;
+        let ingest_s = t.elapsed();
+        let sealed = store.seal()?;
+        let seal_s = sealed.first().map_or(Duration::ZERO, |s| s.elapsed);
+        let alone = ingest(&store, w, DAY0 + DAY_MS, n, 2 * n)?;
+        drop(store);
+        std::fs::remove_dir_all(&dir)?;
+        if seal_s < ingest_s {
+            lines.push(format!(
+                "round {round}: the seal ({:.2} s) ended before the ingest ({:.2} s): not counted",
+                seal_s.as_secs_f64(),
+                ingest_s.as_secs_f64()
+            ));
+            continue;
+        }
+        ratios.push(during / alone);
+        lines.push(format!(
+            "round {round}: while sealing {during:.0}/s, alone {alone:.0}/s ({:.0} %); seal {:.2} s, ingest {:.2} s",
+            100.0 * during / alone,
+            seal_s.as_secs_f64(),
+            ingest_s.as_secs_f64()
+        ));
+    }
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios
+        .get(ratios.len() / 2)
+        .map_or("n/a".to_owned(), |r| format!("{:.0} %", 100.0 * r));
     Ok(format!(
-        "ingest alone {alone:.0}/s, while sealing {during:.0}/s ({:.0} %); the seal took {:.2} s, the second ingest {:.2} s",
-        100.0 * during / alone,
-        seal_s.as_secs_f64(),
-        ingest_s.as_secs_f64()
+        "median {median} of the rate alone\n    {}",
+        lines.join("\n    ")
     ))
 }
 
@@ -307,6 +346,12 @@ fn child(phase: &str, dir: &Path, args: &Args) -> Result<String, Error> {
     ]);
     for c in &args.corpus {
         cmd.arg("--corpus").arg(c);
+    }
+    if let Some(m) = args.partition_mb {
+        cmd.arg("--partition-mb").arg(m.to_string());
+    }
+    if let Some(l) = args.zstd_level {
+        cmd.arg("--zstd-level").arg(l.to_string());
     }
     let out = cmd.arg("--phase").arg(phase).arg(dir).output()?;
     if !out.status.success() {
@@ -334,7 +379,16 @@ fn run_phase(phase: &str, dir: &Path, args: &Args) -> Result<String, Error> {
             ))
         }
         "query" => query_phase(dir, args),
-        "seal" => seal_phase(dir, SealOptions::default()),
+        "seal" => seal_phase(
+            dir,
+            SealOptions {
+                partition_bytes: args
+                    .partition_mb
+                    .map_or(SealOptions::default().partition_bytes, |m| m << 20),
+                level: args.zstd_level.unwrap_or(SealOptions::default().level),
+                ..SealOptions::default()
+            },
+        ),
         "seal-64k" => seal_phase(dir, opts(64 << 10)),
         "seal-1m" => seal_phase(dir, opts(1 << 20)),
         "ingest-while-sealing" => ingest_while_sealing(dir, &w()?),
@@ -444,6 +498,11 @@ fn main() -> Result<(), Error> {
     write_sorted_index(&v1)?;
     say("query v1 (sorted index)", child("query", &v1, &args))?;
     say("bytes", child("ndjson", &v1, &args))?;
+    // From here on, the day as today's writer leaves it: segment and live index only.
+    std::fs::remove_file(
+        v1.join("segments")
+            .join(format!("{}.sidx", Day::from_unix_ms(DAY0))),
+    )?;
     let variants: &[(&str, &str)] = if args.variants {
         &[("seal-64k", "64k"), ("seal-1m", "1m")]
     } else {

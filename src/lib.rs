@@ -28,7 +28,7 @@
 //! Modules follow that path: [`entry`](LogEntry) (the format and its validation), then the
 //! storage folder `store/`: `record` (the frame), `commit` (buffer and group commit), `segment`,
 //! `index`, `recovery`, `writer` (flush thread, day roll, shared fsync), `sealed/` (the sealed
-//! day format: blocks, filters, the rewrite, the reader) and `sealer` (the background thread
+//! day format: blocks, filters, the partition sort and the rewrite, the reader) and `sealer` (the background thread
 //! that seals), `days` (a day's files as readers see them), `lock`, `mod` (the `LogStore`
 //! handle: directory, retention), `query`, `summary` (`list`, `stats`), `verify`; `search/`
 //! finds entries of any execution by words, phrase or regex (its module doc tells how it skips

@@ -14,7 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use common::*;
-use logstore::{Config, Durability, ExecutionId, Level, LogEntry, LogStore, ManualClock, TaskId};
+use logstore::format::SealOptions;
+use logstore::{
+    Config, Day, Durability, ExecutionId, Level, LogEntry, LogStore, ManualClock, TaskId,
+};
 use proptest::prelude::*;
 
 const EXECS: [&str; 5] = ["a", "b", "c", "d.1", "ns:x-y_z"];
@@ -414,6 +417,7 @@ proptest! {
         ops in proptest::collection::vec(arb_op(), 1..300),
         batch in 1usize..120,
         filters in proptest::collection::vec(arb_filter(), 0..6),
+        partition_bytes in proptest::option::of(1u64..8192),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new(NOON);
@@ -430,7 +434,15 @@ proptest! {
             store.flush(Durability::Synced).unwrap();
             answers(&store, &filters)
         };
-        // The next day: the writer's open seals the day.
+        let day = Day::from_unix_ms(NOON);
+        let has_day = dir.path().join(format!("segments/{day}.log")).exists();
+        if let Some(partition_bytes) = partition_bytes.filter(|_| has_day) {
+            // Sealed with small partitions, so that the spill sort cuts even a small day.
+            let options = SealOptions { partition_bytes, ..SealOptions::default() };
+            let done = logstore::format::seal_closed_day(dir.path(), day, options).unwrap();
+            prop_assert!(done.is_some());
+        }
+        // The next day: the writer's open seals the day (if not sealed yet).
         clock.advance(24 * 3600 * 1000);
         let store = LogStore::open_with(dir.path(), config(&clock, batch)).unwrap();
         store.seal().unwrap();

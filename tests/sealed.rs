@@ -251,7 +251,7 @@ fn a_seal_interrupted_at_any_step_leaves_each_entry_exactly_once() {
     let sealed = files_with_ext(base.path(), "sealed").remove(0);
     let stem = sealed.file_stem().unwrap().to_str().unwrap().to_owned();
     // Step by step, what a SIGKILL can leave: (a) the temp file half-written beside the v1
-    // files, (b) the sealed file renamed but the v1 files not yet deleted, (c) done.
+    // files and the spill files, (b) the sealed file renamed but the v1 files not yet deleted, (c) done.
     let half = std::fs::read(&sealed).unwrap();
     let states: [(&str, bool, bool); 3] = [
         ("temp", true, false),
@@ -265,11 +265,14 @@ fn a_seal_interrupted_at_any_step_leaves_each_entry_exactly_once() {
             copy_files(&saved_v1, &segments(dir.path()));
             let tmp = segments(dir.path()).join(format!("{stem}.sealed.tmp"));
             std::fs::write(&tmp, &half[..half.len() / 2]).unwrap();
-            std::fs::write(
-                segments(dir.path()).join(format!("{stem}.sealed.tmp-execs")),
-                b"x",
-            )
-            .unwrap();
+            // The spill files of the partition sort, one of them cut mid-run.
+            for spill in ["execs", "part0", "part1"] {
+                std::fs::write(
+                    segments(dir.path()).join(format!("{stem}.sealed.tmp-{spill}")),
+                    b"\x01\x02\x03",
+                )
+                .unwrap();
+            }
         } else {
             copy_files(std::slice::from_ref(&sealed), &segments(dir.path()));
             if both {
@@ -495,4 +498,90 @@ fn every_command_works_on_sealed_days() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains(".sealed at offset 88: block 0"), "{text}");
+}
+
+/// The child of [`sigkills_during_a_partitioned_seal_leave_one_layout`]: seals the past day of
+/// the store at `LOGSTORE_SEAL_CHILD` with tiny partitions and blocks, so that the spill sort
+/// runs with hundreds of partition files.
+#[test]
+fn partitioned_seal_child() {
+    let Ok(dir) = std::env::var("LOGSTORE_SEAL_CHILD") else {
+        return;
+    };
+    let options = logstore::format::SealOptions {
+        partition_bytes: 4096,
+        block_target: 4096,
+        ..logstore::format::SealOptions::default()
+    };
+    let day = logstore::Day::from_unix_ms(NOON);
+    logstore::format::seal_closed_day(Path::new(&dir), day, options).unwrap();
+}
+
+#[test]
+fn sigkills_during_a_partitioned_seal_leave_one_layout() {
+    let base = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOON);
+    let written = v1_day(base.path(), &clock, 30_000);
+    clock.advance(DAY_MS);
+    let v1: Vec<PathBuf> = ["log", "idx"]
+        .iter()
+        .flat_map(|e| files_with_ext(base.path(), e))
+        .collect();
+    let child = |dir: &Path| {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["partitioned_seal_child", "--exact", "--nocapture"])
+            .env("LOGSTORE_SEAL_CHILD", dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let fresh = || {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(segments(dir.path())).unwrap();
+        copy_files(&v1, &segments(dir.path()));
+        dir
+    };
+    // How long an uninterrupted child takes: kills land uniformly over twice that.
+    let dir = fresh();
+    let t = std::time::Instant::now();
+    assert!(child(dir.path()).wait().unwrap().success());
+    let whole = t.elapsed();
+    let mut rng = fastrand::Rng::with_seed(11);
+    let mut mid_seal = 0;
+    for round in 0..40 {
+        let dir = fresh();
+        let mut c = child(dir.path());
+        std::thread::sleep(whole.mul_f64(2.0 * rng.f64()));
+        let _ = c.kill();
+        c.wait().unwrap();
+        let names: Vec<String> = std::fs::read_dir(segments(dir.path()))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        if names.iter().any(|n| n.contains(".sealed.tmp-part")) {
+            mid_seal += 1;
+        }
+        let ro = LogStore::open_read_only(dir.path()).unwrap();
+        for (exec, want) in &written {
+            assert_eq!(
+                &all(&ro, exec),
+                want,
+                "round {round} ({names:?}): reader, {exec}"
+            );
+        }
+        let store = LogStore::open_with(dir.path(), config(&clock, 20)).unwrap();
+        store.seal().unwrap();
+        for (exec, want) in &written {
+            assert_eq!(&all(&store, exec), want, "round {round}: writer, {exec}");
+        }
+        let left: Vec<String> = std::fs::read_dir(segments(dir.path()))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left.len(), 1, "round {round}: {left:?}");
+        assert!(left[0].ends_with(".sealed"), "round {round}: {left:?}");
+    }
+    eprintln!("{mid_seal} of 40 kills left spill files (the seal took {whole:?} uninterrupted)");
+    assert!(mid_seal > 0, "no kill landed during the spill sort");
 }

@@ -36,14 +36,20 @@ pub struct Damage {
 }
 
 /// What recovery found in one segment.
+///
+/// The kept prefix of the live index is read in chunks and never held (a 10 M-run day would
+/// be 560 MB): only each execution's newest entry number is, in `heads`.
 #[derive(Debug, Default)]
 pub struct Recovered {
     /// Length of the segment up to its last whole record (what the writer continues from).
     pub segment_len: u64,
     /// How many entries of the on-disk live index are kept as they are.
     pub kept_index_entries: usize,
-    /// The full index: the kept prefix, then the rebuilt runs.
-    pub entries: Vec<IndexEntry>,
+    /// The runs rebuilt from the segment after the kept prefix (numbered after it).
+    pub rebuilt: Vec<IndexEntry>,
+    /// The newest entry number of each execution hash, over the kept prefix and the rebuilt
+    /// runs (what the next run of that execution links back to).
+    pub heads: HashMap<u64, u32>,
     /// Mid-file damage skipped.
     pub damage: Vec<Damage>,
     /// A torn tail cut: (offset, bytes).
@@ -67,40 +73,24 @@ pub fn recover(segment: &Path, live_index: &Path) -> Result<Recovered> {
         .map_err(StoreError::io("read segment", segment))?;
     check_header(segment, &header, SEGMENT_MAGIC, SEGMENT_VERSION)?;
 
-    let mut entries = match FileView::open(live_index, Access::Pread) {
-        Ok(idx) => match index::read_live(&idx) {
-            Ok((entries, _)) => entries,
-            // A foreign or newer index file: rebuild it from the segment rather than refuse.
-            Err(StoreError::Corrupt { .. }) => Vec::new(),
-            Err(e) => return Err(e),
-        },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+    let (kept, mut heads, from) = match FileView::open(live_index, Access::Pread) {
+        Ok(idx) => kept_prefix(&idx, &view, len)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            (0, HashMap::new(), SEGMENT_HEADER_LEN)
+        }
         Err(e) => return Err(StoreError::io("open index", live_index)(e)),
     };
-    // After a power cut the newest index entries may point at records that did not survive.
-    while let Some(last) = entries.last() {
-        if last.end() <= len && run_is_whole(&view, last)? {
-            break;
-        }
-        entries.pop();
-    }
-    let kept = entries.len();
-    let from = entries.last().map_or(SEGMENT_HEADER_LEN, IndexEntry::end);
-
-    let mut heads: HashMap<u64, u32> = HashMap::new();
-    for (i, e) in entries.iter().enumerate() {
-        heads.insert(e.hash, entry_number(i));
-    }
     let mut out = Recovered {
         segment_len: len,
         ..Recovered::default()
     };
+    let mut rebuilt = Vec::new();
     let mut run: Option<IndexEntry> = None;
-    let mut push_run = |run: &mut Option<IndexEntry>, entries: &mut Vec<IndexEntry>| {
+    let mut push_run = |run: &mut Option<IndexEntry>, rebuilt: &mut Vec<IndexEntry>| {
         if let Some(mut r) = run.take() {
             r.prev = heads.get(&r.hash).copied().unwrap_or(0);
-            entries.push(r);
-            heads.insert(r.hash, entry_number(entries.len() - 1));
+            rebuilt.push(r);
+            heads.insert(r.hash, entry_number(kept + rebuilt.len() - 1));
         }
     };
     scan(&view, from, len, |ev| {
@@ -116,7 +106,7 @@ pub fn recover(segment: &Path, live_index: &Path) -> Result<Recovered> {
                     .as_ref()
                     .is_some_and(|r| r.hash == hash && r.end() == offset);
                 if !contiguous {
-                    push_run(&mut run, &mut entries);
+                    push_run(&mut run, &mut rebuilt);
                     run = Some(IndexEntry {
                         hash,
                         offset,
@@ -143,7 +133,7 @@ pub fn recover(segment: &Path, live_index: &Path) -> Result<Recovered> {
                 len,
                 reason,
             } => {
-                push_run(&mut run, &mut entries);
+                push_run(&mut run, &mut rebuilt);
                 out.damage.push(Damage {
                     file: segment.to_owned(),
                     offset,
@@ -152,7 +142,7 @@ pub fn recover(segment: &Path, live_index: &Path) -> Result<Recovered> {
                 });
             }
             ScanEvent::Tail { offset, .. } => {
-                push_run(&mut run, &mut entries);
+                push_run(&mut run, &mut rebuilt);
                 out.cut_tail = Some((offset, len - offset));
                 out.segment_len = offset;
             }
@@ -160,10 +150,47 @@ pub fn recover(segment: &Path, live_index: &Path) -> Result<Recovered> {
         ControlFlow::Continue(())
     })
     .map_err(StoreError::io("scan segment", segment))?;
-    push_run(&mut run, &mut entries);
+    push_run(&mut run, &mut rebuilt);
     out.kept_index_entries = kept;
-    out.entries = entries;
+    out.rebuilt = rebuilt;
+    out.heads = heads;
     Ok(out)
+}
+
+/// The live index's prefix that still checks out: (entries kept, newest entry number per
+/// execution hash over them, segment offset where they end). Read in chunks, never held.
+fn kept_prefix(
+    idx: &FileView,
+    segment: &FileView,
+    len: u64,
+) -> Result<(usize, HashMap<u64, u32>, u64)> {
+    let mut heads = HashMap::new();
+    let valid = match index::scan_live(idx, 0, |n, e| {
+        heads.insert(e.hash, n);
+    }) {
+        Ok(n) => n,
+        // A foreign or newer index file: rebuild it from the segment rather than refuse.
+        Err(StoreError::Corrupt { .. }) => return Ok((0, HashMap::new(), SEGMENT_HEADER_LEN)),
+        Err(e) => return Err(e),
+    };
+    let mut kept = u32::try_from(valid).unwrap_or(u32::MAX);
+    // After a power cut the newest index entries may point at records that did not survive.
+    while kept > 0 {
+        let Some(last) = index::read_live_entry(idx, kept)? else {
+            break;
+        };
+        if last.end() <= len && run_is_whole(segment, &last)? {
+            return Ok((kept as usize, heads, last.end()));
+        }
+        // Dropped: its execution's newest entry is the one it linked back to.
+        if last.prev == 0 {
+            heads.remove(&last.hash);
+        } else {
+            heads.insert(last.hash, last.prev);
+        }
+        kept -= 1;
+    }
+    Ok((0, HashMap::new(), SEGMENT_HEADER_LEN))
 }
 
 /// Whether the run's bytes are exactly `count` valid records of its execution hash.

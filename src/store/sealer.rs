@@ -87,7 +87,7 @@ pub(crate) fn start(inner: &Arc<Inner>) -> Result<()> {
 /// Nice value of the sealer thread: under CPU contention the writer's threads (nice 0) get
 /// about ten times its share, so ingest keeps its rate while a day seals; on an idle core the
 /// seal runs at full speed.
-const SEALER_NICE: i32 = 10;
+const SEALER_NICE: i32 = 19;
 
 /// Lowers the calling thread's CPU priority to [`SEALER_NICE`]. On Linux a nice value is per
 /// thread, and `setpriority(PRIO_PROCESS, tid)` sets the thread `tid`'s.

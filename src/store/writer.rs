@@ -300,6 +300,7 @@ impl LiveFiles {
             .open(&index_path)
             .map_err(StoreError::io("open index", &index_path))?;
         let kept_len = INDEX_HEADER_LEN + (rec.kept_index_entries * ENTRY_LEN) as u64;
+        let count = rec.kept_index_entries + rec.rebuilt.len();
         let keep = if rec.kept_index_entries == 0 {
             0
         } else {
@@ -313,14 +314,11 @@ impl LiveFiles {
                 .write_all_at(&live_index_header(), 0)
                 .map_err(StoreError::io("write index", &index_path))?;
         }
-        let mut bytes = Vec::new();
-        let mut heads = ByExecHash::default();
-        for (i, e) in rec.entries.iter().enumerate() {
-            heads.insert(e.hash, entry_number(i));
-            if i >= rec.kept_index_entries {
-                bytes.extend_from_slice(&e.to_bytes());
-            }
+        let mut bytes = Vec::with_capacity(rec.rebuilt.len() * ENTRY_LEN);
+        for e in &rec.rebuilt {
+            bytes.extend_from_slice(&e.to_bytes());
         }
+        let heads: ByExecHash<u32> = rec.heads.iter().map(|(&h, &n)| (h, n)).collect();
         index
             .write_all_at(&bytes, kept_len)
             .map_err(StoreError::io("write index", &index_path))?;
@@ -332,8 +330,8 @@ impl LiveFiles {
             segment,
             index,
             index_path,
-            index_len: INDEX_HEADER_LEN + (rec.entries.len() * ENTRY_LEN) as u64,
-            index_count: u32::try_from(rec.entries.len()).unwrap_or(u32::MAX),
+            index_len: INDEX_HEADER_LEN + (count * ENTRY_LEN) as u64,
+            index_count: u32::try_from(count).unwrap_or(u32::MAX),
             heads: Arc::new(LiveHeads {
                 heads: RwLock::new(heads),
                 index: view,

@@ -71,17 +71,26 @@ struct Dict {
     values: Vec<String>,
     index: HashMap<String, u32>,
     bytes: usize,
+    /// The id returned last: consecutive entries mostly share their execution, source, task.
+    last: u32,
 }
 
 impl Dict {
     fn id(&mut self, s: &str) -> u32 {
-        if let Some(&i) = self.index.get(s) {
-            return i;
+        if self.values.get(self.last as usize).is_some_and(|v| v == s) {
+            return self.last;
         }
-        let i = u32::try_from(self.values.len()).unwrap_or(u32::MAX);
-        self.values.push(s.to_owned());
-        self.index.insert(s.to_owned(), i);
-        self.bytes += s.len() + 2;
+        let i = match self.index.get(s) {
+            Some(&i) => i,
+            None => {
+                let i = u32::try_from(self.values.len()).unwrap_or(u32::MAX);
+                self.values.push(s.to_owned());
+                self.index.insert(s.to_owned(), i);
+                self.bytes += s.len() + 2;
+                i
+            }
+        };
+        self.last = i;
         i
     }
 
@@ -96,6 +105,7 @@ impl Dict {
         self.values.clear();
         self.index.clear();
         self.bytes = 0;
+        self.last = 0;
     }
 }
 
@@ -129,7 +139,15 @@ pub(crate) struct BlockBuilder {
     msg_lens: Vec<u8>,
     msgs: Vec<u8>,
     words: HashSet<u64, WordHashing>,
+    /// The word hashes inserted lately, by their low bits: most words of a block repeat, and
+    /// a look here is cheaper than the set. Cleared with the block.
+    recent: Vec<u64>,
+    /// Scratch space of the tokenizer.
+    hashes: Vec<u64>,
 }
+
+/// Slots of [`BlockBuilder::recent`].
+const RECENT_WORDS: usize = 4096;
 
 impl BlockBuilder {
     /// Adds one entry (already validated: it came out of a checked record).
@@ -166,9 +184,17 @@ impl BlockBuilder {
         }
         put_varint(&mut self.msg_lens, p.message.len() as u64);
         self.msgs.extend_from_slice(p.message.as_bytes());
-        let words = &mut self.words;
-        for_each_word_hash(p.message, |h| {
-            words.insert(h);
+        let (words, recent) = (&mut self.words, &mut self.recent);
+        if recent.len() != RECENT_WORDS {
+            recent.resize(RECENT_WORDS, 0);
+        }
+        for_each_word_hash(p.message, &mut self.hashes, |h| {
+            let slot = &mut recent[usize::try_from(h % RECENT_WORDS as u64).unwrap_or(0)];
+            // 0 marks an empty slot, so a hash of 0 always goes to the set.
+            if *slot != h || h == 0 {
+                *slot = h;
+                words.insert(h);
+            }
         });
     }
 
@@ -247,6 +273,7 @@ impl BlockBuilder {
             col.clear();
         }
         self.words.clear();
+        self.recent.fill(0);
     }
 }
 

@@ -10,7 +10,8 @@
 //! - `filter`: the words of a message ([`words`]) and the per-block token filter.
 //! - `block`: the column layout of one block; `columns`: parsing it, column by column.
 //! - `layout`: the fixed-size parts of the file (header, trailer, block table, execution table).
-//! - `seal`: the bounded-memory rewrite and its crash-safe commit.
+//! - `seal`: the rewrite into one file and its crash-safe commit.
+//! - `partition`: the spill partition sort that groups a day by execution in bounded memory.
 //! - `reader`: [`SealedDay`], the open file.
 //!
 //! The byte layout is in `docs/FORMAT.md` ("Version 2: sealed days").
@@ -20,6 +21,7 @@ mod codec;
 pub(crate) mod columns;
 pub(crate) mod filter;
 pub(crate) mod layout;
+mod partition;
 mod reader;
 pub(crate) mod seal;
 #[cfg(test)]
