@@ -218,3 +218,78 @@ impl<'a> Columns<'a> {
         (0..self.n).map(|k| self.payload(k)).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::block::BlockBuilder;
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        let mut b = BlockBuilder::default();
+        let long = "x".repeat(300); // a two-byte length
+        let entries = [
+            ("e1", 1_000, "hello wörld", None, None),
+            ("e2", -5, "", Some("t-1"), Some(r#"{"a":1}"#)),
+            ("e1", i64::MIN, long.as_str(), None, None),
+            ("e3", i64::MAX, "ünïcode ✓", Some("t-2"), None),
+        ];
+        for (exec, ts, msg, task, meta) in entries {
+            b.push(&PayloadRef {
+                execution_id: exec,
+                timestamp: ts,
+                level: 2,
+                source: "plugin:x",
+                message: msg,
+                task_id: task,
+                metadata: meta,
+            });
+        }
+        let mut raw = Vec::new();
+        b.finish(&mut raw);
+        raw
+    }
+
+    #[test]
+    fn the_message_column_and_offsets_are_the_messages() {
+        let raw = sample();
+        let c = Columns::parse(&raw).unwrap();
+        assert_eq!(c.len(), 4);
+        let offs = c.message_offsets();
+        let msgs: Vec<&str> = (0..4)
+            .map(|k| &c.messages()[offs[k] as usize..offs[k + 1] as usize])
+            .collect();
+        assert_eq!(msgs[0], "hello wörld");
+        assert_eq!(msgs[1], "");
+        assert_eq!(msgs[2].len(), 300);
+        assert_eq!(msgs[3], "ünïcode ✓");
+        for (k, m) in msgs.iter().enumerate() {
+            assert_eq!(c.payload(k).message, *m);
+        }
+        assert_eq!(c.payload(1).metadata, Some(r#"{"a":1}"#));
+        assert_eq!(c.payload(1).task_id, Some("t-1"));
+        assert_eq!(c.payload(2).timestamp, i64::MIN);
+        assert_eq!(c.payload(3).timestamp, i64::MAX);
+        assert_eq!(c.payload(3).execution_id, "e3");
+    }
+
+    #[test]
+    fn damaged_blocks_are_errors_or_valid_entries_never_panics() {
+        let raw = sample();
+        for at in 0..raw.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut bad = raw.clone();
+                bad[at] ^= flip;
+                if let Ok(c) = Columns::parse(&bad) {
+                    for k in 0..c.len() {
+                        let p = c.payload(k);
+                        assert!(crate::entry::check_id("execution_id", p.execution_id).is_ok());
+                        assert!(p.level().is_some());
+                    }
+                }
+            }
+        }
+        for cut in 0..raw.len() {
+            assert!(Columns::parse(&raw[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+}
