@@ -32,9 +32,11 @@ const UNIT_BYTES: u64 = 4 << 20;
 const SAMPLES_PER_UNIT: u64 = 4;
 
 /// Cuts `day`'s segment into units (in segment order) and appends them to `units`.
-pub(crate) fn plan(day: &Arc<DayFiles>, units: &mut Vec<Unit>) -> Result<()> {
+/// Returns false when the day's index is gone: the day was sealed (and its v1 files deleted)
+/// since the caller took its view, so the sealed file is to be searched instead.
+pub(crate) fn plan(day: &Arc<DayFiles>, units: &mut Vec<Unit>) -> Result<bool> {
     let Some(runs) = RunIndex::of(day)? else {
-        return Ok(());
+        return Ok(false);
     };
     let start = SEGMENT_HEADER_LEN;
     let end = match &day.index {
@@ -47,7 +49,7 @@ pub(crate) fn plan(day: &Arc<DayFiles>, units: &mut Vec<Unit>) -> Result<()> {
         _ => runs.last_end()?.unwrap_or(start),
     };
     if end <= start {
-        return Ok(());
+        return Ok(true);
     }
     let wanted = (end - start).div_ceil(UNIT_BYTES);
     let samples = (wanted * SAMPLES_PER_UNIT).min(runs.count);
@@ -76,7 +78,69 @@ pub(crate) fn plan(day: &Arc<DayFiles>, units: &mut Vec<Unit>) -> Result<()> {
         start: from,
         end,
     });
-    Ok(())
+    Ok(true)
+}
+
+/// Most runs a sorted (v1) index may have for [`outside_range`] to try its proof: the proof
+/// holds the offsets of every run in memory (16 bytes each) to sort them.
+const MAX_SORTED_PROOF_RUNS: u64 = 1 << 20;
+
+/// Whether every frame of the day's segment that a search would scan is provably outside the
+/// query's `since..until`. The day of a file is the UTC day of the *write*, not of the entries'
+/// timestamps (an entry may carry any timestamp), so the day's date proves nothing; the index
+/// does: every run records its entries' time range. The proof needs every index entry intact,
+/// every run outside the range, and the runs tiling the scanned bytes exactly (so no frame
+/// escapes the index). It stops at the first run inside the range, usually the first.
+pub(crate) fn outside_range(day: &DayFiles, query: &Query) -> Result<bool> {
+    let (since, until) = (query.since_ms, query.until_ms);
+    if since.is_none() && until.is_none() {
+        return Ok(false);
+    }
+    let Some(runs) = RunIndex::of(day)? else {
+        return Ok(false);
+    };
+    let outside = |e: &IndexEntry| {
+        since.is_some_and(|s| e.max_ts < s) || until.is_some_and(|u| e.min_ts >= u)
+    };
+    let sorted = matches!(day.index, DayIndex::Sorted(_));
+    if sorted && runs.count > MAX_SORTED_PROOF_RUNS {
+        return Ok(false);
+    }
+    let mut spans = Vec::new();
+    let mut at = SEGMENT_HEADER_LEN;
+    for i in 0..runs.count {
+        let Some(e) = runs.get(i)? else {
+            return Ok(false);
+        };
+        if !outside(&e) {
+            return Ok(false);
+        }
+        if sorted {
+            spans.push((e.offset, e.end()));
+        } else if e.offset != at {
+            // A live index is in segment order: a gap or an overlap is a frame not accounted for.
+            return Ok(false);
+        } else {
+            at = e.end();
+        }
+    }
+    if !sorted {
+        return Ok(true);
+    }
+    // A sorted index is in hash order: sort the runs back into segment order, and they must
+    // cover the whole segment (a v1 sealed day is scanned to its end).
+    spans.sort_unstable();
+    for (offset, end) in spans {
+        if offset != at {
+            return Ok(false);
+        }
+        at = end;
+    }
+    let len = day
+        .segment
+        .len()
+        .map_err(StoreError::io("read segment", day.segment.path()))?;
+    Ok(at == len)
 }
 
 /// Random access to a day's index entries, whichever kind it has.
@@ -91,15 +155,12 @@ impl<'a> RunIndex<'a> {
     /// which `sealed.rs` searches).
     fn of(day: &'a DayFiles) -> Result<Option<RunIndex<'a>>> {
         let view = match &day.index {
+            // Open (mapped) with the day's view: never vanishes under it.
             DayIndex::Sorted(s) => {
-                let len = std::fs::metadata(s.path())
-                    .map_err(StoreError::io("read sorted index", s.path()))?
-                    .len();
-                let count = len.saturating_sub(INDEX_HEADER_LEN) / ENTRY_LEN as u64;
                 return Ok(Some(RunIndex {
                     day,
                     view: None,
-                    count,
+                    count: s.len() as u64,
                 }));
             }
             DayIndex::Own(live) => match FileView::open(live.index.path(), Access::Pread) {

@@ -3,12 +3,16 @@
 //! ```text
 //!  Search (plain parameters) ─ compile ─► Query (words, phrases, regex, filters, prefilter)
 //!  LogStore::search ─► plan: each day cut into units of work, in store order
+//!        a day provably outside --since/--until: skipped whole (sealed: its block table;
+//!                           live / v1: its index runs, which record their time ranges)
 //!        live day / v1 day: byte ranges of the segment, cut at run starts from the index
 //!        sealed day:        ranges of blocks whose filters may match (the others are skipped)
 //!    ─► workers (one per core): unit k goes to worker k mod n; each scans its units in order
 //!        segment: aho-corasick over the raw frames; only frames with a hit are checked
 //!                 (CRC) and decoded (live.rs)
-//!        blocks:  decompress only the blocks that may match (sealed.rs)
+//!        blocks:  decompress only the blocks that may match (sealed.rs), then one literal
+//!                 scan over each block's whole message column (column.rs, prefilter.rs);
+//!                 only messages with a hit are tested, only matches become entries
 //!    ─► Matches (results.rs): reads unit 0's results, then unit 1's ...: store order,
 //!        bounded channels, so memory stays flat and a limit stops the workers early
 //! ```
@@ -27,7 +31,9 @@
 //! Word splitting and Unicode case folding are described in [`query`](self::query) (module
 //! doc): words are lowercased with `str::to_lowercase`, not fully case-folded.
 
+mod column;
 mod live;
+mod prefilter;
 pub(crate) mod query;
 mod results;
 mod sealed;
@@ -165,6 +171,41 @@ pub struct SearchOverhead {
 /// offset (8), length (4) and CRC (4) of the 64-byte entry (`docs/FORMAT.md`); the rest serve queries.
 const SEARCH_META_PER_BLOCK: u64 = 16 + 1 + 8 + 4 + 4;
 
+/// The units of work of a search, day by day.
+#[derive(Default)]
+struct Plan {
+    units: Vec<results::Unit>,
+    /// Blocks of the sealed days planned (kept by their filters or not).
+    blocks: u64,
+    /// Days left out because they are outside `since..until`.
+    skipped: u64,
+}
+
+impl Plan {
+    /// Adds the units of `day`; false if its v1 index vanished (the day was sealed meanwhile).
+    fn add(
+        &mut self,
+        day: &std::sync::Arc<crate::store::days::DayFiles>,
+        query: &Query,
+    ) -> Result<bool, StoreError> {
+        let outside = match day.sealed() {
+            Some(s) => sealed::outside_range(s, query),
+            None => live::outside_range(day, query)?,
+        };
+        if outside {
+            self.skipped += 1;
+            return Ok(true);
+        }
+        match sealed::plan(day, query, &mut self.units) {
+            Some(n) => {
+                self.blocks += n;
+                Ok(true)
+            }
+            None => live::plan(day, &mut self.units),
+        }
+    }
+}
+
 impl LogStore {
     /// The bytes the sealed days spend so that search can skip blocks.
     pub fn search_overhead(&self) -> Result<SearchOverhead, StoreError> {
@@ -208,21 +249,35 @@ impl LogStore {
     fn start_search(&self, search: &Search, count_only: bool) -> Result<Matches, SearchError> {
         let query = search.compile()?;
         self.refresh_days()?;
-        let mut units = Vec::new();
-        let mut blocks = 0;
+        let mut plan = Plan::default();
         for day in self.days() {
-            match sealed::plan(&day, &query, &mut units) {
-                Some(n) => blocks += n,
-                None => live::plan(&day, &mut units)?,
+            if !plan.add(&day, &query)? {
+                // Sealed since the listing: the sealer swaps the day's view before it deletes
+                // the v1 files, so the fresh view is the sealed one.
+                self.refresh_days()?;
+                let fresh = self.days().into_iter().find(|d| d.day == day.day);
+                if let Some(fresh) = fresh.filter(|d| d.sealed().is_some()) {
+                    plan.add(&fresh, &query)?;
+                }
             }
         }
+        let Plan {
+            mut units,
+            blocks,
+            skipped,
+        } = plan;
         if search.reverse {
             units.reverse();
+        }
+        let damage = self.unreadable_days();
+        for d in &damage {
+            tracing::warn!(file = %d.file.display(), reason = %d.reason, "search skipped an unreadable day (run `logstore verify`)");
         }
         Ok(Matches::start(
             query,
             units,
-            blocks,
+            (blocks, skipped),
+            damage,
             search.reverse,
             search.limit,
             count_only,

@@ -29,8 +29,8 @@
 use std::ops::Range;
 
 use aho_corasick::AhoCorasick;
-use regex_syntax::hir::literal::{ExtractKind, Extractor};
 
+pub(crate) use super::prefilter::Prefilter;
 use super::{Search, SearchError};
 use crate::store::record::PayloadRef;
 use crate::LogEntry;
@@ -200,13 +200,43 @@ fn regex_reason(re: &str, e: &regex::Error) -> String {
 impl Query {
     /// Whether the entry passes the filters and its message matches every term.
     pub(crate) fn matches(&self, f: &Fields<'_>) -> bool {
+        self.filters_pass(f) && self.text_matches(f.message)
+    }
+
+    /// Whether the entry passes the filters (level, source, task, execution, time); the
+    /// message is not looked at.
+    pub(crate) fn filters_pass(&self, f: &Fields<'_>) -> bool {
         self.header_passes(f.execution_id, f.timestamp, f.level)
             && self
                 .source_prefix
                 .as_deref()
                 .is_none_or(|p| f.source.starts_with(p))
             && self.task_id.as_deref().is_none_or(|t| f.task_id == Some(t))
-            && self.text_matches(f.message)
+    }
+
+    /// Whether any filter is set (else [`Query::filters_pass`] is always true).
+    pub(crate) fn has_filters(&self) -> bool {
+        self.min_level.is_some()
+            || self.since_ms.is_some()
+            || self.until_ms.is_some()
+            || self.source_prefix.is_some()
+            || self.task_id.is_some()
+            || self.execution_prefix.is_some()
+    }
+
+    /// Whether the query has words, phrases or a regex (else every message matches).
+    pub(crate) fn has_text_terms(&self) -> bool {
+        self.has_words() || self.regex.is_some()
+    }
+
+    /// When a hit of the word prefilter's word on word boundaries, in an ASCII message,
+    /// proves the message matches without looking further: the query is that one ASCII word.
+    /// `Some(false)`: such a hit proves that word only (other terms remain to check); `None`:
+    /// the prefilter is not a word's, so a hit proves nothing.
+    pub(crate) fn word_hit_decides(&self) -> Option<bool> {
+        let from_word = self.prefilter.as_ref().is_some_and(|p| p.from_word);
+        (from_word && self.ascii_words.is_some())
+            .then(|| self.words.len() == 1 && self.regex.is_none())
     }
 
     /// The filters that need only the first three fields of a payload (which
@@ -298,73 +328,17 @@ impl Query {
 /// enough: a match that overlaps an earlier one starts inside a run of word characters, so it
 /// is never a whole word.
 fn has_ascii_word(finder: &AhoCorasick, hay: &[u8]) -> bool {
+    finder
+        .find_iter(hay)
+        .any(|m| on_ascii_word_boundaries(hay, m.start()..m.end()))
+}
+
+/// Whether `at` of ASCII `hay` has no word character on either side.
+pub(crate) fn on_ascii_word_boundaries(hay: &[u8], at: Range<usize>) -> bool {
     let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    finder.find_iter(hay).any(|m| {
-        let before = m.start().checked_sub(1).map(|i| hay[i]);
-        let after = hay.get(m.end()).copied();
-        !before.is_some_and(is_word) && !after.is_some_and(is_word)
-    })
-}
-
-/// A literal search over raw segment bytes that finds every frame that may match (see the
-/// module doc). Frames without a hit are never decoded.
-#[derive(Debug, Clone)]
-pub(crate) struct Prefilter {
-    finder: AhoCorasick,
-}
-
-/// The Kelvin sign lowercases to ASCII `k`, so a frame holding it may hold a word with `k`.
-const KELVIN: &str = "\u{212A}";
-/// Capital I with dot lowercases to `i` + U+0307: a tokenizer that lowercases before it splits
-/// would see an `i` there. Listed so that the prefilter is right for either order.
-const CAPITAL_I_DOT: &str = "\u{130}";
-
-/// At most this many literals from a regex; past it the regex is searched without prefilter.
-const MAX_REGEX_LITERALS: usize = 64;
-
-impl Prefilter {
-    /// The longest ASCII word (a long word is usually a rare one): matched ASCII
-    /// case-insensitively, plus the two non-ASCII characters that lowercase to ASCII letters.
-    /// None if every word has non-ASCII letters (their upper-case forms are not one literal).
-    fn for_words<'a>(tokens: impl Iterator<Item = &'a String>) -> Option<Prefilter> {
-        let best = tokens.filter(|t| t.is_ascii()).max_by_key(|t| t.len())?;
-        let mut patterns = vec![best.as_str()];
-        if best.contains('k') {
-            patterns.push(KELVIN);
-        }
-        if best.contains('i') {
-            patterns.push(CAPITAL_I_DOT);
-        }
-        let finder = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build(&patterns)
-            .ok()?;
-        Some(Prefilter { finder })
-    }
-
-    /// The literals every match of `re` starts with, if there are few and none is empty.
-    fn for_regex(re: &str) -> Option<Prefilter> {
-        let hir = regex_syntax::Parser::new().parse(re).ok()?;
-        let mut seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
-        // Shorter common prefixes, fewer of them (what the regex crate does for its own
-        // prefilter); may give up (infinite) when they would be too short to help.
-        seq.optimize_for_prefix_by_preference();
-        let lits = seq.literals()?;
-        if lits.is_empty()
-            || lits.len() > MAX_REGEX_LITERALS
-            || lits.iter().any(|l| l.as_bytes().is_empty())
-        {
-            return None;
-        }
-        let finder = AhoCorasick::new(lits.iter().map(|l| l.as_bytes())).ok()?;
-        Some(Prefilter { finder })
-    }
-
-    /// The offset of the first hit in `hay` at or after `from`.
-    pub(crate) fn find(&self, hay: &[u8], from: usize) -> Option<usize> {
-        let input = aho_corasick::Input::new(hay).span(from..hay.len());
-        self.finder.find(input).map(|m| m.start())
-    }
+    let before = at.start.checked_sub(1).and_then(|i| hay.get(i).copied());
+    let after = hay.get(at.end).copied();
+    !before.is_some_and(is_word) && !after.is_some_and(is_word)
 }
 
 #[cfg(test)]
@@ -416,28 +390,6 @@ mod tests {
         assert!(q(&["STRASSE"], None).text_matches("strasse"));
         assert!(!q(&["STRASSE"], None).text_matches("straße"));
         assert!(!q(&["ss"], None).text_matches("ß"));
-    }
-
-    #[test]
-    fn prefilter_finds_every_frame_that_may_match() {
-        let p = q(&["key", "a"], None).prefilter.unwrap();
-        assert_eq!(p.find(b"xx KEY", 0), Some(3));
-        assert_eq!(p.find("\u{212A}ey".as_bytes(), 0), Some(0));
-        assert_eq!(p.find(b"k e y", 0), None);
-        // Non-ASCII words have no prefilter: every frame is decoded.
-        assert!(q(&["été"], None).prefilter.is_none());
-    }
-
-    #[test]
-    fn regex_prefilter_uses_required_prefix_literals() {
-        let p = q(&[], Some("(timeout|refused) after [0-9]+ms"))
-            .prefilter
-            .unwrap();
-        assert!(p.find(b"xx refused after 5ms", 0).is_some());
-        assert!(p.find(b"nothing here", 0).is_none());
-        // A regex that can start anywhere gets none.
-        assert!(q(&[], Some(r"\w+ms")).prefilter.is_none());
-        assert!(q(&[], Some("(?i)x")).prefilter.is_some());
     }
 
     #[test]

@@ -74,6 +74,7 @@ pub(crate) struct Counters {
     pub(crate) frames_decoded: AtomicU64,
     pub(crate) blocks: AtomicU64,
     pub(crate) blocks_read: AtomicU64,
+    pub(crate) days_skipped: AtomicU64,
 }
 
 impl Counters {
@@ -93,6 +94,8 @@ pub struct SearchStats {
     pub blocks: u64,
     /// Blocks decompressed because their filters said they might match.
     pub blocks_read: u64,
+    /// Days not read at all: every entry they hold is outside `since..until`.
+    pub days_skipped: u64,
 }
 
 /// The matches of a [`LogStore::search`](crate::LogStore::search), in store order (or its
@@ -123,17 +126,21 @@ impl std::fmt::Debug for Matches {
 
 impl Matches {
     /// Starts the workers on `units`; `blocks`: the blocks of the sealed days searched (kept
-    /// by their filters or not), for [`Matches::stats`].
+    /// by their filters or not), and `days_skipped`, for [`Matches::stats`]; `damage`: what
+    /// the plan already met (unreadable days).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
         query: Query,
         units: Vec<Unit>,
-        blocks: u64,
+        (blocks, days_skipped): (u64, u64),
+        damage: Vec<SearchDamage>,
         reverse: bool,
         limit: Option<usize>,
         count_only: bool,
     ) -> Matches {
         let stats = Counters::default();
         Counters::add(&stats.blocks, blocks);
+        Counters::add(&stats.days_skipped, days_skipped);
         let ctx = Arc::new(Ctx {
             query,
             count_only,
@@ -172,7 +179,7 @@ impl Matches {
             units: units.len(),
             remaining: limit,
             limit,
-            damage: Vec::new(),
+            damage,
             finished: false,
             counted: 0,
         }
@@ -204,6 +211,7 @@ impl Matches {
             frames_decoded: get(&s.frames_decoded),
             blocks: get(&s.blocks),
             blocks_read: get(&s.blocks_read),
+            days_skipped: get(&s.days_skipped),
         }
     }
 

@@ -8,19 +8,23 @@
 //! that have it. A regex cannot ask the filter (it has no words to ask), so it reads every
 //! block that the other conditions leave.
 //!
-//! The kept blocks are grouped into units of up to [`BLOCKS_PER_UNIT`] for the workers. Inside
-//! a block the entries are matched as they are decoded (borrowed), and only matches become
-//! owned entries.
+//! The kept blocks are grouped into units of up to [`BLOCKS_PER_UNIT`] for the workers. A
+//! block is decompressed into a buffer the worker reuses, its columns parsed, and the query
+//! run once over its whole message column (`column.rs`); only the entries whose message
+//! matches have their other fields looked at (the filters), and only matches become owned
+//! entries.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
+use super::column;
 use super::query::Fields;
 use super::results::{Counters, Ctx, Found, Unit};
 use super::{Hit, Place, Position, Query, SearchDamage};
 use crate::error::{Result, StoreError};
 use crate::store::days::DayFiles;
 use crate::store::record::PayloadRef;
-use crate::store::sealed::BlockMeta;
+use crate::store::sealed::{BlockMeta, BlockScratch, SealedDay};
 use crate::{ExecutionId, TaskId};
 
 /// Blocks (about 256 KiB raw each) per unit of work: a few MiB, as for a segment.
@@ -46,6 +50,20 @@ pub(crate) fn plan(day: &Arc<DayFiles>, query: &Query, units: &mut Vec<Unit>) ->
     Some(metas.len() as u64)
 }
 
+/// Whether every entry of the day is outside the query's `since..until`, by the time ranges of
+/// the block table (no filter is read). A damaged table entry could hide anything: no.
+pub(crate) fn outside_range(sealed: &SealedDay, query: &Query) -> bool {
+    if query.since_ms.is_none() && query.until_ms.is_none() {
+        return false;
+    }
+    sealed.block_table().iter().all(|e| {
+        e.is_some_and(|e| {
+            query.since_ms.is_some_and(|s| e.max_ts < s)
+                || query.until_ms.is_some_and(|u| e.min_ts >= u)
+        })
+    })
+}
+
 /// False only when no entry of the block can match `query`.
 fn may_match(query: &Query, m: &BlockMeta) -> bool {
     let level_ok = query
@@ -66,6 +84,11 @@ fn may_match(query: &Query, m: &BlockMeta) -> bool {
         && query.tokens().all(|t| m.may_contain_word(t))
 }
 
+thread_local! {
+    /// Each worker thread reuses its buffers and zstd context from block to block.
+    static SCRATCH: RefCell<BlockScratch> = RefCell::default();
+}
+
 /// Reads `blocks` of `day` in order, handing matches and damage to `out`.
 pub(crate) fn scan(
     day: &DayFiles,
@@ -77,6 +100,7 @@ pub(crate) fn scan(
         return Ok(());
     };
     let query = &ctx.query;
+    let filters = query.has_filters();
     for &b in blocks {
         if ctx.cancelled() {
             return Ok(());
@@ -84,22 +108,27 @@ pub(crate) fn scan(
         let i = b as usize;
         Counters::add(&ctx.stats.blocks_read, 1);
         let mut more = true;
-        let read = sealed.with_block(i, None, |entries| {
-            let (mut exec, mut task) = (None, None);
-            for (k, p) in entries.iter().enumerate() {
-                if !query.matches(&Fields::from(p)) {
-                    continue;
-                }
-                let found = if ctx.count_only {
-                    Found::Counted
-                } else {
-                    hit(day, sealed.path(), b, k, p, &mut exec, &mut task)
-                };
-                if !out(found) {
-                    more = false;
-                    return;
-                }
-            }
+        let read = SCRATCH.with_borrow_mut(|scratch| {
+            sealed.with_columns(i, scratch, |cols| {
+                let (mut exec, mut task) = (None, None);
+                column::for_each_match(query, cols.messages(), cols.message_offsets(), |k| {
+                    let found = if ctx.count_only && !filters {
+                        Found::Counted
+                    } else {
+                        let p = cols.payload(k);
+                        if filters && !query.filters_pass(&Fields::from(&p)) {
+                            return true;
+                        }
+                        if ctx.count_only {
+                            Found::Counted
+                        } else {
+                            hit(day, sealed.path(), b, k, &p, &mut exec, &mut task)
+                        }
+                    };
+                    more = out(found);
+                    more
+                });
+            })
         });
         match read {
             Ok(()) => {}

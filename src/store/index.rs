@@ -284,6 +284,16 @@ impl SortedIndex {
         self.view.path()
     }
 
+    /// Entries in the index.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether the index has no entry.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
     /// Entry `i` (0-based); an error names the place if it fails its CRC.
     pub fn get(&self, i: usize) -> Result<IndexEntry> {
         let at = INDEX_HEADER_LEN + (i * ENTRY_LEN) as u64;

@@ -122,6 +122,7 @@ impl LogStore {
         let listed = list_days(&segments_dir)?;
         let newest = listed.last().copied();
         let mut to_seal = Vec::new();
+        let mut unreadable = Vec::new();
         for day in listed {
             remove_tmp(&segments_dir, day);
             let seg = segment_path(&segments_dir, day);
@@ -142,6 +143,7 @@ impl LogStore {
                     }
                     Err(e @ StoreError::Corrupt { .. }) => {
                         tracing::error!(error = %e, "unreadable sealed file; its day is skipped (run `logstore verify`)");
+                        unreadable.extend(unreadable_day(e));
                         continue;
                     }
                     Err(e) => return Err(e),
@@ -202,6 +204,7 @@ impl LogStore {
             }),
             synced: Condvar::new(),
             days: RwLock::new(days),
+            unreadable_days: RwLock::new(unreadable),
             _lock: Some(lock),
             recovered_damage: damage,
             fsyncs: std::sync::atomic::AtomicU64::new(0),
@@ -250,6 +253,7 @@ impl LogStore {
             }),
             synced: Condvar::new(),
             days: RwLock::new(Vec::new()),
+            unreadable_days: RwLock::new(Vec::new()),
             _lock: None,
             recovered_damage: Vec::new(),
             fsyncs: std::sync::atomic::AtomicU64::new(0),
@@ -451,6 +455,7 @@ impl LogStore {
         let listed = list_days(&self.inner.segments_dir)?;
         let mut days = self.inner.days.write();
         let mut fresh = Vec::with_capacity(listed.len());
+        let mut unreadable = Vec::new();
         for day in listed {
             let kind = if sealed_path(&self.inner.segments_dir, day).exists() {
                 2
@@ -472,13 +477,21 @@ impl LogStore {
                     // One unreadable day must not hide the others; `verify` reports it.
                     Err(e @ StoreError::Corrupt { .. }) => {
                         tracing::error!(%day, error = %e, "skipping an unreadable day (run `logstore verify`)");
+                        unreadable.extend(unreadable_day(e));
                     }
                     Err(e) => return Err(e),
                 },
             }
         }
         *days = fresh;
+        *self.inner.unreadable_days.write() = unreadable;
         Ok(())
+    }
+
+    /// The days left out of [`LogStore::days`] at the last refresh because their file is
+    /// unreadable: what a reader of every day (search) must report as damage.
+    pub(crate) fn unreadable_days(&self) -> Vec<crate::Problem> {
+        self.inner.unreadable_days.read().clone()
     }
 
     /// The days as readers see them now.
@@ -512,3 +525,19 @@ use days::{list_days, open_day, open_sealed, DayFiles, DayIndex};
 use lock::take_lock;
 use sealer::Sealer;
 use writer::{Inner, LiveFiles, SyncState, Writer};
+
+/// The report of a day skipped because `e` made its file unreadable.
+fn unreadable_day(e: StoreError) -> Option<crate::Problem> {
+    match e {
+        StoreError::Corrupt {
+            file,
+            offset,
+            reason,
+        } => Some(crate::Problem {
+            file,
+            offset,
+            reason: format!("the whole day is unreadable and was skipped: {reason}"),
+        }),
+        _ => None,
+    }
+}

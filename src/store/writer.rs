@@ -62,6 +62,9 @@ pub(crate) struct Inner {
     pub(super) sync: Mutex<SyncState>,
     pub(super) synced: Condvar,
     pub(super) days: RwLock<Vec<Arc<DayFiles>>>,
+    /// Days left out of `days` because their file is unreadable (a sealed file whose trailer
+    /// and its copy are both damaged), so that readers can report them rather than be silent.
+    pub(super) unreadable_days: RwLock<Vec<crate::Problem>>,
     /// Held for the store's life: the flock is the writer lock.
     pub(super) _lock: Option<File>,
     /// Damage found by recovery at open.

@@ -13,10 +13,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::codec::{put_str, put_varint, unzigzag, zigzag, Cursor};
+use super::codec::{put_str, put_varint, zigzag};
 use super::filter::{for_each_word_hash, TokenFilter};
 use crate::store::record::PayloadRef;
-use crate::{Level, MAX_MESSAGE_LEN, MAX_METADATA_LEN};
 
 /// The most raw bytes a block may declare: a reader refuses larger before allocating. A block
 /// is closed once it reaches its target size, so it is at most the target plus one entry.
@@ -278,100 +277,12 @@ impl BlockBuilder {
     }
 }
 
-/// Why a raw block does not decode.
-fn bad(what: &str) -> String {
-    format!("block contents do not decode: {what}")
-}
-
-fn dict<'a>(c: &mut Cursor<'a>, what: &str) -> Result<Vec<&'a str>, String> {
-    let n = c.len_at_most(c.left()).ok_or_else(|| bad(what))?;
-    (0..n).map(|_| c.str().ok_or_else(|| bad(what))).collect()
-}
-
-fn column(c: &mut Cursor<'_>, n: usize, max: u64, what: &str) -> Result<Vec<u64>, String> {
-    (0..n)
-        .map(|_| c.varint().filter(|&v| v <= max).ok_or_else(|| bad(what)))
-        .collect()
-}
-
 /// Decodes a raw block into its entries, in block order, borrowing from `raw`. Every field is
-/// checked as the v1 record decoder checks it, so a bug or a foreign writer is an error here,
-/// never a panic or an invalid entry later.
+/// checked as the v1 record decoder checks it (`Columns::parse`), so a bug or a foreign
+/// writer is an error here, never a panic or an invalid entry later.
+#[cfg(test)]
 pub(crate) fn decode(raw: &[u8]) -> Result<Vec<PayloadRef<'_>>, String> {
-    let mut c = Cursor::new(raw);
-    // Each entry takes at least 6 bytes (five one-byte indexes or lengths and a level byte).
-    let n = c
-        .len_at_most(raw.len() / 6)
-        .ok_or_else(|| bad("entry count"))?;
-    let execs = dict(&mut c, "execution dictionary")?;
-    for e in &execs {
-        crate::entry::check_id("execution_id", e).map_err(|e| bad(&e.to_string()))?;
-    }
-    let exec_col = column(&mut c, n, execs.len() as u64, "execution column")?;
-    let mut ts = Vec::with_capacity(n);
-    let mut last = 0i64;
-    for _ in 0..n {
-        let d = c.varint().ok_or_else(|| bad("timestamps"))?;
-        last = last.wrapping_add(unzigzag(d));
-        ts.push(last);
-    }
-    let levels = c.bytes(n).ok_or_else(|| bad("levels"))?;
-    if let Some(l) = levels.iter().find(|&&l| Level::from_byte(l).is_none()) {
-        return Err(bad(&format!("unknown level byte {l}")));
-    }
-    let sources = dict(&mut c, "source dictionary")?;
-    for s in &sources {
-        crate::entry::check_source(s).map_err(|e| bad(&e.to_string()))?;
-    }
-    let source_col = column(&mut c, n, sources.len() as u64, "source column")?;
-    let tasks = dict(&mut c, "task dictionary")?;
-    for t in &tasks {
-        crate::entry::check_id("task_id", t).map_err(|e| bad(&e.to_string()))?;
-    }
-    let task_col = column(&mut c, n, tasks.len() as u64, "task column")?;
-    let meta_lens = column(&mut c, n, MAX_METADATA_LEN as u64 + 1, "metadata lengths")?;
-    let mut metas = Vec::with_capacity(n);
-    for &len in &meta_lens {
-        metas.push(match len {
-            0 => None,
-            l => Some(text(&mut c, l - 1, "metadata")?),
-        });
-    }
-    let msg_lens = column(&mut c, n, MAX_MESSAGE_LEN as u64, "message lengths")?;
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
-        // Indexes were bounded by their dictionary's length above (task indexes are 1-based).
-        let at = |col: &[u64]| usize::try_from(col[i]).unwrap_or(usize::MAX);
-        let exec = *execs
-            .get(at(&exec_col))
-            .ok_or_else(|| bad("execution index"))?;
-        let source = *sources
-            .get(at(&source_col))
-            .ok_or_else(|| bad("source index"))?;
-        let task_id = match at(&task_col) {
-            0 => None,
-            t => Some(*tasks.get(t - 1).ok_or_else(|| bad("task index"))?),
-        };
-        out.push(PayloadRef {
-            execution_id: exec,
-            timestamp: ts[i],
-            level: levels[i],
-            source,
-            message: text(&mut c, msg_lens[i], "message")?,
-            task_id,
-            metadata: metas[i],
-        });
-    }
-    if !c.is_empty() {
-        return Err(bad(&format!("{} bytes after the last message", c.left())));
-    }
-    Ok(out)
-}
-
-fn text<'a>(c: &mut Cursor<'a>, len: u64, what: &str) -> Result<&'a str, String> {
-    let len = usize::try_from(len).map_err(|_| bad(what))?;
-    let bytes = c.bytes(len).ok_or_else(|| bad(what))?;
-    std::str::from_utf8(bytes).map_err(|_| bad(what))
+    Ok(super::columns::Columns::parse(raw)?.payloads())
 }
 
 #[cfg(test)]

@@ -50,7 +50,14 @@ impl<'a> Cursor<'a> {
         Some(b)
     }
 
+    #[inline]
     pub(crate) fn varint(&mut self) -> Option<u64> {
+        // Most values of a block's columns (indexes, lengths) fit in one byte.
+        let first = *self.buf.get(self.pos)?;
+        if first < 0x80 {
+            self.pos += 1;
+            return Some(u64::from(first));
+        }
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
@@ -65,6 +72,11 @@ impl<'a> Cursor<'a> {
     /// A varint that must be at most `max` (a count or a length, bounded before use).
     pub(crate) fn len_at_most(&mut self, max: usize) -> Option<usize> {
         usize::try_from(self.varint()?).ok().filter(|&n| n <= max)
+    }
+
+    /// The next `n` bytes, without moving on.
+    pub(crate) fn peek(&self, n: usize) -> Option<&'a [u8]> {
+        self.buf.get(self.pos..self.pos.checked_add(n)?)
     }
 
     pub(crate) fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {

@@ -8,7 +8,7 @@
 //!
 //! - `codec`: varints, zigzag, strings, a bounds-checked cursor.
 //! - `filter`: the words of a message ([`words`]) and the per-block token filter.
-//! - `block`: the column layout of one block.
+//! - `block`: the column layout of one block; `columns`: parsing it, column by column.
 //! - `layout`: the fixed-size parts of the file (header, trailer, block table, execution table).
 //! - `seal`: the rewrite into one file and its crash-safe commit.
 //! - `partition`: the spill partition sort that groups a day by execution in bounded memory.
@@ -18,6 +18,7 @@
 
 mod block;
 mod codec;
+pub(crate) mod columns;
 pub(crate) mod filter;
 pub(crate) mod layout;
 mod partition;
@@ -32,4 +33,4 @@ mod tests;
 pub(crate) use filter::words;
 #[allow(unused_imports)]
 pub(crate) use reader::BlockMeta;
-pub(crate) use reader::SealedDay;
+pub(crate) use reader::{BlockScratch, SealedDay};
