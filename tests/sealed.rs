@@ -286,16 +286,8 @@ fn a_seal_interrupted_at_any_step_leaves_each_entry_exactly_once() {
         }
         assert!(ro.verify().unwrap().is_ok(), "{what}");
         // The writer's open finishes the job, and the entries are there exactly once.
-        let store = LogStore::open_with(dir.path(), config(&clock, 20)).unwrap();
-        store.seal().unwrap();
-        for (exec, want) in &written {
-            assert_eq!(&all(&store, exec), want, "{what}: writer, {exec}");
-        }
-        let names: Vec<String> = std::fs::read_dir(segments(dir.path()))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        assert_eq!(names, [format!("{stem}.sealed")], "{what}");
+        let store = writer_finishes_the_seal(dir.path(), &clock, &written, what);
+        assert_eq!(file_names(dir.path()), [format!("{stem}.sealed")], "{what}");
         let list = store.list().unwrap();
         assert_eq!(list.iter().map(|s| s.entries).sum::<u64>(), 300, "{what}");
     }
@@ -500,6 +492,30 @@ fn every_command_works_on_sealed_days() {
     assert!(text.contains(".sealed at offset 88: block 0"), "{text}");
 }
 
+/// The names in the store's `segments/`.
+fn file_names(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(segments(dir))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect()
+}
+
+/// Opens the writer on what an interrupted seal left, lets it seal, and checks that every
+/// execution reads back exactly as written.
+fn writer_finishes_the_seal(
+    dir: &Path,
+    clock: &ManualClock,
+    written: &BTreeMap<String, Vec<LogEntry>>,
+    what: &str,
+) -> LogStore {
+    let store = LogStore::open_with(dir, config(clock, 20)).unwrap();
+    store.seal().unwrap();
+    for (exec, want) in written {
+        assert_eq!(&all(&store, exec), want, "{what}: writer, {exec}");
+    }
+    store
+}
+
 /// The child of [`sigkills_during_a_partitioned_seal_leave_one_layout`]: seals the past day of
 /// the store at `LOGSTORE_SEAL_CHILD` with tiny partitions and blocks, so that the spill sort
 /// runs with hundreds of partition files.
@@ -555,10 +571,7 @@ fn sigkills_during_a_partitioned_seal_leave_one_layout() {
         std::thread::sleep(whole.mul_f64(2.0 * rng.f64()));
         let _ = c.kill();
         c.wait().unwrap();
-        let names: Vec<String> = std::fs::read_dir(segments(dir.path()))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        let names = file_names(dir.path());
         if names.iter().any(|n| n.contains(".sealed.tmp-part")) {
             mid_seal += 1;
         }
@@ -570,15 +583,13 @@ fn sigkills_during_a_partitioned_seal_leave_one_layout() {
                 "round {round} ({names:?}): reader, {exec}"
             );
         }
-        let store = LogStore::open_with(dir.path(), config(&clock, 20)).unwrap();
-        store.seal().unwrap();
-        for (exec, want) in &written {
-            assert_eq!(&all(&store, exec), want, "round {round}: writer, {exec}");
-        }
-        let left: Vec<String> = std::fs::read_dir(segments(dir.path()))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        drop(writer_finishes_the_seal(
+            dir.path(),
+            &clock,
+            &written,
+            &format!("round {round}"),
+        ));
+        let left = file_names(dir.path());
         assert_eq!(left.len(), 1, "round {round}: {left:?}");
         assert!(left[0].ends_with(".sealed"), "round {round}: {left:?}");
     }

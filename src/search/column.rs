@@ -88,17 +88,7 @@ pub(crate) fn for_each_match(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::search::Search;
-
-    fn q(terms: &[&str], regex: Option<&str>) -> Query {
-        Search {
-            terms: terms.iter().map(|s| (*s).to_owned()).collect(),
-            regex: regex.map(str::to_owned),
-            ..Search::default()
-        }
-        .compile()
-        .unwrap()
-    }
+    use crate::search::query::tests::q;
 
     /// The column of `msgs` and its offsets.
     fn column(msgs: &[&str]) -> (String, Vec<u32>) {

@@ -172,17 +172,7 @@ pub(crate) struct Hit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::search::Search;
-
-    fn q(terms: &[&str], regex: Option<&str>) -> crate::search::Query {
-        Search {
-            terms: terms.iter().map(|s| (*s).to_owned()).collect(),
-            regex: regex.map(str::to_owned),
-            ..Search::default()
-        }
-        .compile()
-        .unwrap()
-    }
+    use crate::search::query::tests::q;
 
     #[test]
     fn prefilter_finds_every_frame_that_may_match() {

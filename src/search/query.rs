@@ -342,10 +342,10 @@ pub(crate) fn on_ascii_word_boundaries(hay: &[u8], at: Range<usize>) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn q(terms: &[&str], regex: Option<&str>) -> Query {
+    pub(crate) fn q(terms: &[&str], regex: Option<&str>) -> Query {
         Search {
             terms: terms.iter().map(|s| (*s).to_owned()).collect(),
             regex: regex.map(str::to_owned),
