@@ -123,8 +123,7 @@ pub(super) fn seal_partitioned(
                 length: e.length,
             });
         })?;
-        if let Some(sorted) = sorted.filter(|_| scanned < listed) {
-            // Damage cut the live index short; the whole sorted index lists every run.
+        if let Some(sorted) = sorted.filter(|s| live_is_short(scanned, listed, s)) {
             return seal_sorted(s, segment, sorted, stop);
         }
         let mut bytes = Vec::new();
@@ -145,7 +144,7 @@ pub(super) fn seal_partitioned(
     for out in outs {
         out.finish()?;
     }
-    if let Some(sorted) = sorted.filter(|_| scanned < listed) {
+    if let Some(sorted) = sorted.filter(|s| live_is_short(scanned, listed, s)) {
         for path in &paths {
             std::fs::remove_file(path).map_err(StoreError::io("delete", path))?;
         }
@@ -158,6 +157,13 @@ pub(super) fn seal_partitioned(
         std::fs::remove_file(path).map_err(StoreError::io("delete", path))?;
     }
     Ok(true)
+}
+
+/// Whether the live index lists fewer runs than the whole sorted index beside it: cut short by
+/// damage (`scanned < listed`), or by a power cut on a version-1 store, whose writer fsynced
+/// the sorted index when it sealed but never the live one. The sorted index is then the list.
+fn live_is_short(scanned: u64, listed: u64, sorted: &SortedIndex) -> bool {
+    scanned < listed || scanned < sorted.len() as u64
 }
 
 /// The first hash of each partition after the first (`parts - 1` bounds, ascending), so that

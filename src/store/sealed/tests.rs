@@ -301,3 +301,41 @@ fn a_live_index_cut_by_damage_falls_back_to_the_whole_sorted_index() {
         );
     }
 }
+
+#[test]
+fn a_live_index_short_of_the_sorted_index_is_not_trusted() {
+    // A version-1 writer fsynced the sorted index when it sealed a day, never the live one: a
+    // power cut can leave the live index a valid but short prefix beside a whole sorted index.
+    use crate::store::index::{self, live_index_path, sorted_index_path, SortedIndex};
+    use crate::store::view::{Access, FileView};
+    let dir = tempfile::tempdir().unwrap();
+    let (day, written) = v1_day(dir.path(), 2000);
+    let segs = dir.path().join("segments");
+    let idx = live_index_path(&segs, day);
+    let mut entries = Vec::new();
+    let view = FileView::open(&idx, Access::Pread).unwrap();
+    index::scan_live(&view, 0, |_, e| entries.push(e)).unwrap();
+    drop(view);
+    SortedIndex::write(&sorted_index_path(&segs, day), &entries).unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(&idx).unwrap();
+    file.set_len(16 + 10 * index::ENTRY_LEN as u64).unwrap();
+    drop(file);
+    let seg_len = std::fs::metadata(segs.join(format!("{day}.log")))
+        .unwrap()
+        .len();
+    for partition_bytes in [seg_len, seg_len / 4] {
+        seal(
+            dir.path(),
+            day,
+            SealOptions {
+                partition_bytes,
+                ..SealOptions::default()
+            },
+        );
+        let sealed = SealedDay::open(&sealed_path(&segs, day), day).unwrap();
+        let n: usize = (0..sealed.block_count())
+            .map(|b| sealed.read_block(b).unwrap().len())
+            .sum();
+        assert_eq!(n, written.len(), "partition_bytes {partition_bytes}");
+    }
+}
