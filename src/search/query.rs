@@ -35,36 +35,10 @@ use super::{Search, SearchError};
 use crate::store::record::PayloadRef;
 use crate::LogEntry;
 
-/// The words of `text`, lowercased: see the module doc.
-pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    word_spans(text).map(|r| text[r].to_lowercase())
-}
-
-/// Byte ranges of the words of `text`, before lowercasing.
-fn word_spans(text: &str) -> impl Iterator<Item = Range<usize>> + '_ {
-    let mut chars = text.char_indices().peekable();
-    std::iter::from_fn(move || {
-        let start = loop {
-            let (i, c) = chars.next()?;
-            if is_word_char(c) {
-                break i;
-            }
-        };
-        let mut end = text.len();
-        while let Some(&(i, c)) = chars.peek() {
-            if !is_word_char(c) {
-                end = i;
-                break;
-            }
-            chars.next();
-        }
-        Some(start..end)
-    })
-}
-
-fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
-}
+use crate::store::sealed::filter::word_spans;
+/// The words of `text`, lowercased: see the module doc. One definition for the block filters
+/// that the sealer builds and for the matcher.
+pub use crate::store::sealed::filter::words;
 
 /// The fields of one stored entry that a search looks at, borrowed from a decoded frame or
 /// from an entry of a sealed block.

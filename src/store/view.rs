@@ -83,10 +83,18 @@ impl FileView {
             }
         }
         let mut buf = vec![0; len];
-        match self.file.read_exact_at(&mut buf, offset) {
-            Ok(()) => Ok(Chunk(buf)),
+        self.read_into(offset, &mut buf)?;
+        Ok(Chunk(buf))
+    }
+
+    /// Fills `buf` from `offset`, into the caller's buffer (for readers that reuse one); the
+    /// same error as [`read`](Self::read) if the file is shorter.
+    pub fn read_into(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        match self.file.read_exact_at(buf, offset) {
+            Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                 // It shrank since we last looked: say by how much.
+                let end = offset.saturating_add(buf.len() as u64);
                 Err(self.short(self.len()?, end))
             }
             Err(e) => Err(e),

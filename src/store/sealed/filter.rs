@@ -19,12 +19,35 @@ pub(crate) const BITS_PER_WORD: usize = 10;
 /// Bit positions set per word.
 pub(crate) const HASHES: u8 = 7;
 
-/// The words of `text`, lowercased, in order (repeats included).
-#[allow(dead_code)] // search's tokenizer (notes/sealed-api.md)
-pub(crate) fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !is_word_char(c))
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
+/// The words of `text`, lowercased, in order (repeats included): maximal runs of
+/// alphanumeric characters or `_`, each lowercased with `str::to_lowercase`. The one
+/// definition of a word: the block filters are built from it and search matches by it
+/// (`logstore::search::words` is this function; `src/search/query.rs` documents what it means
+/// for a user).
+pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    word_spans(text).map(|r| text[r].to_lowercase())
+}
+
+/// Byte ranges of the words of `text`, before lowercasing (search highlights them).
+pub(crate) fn word_spans(text: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    let mut chars = text.char_indices().peekable();
+    std::iter::from_fn(move || {
+        let start = loop {
+            let (i, c) = chars.next()?;
+            if is_word_char(c) {
+                break i;
+            }
+        };
+        let mut end = text.len();
+        while let Some(&(i, c)) = chars.peek() {
+            if !is_word_char(c) {
+                end = i;
+                break;
+            }
+            chars.next();
+        }
+        Some(start..end)
+    })
 }
 
 fn is_word_char(c: char) -> bool {

@@ -7,7 +7,7 @@
 //! execution's block range, so a query is a binary search plus one contiguous read.
 //!
 //! - `codec`: varints, zigzag, strings, a bounds-checked cursor.
-//! - `filter`: the words of a message ([`words`]) and the per-block token filter.
+//! - `filter`: the words of a message ([`filter::words`]) and the per-block token filter.
 //! - `block`: the column layout of one block; `columns`: parsing it, column by column.
 //! - `layout`: the fixed-size parts of the file (header, trailer, block table, execution table).
 //! - `seal`: the rewrite into one file and its crash-safe commit.
@@ -27,10 +27,6 @@ pub(crate) mod seal;
 #[cfg(test)]
 mod tests;
 
-// `words`, `BlockMeta` and `SealedDay::blocks`/`read_block` are the interface that search
-// (src/search/) and shipping (src/ship/) read sealed days through (notes/sealed-api.md).
-#[allow(unused_imports)]
-pub(crate) use filter::words;
-#[allow(unused_imports)]
-pub(crate) use reader::BlockMeta;
-pub(crate) use reader::{BlockScratch, SealedDay};
+// What search (src/search/) and shipping (src/ship/) read sealed days through; the definition
+// of a word is `filter::words`.
+pub(crate) use reader::{BlockMeta, BlockScratch, SealedDay};

@@ -5,10 +5,10 @@
 //!
 //! 1. **Spill.** One sequential pass over the live index and the segment together (read in
 //!    [`WINDOW`]-sized chunks) copies each run, behind a 12-byte header (hash `u64` LE,
-//!    length `u32` LE), into one of P partition files `YYYY-MM-DD.sealed.tmp-partK`, chosen by
-//!    the high bits of the run's execution hash. P is the segment's size over
-//!    [`SealOptions::partition_bytes`](super::seal::SealOptions::partition_bytes), so partition K holds one hash range, and the
-//!    partitions in order are in hash order.
+//!    length `u32` LE), into one of P partition files `YYYY-MM-DD.sealed.tmp-partK`. P is the
+//!    segment's size over [`SealOptions::partition_bytes`](super::seal::SealOptions::partition_bytes),
+//!    and partition K holds one range of execution hashes (cut at the byte quantiles of a
+//!    sample of the index, see [`hash_bounds`]), so the partitions in order are in hash order.
 //! 2. **Sort.** Each partition is read whole, its runs sorted by (hash, position), which keeps
 //!    append order inside an execution, and fed to the sealer; the partition file is then
 //!    deleted. A partition over twice the budget (one huge execution) is not read whole: its
@@ -24,7 +24,6 @@
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -33,7 +32,7 @@ use crate::error::{Result, StoreError};
 use crate::store::day::Day;
 use crate::store::index::{self, IndexEntry, SortedIndex};
 use crate::store::record;
-use crate::store::view::FileView;
+use crate::store::view::{Access, FileView};
 
 /// Most partitions of one seal (each has a [`SPILL_BUFFER`] and an open file).
 const MAX_PARTITIONS: u64 = 256;
@@ -54,22 +53,18 @@ pub(super) struct RunRef {
     pub(super) length: u32,
 }
 
-/// A file read with `pread` (no map: its pages are not charged to the process).
+/// A file that does not change while sealed, read into the caller's buffer, clipped to its
+/// length (the index may promise more than a damaged segment has).
 pub(super) struct ReadFile {
-    file: File,
-    path: PathBuf,
+    view: FileView,
     len: u64,
 }
 
 impl ReadFile {
     pub(super) fn open(path: &Path) -> Result<ReadFile> {
-        let file = File::open(path).map_err(StoreError::io("open", path))?;
-        let len = file.metadata().map_err(StoreError::io("stat", path))?.len();
-        Ok(ReadFile {
-            file,
-            path: path.to_owned(),
-            len,
-        })
+        let view = FileView::open(path, Access::Map).map_err(StoreError::io("open", path))?;
+        let len = view.len().map_err(StoreError::io("stat", path))?;
+        Ok(ReadFile { view, len })
     }
 
     /// Reads `[offset, offset + len)` into `buf`, or what of it the file has (with a warning
@@ -77,7 +72,7 @@ impl ReadFile {
     fn read(&self, offset: u64, len: u64, buf: &mut Vec<u8>) -> Result<()> {
         self.read_clipped(offset, len, buf)?;
         if (buf.len() as u64) < len {
-            tracing::warn!(file = %self.path.display(), offset, "index run reaches past the end of the file; sealing what exists");
+            tracing::warn!(file = %self.view.path().display(), offset, "index run reaches past the end of the file; sealing what exists");
         }
         Ok(())
     }
@@ -89,9 +84,9 @@ impl ReadFile {
             .min(self.len)
             .saturating_sub(offset);
         buf.resize(usize::try_from(have).unwrap_or(0), 0);
-        self.file
-            .read_exact_at(buf, offset)
-            .map_err(StoreError::io("read", &self.path))
+        self.view
+            .read_into(offset, buf)
+            .map_err(StoreError::io("read", self.view.path()))
     }
 }
 
@@ -245,7 +240,7 @@ fn spill(
             .get(from..)
             .map_or(&[][..], |w| &w[..w.len().min(e.length as usize)]);
         if bytes.len() < e.length as usize {
-            tracing::warn!(file = %segment.path.display(), offset = e.offset, "index run reaches past the end of the segment; sealing what exists");
+            tracing::warn!(file = %segment.view.path().display(), offset = e.offset, "index run reaches past the end of the segment; sealing what exists");
         }
         let k = bounds.partition_point(|&b| b <= e.hash);
         let out = &mut outs[k.min(outs.len() - 1)];

@@ -10,8 +10,6 @@
 //! damaged execution record falls back to a linear scan of the table, and a damaged trailer
 //! is replaced by its copy after the header.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -27,6 +25,7 @@ use crate::store::day::Day;
 use crate::store::index::exec_hash;
 use crate::store::record::PayloadRef;
 use crate::store::segment::check_header;
+use crate::store::view::{Access, FileView};
 use crate::LogEntry;
 
 /// What reading many blocks reuses from one block to the next (see
@@ -93,7 +92,7 @@ impl BlockMeta {
 pub(crate) struct SealedDay {
     day: Day,
     path: PathBuf,
-    file: File,
+    file: FileView,
     trailer: Trailer,
     /// The block table; `None` for an entry that fails its checks.
     table: Vec<Option<BlockEntry>>,
@@ -116,11 +115,11 @@ impl SealedDay {
     /// Opens the sealed file of `day` at `path`: checks the header, reads the trailer (or its
     /// copy) and the block table.
     pub(crate) fn open(path: &Path, day: Day) -> Result<SealedDay> {
-        let file = File::open(path).map_err(StoreError::io("open sealed file", path))?;
+        let file =
+            FileView::open(path, Access::Map).map_err(StoreError::io("open sealed file", path))?;
         let len = file
-            .metadata()
-            .map_err(StoreError::io("stat sealed file", path))?
-            .len();
+            .len()
+            .map_err(StoreError::io("stat sealed file", path))?;
         let corrupt = |offset: u64, reason: String| StoreError::Corrupt {
             file: path.to_owned(),
             offset,
@@ -133,11 +132,11 @@ impl SealedDay {
             ));
         }
         let mut head = [0u8; HEAD_LEN];
-        file.read_exact_at(&mut head, 0)
+        file.read_into(0, &mut head)
             .map_err(StoreError::io("read sealed file", path))?;
         check_header(path, &head[..16], SEALED_MAGIC, SEALED_VERSION)?;
         let mut tail = [0u8; TRAILER_LEN];
-        file.read_exact_at(&mut tail, len - TRAILER_LEN as u64)
+        file.read_into(len - TRAILER_LEN as u64, &mut tail)
             .map_err(StoreError::io("read sealed file", path))?;
         let end = Trailer::from_bytes(&tail, len);
         let spare = Trailer::from_bytes(&head[16..], len);
@@ -174,7 +173,7 @@ impl SealedDay {
             })?;
         let n = usize::try_from(trailer.blocks).unwrap_or(0);
         let mut bytes = vec![0u8; n * BLOCK_ENTRY_LEN];
-        file.read_exact_at(&mut bytes, trailer.block_table)
+        file.read_into(trailer.block_table, &mut bytes)
             .map_err(StoreError::io("read sealed file", path))?;
         let table = bytes
             .chunks_exact(BLOCK_ENTRY_LEN)
@@ -202,21 +201,9 @@ impl SealedDay {
     /// Reads `buf.len()` bytes at `at`. A file shorter than that (truncated under this reader)
     /// is an error that says how long it is and what was asked.
     fn read_at(&self, buf: &mut [u8], at: u64) -> Result<()> {
-        self.file.read_exact_at(buf, at).map_err(|e| {
-            let e = if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                let len = self.file.metadata().map_or(0, |m| m.len());
-                std::io::Error::new(
-                    e.kind(),
-                    format!(
-                        "the file is {len} bytes, {} bytes at offset {at} asked (shortened under this reader?)",
-                        buf.len()
-                    ),
-                )
-            } else {
-                e
-            };
-            StoreError::io("read sealed file", &self.path)(e)
-        })
+        self.file
+            .read_into(at, buf)
+            .map_err(StoreError::io("read sealed file", &self.path))
     }
 
     /// Damage that `open` worked around (offset, what): for `verify`.
@@ -279,7 +266,7 @@ impl SealedDay {
 
     fn filter(&self, e: &BlockEntry) -> Option<TokenFilter> {
         let mut b = vec![0u8; e.filter_len as usize];
-        self.file.read_exact_at(&mut b, e.filter_offset).ok()?;
+        self.file.read_into(e.filter_offset, &mut b).ok()?;
         if crc32fast::hash(&b) != e.filter_crc {
             tracing::warn!(file = %self.path.display(), offset = e.filter_offset, "damaged block filter; the block will be read by every search (run `logstore verify`)");
             return None;

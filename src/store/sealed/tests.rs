@@ -4,9 +4,10 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use super::filter::words;
 use super::layout::{sealed_path, sealed_tmp_path};
 use super::seal::{write_sealed, SealOptions};
-use super::{words, SealedDay};
+use super::SealedDay;
 use crate::store::day::Day;
 use crate::store::index::exec_hash;
 use crate::{
