@@ -139,15 +139,40 @@ pub(crate) struct BlockBuilder {
     msg_lens: Vec<u8>,
     msgs: Vec<u8>,
     words: HashSet<u64, WordHashing>,
-    /// The word hashes inserted lately, by their low bits: most words of a block repeat, and
-    /// a look here is cheaper than the set. Cleared with the block.
-    recent: Vec<u64>,
+    recent: RecentWords,
     /// Scratch space of the tokenizer.
     hashes: Vec<u64>,
 }
 
-/// Slots of [`BlockBuilder::recent`].
+/// The word hashes put into the word set lately, by their low bits: most words of a block
+/// repeat, and a look here is cheaper than the set. Cleared with the block.
+struct RecentWords(Vec<u64>);
+
+/// Slots of [`RecentWords`].
 const RECENT_WORDS: usize = 4096;
+
+impl Default for RecentWords {
+    fn default() -> RecentWords {
+        RecentWords(vec![0; RECENT_WORDS])
+    }
+}
+
+impl RecentWords {
+    /// False if `hash` is known to be in the set already.
+    fn is_new(&mut self, hash: u64) -> bool {
+        let slot = &mut self.0[usize::try_from(hash % RECENT_WORDS as u64).unwrap_or(0)];
+        // 0 marks an empty slot, so a hash of 0 always goes to the set.
+        if *slot == hash && hash != 0 {
+            return false;
+        }
+        *slot = hash;
+        true
+    }
+
+    fn clear(&mut self) {
+        self.0.fill(0);
+    }
+}
 
 impl BlockBuilder {
     /// Adds one entry (already validated: it came out of a checked record).
@@ -185,14 +210,8 @@ impl BlockBuilder {
         put_varint(&mut self.msg_lens, p.message.len() as u64);
         self.msgs.extend_from_slice(p.message.as_bytes());
         let (words, recent) = (&mut self.words, &mut self.recent);
-        if recent.len() != RECENT_WORDS {
-            recent.resize(RECENT_WORDS, 0);
-        }
         for_each_word_hash(p.message, &mut self.hashes, |h| {
-            let slot = &mut recent[usize::try_from(h % RECENT_WORDS as u64).unwrap_or(0)];
-            // 0 marks an empty slot, so a hash of 0 always goes to the set.
-            if *slot != h || h == 0 {
-                *slot = h;
+            if recent.is_new(h) {
                 words.insert(h);
             }
         });
@@ -273,7 +292,7 @@ impl BlockBuilder {
             col.clear();
         }
         self.words.clear();
-        self.recent.fill(0);
+        self.recent.clear();
     }
 }
 

@@ -26,7 +26,6 @@ use crate::store::index::exec_hash;
 use crate::store::record::PayloadRef;
 use crate::store::segment::check_header;
 use crate::store::view::{Access, FileView};
-use crate::LogEntry;
 
 /// What reading many blocks reuses from one block to the next (see
 /// [`SealedDay::with_columns`]): the zstd context, the compressed and the raw bytes.
@@ -42,7 +41,6 @@ const READ_SPAN: u64 = 8 << 20;
 
 /// The metadata of one block, as search sees it.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // read by search (notes/sealed-api.md)
 pub(crate) struct BlockMeta {
     /// Smallest entry timestamp (Unix ms) in the block.
     pub(crate) min_ts: i64,
@@ -56,7 +54,6 @@ pub(crate) struct BlockMeta {
     filter: Option<TokenFilter>,
 }
 
-#[allow(dead_code)] // called by search (notes/sealed-api.md)
 impl BlockMeta {
     /// False only when no message of the block contains `token` as a word (`token` lowercased,
     /// one word as [`words`](super::filter::words) splits them).
@@ -98,7 +95,6 @@ pub(crate) struct SealedDay {
     table: Vec<Option<BlockEntry>>,
     /// Damage found by `open` that did not stop it (offset, what), for `verify`.
     damage: Vec<(u64, String)>,
-    #[allow(dead_code)] // filled by `blocks`
     metas: OnceLock<Vec<BlockMeta>>,
 }
 
@@ -236,7 +232,6 @@ impl SealedDay {
         self.trailer.execs
     }
 
-    #[allow(dead_code)] // called by search and shipping (notes/sealed-api.md)
     /// Metadata of every block, in file order (executions clustered, append order inside).
     /// The filters are read on the first call.
     pub(crate) fn blocks(&self) -> &[BlockMeta] {
@@ -310,10 +305,11 @@ impl SealedDay {
             })
     }
 
-    #[allow(dead_code)] // called by search and shipping (notes/sealed-api.md)
     /// Decompresses block `i` after checking its CRC; entries in block order. A damaged block
-    /// is `Err(StoreError::Corrupt)`: callers skip it and report it.
-    pub(crate) fn read_block(&self, i: usize) -> Result<Vec<LogEntry>> {
+    /// is `Err(StoreError::Corrupt)`. (Tests read blocks whole; the store reads them through
+    /// `with_block` and `with_columns`.)
+    #[cfg(test)]
+    pub(crate) fn read_block(&self, i: usize) -> Result<Vec<crate::LogEntry>> {
         self.with_block(i, None, |entries| {
             let (mut exec, mut task) = (None, None);
             entries
