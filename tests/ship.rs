@@ -221,11 +221,7 @@ fn round_trip_every_execution_reads_back_as_the_local_dump() {
     std::fs::remove_file(Cursor::path(dir.path())).unwrap();
     ok(&ship(dir.path(), &server.url(), &["--once"]));
     assert_fleet_equals_store(dir.path(), &server);
-    let raw: u64 = server
-        .query("SELECT count() FROM logstore.logs")
-        .trim()
-        .parse()
-        .unwrap();
+    let raw = server.raw_rows();
     assert!(raw >= 1201, "{raw}");
     // An execution ClickHouse has never seen is an error that says so.
     let err = failed(&logstore(
@@ -633,11 +629,7 @@ fn a_day_sealed_mid_ship_is_shipped_once() {
         let shipped = s.ship_available().unwrap();
         drop(store);
         assert_fleet_equals_store(dir.path(), &server);
-        let raw: u64 = server
-            .query("SELECT count() FROM logstore.logs")
-            .trim()
-            .parse()
-            .unwrap();
+        let raw = server.raw_rows();
         if crash {
             // The whole day again: 1500 rows sent twice, collapsed by FINAL.
             assert_eq!(shipped.entries, 3001, "{shipped:?}");

@@ -145,6 +145,15 @@ impl Server {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// Rows stored in `logstore.logs` before any merge (`count()` without `FINAL`: a row sent
+    /// twice counts twice).
+    pub fn raw_rows(&self) -> u64 {
+        let n = self.query("SELECT count() FROM logstore.logs");
+        n.trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("count() gave {n:?}: {e}"))
+    }
+
     /// The server's pid, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
