@@ -18,8 +18,8 @@
 //! window, the partition buffers, one partition and its run list, whatever the day's size;
 //! the segment is read once and the index once.
 //!
-//! A day that has only a sorted index (sealed by a version-1 writer, without its live index)
-//! is already in (hash, offset) order and is read run by run.
+//! A day whose run list is a sorted index (sealed by a version-1 writer, see `seal.rs`'s
+//! `RunSource`) is already in (hash, offset) order and is read run by run.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -96,7 +96,6 @@ pub(super) fn seal_partitioned(
     s: &mut Sealer,
     segment: &ReadFile,
     index: &FileView,
-    sorted: Option<&SortedIndex>,
     segments_dir: &Path,
     day: Day,
     stop: &AtomicBool,
@@ -111,16 +110,13 @@ pub(super) fn seal_partitioned(
     if parts == 1 {
         // Small day: the whole segment in memory, no spill.
         let mut runs = Vec::new();
-        let scanned = index::scan_live(index, 0, |_, e| {
+        index::scan_live(index, 0, |_, e| {
             runs.push(RunRef {
                 hash: e.hash,
                 offset: e.offset,
                 length: e.length,
             });
         })?;
-        if let Some(sorted) = sorted.filter(|s| live_is_short(scanned, listed, s)) {
-            return seal_sorted(s, segment, sorted, stop);
-        }
         let mut bytes = Vec::new();
         segment.read(0, segment.len, &mut bytes)?;
         return seal_runs(s, &mut runs, &Bytes::Mem(&bytes), stop);
@@ -133,17 +129,11 @@ pub(super) fn seal_partitioned(
         .map(|p| Out::create_with(p.clone(), SPILL_BUFFER))
         .collect::<Result<Vec<Out>>>()?;
     let bounds = hash_bounds(index, listed, parts)?;
-    let Some(scanned) = spill(segment, index, &bounds, &mut outs, stop)? else {
+    if !spill(segment, index, &bounds, &mut outs, stop)? {
         return Ok(false);
-    };
+    }
     for out in outs {
         out.finish()?;
-    }
-    if let Some(sorted) = sorted.filter(|s| live_is_short(scanned, listed, s)) {
-        for path in &paths {
-            std::fs::remove_file(path).map_err(StoreError::io("delete", path))?;
-        }
-        return seal_sorted(s, segment, sorted, stop);
     }
     for path in &paths {
         if !seal_partition(s, path, budget, stop)? {
@@ -152,13 +142,6 @@ pub(super) fn seal_partitioned(
         std::fs::remove_file(path).map_err(StoreError::io("delete", path))?;
     }
     Ok(true)
-}
-
-/// Whether the live index lists fewer runs than the whole sorted index beside it: cut short by
-/// damage (`scanned < listed`), or by a power cut on a version-1 store, whose writer fsynced
-/// the sorted index when it sealed but never the live one. The sorted index is then the list.
-fn live_is_short(scanned: u64, listed: u64, sorted: &SortedIndex) -> bool {
-    scanned < listed || scanned < sorted.len() as u64
 }
 
 /// The first hash of each partition after the first (`parts - 1` bounds, ascending), so that
@@ -205,20 +188,20 @@ fn hash_bounds(index: &FileView, listed: u64, parts: u64) -> Result<Vec<u64>> {
     Ok(bounds)
 }
 
-/// The spill pass: every run of the index, with its header, into its partition. Returns the
-/// number of index entries read, or `None` if `stop` was raised.
+/// The spill pass: every run of the index, with its header, into its partition. False if
+/// `stop` was raised.
 fn spill(
     segment: &ReadFile,
     index: &FileView,
     bounds: &[u64],
     outs: &mut [Out],
     stop: &AtomicBool,
-) -> Result<Option<u64>> {
+) -> Result<bool> {
     let mut window = Vec::new();
     let mut window_at = 0u64;
     let mut result = Ok(true);
     let mut n = 0u64;
-    let scanned = index::scan_live_while(index, 0, |_, e| {
+    index::scan_live_while(index, 0, |_, e| {
         n += 1;
         if n.is_multiple_of(STOP_EVERY) && stop.load(Ordering::Relaxed) {
             result = Ok(false);
@@ -254,7 +237,7 @@ fn spill(
         }
         true
     })?;
-    Ok(result?.then_some(scanned))
+    result
 }
 
 /// Sorts one partition file's runs by execution and feeds them to the sealer.

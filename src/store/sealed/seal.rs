@@ -86,16 +86,20 @@ impl Default for SealOptions {
     }
 }
 
-/// Where the runs of a v1 day are listed.
-struct RunSource {
+/// Where the runs of a v1 day are listed, chosen once before the rewrite.
+enum RunSource {
     /// The live index (append order): what the partition sort reads.
-    live: Option<FileView>,
-    /// A whole sorted index (a day sealed by a version-1 writer), used when the live index is
-    /// missing or cut short by damage.
-    sorted: Option<SortedIndex>,
+    Live(FileView),
+    /// A whole sorted index (a day sealed by a version-1 writer), already in (hash, offset)
+    /// order.
+    Sorted(SortedIndex),
 }
 
 impl RunSource {
+    /// The live index, unless a whole sorted index beside it lists more runs: damage can cut a
+    /// live index short, and so can a power cut on a version-1 store, whose writer fsynced the
+    /// sorted index when it sealed a day but never the live one. (The count costs a read of
+    /// the live index, only on such days.)
     fn open(segments_dir: &Path, day: Day) -> Result<RunSource> {
         let sidx = sorted_index_path(segments_dir, day);
         let sorted = match SortedIndex::open_with(&sidx, Access::Pread) {
@@ -105,13 +109,20 @@ impl RunSource {
         };
         let idx = live_index_path(segments_dir, day);
         let live = match FileView::open(&idx, Access::Pread) {
-            Ok(v) => Some(v),
-            Err(e) if sorted.is_none() || e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(StoreError::io("open index", &idx)(e))
+            Ok(v) => v,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return sorted
+                    .map(RunSource::Sorted)
+                    .ok_or_else(|| StoreError::io("open index", &idx)(e));
             }
-            Err(_) => None,
+            Err(e) => return Err(StoreError::io("open index", &idx)(e)),
         };
-        Ok(RunSource { live, sorted })
+        match sorted {
+            Some(sorted) if index::scan_live(&live, 0, |_, _| {})? < sorted.len() as u64 => {
+                Ok(RunSource::Sorted(sorted))
+            }
+            _ => Ok(RunSource::Live(live)),
+        }
     }
 }
 
@@ -382,18 +393,11 @@ pub(crate) fn write_sealed(
     s.out.write(&file_header(SEALED_MAGIC, SEALED_VERSION))?;
     s.out.write(&[0u8; HEAD_LEN - 16])?;
 
-    let done = match (&runs.live, &runs.sorted) {
-        (Some(live), sorted) => partition::seal_partitioned(
-            &mut s,
-            &segment,
-            live,
-            sorted.as_ref(),
-            segments_dir,
-            day,
-            stop,
-        )?,
-        (None, Some(sorted)) => partition::seal_sorted(&mut s, &segment, sorted, stop)?,
-        (None, None) => true,
+    let done = match &runs {
+        RunSource::Live(live) => {
+            partition::seal_partitioned(&mut s, &segment, live, segments_dir, day, stop)?
+        }
+        RunSource::Sorted(sorted) => partition::seal_sorted(&mut s, &segment, sorted, stop)?,
     };
     if !done {
         drop(s);
