@@ -181,6 +181,7 @@ fn config(clock: &ManualClock) -> Config {
     Config {
         commit: CommitPolicy::default(),
         clock: Arc::new(clock.clone()),
+        part_bytes: logstore::DEFAULT_PART_BYTES,
     }
 }
 

@@ -195,6 +195,7 @@ fn build(a: &Args, lines: &[String], dir: &Path) -> Result<(), Error> {
     let config = Config {
         commit: CommitPolicy::default(),
         clock: Arc::new(clock.clone()),
+        part_bytes: logstore::DEFAULT_PART_BYTES,
     };
     let store = LogStore::open_with(dir.join("store"), config)?;
     let mut ndjson =

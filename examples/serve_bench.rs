@@ -197,6 +197,7 @@ fn pages(dir: &Path, args: &Args) -> Result<(), Error> {
         Config {
             commit: CommitPolicy::default(),
             clock: Arc::new(clock.clone()),
+            part_bytes: logstore::DEFAULT_PART_BYTES,
         },
     )?;
     let mut w = workload::Workload::new(e);

@@ -119,7 +119,7 @@ pub use store::query::{DayStats, ExecutionSummary, Filter, Follower};
 pub use store::recovery::Damage;
 pub use store::sealed::seal::SealOutcome;
 pub use store::verify::{Problem, VerifyReport};
-pub use store::{Config, LogStore};
+pub use store::{Config, LogStore, DEFAULT_PART_BYTES};
 pub use trace::LogstoreLayer;
 
 /// Low-level access to the on-disk format, for fuzzing, tests and tools that read segments.

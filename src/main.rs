@@ -19,6 +19,11 @@ struct Args {
     #[arg(long, global = true, env = "LOGSTORE_DIR", value_name = "DIR")]
     dir: Option<PathBuf>,
 
+    /// Size at which a writer closes its segment and seals it into a part in the background,
+    /// in MiB [default: 64]
+    #[arg(long, global = true, env = "LOGSTORE_PART_MB", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    part_mb: Option<u64>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -87,6 +92,9 @@ fn main() -> ExitCode {
             };
         }
     };
+    if let Some(mb) = args.part_mb {
+        let _ = cli::PART_BYTES.set(mb << 20);
+    }
     let dir = args.dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
     let dir = dir.as_path();
     let result = match args.command {

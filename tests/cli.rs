@@ -434,6 +434,7 @@ fn gc_deletes_days_older_than_keep_days() {
         let config = Config {
             commit: CommitPolicy::default(),
             clock: Arc::new(ManualClock::new(then)),
+            part_bytes: logstore::DEFAULT_PART_BYTES,
         };
         let store = LogStore::open_with(dir.path(), config).unwrap();
         store.append(&entry(exec, then, "x")).unwrap();

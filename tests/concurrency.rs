@@ -51,6 +51,8 @@ fn scenario(iteration: u64) {
             ..CommitPolicy::default()
         },
         clock: Arc::new(clock.clone()),
+        // Small segments: followers must survive segments turning into parts and merging.
+        part_bytes: 4096,
     };
     let store = Arc::new(LogStore::open_with(dir.path(), config).unwrap());
     let reader_store = Arc::new(LogStore::open_read_only(dir.path()).unwrap());

@@ -81,6 +81,7 @@ fn full_disk_errors_then_resumes() {
             ..CommitPolicy::default()
         },
         clock: Arc::new(clock.clone()),
+        part_bytes: logstore::DEFAULT_PART_BYTES,
     };
     let store = LogStore::open_with(&store_dir, config.clone()).unwrap();
 

@@ -24,6 +24,7 @@ fn config(clock: &ManualClock, batch: usize) -> Config {
             ..CommitPolicy::default()
         },
         clock: Arc::new(clock.clone()),
+        part_bytes: logstore::DEFAULT_PART_BYTES,
     }
 }
 

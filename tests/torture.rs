@@ -52,6 +52,9 @@ fn torture_writer_child() {
         .unwrap();
     let config = Config {
         clock: Arc::new(FastClock::new(round)),
+        // Tiny segments: every day rolls into many segments, sealed into parts and merged
+        // while the kills land.
+        part_bytes: 2048,
         ..Config::default()
     };
     let store = Arc::new(LogStore::open_with(&dir, config).unwrap());
@@ -276,6 +279,17 @@ fn crash_torture() {
             .count() as u64;
         epoch_acked.extend(must_have);
         drop(store);
+        // The writer deleted the killed one's temporary files when it opened, and a closed
+        // writer leaves none of its own.
+        let left: Vec<String> = std::fs::read_dir(dir.path().join("segments"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.contains(".tmp"))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "round {round}: temporary files left: {left:?}"
+        );
         if round % EPOCH == EPOCH - 1 || round == rounds - 1 {
             end_epoch(dir.path(), &epoch_acked, &mut final_figures);
             epoch_acked.clear();
@@ -317,7 +331,10 @@ fn note_seal_leftovers(dir: &Path, figures: &mut Figures) {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    if names.iter().any(|n| n.contains(".sealed.tmp")) {
+    if names
+        .iter()
+        .any(|n| n.contains(".sealed.tmp") || n.contains(".part.tmp"))
+    {
         figures.killed_writing_seal += 1;
     }
     if names.iter().any(|n| {

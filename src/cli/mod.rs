@@ -55,8 +55,15 @@ pub fn open_for_reading(dir: &Path) -> Result<LogStore, StoreError> {
 /// Opens the store for a writing command. A held lock comes back as
 /// [`StoreError::Locked`], whose message names the holder's pid.
 pub fn open_for_writing(dir: &Path) -> Result<LogStore, StoreError> {
-    LogStore::open(dir)
+    let mut config = logstore::Config::default();
+    if let Some(&bytes) = PART_BYTES.get() {
+        config.part_bytes = bytes;
+    }
+    LogStore::open_with(dir, config)
 }
+
+/// The global `--part-mb`, in bytes, set once by `main` before any command runs.
+pub static PART_BYTES: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
 
 /// Whether `err` (or what caused it) is stdout closed by its reader: not a failure of ours,
 /// the reader has all it wanted.

@@ -9,10 +9,11 @@ use super::{write_table, CmdResult, Out};
 /// Arguments of `seal`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Rewrites every past day that is still in the live layout (segment + \
-index) into one compressed YYYY-MM-DD.sealed file, waits until done, and prints per day: bytes \
-before (the day's live files), bytes after (the sealed file), the ratio, entries, executions and \
-the time taken. Today's day is sealed after it rolls. A running writer seals in the background \
+    after_help = "Rewrites every past day that is still in the live layout (segments + \
+indexes) or in parts into one compressed YYYY-MM-DD.sealed file, turns today's closed segments \
+into parts (and merges them when a day holds more than 8), waits until done, and prints per \
+step: bytes before, bytes after, the ratio, entries, executions, the time taken and the step. \
+Today's open segment is sealed after it rolls (at --part-mb). A running writer seals in the background \
 on its own; this command needs the writer lock."
 )]
 pub struct Args {}
@@ -24,7 +25,7 @@ pub fn run(dir: &Path, _args: Args) -> CmdResult {
     drop(store);
     let mut out = Out::stdout();
     if sealed.is_empty() {
-        writeln!(out, "no past day left to seal")?;
+        writeln!(out, "nothing left to seal")?;
     } else {
         let rows: Vec<Vec<String>> = sealed
             .iter()
@@ -37,6 +38,7 @@ pub fn run(dir: &Path, _args: Args) -> CmdResult {
                     s.entries.to_string(),
                     s.executions.to_string(),
                     format!("{:.3}", s.elapsed.as_secs_f64()),
+                    s.step.to_string(),
                 ]
             })
             .collect();
@@ -50,6 +52,7 @@ pub fn run(dir: &Path, _args: Args) -> CmdResult {
                 "ENTRIES",
                 "EXECUTIONS",
                 "SECONDS",
+                "STEP",
             ],
             &rows,
             &[1, 2, 3, 4, 5, 6],

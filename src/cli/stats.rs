@@ -13,7 +13,8 @@ use super::{write_table, CmdResult, Out};
 /// Arguments of `stats`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "STATE is `sealed` (one compressed .sealed file, format 2), `sealed-v1` (a \
+    after_help = "STATE is `sealed` (one compressed .sealed file), `parts` (today: closed \
+segments sealed into PARTS parts, the open segment live), `sealed-v1` (a \
 segment with its sorted index, written by an older version; the next writer open rewrites it) \
 or `live`. RAW_BYTES is the size of the day in the live layout, segment and index (for a sealed \
 day, of the files it was sealed from), DISK_BYTES what its files take now, RATIO the first over the \
@@ -43,6 +44,8 @@ struct JsonDay {
     runs: u64,
     blocks: u64,
     executions: u64,
+    parts: u64,
+    segments: u64,
 }
 
 #[derive(Serialize)]
@@ -65,6 +68,8 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
         runs: days.iter().map(|d| d.runs).sum(),
         blocks: days.iter().map(|d| d.blocks).sum(),
         executions,
+        parts: days.iter().map(|d| d.parts).sum(),
+        segments: days.iter().map(|d| d.segments).sum(),
         ..JsonDay::default()
     };
     let mut out = Out::stdout();
@@ -85,6 +90,7 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
             ratio(total.raw_bytes, total.disk_bytes),
             total.entries.to_string(),
             total.executions.to_string(),
+            total.parts.to_string(),
         ]);
         write_table(
             &mut out,
@@ -96,9 +102,10 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
                 "RATIO",
                 "ENTRIES",
                 "EXECUTIONS",
+                "PARTS",
             ],
             &rows,
-            &[2, 3, 4, 5, 6],
+            &[2, 3, 4, 5, 6, 7],
         )?;
     }
     out.flush()?;
@@ -106,9 +113,10 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
 }
 
 fn state(d: &DayStats) -> &'static str {
-    match (d.version, d.sealed) {
-        (2, _) => "sealed",
-        (_, true) => "sealed-v1",
+    match (d.version, d.sealed, d.parts) {
+        (2, true, _) => "sealed",
+        (_, _, p) if p > 0 => "parts",
+        (_, true, _) => "sealed-v1",
         _ => "live",
     }
 }
@@ -126,6 +134,8 @@ fn json_day(d: &DayStats) -> JsonDay {
         runs: d.runs,
         blocks: d.blocks,
         executions: d.executions,
+        parts: d.parts,
+        segments: d.segments,
     }
 }
 
@@ -138,5 +148,6 @@ fn row(d: &DayStats) -> Vec<String> {
         ratio(d.raw_bytes, d.disk_bytes),
         d.entries.to_string(),
         d.executions.to_string(),
+        d.parts.to_string(),
     ]
 }

@@ -16,8 +16,9 @@ use super::query::Fields;
 use super::results::{Counters, Ctx, Found, Unit};
 use super::{Hit, Place, Position, Query, SearchDamage};
 use crate::error::{Result, StoreError};
-use crate::store::days::{DayFiles, DayIndex};
+use crate::store::days::{DayIndex, SegFiles as DayFiles};
 use crate::store::index::{read_live_entry, IndexEntry, ENTRY_LEN, INDEX_HEADER_LEN};
+use crate::store::names::virtual_offset;
 use crate::store::record::{self, PayloadRef};
 use crate::store::segment::SEGMENT_HEADER_LEN;
 use crate::store::view::{Access, FileView};
@@ -172,7 +173,6 @@ impl<'a> RunIndex<'a> {
                 Some(v) => v,
                 None => return Ok(None),
             },
-            DayIndex::Sealed(_) => return Ok(None),
         };
         let len = view
             .len()
@@ -248,6 +248,7 @@ pub(crate) fn scan(
         query: &ctx.query,
         base: start,
         day: day.day,
+        seq: day.seq,
         file,
         ids: (None, None),
         decoded: 0,
@@ -264,6 +265,8 @@ struct Scanner<'a> {
     /// Segment offset of `buf[0]`.
     base: u64,
     day: crate::Day,
+    /// The segment's number in its day (hit positions are day-wide offsets).
+    seq: u32,
     file: &'a std::path::Path,
     ids: (Option<ExecutionId>, Option<TaskId>),
     decoded: u64,
@@ -333,7 +336,7 @@ impl Scanner<'_> {
                 let position = Position {
                     day: self.day,
                     place: Place::Segment {
-                        offset: self.base + pos as u64,
+                        offset: virtual_offset(self.seq, self.base + pos as u64),
                     },
                 };
                 out(Found::Hit(Hit { entry, position }))

@@ -182,27 +182,32 @@ struct Plan {
 }
 
 impl Plan {
-    /// Adds the units of `day`; false if its v1 index vanished (the day was sealed meanwhile).
+    /// Adds the units of `day`: its sealed blocks, then its live segments. False if a
+    /// segment's index vanished (it became a part since the caller took its view).
     fn add(
         &mut self,
         day: &std::sync::Arc<crate::store::days::DayFiles>,
         query: &Query,
     ) -> Result<bool, StoreError> {
-        let outside = match day.sealed() {
-            Some(s) => sealed::outside_range(s, query),
-            None => live::outside_range(day, query)?,
-        };
+        let mut outside = day.sealed().is_none_or(|s| sealed::outside_range(s, query));
+        for seg in &day.segs {
+            outside &= live::outside_range(seg, query)?;
+        }
         if outside {
             self.skipped += 1;
             return Ok(true);
         }
-        match sealed::plan(day, query, &mut self.units) {
-            Some(n) => {
-                self.blocks += n;
-                Ok(true)
-            }
-            None => live::plan(day, &mut self.units),
+        let mut units = Vec::new();
+        if let Some(n) = sealed::plan(day, query, &mut units) {
+            self.blocks += n;
         }
+        for seg in &day.segs {
+            if !live::plan(seg, &mut units)? {
+                return Ok(false);
+            }
+        }
+        self.units.append(&mut units);
+        Ok(true)
     }
 }
 
@@ -252,11 +257,11 @@ impl LogStore {
         let mut plan = Plan::default();
         for day in self.days() {
             if !plan.add(&day, &query)? {
-                // Sealed since the listing: the sealer swaps the day's view before it deletes
-                // the v1 files, so the fresh view is the sealed one.
+                // A segment became a part since the listing: the sealer swaps the day's view
+                // before it deletes the segment, so a fresh view has it in its parts.
                 self.refresh_days()?;
                 let fresh = self.days().into_iter().find(|d| d.day == day.day);
-                if let Some(fresh) = fresh.filter(|d| d.sealed().is_some()) {
+                if let Some(fresh) = fresh {
                     plan.add(&fresh, &query)?;
                 }
             }

@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 
 use super::{Hit, Query, SearchDamage};
 use crate::error::StoreError;
-use crate::store::days::DayFiles;
+use crate::store::days::{DayFiles, SegFiles};
 
 /// Messages a worker may have in flight per channel before it waits for the reader.
 const CHANNEL_DEPTH: usize = 4096;
@@ -25,7 +25,7 @@ const CHANNEL_DEPTH: usize = 4096;
 pub(crate) enum Unit {
     /// `start..end` of a segment: whole frames, cut at run starts.
     Segment {
-        day: Arc<DayFiles>,
+        day: Arc<SegFiles>,
         start: u64,
         end: u64,
     },

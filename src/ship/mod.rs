@@ -305,7 +305,11 @@ impl Shipper {
             };
             // A day gets no more entries once a newer day exists (the writer rolled), or once it
             // is sealed (a sealed file is never appended to).
-            let frozen = days.iter().any(|d| d.day > files.day) || files.sealed().is_some();
+            if !source::shippable(&files) {
+                // In parts: shipped once sealed whole (same row keys). Send what we have.
+                return Ok(batch);
+            }
+            let frozen = days.iter().any(|d| d.day > files.day) || files.is_whole();
             let resealed = self
                 .reader
                 .as_ref()
@@ -401,7 +405,7 @@ impl Shipper {
             return Ok(());
         }
         let segments_dir = self.dir.join("segments");
-        if let (Some(DayReader::V1(old)), Some(_)) = (self.reader.take(), files.sealed()) {
+        if let (Some(DayReader::V1(old)), true) = (self.reader.take(), files.is_whole()) {
             if old.day() == files.day {
                 tracing::info!(day = %files.day, "the day was sealed while being shipped; going on from the sealed file");
                 self.reader = Some(DayReader::Sealed(SealedReader::open(
@@ -417,7 +421,11 @@ impl Shipper {
         } else {
             Position::Start
         };
-        self.reader = Some(DayReader::open(files, &segments_dir, &position)?);
+        // `next_batch` asks only for days the shipper can read (`source::shippable`).
+        self.reader = DayReader::open(files, &segments_dir, &position)?;
+        if self.reader.is_none() {
+            return Err(unreachable_reader(&self.dir));
+        }
         Ok(())
     }
 
@@ -493,7 +501,11 @@ impl Shipper {
             } else {
                 Position::Start
             };
-            let (n, min_ts) = DayReader::open(&files, &segments_dir, &position)?.pending(&files)?;
+            // A day in parts is shipped once sealed whole; until then its lag is not counted.
+            let Some(reader) = DayReader::open(&files, &segments_dir, &position)? else {
+                continue;
+            };
+            let (n, min_ts) = reader.pending(&files)?;
             lag_entries += n;
             if oldest.is_none() {
                 oldest = min_ts;

@@ -92,7 +92,9 @@ impl SealedReader {
                 for p in payloads {
                     if self.exec.as_deref() != Some(p.execution_id) {
                         self.exec = Some(p.execution_id.to_owned());
-                        self.ordinal = 0;
+                        // A day of several parts has one cluster per part for an execution:
+                        // its ordinals go on from the clusters before this block.
+                        self.ordinal = entries_before(sealed, i, p.execution_id)?;
                     }
                     let ordinal = self.ordinal;
                     self.ordinal += 1;
@@ -133,7 +135,11 @@ impl SealedReader {
     /// entries from block `i` to its last block.
     fn repair_ordinal(&mut self, sealed: &SealedDay, i: usize, exec: &str) -> Result<()> {
         let records = sealed.lookup(exec)?;
-        let Some(rec) = records.first() else {
+        let i32 = u32::try_from(i).unwrap_or(u32::MAX);
+        let Some(rec) = records
+            .iter()
+            .find(|r| r.first_block <= i32 && i32 <= r.last_block)
+        else {
             tracing::warn!(file = %sealed.path().display(), exec, "execution missing from the sealed file's table after a damaged block; its ordinals restart");
             self.exec = Some(exec.to_owned());
             self.ordinal = 0;
@@ -147,7 +153,7 @@ impl SealedReader {
             after += n.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
         }
         self.exec = Some(exec.to_owned());
-        self.ordinal = rec.entries.saturating_sub(after);
+        self.ordinal = entries_before(sealed, i, exec)? + rec.entries.saturating_sub(after);
         Ok(())
     }
 
@@ -173,10 +179,24 @@ impl SealedReader {
     }
 }
 
+/// Entries of `exec` in its clusters that end before block `i` (its records are disjoint
+/// block ranges, one per part it was in).
+fn entries_before(sealed: &SealedDay, i: usize, exec: &str) -> Result<u32> {
+    let i = u32::try_from(i).unwrap_or(u32::MAX);
+    Ok(sealed
+        .lookup(exec)?
+        .iter()
+        .filter(|r| r.last_block < i)
+        .fold(0u32, |n, r| n.saturating_add(r.entries)))
+}
+
 fn sealed_of(files: &DayFiles) -> Result<&SealedDay> {
-    files.sealed().ok_or_else(|| StoreError::Corrupt {
-        file: files.segment.path().to_owned(),
-        offset: 0,
-        reason: "expected a sealed day".to_owned(),
-    })
+    files
+        .sealed()
+        .filter(|_| files.is_whole())
+        .ok_or_else(|| StoreError::Corrupt {
+            file: files.path(),
+            offset: 0,
+            reason: "expected a sealed day".to_owned(),
+        })
 }

@@ -18,8 +18,9 @@ use super::schema::{encode_payload, RowKey};
 use super::sealed_source::SealedReader;
 use crate::error::{Result, StoreError};
 use crate::store::day::Day;
-use crate::store::days::{DayFiles, DayIndex};
-use crate::store::index::{live_index_path, IndexEntry};
+use crate::store::days::{DayFiles, DayIndex, SegFiles};
+use crate::store::index::IndexEntry;
+use crate::store::names::index_file;
 use crate::store::record;
 use crate::store::view::{Access, FileView};
 
@@ -63,7 +64,7 @@ pub struct V1Reader {
 
 impl V1Reader {
     /// A reader of `day` positioned at `position` (a v1 position, or the start).
-    pub fn open(files: &DayFiles, segments_dir: &Path, position: &Position) -> Result<V1Reader> {
+    pub fn open(files: &SegFiles, segments_dir: &Path, position: &Position) -> Result<V1Reader> {
         let offset = match position {
             Position::V1 { offset, .. } => *offset,
             _ => 0,
@@ -77,7 +78,7 @@ impl V1Reader {
             index: None,
             read_here: HashMap::new(),
         };
-        let idx_path = live_index_path(segments_dir, files.day);
+        let idx_path = index_file(segments_dir, files.day, files.seq);
         match FileView::open(&idx_path, Access::Pread) {
             Ok(v) => reader.index = Some(v),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -143,7 +144,7 @@ impl V1Reader {
     /// what was read (zero entries: nothing new). The reader moves past what it returned.
     pub fn read(
         &mut self,
-        files: &DayFiles,
+        files: &SegFiles,
         node: &str,
         limits: Limits,
         out: &mut Vec<u8>,
@@ -264,29 +265,51 @@ pub enum DayReader {
     Sealed(SealedReader),
 }
 
+/// The one segment of a day the v1 reader ships from: a day with no part and one segment.
+/// A day in parts is shipped once it is sealed whole (its `.sealed` file), with the same row
+/// keys: until then the shipper waits at that day.
+pub(crate) fn single_segment(files: &DayFiles) -> Option<&SegFiles> {
+    match files.segs.as_slice() {
+        [only] if files.parts.is_empty() && files.sealed().is_none() => Some(only),
+        _ => None,
+    }
+}
+
+/// Whether the shipper can read `files` now (see [`single_segment`]).
+pub(crate) fn shippable(files: &DayFiles) -> bool {
+    files.is_whole() || single_segment(files).is_some()
+}
+
 impl DayReader {
     /// A reader of `files` at `position`; a position of the other layout means the start.
-    pub fn open(files: &DayFiles, segments_dir: &Path, position: &Position) -> Result<DayReader> {
-        if files.sealed().is_some() {
-            Ok(DayReader::Sealed(SealedReader::open(
+    /// `None` while the day is in parts (see [`single_segment`]).
+    pub fn open(
+        files: &DayFiles,
+        segments_dir: &Path,
+        position: &Position,
+    ) -> Result<Option<DayReader>> {
+        if files.is_whole() {
+            return Ok(Some(DayReader::Sealed(SealedReader::open(
                 files.day,
                 position,
                 HashMap::new(),
-            )))
-        } else {
-            Ok(DayReader::V1(V1Reader::open(
-                files,
+            ))));
+        }
+        match single_segment(files) {
+            Some(seg) => Ok(Some(DayReader::V1(V1Reader::open(
+                seg,
                 segments_dir,
                 position,
-            )?))
+            )?))),
+            None => Ok(None),
         }
     }
 
     /// Whether this reader reads `files` as they are now (same day, same layout).
     pub fn fits(&self, files: &DayFiles) -> bool {
         match self {
-            DayReader::V1(r) => r.day() == files.day && files.sealed().is_none(),
-            DayReader::Sealed(r) => r.day() == files.day && files.sealed().is_some(),
+            DayReader::V1(r) => r.day() == files.day && single_segment(files).is_some(),
+            DayReader::Sealed(r) => r.day() == files.day && files.is_whole(),
         }
     }
 
@@ -307,7 +330,10 @@ impl DayReader {
         out: &mut Vec<u8>,
     ) -> Result<Chunk> {
         match self {
-            DayReader::V1(r) => r.read(files, node, limits, out),
+            DayReader::V1(r) => match single_segment(files) {
+                Some(seg) => r.read(seg, node, limits, out),
+                None => Ok(r.chunk(0, None)),
+            },
             DayReader::Sealed(r) => r.read(files, node, limits, out),
         }
     }

@@ -1,4 +1,5 @@
-//! A day's files as readers see them: the segment and how its runs are found.
+//! A day's files as readers see them: its sealed parts, then its live segments and how their
+//! runs are found.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,12 +9,13 @@ use parking_lot::RwLock;
 use crate::error::{Result, StoreError};
 use crate::store::commit::ByExecHash;
 use crate::store::day::Day;
-use crate::store::index::{
-    self, live_index_path, sorted_index_path, IndexEntry, SortedIndex, ENTRY_LEN, INDEX_HEADER_LEN,
+use crate::store::index::{self, IndexEntry, SortedIndex, ENTRY_LEN, INDEX_HEADER_LEN};
+use crate::store::names::{
+    index_file, part_file, segment_file, sorted_index_file, split_offset, virtual_offset,
+    DayListing,
 };
 use crate::store::sealed::layout::sealed_path;
-use crate::store::sealed::SealedDay;
-use crate::store::segment::segment_path;
+use crate::store::sealed::{SealedDay, SealedFile};
 use crate::store::view::{Access, FileView};
 
 /// How a day's runs are found.
@@ -24,8 +26,6 @@ pub(crate) enum DayIndex {
     Own(Arc<LiveHeads>),
     /// A live (or crashed, unsealed) day of another process: scan its live index.
     Scan(ScanIndex),
-    /// A day in the sealed format (v2): no runs, blocks (`src/store/sealed/`).
-    Sealed(Arc<SealedDay>),
 }
 
 /// Another process's live index, opened on first use and then kept open: if the writer seals
@@ -70,14 +70,111 @@ pub(crate) struct LiveHeads {
     pub(crate) index: FileView,
 }
 
-/// One day's files, as readers see them.
-pub(crate) struct DayFiles {
+/// One segment of a day (and its index), as readers see it. Offsets in its runs are offsets
+/// in this file.
+pub(crate) struct SegFiles {
     pub(crate) day: Day,
+    pub(crate) seq: u32,
     pub(crate) segment: FileView,
     pub(crate) index: DayIndex,
 }
 
+/// One day's files, as readers see them: the sealed prefix (parts, or the whole sealed day),
+/// then the live segments, in append order. Runs of the segments are given with day-wide
+/// offsets (`names::virtual_offset`), so one position orders them across segments.
+pub(crate) struct DayFiles {
+    pub(crate) day: Day,
+    /// The parts, or the whole sealed day.
+    pub(crate) sealed: Option<Arc<SealedDay>>,
+    /// The sealed prefix is the day's `.sealed` file: the day is complete.
+    pub(crate) whole: bool,
+    /// The part ranges of `sealed` (empty for a whole sealed day).
+    pub(crate) parts: Vec<(u32, u32)>,
+    /// The live segments after the sealed prefix, oldest first.
+    pub(crate) segs: Vec<Arc<SegFiles>>,
+    /// The listing this view was opened from (a reader reopens the day when it changes).
+    pub(crate) listing: DayListing,
+}
+
 impl DayFiles {
+    fn seg(&self, seq: u32) -> Option<&SegFiles> {
+        self.segs.iter().find(|s| s.seq == seq).map(|s| &**s)
+    }
+
+    /// The runs of `hash` among the index entries after `*seen` (a day-wide count: the
+    /// segment in the high bits, entries of its index in the low ones), advancing it; see
+    /// [`SegFiles::runs_after`]. Segments before the one in `*seen` were read whole.
+    pub(crate) fn runs_after(&self, hash: u64, seen: &mut u64) -> Result<Vec<IndexEntry>> {
+        let (at_seq, at_n) = split_offset(*seen);
+        let mut out = Vec::new();
+        for s in &self.segs {
+            if s.seq < at_seq {
+                continue;
+            }
+            let mut n = if s.seq == at_seq { at_n } else { 0 };
+            out.extend(
+                s.runs_after(hash, &mut n)?
+                    .into_iter()
+                    .map(|r| s.virtualize(r)),
+            );
+            *seen = virtual_offset(s.seq, n).max(*seen);
+        }
+        Ok(out)
+    }
+
+    /// The bytes of `run` (day-wide offset); see [`SegFiles::read_run`].
+    pub(crate) fn read_run(
+        &self,
+        run: &IndexEntry,
+        max: usize,
+    ) -> Result<crate::store::view::Chunk> {
+        let (seq, offset) = split_offset(run.offset);
+        let seg = self.seg(seq).ok_or_else(|| StoreError::Corrupt {
+            file: PathBuf::from(format!("{}", self.day)),
+            offset: run.offset,
+            reason: format!("segment {seq} of the day is no longer there"),
+        })?;
+        seg.read_run(&IndexEntry { offset, ..*run }, max)
+    }
+
+    /// Every run of the day's segments (for `list`, `stats`), day-wide offsets.
+    pub(crate) fn all_runs(&self) -> Result<Vec<IndexEntry>> {
+        let mut out = Vec::new();
+        for s in &self.segs {
+            out.extend(s.all_runs()?.into_iter().map(|r| s.virtualize(r)));
+        }
+        Ok(out)
+    }
+
+    /// The sealed prefix (parts, or the whole sealed day), if any.
+    pub(crate) fn sealed(&self) -> Option<&SealedDay> {
+        self.sealed.as_deref()
+    }
+
+    /// Whether the day is one `.sealed` file (complete, never written again).
+    pub(crate) fn is_whole(&self) -> bool {
+        self.whole
+    }
+
+    /// The file messages about this day name: its newest.
+    pub(crate) fn path(&self) -> PathBuf {
+        match (self.segs.last(), &self.sealed) {
+            (Some(s), _) => s.segment.path().to_owned(),
+            (None, Some(s)) => s.path().to_owned(),
+            (None, None) => PathBuf::from(self.day.to_string()),
+        }
+    }
+}
+
+impl SegFiles {
+    /// A run of this segment with its day-wide offset.
+    fn virtualize(&self, r: IndexEntry) -> IndexEntry {
+        IndexEntry {
+            offset: virtual_offset(self.seq, r.offset),
+            ..r
+        }
+    }
+
     /// The runs of `hash` in this day, in segment order.
     pub(crate) fn runs(&self, hash: u64) -> Result<Vec<IndexEntry>> {
         match &self.index {
@@ -105,7 +202,6 @@ impl DayFiles {
                 Ok(runs)
             }
             DayIndex::Scan(_) => self.runs_after(hash, &mut 0),
-            DayIndex::Sealed(_) => Ok(Vec::new()),
         }
     }
 
@@ -165,84 +261,137 @@ impl DayFiles {
                 Some(v) => Ok(index::read_live(&v)?.0),
                 None => Ok(Vec::new()),
             },
-            DayIndex::Sealed(_) => Ok(Vec::new()),
-        }
-    }
-
-    /// The sealed file, if this day is sealed (format v2).
-    pub(crate) fn sealed(&self) -> Option<&SealedDay> {
-        match &self.index {
-            DayIndex::Sealed(s) => Some(s),
-            _ => None,
         }
     }
 }
 
-/// Opens a day for readers. `foreign`: the files belong to another process's writer (or none),
-/// so a live index is scanned and the segment read with `pread`.
-pub(super) fn open_day(segments_dir: &Path, day: Day, foreign: bool) -> Result<DayFiles> {
-    match open_sealed(segments_dir, day) {
-        Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
-        other => return other,
-    }
-    match open_v1(segments_dir, day, foreign) {
-        // Sealed between the listing and now: the v1 files are gone, the sealed file is there.
-        Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            open_sealed(segments_dir, day)
-        }
-        other => other,
-    }
+/// What [`open_day`] reuses from a day it opened before: files already open stay open (a part
+/// or a closed segment never changes).
+#[derive(Default)]
+pub(super) struct Reuse<'a> {
+    pub(super) old: Option<&'a DayFiles>,
 }
 
-/// Opens a day's sealed file; an `Io` error of kind `NotFound` if it has none.
+/// Opens a day for readers from its listing. `foreign`: the files belong to another process's
+/// writer (or none), so a live index is scanned. Parts that cannot be opened (both trailers
+/// damaged) are left out and returned as problems; the rest of the day is read.
+pub(super) fn open_day(
+    segments_dir: &Path,
+    listing: &DayListing,
+    foreign: bool,
+    reuse: Reuse<'_>,
+) -> Result<(DayFiles, Vec<StoreError>)> {
+    let day = listing.day;
+    let mut bad = Vec::new();
+    if listing.sealed {
+        let path = sealed_path(segments_dir, day);
+        let sealed = SealedDay::open(&path, day)?;
+        return Ok((
+            DayFiles {
+                day,
+                sealed: Some(Arc::new(sealed)),
+                whole: true,
+                parts: Vec::new(),
+                segs: Vec::new(),
+                listing: listing.clone(),
+            },
+            bad,
+        ));
+    }
+    let old_parts: Vec<(u32, u32, Arc<SealedFile>)> = reuse
+        .old
+        .and_then(|d| d.sealed.as_ref().filter(|_| !d.whole).map(|s| (d, s)))
+        .map(|(d, s)| {
+            d.parts
+                .iter()
+                .zip(s.files())
+                .map(|(&(a, b), f)| (a, b, Arc::clone(f)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut files = Vec::new();
+    let mut parts = Vec::new();
+    for &(a, b) in &listing.parts {
+        if let Some((_, _, f)) = old_parts.iter().find(|p| (p.0, p.1) == (a, b)) {
+            files.push(Arc::clone(f));
+            parts.push((a, b));
+            continue;
+        }
+        match SealedFile::open(&part_file(segments_dir, day, a, b), day) {
+            Ok(f) => {
+                files.push(Arc::new(f));
+                parts.push((a, b));
+            }
+            Err(e @ StoreError::Corrupt { .. }) => bad.push(e),
+            Err(e) => return Err(e),
+        }
+    }
+    let mut segs = Vec::new();
+    for &seq in &listing.segments {
+        let reused = reuse
+            .old
+            .and_then(|d| d.segs.iter().find(|s| s.seq == seq))
+            // A segment whose index was sorted or scanned stays what it was.
+            .filter(|s| !matches!(s.index, DayIndex::Own(_)) || !foreign);
+        match reused {
+            Some(s) => segs.push(Arc::clone(s)),
+            None => segs.push(Arc::new(open_segment(segments_dir, day, seq, foreign)?)),
+        }
+    }
+    let sealed = (!files.is_empty()).then(|| Arc::new(SealedDay::of(day, files)));
+    Ok((
+        DayFiles {
+            day,
+            sealed,
+            whole: false,
+            parts,
+            segs,
+            listing: listing.clone(),
+        },
+        bad,
+    ))
+}
+
+/// Opens a day's whole sealed file; an `Io` error of kind `NotFound` if it has none.
 pub(super) fn open_sealed(segments_dir: &Path, day: Day) -> Result<DayFiles> {
     let path = sealed_path(segments_dir, day);
     let sealed = SealedDay::open(&path, day)?;
-    let segment =
-        FileView::open(&path, Access::Pread).map_err(StoreError::io("open sealed file", &path))?;
     Ok(DayFiles {
         day,
-        segment,
-        index: DayIndex::Sealed(Arc::new(sealed)),
+        sealed: Some(Arc::new(sealed)),
+        whole: true,
+        parts: Vec::new(),
+        segs: Vec::new(),
+        listing: DayListing {
+            day,
+            sealed: true,
+            ..DayListing::default()
+        },
     })
 }
 
-fn open_v1(segments_dir: &Path, day: Day, foreign: bool) -> Result<DayFiles> {
-    let seg = segment_path(segments_dir, day);
-    let sidx = sorted_index_path(segments_dir, day);
-    let (index, access) = match SortedIndex::open(&sidx) {
-        Ok(s) => (DayIndex::Sorted(s), Access::Map),
-        Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => (
-            DayIndex::Scan(ScanIndex::new(live_index_path(segments_dir, day))),
-            if foreign { Access::Pread } else { Access::Map },
-        ),
+/// Opens segment `seq` of `day` for readers.
+pub(super) fn open_segment(
+    segments_dir: &Path,
+    day: Day,
+    seq: u32,
+    foreign: bool,
+) -> Result<SegFiles> {
+    let seg = segment_file(segments_dir, day, seq);
+    let sidx = sorted_index_file(segments_dir, day, seq);
+    let index = match SortedIndex::open(&sidx) {
+        Ok(s) => DayIndex::Sorted(s),
+        Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            DayIndex::Scan(ScanIndex::new(index_file(segments_dir, day, seq)))
+        }
         Err(e) => return Err(e),
     };
+    let access = if foreign { Access::Pread } else { Access::Map };
     let segment = FileView::open(&seg, access).map_err(StoreError::io("open segment", &seg))?;
-    Ok(DayFiles {
+    Ok(SegFiles {
         day,
+        seq,
         segment,
         index,
     })
-}
-
-/// The days that have a segment or a sealed file, oldest first. Index files without a segment
-/// (left by an interrupted `gc`) are ignored.
-pub(super) fn list_days(segments_dir: &Path) -> Result<Vec<Day>> {
-    let mut days = Vec::new();
-    let rd = std::fs::read_dir(segments_dir).map_err(StoreError::io("list", segments_dir))?;
-    for ent in rd {
-        let ent = ent.map_err(StoreError::io("list", segments_dir))?;
-        let name = ent.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let stem = name
-            .strip_suffix(".log")
-            .or_else(|| name.strip_suffix(".sealed"));
-        if let Some(day) = stem.and_then(|s| s.parse::<Day>().ok()) {
-            days.push(day);
-        }
-    }
-    days.sort();
-    days.dedup();
-    Ok(days)
 }

@@ -17,9 +17,12 @@
 //! fsynced on the commit path (the segment is).
 
 use std::cmp::Ordering;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+#[cfg(test)]
+use std::path::PathBuf;
 
 use crate::error::{Result, StoreError};
+#[cfg(test)]
 use crate::store::day::Day;
 use crate::store::segment::{check_header, file_header};
 use crate::store::view::{Access, FileView};
@@ -39,11 +42,13 @@ pub const ENTRY_LEN: usize = 56;
 pub const FLAG_TERMINAL: u8 = 1;
 
 /// `DIR/segments/YYYY-MM-DD.idx`.
+#[cfg(test)]
 pub fn live_index_path(segments_dir: &Path, day: Day) -> PathBuf {
     segments_dir.join(format!("{day}.idx"))
 }
 
 /// `DIR/segments/YYYY-MM-DD.sidx`.
+#[cfg(test)]
 pub fn sorted_index_path(segments_dir: &Path, day: Day) -> PathBuf {
     segments_dir.join(format!("{day}.sidx"))
 }

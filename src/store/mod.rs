@@ -13,6 +13,7 @@ pub(crate) mod day;
 pub(crate) mod days;
 pub(crate) mod index;
 pub(crate) mod lock;
+pub(crate) mod names;
 pub(crate) mod page;
 pub(crate) mod query;
 pub(crate) mod record;
@@ -37,10 +38,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Result, StoreError};
 use crate::store::commit::{Batch, CommitPolicy, Durability, Layout};
 use crate::store::day::Day;
-use crate::store::index::{live_index_path, sorted_index_path, sync_dir};
-use crate::store::sealed::layout::sealed_path;
-use crate::store::sealed::seal::{remove_tmp, remove_v1};
-use crate::store::segment::segment_path;
+use crate::store::index::sync_dir;
 use crate::{EntrySink, ExecutionId, LogEntry, SinkError};
 use recovery::Damage;
 
@@ -49,6 +47,10 @@ use recovery::Damage;
 pub struct Config {
     /// Group commit thresholds.
     pub commit: CommitPolicy,
+    /// Bytes at which the writer closes its segment and starts the next: each closed segment
+    /// is sealed into a part in the background (default 64 MiB). Readers in any process read
+    /// at most this much of a day in the live layout.
+    pub part_bytes: u64,
     /// Where "now" comes from (the day of a write, the age of the buffer).
     pub clock: Arc<dyn Clock>,
 }
@@ -57,6 +59,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             commit: CommitPolicy::default(),
+            part_bytes: DEFAULT_PART_BYTES,
             clock: Arc::new(SystemClock),
         }
     }
@@ -66,9 +69,13 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("commit", &self.commit)
+            .field("part_bytes", &self.part_bytes)
             .finish_non_exhaustive()
     }
 }
+
+/// Default of [`Config::part_bytes`].
+pub const DEFAULT_PART_BYTES: u64 = 64 << 20;
 
 /// An embedded log store: one writer per directory, any number of readers.
 ///
@@ -119,27 +126,32 @@ impl LogStore {
         let mut days = Vec::new();
         let mut live = None;
         let mut damage = Vec::new();
-        let listed = list_days(&segments_dir)?;
-        let newest = listed.last().copied();
+        let listed = names::list(&segments_dir)?;
+        let newest = listed.last().map(|l| l.day);
         let mut to_seal = Vec::new();
         let mut unreadable = Vec::new();
-        for day in listed {
-            remove_tmp(&segments_dir, day);
-            let seg = segment_path(&segments_dir, day);
-            if sealed_path(&segments_dir, day).exists() {
+        for mut l in listed {
+            let day = l.day;
+            names::remove_tmp_files(&segments_dir, day);
+            if l.sealed {
                 match open_sealed(&segments_dir, day) {
                     Ok(files) => {
-                        // A seal interrupted after its rename leaves v1 files beside a whole
-                        // sealed file (fsynced before the rename): the sealed file is the day,
-                        // and deleting the leftovers keeps every entry in exactly one file.
-                        remove_v1(&segments_dir, day)?;
+                        // A seal interrupted after its rename leaves the files it replaced
+                        // beside a whole sealed file (fsynced before the rename): the sealed
+                        // file is the day, and deleting the leftovers keeps every entry in
+                        // exactly one file.
+                        names::remove_covered(&segments_dir, &l)?;
+                        sync_dir(&segments_dir)?;
                         days.push(Arc::new(files));
                         continue;
                     }
-                    Err(e @ StoreError::Corrupt { .. }) if seg.exists() => {
-                        // Disk damage in a file that was whole when renamed: the v1 files are
-                        // still here, so they are the day and it is sealed again.
-                        tracing::error!(error = %e, "unreadable sealed file; using the live layout beside it and sealing again");
+                    Err(e @ StoreError::Corrupt { .. })
+                        if !l.covered_segments.is_empty() || !l.covered_parts.is_empty() =>
+                    {
+                        // Disk damage in a file that was whole when renamed: the files it
+                        // replaced are still here, so they are the day and it is sealed again.
+                        tracing::error!(error = %e, "unreadable sealed file; using the files beside it and sealing again");
+                        l = relisted_without_sealed(&segments_dir, day)?;
                     }
                     Err(e @ StoreError::Corrupt { .. }) => {
                         tracing::error!(error = %e, "unreadable sealed file; its day is skipped (run `logstore verify`)");
@@ -149,29 +161,51 @@ impl LogStore {
                     Err(e) => return Err(e),
                 }
             }
-            let sidx = sorted_index_path(&segments_dir, day);
-            if sidx.exists() {
-                // Sealed by a version-1 writer: already checked, only the rewrite is left.
-                days.push(Arc::new(open_day(&segments_dir, day, false)?));
+            names::remove_covered(&segments_dir, &l)?;
+            // Only the newest segment of a day can have been written when the writer stopped:
+            // a roll fsyncs the segment it leaves and its index before the next one exists.
+            let last = l.segments.last().copied();
+            let is_live = Some(day) == newest && day >= today;
+            let mut open = None;
+            if let Some(seq) = last {
+                let seg = names::segment_file(&segments_dir, day, seq);
+                let rec = recovery::recover(&seg, &names::index_file(&segments_dir, day, seq))?;
+                if let Some((offset, bytes)) = rec.cut_tail {
+                    tracing::warn!(file = %seg.display(), offset, bytes, "cut torn tail of segment");
+                }
+                for d in &rec.damage {
+                    tracing::warn!(file = %d.file.display(), offset = d.offset, len = d.len, reason = %d.reason, "damaged records skipped");
+                }
+                damage.extend(rec.damage.iter().cloned());
+                let files = LiveFiles::resume(&segments_dir, day, seq, &rec)?;
+                if is_live {
+                    open = Some(files);
+                } else {
+                    // Closed now: durable like a rolled segment.
+                    files.close()?;
+                }
+            }
+            let mut closed = l.clone();
+            if open.is_some() {
+                closed.segments.pop();
+            }
+            let (mut files, bad) = open_day(&segments_dir, &closed, false, Reuse::default())?;
+            for e in bad {
+                tracing::error!(error = %e, "unreadable part; its entries are skipped (run `logstore verify`)");
+                unreadable.extend(unreadable_day(e));
+            }
+            files.listing = l.clone();
+            if let Some(o) = &open {
+                files.segs.push(Arc::new(o.seg_files()?));
+            }
+            // Past days are sealed whole; today's closed segments become parts.
+            if !is_live || files.segs.len() > 1 || files.parts.len() > sealer::MAX_PARTS {
                 to_seal.push(day);
-                continue;
             }
-            let rec = recovery::recover(&seg, &live_index_path(&segments_dir, day))?;
-            if let Some((offset, bytes)) = rec.cut_tail {
-                tracing::warn!(file = %seg.display(), offset, bytes, "cut torn tail of segment");
+            if open.is_some() {
+                live = open;
             }
-            for d in &rec.damage {
-                tracing::warn!(file = %d.file.display(), offset = d.offset, len = d.len, reason = %d.reason, "damaged records skipped");
-            }
-            damage.extend(rec.damage.iter().cloned());
-            let files = LiveFiles::resume(&segments_dir, day, &rec)?;
-            // The newest day stays live if it is today (or later: a clock that went back).
-            if Some(day) == newest && day >= today {
-                live = Some(files);
-                continue;
-            }
-            days.push(Arc::new(files.day_files()?));
-            to_seal.push(day);
+            days.push(Arc::new(files));
         }
         // The writer never appends to a day that is sealed or being sealed: with a clock that
         // went back, it keeps writing after the newest such day.
@@ -180,9 +214,6 @@ impl LogStore {
             (None, Some(n)) => Day(n.0 + 1),
             (None, None) => today,
         };
-        if let Some(l) = &live {
-            days.push(Arc::new(l.day_files()?));
-        }
         let inner = Arc::new(Inner {
             dir,
             segments_dir,
@@ -209,7 +240,12 @@ impl LogStore {
             recovered_damage: damage,
             fsyncs: std::sync::atomic::AtomicU64::new(0),
             sealer: Sealer::default(),
+            open_segment: Mutex::new(None),
         });
+        *inner.open_segment.lock() = inner
+            .writer
+            .as_ref()
+            .and_then(|w| w.lock().live.as_ref().map(|l| (l.day, l.seq)));
         sealer::start(&inner)?;
         inner.sealer.request(to_seal);
         let flusher = {
@@ -258,6 +294,7 @@ impl LogStore {
             recovered_damage: Vec::new(),
             fsyncs: std::sync::atomic::AtomicU64::new(0),
             sealer: Sealer::default(),
+            open_segment: Mutex::new(None),
         });
         let store = LogStore {
             inner,
@@ -426,20 +463,7 @@ impl LogStore {
         drop(days);
         drop(w);
         for day in &deleted {
-            // The segment goes first: an index without its segment is ignored and cleaned up.
-            remove_tmp(&self.inner.segments_dir, *day);
-            for path in [
-                segment_path(&self.inner.segments_dir, *day),
-                sealed_path(&self.inner.segments_dir, *day),
-                sorted_index_path(&self.inner.segments_dir, *day),
-                live_index_path(&self.inner.segments_dir, *day),
-            ] {
-                match std::fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(StoreError::io("delete", &path)(e)),
-                }
-            }
+            names::remove_day(&self.inner.segments_dir, *day)?;
         }
         if !deleted.is_empty() {
             sync_dir(&self.inner.segments_dir)?;
@@ -452,38 +476,58 @@ impl LogStore {
         if self.inner.writer.is_some() {
             return Ok(());
         }
-        let listed = list_days(&self.inner.segments_dir)?;
-        let mut days = self.inner.days.write();
-        let mut fresh = Vec::with_capacity(listed.len());
-        let mut unreadable = Vec::new();
-        for day in listed {
-            let kind = if sealed_path(&self.inner.segments_dir, day).exists() {
-                2
-            } else {
-                u8::from(sorted_index_path(&self.inner.segments_dir, day).exists())
-            };
-            let kind_of = |d: &DayFiles| match d.index {
-                DayIndex::Sealed(_) => 2,
-                DayIndex::Sorted(_) => 1,
-                _ => 0,
-            };
-            match days.iter().find(|d| d.day == day) {
-                Some(d) if kind == kind_of(d) => fresh.push(Arc::clone(d)),
-                _ => match open_day(&self.inner.segments_dir, day, true) {
-                    Ok(d) => fresh.push(Arc::new(d)),
-                    // Deleted by gc between the listing and the open.
-                    Err(StoreError::Io { source, .. })
-                        if source.kind() == std::io::ErrorKind::NotFound => {}
-                    // One unreadable day must not hide the others; `verify` reports it.
-                    Err(e @ StoreError::Corrupt { .. }) => {
-                        tracing::error!(%day, error = %e, "skipping an unreadable day (run `logstore verify`)");
-                        unreadable.extend(unreadable_day(e));
-                    }
-                    Err(e) => return Err(e),
-                },
+        // A file deleted between the listing and its open (a segment that became a part, parts
+        // merged) means the listing is stale: list again.
+        let mut tries = 0;
+        loop {
+            match self.refresh_once() {
+                Err(StoreError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound && tries < 100 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                other => return other,
             }
         }
-        *days = fresh;
+    }
+
+    fn refresh_once(&self) -> Result<()> {
+        let listed = names::list(&self.inner.segments_dir)?;
+        let old = self.inner.days.read().clone();
+        let mut fresh = Vec::with_capacity(listed.len());
+        let mut unreadable = Vec::new();
+        for l in listed.into_iter().filter(|l| !l.is_empty()) {
+            let prev = old.iter().find(|d| d.day == l.day);
+            if let Some(d) = prev.filter(|d| d.listing == l) {
+                fresh.push(Arc::clone(d));
+                continue;
+            }
+            match open_day(
+                &self.inner.segments_dir,
+                &l,
+                true,
+                Reuse {
+                    old: prev.map(|d| &**d),
+                },
+            ) {
+                Ok((mut d, bad)) => {
+                    for e in bad {
+                        tracing::error!(day = %l.day, error = %e, "skipping an unreadable part (run `logstore verify`)");
+                        unreadable.extend(unreadable_day(e));
+                    }
+                    d.listing = l;
+                    fresh.push(Arc::new(d));
+                }
+                // One unreadable day must not hide the others; `verify` reports it.
+                Err(e @ StoreError::Corrupt { .. }) => {
+                    tracing::error!(day = %l.day, error = %e, "skipping an unreadable day (run `logstore verify`)");
+                    unreadable.extend(unreadable_day(e));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        *self.inner.days.write() = fresh;
         *self.inner.unreadable_days.write() = unreadable;
         Ok(())
     }
@@ -521,7 +565,12 @@ impl Drop for LogStore {
         }
     }
 }
-use days::{list_days, open_day, open_sealed, DayFiles, DayIndex};
+use days::{open_day, open_sealed, DayFiles, Reuse};
+
+/// The listing of `day` read again, as if its `.sealed` file were not there (it is unreadable).
+fn relisted_without_sealed(segments_dir: &Path, day: Day) -> Result<names::DayListing> {
+    names::list_without_sealed(segments_dir, day)
+}
 use lock::take_lock;
 use sealer::Sealer;
 use writer::{Inner, LiveFiles, SyncState, Writer};

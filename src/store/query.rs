@@ -193,7 +193,6 @@ impl LogStore {
                 if !more {
                     return Ok(());
                 }
-                continue;
             }
             let runs = day.runs_after(hash, &mut at.seen)?;
             let from = at.offset;
@@ -248,7 +247,7 @@ fn visit_run(
         keep_going
     });
     for (at, len, e) in damage {
-        tracing::warn!(file = %day.segment.path().display(), offset = run.offset + at as u64, len, error = %e, "skipped damaged bytes (run `logstore verify`)");
+        tracing::warn!(file = %day.path().display(), offset = run.offset + at as u64, len, error = %e, "skipped damaged bytes (run `logstore verify`)");
     }
     result.map(|()| keep_going)
 }

@@ -15,12 +15,17 @@ use std::thread::JoinHandle;
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Result, StoreError};
+use std::path::Path;
+
 use crate::store::day::Day;
-use crate::store::days::open_sealed;
+use crate::store::days::{open_sealed, DayFiles};
 use crate::store::index::sync_dir;
+use crate::store::names::{self, part_file, part_tmp_file};
 use crate::store::sealed::layout::{sealed_path, sealed_tmp_path};
-use crate::store::sealed::seal::{self, remove_tmp, remove_v1, SealOptions, SealOutcome};
-use crate::store::segment::segment_path;
+use crate::store::sealed::merge;
+use crate::store::sealed::seal::{self, remove_tmp, SealInput, SealOptions, SealOutcome, SealStep};
+use crate::store::sealed::{SealedDay, SealedFile};
+use crate::store::segment::SEGMENT_HEADER_LEN;
 use crate::store::writer::Inner;
 use crate::store::LogStore;
 
@@ -121,17 +126,20 @@ fn run(inner: &Inner) {
                 s.changed.wait(&mut q);
             }
         };
-        let result = seal_day(inner, day);
+        let result = tidy_day(inner, day);
         let mut q = s.queue.lock();
         q.busy = false;
         match result {
-            Ok(Some(done)) => {
-                tracing::info!(day = %done.day, v1_bytes = done.v1_bytes, sealed_bytes = done.sealed_bytes, entries = done.entries, ms = done.elapsed.as_millis(), "sealed day");
-                q.done.push(done);
+            Ok(steps) => {
+                for done in steps {
+                    tracing::info!(day = %done.day, step = %done.step, v1_bytes = done.v1_bytes, sealed_bytes = done.sealed_bytes, entries = done.entries, ms = done.elapsed.as_millis(), "sealed");
+                    q.done.push(done);
+                }
             }
-            Ok(None) => {}
             Err(e) => {
-                tracing::error!(%day, error = %e, "sealing failed; the day stays in the live layout and is retried at the next open");
+                // Full disk, say: what was not committed stays as it was, readable, and the
+                // step is tried again at the next roll or open.
+                tracing::error!(%day, error = %e, "sealing failed; the files stay as they are and the step is retried later");
                 q.failed.push(e);
             }
         }
@@ -139,44 +147,289 @@ fn run(inner: &Inner) {
     }
 }
 
-/// Seals one day if it is still in the v1 layout. `None`: nothing to do, or stopped.
-fn seal_day(inner: &Inner, day: Day) -> Result<Option<SealOutcome>> {
-    let dir = &inner.segments_dir;
-    let unsealed = inner
-        .days
-        .read()
-        .iter()
-        .any(|d| d.day == day && d.sealed().is_none());
-    if !unsealed {
-        return Ok(None);
+/// A day holds at most this many parts before the sealer merges some.
+pub(crate) const MAX_PARTS: usize = 8;
+
+/// Brings one day to its resting shape, one committed step at a time: its closed segments
+/// become parts (oldest first); then, if the day is over, its parts become its `.sealed` file,
+/// or else, if it holds more than [`MAX_PARTS`] parts, the cheapest window of adjacent parts
+/// is merged. Each step is written to a temporary file, fsynced, renamed into place and the
+/// directory fsynced before anything it replaces is deleted (`docs/DURABILITY.md`).
+fn tidy_day(inner: &Inner, day: Day) -> Result<Vec<SealOutcome>> {
+    let mut done = Vec::new();
+    loop {
+        if inner.sealer.stop.load(Ordering::Relaxed) {
+            return Ok(done);
+        }
+        let Some(files) = inner.days.read().iter().find(|d| d.day == day).cloned() else {
+            return Ok(done);
+        };
+        if files.is_whole() {
+            return Ok(done);
+        }
+        let open = *inner.open_segment.lock();
+        let over = open.is_none_or(|(d, _)| d != day);
+        let closed = files
+            .segs
+            .iter()
+            .map(|s| s.seq)
+            .find(|&seq| open != Some((day, seq)));
+        let step = match closed {
+            // A day over with one segment and no part: sealed whole, clustered by execution.
+            Some(seq) if over && files.segs.len() == 1 && files.parts.is_empty() => {
+                seal_whole(inner, day, seq)?
+            }
+            Some(seq) => seal_part(inner, &files, seq)?,
+            None if over => seal_parts(inner, &files)?,
+            None if files.parts.len() > MAX_PARTS => merge_window(inner, &files)?,
+            None => return Ok(done),
+        };
+        match step {
+            Some(outcome) => done.push(outcome),
+            None => return Ok(done),
+        }
     }
+}
+
+/// Replaces `day`'s view after a step (under the gate): `change` edits a copy of it.
+fn swap_view(inner: &Inner, day: Day, change: impl FnOnce(&DayFiles) -> DayFiles) -> bool {
+    let mut days = inner.days.write();
+    match days.iter_mut().find(|d| d.day == day) {
+        Some(slot) => {
+            *slot = Arc::new(change(slot));
+            true
+        }
+        None => false,
+    }
+}
+
+/// Commits a written temporary file: under the gate (a day `gc` deleted meanwhile is not
+/// brought back), rename, fsync the directory. `false`: the day is gone.
+fn commit(inner: &Inner, day: Day, tmp: &Path, path: &Path) -> Result<bool> {
+    if !inner.days.read().iter().any(|d| d.day == day) {
+        let _ = std::fs::remove_file(tmp);
+        return Ok(false);
+    }
+    std::fs::rename(tmp, path).map_err(StoreError::io("rename", path))?;
+    sync_dir(&inner.segments_dir)?;
+    Ok(true)
+}
+
+/// Seals closed segment `seq` of the day into part `seq..=seq`.
+fn seal_part(inner: &Inner, files: &DayFiles, seq: u32) -> Result<Option<SealOutcome>> {
+    let dir = &inner.segments_dir;
+    let day = files.day;
+    let tmp = part_tmp_file(dir, day, seq, seq);
+    let input = SealInput::segment(dir, day, seq, tmp.clone());
+    let empty = std::fs::metadata(&input.segment).map_or(true, |m| m.len() <= SEGMENT_HEADER_LEN);
+    let outcome = if empty {
+        None
+    } else {
+        match seal::write_sealed_from(&input, day, SealOptions::default(), &inner.sealer.stop)? {
+            Some(o) => Some(o),
+            None => return Ok(None),
+        }
+    };
+    let _gate = inner.sealer.gate.lock();
+    let path = part_file(dir, day, seq, seq);
+    if let Some(_) = &outcome {
+        if !commit(inner, day, &tmp, &path)? {
+            return Ok(None);
+        }
+    }
+    let part = match &outcome {
+        Some(_) => Some(Arc::new(SealedFile::open(&path, day)?)),
+        None => None,
+    };
+    swap_view(inner, day, |d| {
+        let mut files: Vec<Arc<SealedFile>> =
+            d.sealed.iter().flat_map(|s| s.files().cloned()).collect();
+        let mut parts = d.parts.clone();
+        if let Some(p) = &part {
+            files.push(Arc::clone(p));
+            parts.push((seq, seq));
+        }
+        let mut listing = d.listing.clone();
+        listing.segments.retain(|&s| s != seq);
+        if part.is_some() {
+            listing.parts.push((seq, seq));
+        }
+        DayFiles {
+            day,
+            sealed: (!files.is_empty()).then(|| Arc::new(SealedDay::of(day, files))),
+            whole: false,
+            parts,
+            segs: d.segs.iter().filter(|s| s.seq != seq).cloned().collect(),
+            listing,
+        }
+    });
+    names::remove_segment(dir, day, seq)?;
+    sync_dir(dir)?;
+    Ok(Some(outcome.map_or_else(
+        || {
+            SealOutcome::empty(
+                day,
+                SealStep::Part {
+                    first: seq,
+                    last: seq,
+                },
+            )
+        },
+        |o| SealOutcome {
+            step: SealStep::Part {
+                first: seq,
+                last: seq,
+            },
+            ..o
+        },
+    )))
+}
+
+/// Seals a finished day of one segment and no part straight into its `.sealed` file.
+fn seal_whole(inner: &Inner, day: Day, seq: u32) -> Result<Option<SealOutcome>> {
+    let dir = &inner.segments_dir;
+    let seg = names::segment_file(dir, day, seq);
     // The roll fsynced the segment; a day recovered at open may not have been.
-    let seg = segment_path(dir, day);
     std::fs::File::open(&seg)
         .and_then(|f| f.sync_all())
         .map_err(StoreError::io("fsync segment", &seg))?;
-    let Some(done) = seal::write_sealed(dir, day, SealOptions::default(), &inner.sealer.stop)?
+    let tmp = sealed_tmp_path(dir, day);
+    let input = SealInput::segment(dir, day, seq, tmp.clone());
+    let Some(done) =
+        seal::write_sealed_from(&input, day, SealOptions::default(), &inner.sealer.stop)?
     else {
         return Ok(None);
     };
     let _gate = inner.sealer.gate.lock();
-    if !inner.days.read().iter().any(|d| d.day == day) {
-        // Deleted by gc while we wrote: do not bring it back.
-        remove_tmp(dir, day);
+    if !commit(inner, day, &tmp, &sealed_path(dir, day))? {
         return Ok(None);
     }
-    let path = sealed_path(dir, day);
-    std::fs::rename(sealed_tmp_path(dir, day), &path)
-        .map_err(StoreError::io("rename sealed file", &path))?;
     // From here the sealed file is the day: a crash leaves it, and the next open deletes the
-    // v1 files it finds beside it.
+    // files it finds beside it.
+    let view = open_sealed(dir, day)?;
+    swap_view(inner, day, move |_| view);
+    names::remove_segment(dir, day, seq)?;
     sync_dir(dir)?;
-    let view = Arc::new(open_sealed(dir, day)?);
-    if let Some(slot) = inner.days.write().iter_mut().find(|d| d.day == day) {
-        *slot = view;
-    }
-    remove_v1(dir, day)?;
     Ok(Some(done))
+}
+
+/// Merges every part of a finished day into its `.sealed` file (one part is renamed).
+fn seal_parts(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> {
+    let dir = &inner.segments_dir;
+    let day = files.day;
+    let Some(sealed) = files.sealed() else {
+        return Ok(None);
+    };
+    let inputs: Vec<Arc<SealedFile>> = sealed.files().cloned().collect();
+    if inputs.iter().any(|f| !merge::mergeable(f)) {
+        tracing::error!(%day, "a part of the day is damaged: the day stays in parts (run `logstore verify`)");
+        return Ok(None);
+    }
+    let tmp = sealed_tmp_path(dir, day);
+    let outcome = if let [only] = inputs.as_slice() {
+        let _ = only;
+        let (a, b) = files.parts[0];
+        let _gate = inner.sealer.gate.lock();
+        if !commit(
+            inner,
+            day,
+            &part_file(dir, day, a, b),
+            &sealed_path(dir, day),
+        )? {
+            return Ok(None);
+        }
+        SealOutcome::empty(day, SealStep::Day { parts: 1 })
+    } else {
+        let Some(m) = merge::merge(&inputs, &tmp, &inner.sealer.stop)? else {
+            return Ok(None);
+        };
+        let _gate = inner.sealer.gate.lock();
+        if !commit(inner, day, &tmp, &sealed_path(dir, day))? {
+            return Ok(None);
+        }
+        SealOutcome::of_merge(day, SealStep::Day { parts: m.inputs }, &m)
+    };
+    let view = open_sealed(dir, day)?;
+    swap_view(inner, day, move |_| view);
+    for &(a, b) in &files.parts {
+        names::remove_part(dir, day, a, b)?;
+    }
+    sync_dir(dir)?;
+    Ok(Some(outcome))
+}
+
+/// Merges the window of adjacent parts with the fewest bytes (so big parts are rewritten
+/// rarely: each merge at least doubles what it writes, like a size-tiered LSM).
+fn merge_window(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> {
+    let dir = &inner.segments_dir;
+    let day = files.day;
+    let Some(sealed) = files.sealed() else {
+        return Ok(None);
+    };
+    let inputs: Vec<Arc<SealedFile>> = sealed.files().cloned().collect();
+    let size = |f: &SealedFile| std::fs::metadata(f.path()).map_or(u64::MAX, |m| m.len());
+    let ok: Vec<bool> = inputs.iter().map(|f| merge::mergeable(f)).collect();
+    let width = MAX_PARTS.min(inputs.len());
+    let best = (0..=inputs.len() - width)
+        .filter(|&i| ok[i..i + width].iter().all(|&b| b))
+        .min_by_key(|&i| inputs[i..i + width].iter().map(|f| size(f)).sum::<u64>());
+    let Some(i) = best else {
+        tracing::error!(%day, "damaged parts leave no window to merge (run `logstore verify`)");
+        return Ok(None);
+    };
+    let window = &files.parts[i..i + width];
+    let (a, b) = (window[0].0, window[width - 1].1);
+    let tmp = part_tmp_file(dir, day, a, b);
+    let Some(m) = merge::merge(&inputs[i..i + width], &tmp, &inner.sealer.stop)? else {
+        return Ok(None);
+    };
+    let _gate = inner.sealer.gate.lock();
+    let path = part_file(dir, day, a, b);
+    if !commit(inner, day, &tmp, &path)? {
+        return Ok(None);
+    }
+    let merged = Arc::new(SealedFile::open(&path, day)?);
+    swap_view(inner, day, |d| {
+        let old: Vec<Arc<SealedFile>> = d.sealed.iter().flat_map(|s| s.files().cloned()).collect();
+        let mut files = Vec::new();
+        let mut parts = Vec::new();
+        let mut placed = false;
+        for (f, &(x, y)) in old.iter().zip(&d.parts) {
+            if a <= x && y <= b {
+                if !placed {
+                    files.push(Arc::clone(&merged));
+                    parts.push((a, b));
+                    placed = true;
+                }
+            } else {
+                files.push(Arc::clone(f));
+                parts.push((x, y));
+            }
+        }
+        let mut listing = d.listing.clone();
+        listing.parts = parts.clone();
+        DayFiles {
+            day,
+            sealed: Some(Arc::new(SealedDay::of(day, files))),
+            whole: false,
+            parts,
+            segs: d.segs.clone(),
+            listing,
+        }
+    });
+    for &(x, y) in window {
+        names::remove_part(dir, day, x, y)?;
+    }
+    sync_dir(dir)?;
+    Ok(Some(SealOutcome::of_merge(
+        day,
+        SealStep::Merge {
+            first: a,
+            last: b,
+            inputs: width,
+        },
+        &m,
+    )))
 }
 
 /// Seals one day of a store that no writer has open, in the calling thread, with `options`
@@ -193,6 +446,7 @@ pub fn seal_closed_day(
     if sealed_path(&segments, day).exists() {
         return Ok(None);
     }
+    let seq = seal::day_segment(&segments, day)?;
     remove_tmp(&segments, day);
     let Some(done) = seal::write_sealed(&segments, day, options, &AtomicBool::new(false))? else {
         return Ok(None);
@@ -201,7 +455,8 @@ pub fn seal_closed_day(
     std::fs::rename(sealed_tmp_path(&segments, day), &path)
         .map_err(StoreError::io("rename sealed file", &path))?;
     sync_dir(&segments)?;
-    remove_v1(&segments, day)?;
+    names::remove_segment(&segments, day, seq)?;
+    sync_dir(&segments)?;
     Ok(Some(done))
 }
 
@@ -215,11 +470,13 @@ impl LogStore {
     /// names stays readable in the live layout.
     pub fn seal(&self) -> Result<Vec<SealOutcome>> {
         let writer = self.inner.writer.as_ref().ok_or(StoreError::ReadOnly)?;
-        let live = writer.lock().live.as_ref().map(|l| l.day);
+        let _ = writer;
+        // Every day not in its resting shape: past days become their `.sealed` file, today's
+        // closed segments become parts.
         let past: Vec<Day> = self
             .days()
             .iter()
-            .filter(|d| d.sealed().is_none() && Some(d.day) != live)
+            .filter(|d| !d.is_whole())
             .map(|d| d.day)
             .collect();
         let s = &self.inner.sealer;

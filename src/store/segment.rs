@@ -18,7 +18,6 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Result, StoreError};
-use crate::store::day::Day;
 use crate::store::record::{self, FrameError, PayloadRef, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN};
 use crate::store::view::FileView;
 
@@ -29,11 +28,6 @@ pub const SEGMENT_MAGIC: [u8; 8] = *b"LOGSTSEG";
 pub const SEGMENT_VERSION: u32 = 1;
 /// Bytes before the first record.
 pub const SEGMENT_HEADER_LEN: u64 = 16;
-
-/// `DIR/segments/YYYY-MM-DD.log`.
-pub fn segment_path(segments_dir: &Path, day: Day) -> PathBuf {
-    segments_dir.join(format!("{day}.log"))
-}
 
 /// The 16-byte header of a segment (and, with another magic, of an index file).
 pub fn file_header(magic: [u8; 8], version: u32) -> [u8; 16] {

@@ -7,11 +7,15 @@ use std::collections::HashMap;
 
 use crate::error::Result;
 use crate::store::day::Day;
-use crate::store::index::{live_index_path, sorted_index_path, IndexEntry};
+use crate::store::index::IndexEntry;
 use crate::store::record;
 use crate::store::sealed::layout::state_name;
 use crate::store::sealed::SealedDay;
-use crate::store::{DayFiles, DayIndex, LogStore};
+use std::collections::HashSet;
+
+use crate::store::days::DayIndex;
+use crate::store::names;
+use crate::store::{DayFiles, LogStore};
 use crate::ExecutionId;
 
 /// Where an execution's final state is: a v1 run to read, or known (sealed days).
@@ -84,7 +88,6 @@ impl LogStore {
                         Ok(sealed.name(&r)?.map(|n| ExecutionId::from_checked(&n)))
                     })?;
                 }
-                continue;
             }
             for run in day.all_runs()? {
                 let piece = Piece {
@@ -111,56 +114,84 @@ impl LogStore {
         Ok(out)
     }
 
-    /// Sizes and counts per day.
+    /// Sizes and counts per day: its sealed file, or its parts and live segments.
     pub fn stats(&self) -> Result<Vec<DayStats>> {
         self.refresh_days()?;
         let mut out = Vec::new();
+        let len = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
         for day in self.days() {
-            let len = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
-            if let Some(sealed) = day.sealed() {
-                out.push(sealed_stats(sealed, len(sealed.path()))?);
+            let mut st = match day.sealed() {
+                Some(sealed) => {
+                    let bytes = sealed.files().map(|f| len(f.path())).sum();
+                    sealed_stats(sealed, bytes)?
+                }
+                None => DayStats {
+                    day: day.day,
+                    sealed: false,
+                    version: 1,
+                    segment_bytes: 0,
+                    index_bytes: 0,
+                    raw_bytes: 0,
+                    disk_bytes: 0,
+                    entries: 0,
+                    runs: 0,
+                    blocks: 0,
+                    executions: 0,
+                    parts: 0,
+                    segments: 0,
+                },
+            };
+            st.sealed = day.is_whole();
+            st.parts = day.parts.len() as u64;
+            if day.segs.is_empty() {
+                out.push(st);
                 continue;
             }
             let runs = day.all_runs()?;
-            let mut execs: Vec<u64> = runs.iter().map(|r| r.hash).collect();
-            execs.sort_unstable();
-            execs.dedup();
-            let dir = day
-                .segment
-                .path()
-                .parent()
-                .map(std::path::Path::to_owned)
-                .unwrap_or_default();
-            let segment_bytes = len(day.segment.path());
-            let index_bytes =
-                len(&live_index_path(&dir, day.day)) + len(&sorted_index_path(&dir, day.day));
-            out.push(DayStats {
-                day: day.day,
-                sealed: matches!(day.index, DayIndex::Sorted(_)),
-                version: 1,
-                segment_bytes,
-                index_bytes,
-                raw_bytes: segment_bytes + index_bytes,
-                disk_bytes: segment_bytes + index_bytes,
-                entries: runs.iter().map(|r| u64::from(r.count)).sum(),
-                runs: runs.len() as u64,
-                blocks: 0,
-                executions: execs.len() as u64,
-            });
+            let mut execs: HashSet<u64> = runs.iter().map(|r| r.hash).collect();
+            if let Some(sealed) = day.sealed() {
+                sealed.for_each_record(|r| {
+                    execs.insert(r.hash);
+                })?;
+            }
+            let mut sorted = false;
+            for seg in &day.segs {
+                let dir = seg
+                    .segment
+                    .path()
+                    .parent()
+                    .map(std::path::Path::to_owned)
+                    .unwrap_or_default();
+                let segment_bytes = len(seg.segment.path());
+                let index_bytes = len(&names::index_file(&dir, day.day, seg.seq))
+                    + len(&names::sorted_index_file(&dir, day.day, seg.seq));
+                sorted |= matches!(seg.index, DayIndex::Sorted(_));
+                st.segment_bytes += segment_bytes;
+                st.index_bytes += index_bytes;
+                st.raw_bytes += segment_bytes + index_bytes;
+                st.disk_bytes += segment_bytes + index_bytes;
+            }
+            st.segments = day.segs.len() as u64;
+            st.sealed = sorted && day.sealed().is_none();
+            st.entries += runs.iter().map(|r| u64::from(r.count)).sum::<u64>();
+            st.runs = runs.len() as u64;
+            st.executions = execs.len() as u64;
+            if day.sealed().is_none() {
+                st.version = 1;
+            }
+            out.push(st);
         }
         Ok(out)
     }
 }
 
 fn sealed_stats(sealed: &SealedDay, file_len: u64) -> Result<DayStats> {
-    // The table is sorted by hash: distinct hashes are the changes along it.
-    let (mut executions, mut last) = (0u64, None);
+    // An execution has one record per part it was in.
+    let mut hashes = HashSet::new();
     sealed.for_each_record(|r| {
-        if last != Some(r.hash) {
-            executions += 1;
-            last = Some(r.hash);
-        }
+        hashes.insert(r.hash);
     })?;
+    let executions = hashes.len() as u64;
     Ok(DayStats {
         day: sealed.day(),
         sealed: true,
@@ -168,6 +199,8 @@ fn sealed_stats(sealed: &SealedDay, file_len: u64) -> Result<DayStats> {
         segment_bytes: file_len,
         index_bytes: 0,
         raw_bytes: sealed.v1_bytes(),
+        parts: 0,
+        segments: 0,
         disk_bytes: file_len,
         entries: sealed.entries(),
         runs: 0,
@@ -246,4 +279,8 @@ pub struct DayStats {
     pub blocks: u64,
     /// Distinct executions (by hash).
     pub executions: u64,
+    /// Parts of a day that is not sealed whole yet (closed segments sealed during the day).
+    pub parts: u64,
+    /// Segments in the live layout (the open one, and closed ones not yet parts).
+    pub segments: u64,
 }

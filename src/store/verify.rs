@@ -4,10 +4,11 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use crate::error::{Result, StoreError};
-use crate::store::days::{list_days, open_day};
+use crate::store::days::{open_day, DayIndex, Reuse};
+use crate::store::names;
 use crate::store::recovery::run_is_whole;
 use crate::store::sealed::layout::sealed_path;
-use crate::store::sealed::SealedDay;
+use crate::store::sealed::SealedFile;
 use crate::store::segment::{scan, ScanEvent, SEGMENT_HEADER_LEN};
 use crate::store::LogStore;
 
@@ -63,98 +64,104 @@ impl LogStore {
         let mut report = VerifyReport::default();
         let days = self.days();
         // A day whose files could not be opened at all is left out of the store's days.
-        for listed in list_days(&self.inner.segments_dir)? {
-            if !days.iter().any(|d| d.day == listed) {
-                if let Err(e) = open_day(&self.inner.segments_dir, listed, true) {
+        for listed in names::list(&self.inner.segments_dir)? {
+            if !days.iter().any(|d| d.day == listed.day) && !listed.is_empty() {
+                if let Err(e) = open_day(&self.inner.segments_dir, &listed, true, Reuse::default())
+                {
                     report.days += 1;
                     report.problems.push(Problem {
-                        file: sealed_path(&self.inner.segments_dir, listed),
+                        file: sealed_path(&self.inner.segments_dir, listed.day),
                         offset: 0,
                         reason: format!("the day cannot be opened: {e}"),
                     });
                 }
             }
         }
+        // Parts that could not be opened are left out of their day.
+        report.problems.extend(self.unreadable_days());
         for day in days {
             report.days += 1;
             if let Some(sealed) = day.sealed() {
-                verify_sealed(sealed, &mut report)?;
-                continue;
+                for file in sealed.files() {
+                    verify_sealed(file, &mut report)?;
+                }
             }
-            let seg = &day.segment;
-            let len = seg
-                .len()
-                .map_err(StoreError::io("stat segment", seg.path()))?;
-            let runs = day.all_runs()?;
-            if let crate::store::DayIndex::Sorted(sorted) = &day.index {
-                for offset in sorted.entries()?.1 {
-                    report.problems.push(Problem {
+            for seg_files in &day.segs {
+                let seg = &seg_files.segment;
+                let len = seg
+                    .len()
+                    .map_err(StoreError::io("stat segment", seg.path()))?;
+                let runs = seg_files.all_runs()?;
+                if let DayIndex::Sorted(sorted) = &seg_files.index {
+                    for offset in sorted.entries()?.1 {
+                        report.problems.push(Problem {
                         file: sorted.path().to_owned(),
                         offset,
                         reason: "sorted index entry fails its checksum (delete this .sidx; the next writer open rebuilds it from the segment)".to_owned(),
                     });
+                    }
                 }
-            }
-            let covered = runs
-                .iter()
-                .map(|r| r.end())
-                .max()
-                .unwrap_or(SEGMENT_HEADER_LEN);
-            let mut indexed = 0u64;
-            for run in &runs {
-                report.index_entries += 1;
-                indexed += u64::from(run.count);
-                if run.end() > len {
+                let covered = runs
+                    .iter()
+                    .map(|r| r.end())
+                    .max()
+                    .unwrap_or(SEGMENT_HEADER_LEN);
+                let mut indexed = 0u64;
+                for run in &runs {
+                    report.index_entries += 1;
+                    indexed += u64::from(run.count);
+                    if run.end() > len {
+                        report.problems.push(Problem {
+                            file: seg.path().to_owned(),
+                            offset: run.offset,
+                            reason: format!(
+                                "index entry points past the end of the segment ({} > {len})",
+                                run.end()
+                            ),
+                        });
+                    } else if !run_is_whole(seg, run)? {
+                        report.problems.push(Problem {
+                            file: seg.path().to_owned(),
+                            offset: run.offset,
+                            reason: format!(
+                                "the {} records the index lists here are not all intact",
+                                run.count
+                            ),
+                        });
+                    }
+                }
+                let mut found = 0u64;
+                let mut problems = Vec::new();
+                scan(seg, SEGMENT_HEADER_LEN, covered.min(len), |ev| {
+                    match ev {
+                        ScanEvent::Record { .. } => found += 1,
+                        ScanEvent::Damage {
+                            offset,
+                            len,
+                            reason,
+                        } => problems.push(Problem {
+                            file: seg.path().to_owned(),
+                            offset,
+                            reason: format!("{len} damaged bytes: {reason}"),
+                        }),
+                        ScanEvent::Tail { offset, reason } => problems.push(Problem {
+                            file: seg.path().to_owned(),
+                            offset,
+                            reason: format!("damaged up to the indexed end: {reason}"),
+                        }),
+                    }
+                    ControlFlow::Continue(())
+                })
+                .map_err(StoreError::io("read segment", seg.path()))?;
+                report.records += found;
+                report.problems.extend(problems);
+                if found != indexed && report.problems.is_empty() {
                     report.problems.push(Problem {
                         file: seg.path().to_owned(),
-                        offset: run.offset,
-                        reason: format!(
-                            "index entry points past the end of the segment ({} > {len})",
-                            run.end()
-                        ),
-                    });
-                } else if !run_is_whole(seg, run)? {
-                    report.problems.push(Problem {
-                        file: seg.path().to_owned(),
-                        offset: run.offset,
-                        reason: format!(
-                            "the {} records the index lists here are not all intact",
-                            run.count
-                        ),
+                        offset: SEGMENT_HEADER_LEN,
+                        reason: format!("index lists {indexed} records, the segment holds {found}"),
                     });
                 }
-            }
-            let mut found = 0u64;
-            let mut problems = Vec::new();
-            scan(seg, SEGMENT_HEADER_LEN, covered.min(len), |ev| {
-                match ev {
-                    ScanEvent::Record { .. } => found += 1,
-                    ScanEvent::Damage {
-                        offset,
-                        len,
-                        reason,
-                    } => problems.push(Problem {
-                        file: seg.path().to_owned(),
-                        offset,
-                        reason: format!("{len} damaged bytes: {reason}"),
-                    }),
-                    ScanEvent::Tail { offset, reason } => problems.push(Problem {
-                        file: seg.path().to_owned(),
-                        offset,
-                        reason: format!("damaged up to the indexed end: {reason}"),
-                    }),
-                }
-                ControlFlow::Continue(())
-            })
-            .map_err(StoreError::io("read segment", seg.path()))?;
-            report.records += found;
-            report.problems.extend(problems);
-            if found != indexed && report.problems.is_empty() {
-                report.problems.push(Problem {
-                    file: seg.path().to_owned(),
-                    offset: SEGMENT_HEADER_LEN,
-                    reason: format!("index lists {indexed} records, the segment holds {found}"),
-                });
             }
         }
         Ok(report)
@@ -163,7 +170,7 @@ impl LogStore {
 
 /// Checks a sealed file block by block: every block's CRC, decompression and contents, every
 /// filter, every execution record, and that the totals agree with the trailer.
-fn verify_sealed(sealed: &SealedDay, report: &mut VerifyReport) -> Result<()> {
+fn verify_sealed(sealed: &SealedFile, report: &mut VerifyReport) -> Result<()> {
     let mut problems = Vec::new();
     let problem = |problems: &mut Vec<Problem>, offset: u64, reason: String| {
         problems.push(Problem {

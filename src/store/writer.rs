@@ -6,24 +6,23 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::days::{DayFiles, DayIndex, LiveHeads};
+use super::days::{DayFiles, DayIndex, LiveHeads, SegFiles};
 use super::Config;
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::error::{Result, StoreError};
 use crate::store::commit::{Batch, ByExecHash, Layout};
 use crate::store::day::Day;
-use crate::store::index::{
-    live_index_header, live_index_path, sorted_index_path, sync_dir, IndexEntry, ENTRY_LEN,
-    INDEX_HEADER_LEN,
-};
+use crate::store::index::{live_index_header, sync_dir, IndexEntry, ENTRY_LEN, INDEX_HEADER_LEN};
+use crate::store::names::{index_file, segment_file, sorted_index_file, MAX_SEGMENT_BYTES};
 use crate::store::recovery::{self, entry_number, Damage};
-use crate::store::segment::{segment_path, SegmentWriter};
+use crate::store::segment::{SegmentWriter, SEGMENT_HEADER_LEN};
 use crate::store::view::{Access, FileView};
 
-/// The files of the day being written.
+/// The segment being written.
 pub(super) struct LiveFiles {
     pub(super) day: Day,
+    pub(super) seq: u32,
     pub(super) segment: SegmentWriter,
     pub(super) index: File,
     pub(super) index_path: PathBuf,
@@ -74,6 +73,8 @@ pub(crate) struct Inner {
     pub(super) fsyncs: std::sync::atomic::AtomicU64,
     /// The background sealer (writers only).
     pub(super) sealer: super::sealer::Sealer,
+    /// The segment the writer appends to: the sealer leaves it alone.
+    pub(super) open_segment: Mutex<Option<(Day, u32)>>,
 }
 
 impl Inner {
@@ -131,7 +132,10 @@ impl Inner {
 
     pub(super) fn write_batch(&self, w: &mut Writer) -> Result<()> {
         let day = Day::from_unix_ms(self.config.clock.now_ms()).max(w.min_day);
-        if w.live.as_ref().is_none_or(|l| day > l.day) {
+        let part_bytes = self.config.part_bytes.clamp(1, MAX_SEGMENT_BYTES / 2);
+        let full =
+            |l: &LiveFiles| l.segment.len() > SEGMENT_HEADER_LEN && l.segment.len() >= part_bytes;
+        if w.live.as_ref().is_none_or(|l| day > l.day || full(l)) {
             self.roll(w, day)?;
         }
         let Writer {
@@ -183,25 +187,61 @@ impl Inner {
         Ok(())
     }
 
-    /// Ends the current day (if any) and starts `day`. The old day's segment is fsynced here
-    /// (the group commit fsyncs only the live segment, so nothing unsynced may stay behind);
-    /// its rewrite into the sealed format is left to the background sealer.
+    /// Closes the current segment (if any) and starts the next one, of `day`. The closed
+    /// segment and its index are fsynced here (the group commit fsyncs only the open segment,
+    /// so nothing unsynced may stay behind, and recovery only ever looks at a day's newest
+    /// segment); its rewrite into a part is left to the background sealer.
     pub(super) fn roll(&self, w: &mut Writer, day: Day) -> Result<()> {
+        let seq = match &w.live {
+            Some(l) if l.day == day => l.seq + 1,
+            _ => crate::store::names::list(&self.segments_dir)?
+                .into_iter()
+                .find(|l| l.day == day)
+                .map_or(1, |l| l.next_seq()),
+        };
+        // The next segment exists before the old one is handed to the sealer.
+        let files = LiveFiles::create(&self.segments_dir, day, seq)?;
         if let Some(old) = w.live.take() {
-            if let Err(e) = old.segment.sync() {
-                // Keep writing the old day rather than lose the ability to write at all.
+            if let Err(e) = old.close() {
+                // Keep writing the old segment rather than lose the ability to write at all.
                 w.live = Some(old);
+                drop(files);
+                let _ = crate::store::names::remove_segment(&self.segments_dir, day, seq);
                 return Err(e);
             }
             self.sealer.request([old.day]);
         }
-        let files = LiveFiles::create(&self.segments_dir, day)?;
-        let view = Arc::new(files.day_files()?);
-        let mut days = self.days.write();
-        match days.iter_mut().find(|d| d.day == day) {
-            Some(slot) => *slot = view,
-            None => days.push(view),
+        let view = Arc::new(files.seg_files()?);
+        {
+            let mut days = self.days.write();
+            match days.iter_mut().find(|d| d.day == day) {
+                Some(slot) => {
+                    let mut segs = slot.segs.clone();
+                    segs.push(view);
+                    *slot = Arc::new(DayFiles {
+                        day,
+                        sealed: slot.sealed.clone(),
+                        whole: false,
+                        parts: slot.parts.clone(),
+                        segs,
+                        listing: slot.listing.clone(),
+                    });
+                }
+                None => days.push(Arc::new(DayFiles {
+                    day,
+                    sealed: None,
+                    whole: false,
+                    parts: Vec::new(),
+                    segs: vec![view],
+                    listing: crate::store::names::DayListing {
+                        day,
+                        segments: vec![seq],
+                        ..Default::default()
+                    },
+                })),
+            }
         }
+        *self.open_segment.lock() = Some((day, seq));
         w.live = Some(files);
         Ok(())
     }
@@ -260,20 +300,20 @@ impl LiveFiles {
     /// Starts writing `day`: a new segment and live index with their headers, both fsynced with
     /// their directory so the new files survive a power cut. If the day already has a segment
     /// (a clock that went back to a sealed day), it is unsealed and appended to, never rewritten.
-    pub(super) fn create(segments_dir: &Path, day: Day) -> Result<LiveFiles> {
-        let seg = segment_path(segments_dir, day);
+    pub(super) fn create(segments_dir: &Path, day: Day, seq: u32) -> Result<LiveFiles> {
+        let seg = segment_file(segments_dir, day, seq);
         let rec = if seg.exists() {
-            let sidx = sorted_index_path(segments_dir, day);
+            let sidx = sorted_index_file(segments_dir, day, seq);
             match std::fs::remove_file(&sidx) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(StoreError::io("delete sorted index", &sidx)(e)),
             }
-            recovery::recover(&seg, &live_index_path(segments_dir, day))?
+            recovery::recover(&seg, &index_file(segments_dir, day, seq))?
         } else {
             recovery::Recovered::default()
         };
-        let files = LiveFiles::resume(segments_dir, day, &rec)?;
+        let files = LiveFiles::resume(segments_dir, day, seq, &rec)?;
         files.segment.sync()?;
         files
             .index
@@ -287,11 +327,12 @@ impl LiveFiles {
     pub(super) fn resume(
         segments_dir: &Path,
         day: Day,
+        seq: u32,
         rec: &recovery::Recovered,
     ) -> Result<LiveFiles> {
-        let seg_path = segment_path(segments_dir, day);
+        let seg_path = segment_file(segments_dir, day, seq);
         let segment = SegmentWriter::open(&seg_path, rec.segment_len)?;
-        let index_path = live_index_path(segments_dir, day);
+        let index_path = index_file(segments_dir, day, seq);
         let index = OpenOptions::new()
             .read(true)
             .write(true)
@@ -327,6 +368,7 @@ impl LiveFiles {
             .map_err(StoreError::io("open index", &index_path))?;
         Ok(LiveFiles {
             day,
+            seq,
             segment,
             index,
             index_path,
@@ -346,11 +388,20 @@ impl LiveFiles {
         Ok(())
     }
 
-    /// The readers' view of this live day.
-    pub(super) fn day_files(&self) -> Result<DayFiles> {
+    /// Makes the segment and its index durable: what closing it (a roll) requires.
+    pub(super) fn close(&self) -> Result<()> {
+        self.segment.sync()?;
+        self.index
+            .sync_all()
+            .map_err(StoreError::io("fsync index", &self.index_path))
+    }
+
+    /// The readers' view of this segment.
+    pub(super) fn seg_files(&self) -> Result<SegFiles> {
         let path = self.segment.path();
-        Ok(DayFiles {
+        Ok(SegFiles {
             day: self.day,
+            seq: self.seq,
             segment: FileView::open(path, Access::Map)
                 .map_err(StoreError::io("open segment", path))?,
             index: DayIndex::Own(Arc::clone(&self.heads)),

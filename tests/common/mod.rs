@@ -52,6 +52,7 @@ pub fn manual(clock: &ManualClock) -> Config {
     Config {
         commit: CommitPolicy::default(),
         clock: Arc::new(clock.clone()),
+        part_bytes: logstore::DEFAULT_PART_BYTES,
     }
 }
 
@@ -63,6 +64,7 @@ pub fn manual_with(clock: &ManualClock, batch: usize, delay_ms: u64) -> Config {
             ..CommitPolicy::default()
         },
         clock: Arc::new(clock.clone()),
+        part_bytes: logstore::DEFAULT_PART_BYTES,
     }
 }
 

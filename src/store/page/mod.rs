@@ -10,10 +10,12 @@ use std::collections::HashMap;
 
 use crate::error::{Result, StoreError};
 use crate::store::day::Day;
+use crate::store::days::{DayIndex, SegFiles};
 use crate::store::index::{exec_hash, IndexEntry};
+use crate::store::names::virtual_offset;
 use crate::store::record::{self, PayloadRef};
 use crate::store::sealed::layout::state_name;
-use crate::store::{DayFiles, DayIndex, LogStore};
+use crate::store::{DayFiles, LogStore};
 
 mod sealed;
 use crate::{ExecutionId, ExecutionSummary, Filter};
@@ -61,8 +63,8 @@ impl LineCursor {
 /// directly and are not cached. Pass a new (default) one when there is nothing to reuse.
 #[derive(Debug, Default, Clone)]
 pub struct RunCache {
-    /// By day and execution hash (one cache may serve several executions).
-    days: HashMap<(Day, u64), ScannedRuns>,
+    /// By day, segment and execution hash (one cache may serve several executions).
+    days: HashMap<(Day, u32, u64), ScannedRuns>,
 }
 
 #[derive(Debug, Clone)]
@@ -76,8 +78,29 @@ struct ScannedRuns {
 }
 
 impl LogStore {
-    /// The runs of `hash` in `day`, in segment order, through `cache` for scanned days.
+    /// The runs of `hash` in `day`'s segments, in append order (day-wide offsets), through
+    /// `cache` for scanned indexes.
     fn runs_of(day: &DayFiles, hash: u64, cache: &mut RunCache) -> Result<Vec<IndexEntry>> {
+        let mut out = Vec::new();
+        for seg in &day.segs {
+            out.extend(
+                LogStore::seg_runs_of(seg, hash, cache)?
+                    .into_iter()
+                    .map(|r| IndexEntry {
+                        offset: virtual_offset(seg.seq, r.offset),
+                        ..r
+                    }),
+            );
+        }
+        // Segments gone since the cache was filled are dropped from it.
+        cache
+            .days
+            .retain(|k, _| k.0 != day.day || day.segs.iter().any(|s| s.seq == k.1));
+        Ok(out)
+    }
+
+    /// The runs of `hash` in one segment (file offsets), through `cache` for a scanned index.
+    fn seg_runs_of(day: &SegFiles, hash: u64, cache: &mut RunCache) -> Result<Vec<IndexEntry>> {
         let DayIndex::Scan(scan) = &day.index else {
             return day.runs_after(hash, &mut 0);
         };
@@ -86,11 +109,14 @@ impl LogStore {
             Ok(m) => (m.ino(), m.len()),
             Err(_) => return day.runs_after(hash, &mut 0),
         };
-        let slot = cache.days.entry((day.day, hash)).or_insert(ScannedRuns {
-            seen: 0,
-            file,
-            runs: Vec::new(),
-        });
+        let slot = cache
+            .days
+            .entry((day.day, day.seq, hash))
+            .or_insert(ScannedRuns {
+                seen: 0,
+                file,
+                runs: Vec::new(),
+            });
         // Another file, or a shorter one: the index was rewritten. Start over.
         if slot.file.0 != file.0 || slot.file.1 > file.1 {
             *slot = ScannedRuns {
@@ -140,7 +166,6 @@ impl LogStore {
                         return Ok(());
                     }
                 }
-                continue;
             }
             for run in LogStore::runs_of(&day, hash, cache)? {
                 found = true;
@@ -198,9 +223,9 @@ impl LogStore {
                     start += count;
                 }
                 cursor.lines += (start - at.base).saturating_sub(at.lines);
-                at.lines = start - at.base;
+                // Lines read from live segments that are not parts yet count too.
+                at.lines = at.lines.max(start - at.base);
                 cursor.days.insert(day.day, at);
-                continue;
             }
             for run in day.runs_after(hash, &mut at.seen)? {
                 if run.offset < at.offset {
@@ -254,7 +279,6 @@ impl LogStore {
                         terminal = None; // a later live day's terminal run still wins
                     }
                 }
-                continue;
             }
             for run in LogStore::runs_of(&day, hash, cache)? {
                 let s = summary.get_or_insert_with(|| ExecutionSummary {
@@ -322,7 +346,7 @@ fn read_run_lines(
         more
     });
     for (at, len, e) in damage {
-        tracing::warn!(file = %day.segment.path().display(), offset = run.offset + at as u64, len, error = %e, "skipped damaged bytes (run `logstore verify`)");
+        tracing::warn!(file = %day.path().display(), offset = run.offset + at as u64, len, error = %e, "skipped damaged bytes (run `logstore verify`)");
     }
     Ok(more)
 }

@@ -128,6 +128,7 @@ fn sealed_days_keep_their_lines_and_a_follower_crosses_the_sealing() {
     let config = Config {
         commit: CommitPolicy::default(),
         clock: std::sync::Arc::new(clock),
+        part_bytes: crate::store::DEFAULT_PART_BYTES,
     };
     let long = |exec: &str, i: usize| {
         let mut e = entry(exec, i);

@@ -12,7 +12,8 @@
 //! - `layout`: the fixed-size parts of the file (header, trailer, block table, execution table).
 //! - `seal`: the rewrite into one file and its crash-safe commit.
 //! - `partition`: the spill partition sort that groups a day by execution in bounded memory.
-//! - `reader`: [`SealedDay`], the open file.
+//! - `reader`: [`SealedFile`], one open file; `parts`: [`SealedDay`], a day's files read as one.
+//! - `merge`: parts merged by copying their blocks (no decompression, no re-tokenizing).
 //!
 //! The byte layout is in `docs/FORMAT.md` ("Version 2: sealed days").
 
@@ -21,7 +22,9 @@ mod codec;
 pub(crate) mod columns;
 pub(crate) mod filter;
 pub(crate) mod layout;
+pub(crate) mod merge;
 mod partition;
+mod parts;
 mod reader;
 pub(crate) mod seal;
 #[cfg(test)]
@@ -29,4 +32,5 @@ mod tests;
 
 // What search (src/search/) and shipping (src/ship/) read sealed days through; the definition
 // of a word is `filter::words`.
-pub(crate) use reader::{BlockMeta, BlockScratch, SealedDay};
+pub(crate) use parts::SealedDay;
+pub(crate) use reader::{BlockMeta, BlockScratch, SealedFile};

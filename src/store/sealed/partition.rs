@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::seal::{Out, Sealer};
 use crate::error::{Result, StoreError};
-use crate::store::day::Day;
+
 use crate::store::index::{self, IndexEntry, SortedIndex};
 use crate::store::record;
 use crate::store::view::{Access, FileView};
@@ -96,8 +96,7 @@ pub(super) fn seal_partitioned(
     s: &mut Sealer,
     segment: &ReadFile,
     index: &FileView,
-    segments_dir: &Path,
-    day: Day,
+    tmp: &Path,
     stop: &AtomicBool,
 ) -> Result<bool> {
     let listed = index
@@ -122,7 +121,7 @@ pub(super) fn seal_partitioned(
         return seal_runs(s, &mut runs, &Bytes::Mem(&bytes), stop);
     }
     let paths: Vec<PathBuf> = (0..parts)
-        .map(|k| segments_dir.join(format!("{day}.sealed.tmp-part{k}")))
+        .map(|k| spill_path(tmp, &format!("part{k}")))
         .collect();
     let mut outs = paths
         .iter()
@@ -142,6 +141,13 @@ pub(super) fn seal_partitioned(
         std::fs::remove_file(path).map_err(StoreError::io("delete", path))?;
     }
     Ok(true)
+}
+
+/// A spill file beside the temporary file `tmp`: `tmp` + `-` + `what`.
+pub(super) fn spill_path(tmp: &Path, what: &str) -> PathBuf {
+    let mut name = tmp.as_os_str().to_owned();
+    name.push(format!("-{what}"));
+    PathBuf::from(name)
 }
 
 /// The first hash of each partition after the first (`parts - 1` bounds, ascending), so that

@@ -85,9 +85,9 @@ impl BlockMeta {
     }
 }
 
-/// An open sealed day (`YYYY-MM-DD.sealed`).
-pub(crate) struct SealedDay {
-    day: Day,
+/// One open sealed file: a part (`YYYY-MM-DD.N-M.part`) or a whole sealed day
+/// (`YYYY-MM-DD.sealed`). Readers see a day's files through [`SealedDay`](super::SealedDay).
+pub(crate) struct SealedFile {
     path: PathBuf,
     file: FileView,
     trailer: Trailer,
@@ -98,19 +98,19 @@ pub(crate) struct SealedDay {
     metas: OnceLock<Vec<BlockMeta>>,
 }
 
-impl std::fmt::Debug for SealedDay {
+impl std::fmt::Debug for SealedFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SealedDay")
+        f.debug_struct("SealedFile")
             .field("path", &self.path)
             .field("blocks", &self.table.len())
             .finish_non_exhaustive()
     }
 }
 
-impl SealedDay {
+impl SealedFile {
     /// Opens the sealed file of `day` at `path`: checks the header, reads the trailer (or its
     /// copy) and the block table.
-    pub(crate) fn open(path: &Path, day: Day) -> Result<SealedDay> {
+    pub(crate) fn open(path: &Path, _day: Day) -> Result<SealedFile> {
         let file =
             FileView::open(path, Access::Map).map_err(StoreError::io("open sealed file", path))?;
         let len = file
@@ -131,6 +131,13 @@ impl SealedDay {
         file.read_into(0, &mut head)
             .map_err(StoreError::io("read sealed file", path))?;
         check_header(path, &head[..16], SEALED_MAGIC, SEALED_VERSION)?;
+        let version = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
+        if version < 2 {
+            return Err(corrupt(
+                8,
+                format!("sealed file version {version}: no such version"),
+            ));
+        }
         let mut tail = [0u8; TRAILER_LEN];
         file.read_into(len - TRAILER_LEN as u64, &mut tail)
             .map_err(StoreError::io("read sealed file", path))?;
@@ -183,8 +190,7 @@ impl SealedDay {
                 })
             })
             .collect();
-        Ok(SealedDay {
-            day,
+        Ok(SealedFile {
             path: path.to_owned(),
             file,
             trailer,
@@ -202,14 +208,39 @@ impl SealedDay {
             .map_err(StoreError::io("read sealed file", &self.path))
     }
 
+    /// The trailer in use.
+    pub(super) fn trailer(&self) -> &Trailer {
+        &self.trailer
+    }
+
+    /// Whether `open` found nothing wrong and every block-table entry checks out: what a
+    /// merge requires of its inputs (it copies their bytes and rebases their offsets).
+    pub(super) fn is_clean(&self) -> bool {
+        self.damage.is_empty() && self.table.iter().all(Option::is_some)
+    }
+
+    /// Copies `len` bytes at `offset` of this file into `out`.
+    pub(super) fn copy_range(
+        &self,
+        offset: u64,
+        len: u64,
+        out: &mut impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        const CHUNK: u64 = 1 << 20;
+        let mut buf = vec![0u8; usize::try_from(len.min(CHUNK)).unwrap_or(0)];
+        let mut done = 0u64;
+        while done < len {
+            let n = usize::try_from((len - done).min(CHUNK)).unwrap_or(0);
+            self.read_at(&mut buf[..n], offset + done)?;
+            out(&buf[..n])?;
+            done += n as u64;
+        }
+        Ok(())
+    }
+
     /// Damage that `open` worked around (offset, what): for `verify`.
     pub(crate) fn open_damage(&self) -> &[(u64, String)] {
         &self.damage
-    }
-
-    /// The day.
-    pub(crate) fn day(&self) -> Day {
-        self.day
     }
 
     /// The file.
@@ -235,28 +266,31 @@ impl SealedDay {
     /// Metadata of every block, in file order (executions clustered, append order inside).
     /// The filters are read on the first call.
     pub(crate) fn blocks(&self) -> &[BlockMeta] {
-        self.metas.get_or_init(|| {
-            self.table
-                .iter()
-                .map(|e| match e {
-                    Some(e) => BlockMeta {
-                        min_ts: e.min_ts,
-                        max_ts: e.max_ts,
-                        entries: e.entries,
-                        level_mask: e.level_mask,
-                        filter: self.filter(e),
-                    },
-                    // Unknown: "maybe" everywhere, so a search reads it and reports the damage.
-                    None => BlockMeta {
-                        min_ts: i64::MIN,
-                        max_ts: i64::MAX,
-                        entries: 0,
-                        level_mask: 0x0f,
-                        filter: None,
-                    },
-                })
-                .collect()
-        })
+        self.metas.get_or_init(|| self.block_metas())
+    }
+
+    /// [`blocks`](Self::blocks), computed and not kept (a day of several files keeps them).
+    pub(crate) fn block_metas(&self) -> Vec<BlockMeta> {
+        self.table
+            .iter()
+            .map(|e| match e {
+                Some(e) => BlockMeta {
+                    min_ts: e.min_ts,
+                    max_ts: e.max_ts,
+                    entries: e.entries,
+                    level_mask: e.level_mask,
+                    filter: self.filter(e),
+                },
+                // Unknown: "maybe" everywhere, so a search reads it and reports the damage.
+                None => BlockMeta {
+                    min_ts: i64::MIN,
+                    max_ts: i64::MAX,
+                    entries: 0,
+                    level_mask: 0x0f,
+                    filter: None,
+                },
+            })
+            .collect()
     }
 
     fn filter(&self, e: &BlockEntry) -> Option<TokenFilter> {
@@ -536,6 +570,9 @@ impl SealedDay {
                 None => out.push(r),
             }
         }
+        // A merged file holds one record per part the execution was in: block order is
+        // append order.
+        out.sort_by_key(|r| r.first_block);
         Ok(out)
     }
 

@@ -31,9 +31,10 @@ use super::layout::{
 use super::partition::{self, ReadFile};
 use crate::error::{Result, StoreError};
 use crate::store::day::Day;
-use crate::store::index::{self, live_index_path, sorted_index_path, sync_dir, SortedIndex};
+use crate::store::index::{self, SortedIndex};
+use crate::store::names;
 use crate::store::record::PayloadRef;
-use crate::store::segment::{file_header, segment_path};
+use crate::store::segment::file_header;
 use crate::store::view::{Access, FileView};
 use crate::Level;
 
@@ -48,11 +49,59 @@ pub(crate) const ZSTD_LEVEL: i32 = 3;
 /// than file order, stays in the CPU's cache: measured 20 % less CPU than 32 MiB.
 pub(crate) const PARTITION_BYTES: u64 = 4 << 20;
 
+/// Which step of the sealer an outcome reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealStep {
+    /// A finished day rewritten into its `.sealed` file from its segment.
+    Whole,
+    /// Segments `first..=last` of the day sealed into a part.
+    Part {
+        /// First segment number.
+        first: u32,
+        /// Last segment number.
+        last: u32,
+    },
+    /// `inputs` adjacent parts merged into part `first..=last`.
+    Merge {
+        /// First segment number.
+        first: u32,
+        /// Last segment number.
+        last: u32,
+        /// Parts merged.
+        inputs: usize,
+    },
+    /// A finished day's `parts` parts merged into its `.sealed` file.
+    Day {
+        /// Parts merged.
+        parts: usize,
+    },
+}
+
+impl std::fmt::Display for SealStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            SealStep::Whole => write!(f, "sealed the day"),
+            SealStep::Part { first, last } if first == last => write!(f, "segment {first} -> part"),
+            SealStep::Part { first, last } => write!(f, "segments {first}-{last} -> part"),
+            SealStep::Merge {
+                first,
+                last,
+                inputs,
+            } => {
+                write!(f, "merged {inputs} parts -> part {first}-{last}")
+            }
+            SealStep::Day { parts } => write!(f, "merged {parts} parts -> sealed day"),
+        }
+    }
+}
+
 /// What one seal did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealOutcome {
     /// The day sealed.
     pub day: Day,
+    /// What was done.
+    pub step: SealStep,
     /// Bytes of the v1 files (segment and indexes) before.
     pub v1_bytes: u64,
     /// Bytes of the sealed file.
@@ -63,6 +112,59 @@ pub struct SealOutcome {
     pub executions: u64,
     /// Time the rewrite took.
     pub elapsed: Duration,
+}
+
+impl SealOutcome {
+    /// A step that wrote nothing (an empty segment dropped, a part renamed).
+    pub(crate) fn empty(day: Day, step: SealStep) -> SealOutcome {
+        SealOutcome {
+            day,
+            step,
+            v1_bytes: 0,
+            sealed_bytes: 0,
+            entries: 0,
+            executions: 0,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    /// The outcome of a merge.
+    pub(crate) fn of_merge(
+        day: Day,
+        step: SealStep,
+        m: &super::merge::MergeOutcome,
+    ) -> SealOutcome {
+        SealOutcome {
+            day,
+            step,
+            v1_bytes: m.bytes_in,
+            sealed_bytes: m.bytes_out,
+            entries: m.entries,
+            executions: 0,
+            elapsed: m.elapsed,
+        }
+    }
+}
+
+/// What a seal reads and where it writes.
+pub(crate) struct SealInput {
+    pub(crate) segment: PathBuf,
+    pub(crate) live_index: PathBuf,
+    pub(crate) sorted_index: PathBuf,
+    /// The temporary output; its spill files are named after it.
+    pub(crate) tmp: PathBuf,
+}
+
+impl SealInput {
+    /// Segment `seq` of `day`, sealed into `tmp`.
+    pub(crate) fn segment(dir: &Path, day: Day, seq: u32, tmp: PathBuf) -> SealInput {
+        SealInput {
+            segment: names::segment_file(dir, day, seq),
+            live_index: names::index_file(dir, day, seq),
+            sorted_index: names::sorted_index_file(dir, day, seq),
+            tmp,
+        }
+    }
 }
 
 /// Options of a seal (tests and benchmarks vary them; the store uses the defaults).
@@ -100,22 +202,22 @@ impl RunSource {
     /// live index short, and so can a power cut on a version-1 store, whose writer fsynced the
     /// sorted index when it sealed a day but never the live one. (The count costs a read of
     /// the live index, only on such days.)
-    fn open(segments_dir: &Path, day: Day) -> Result<RunSource> {
-        let sidx = sorted_index_path(segments_dir, day);
-        let sorted = match SortedIndex::open_with(&sidx, Access::Pread) {
+    fn open(input: &SealInput) -> Result<RunSource> {
+        let sidx = &input.sorted_index;
+        let sorted = match SortedIndex::open_with(sidx, Access::Pread) {
             // A sorted index with a damaged entry would lose that run.
             Ok(s) if s.for_each(|_| {})? == 0 => Some(s),
             _ => None,
         };
-        let idx = live_index_path(segments_dir, day);
-        let live = match FileView::open(&idx, Access::Pread) {
+        let idx = &input.live_index;
+        let live = match FileView::open(idx, Access::Pread) {
             Ok(v) => v,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return sorted
                     .map(RunSource::Sorted)
-                    .ok_or_else(|| StoreError::io("open index", &idx)(e));
+                    .ok_or_else(|| StoreError::io("open index", idx)(e));
             }
-            Err(e) => return Err(StoreError::io("open index", &idx)(e)),
+            Err(e) => return Err(StoreError::io("open index", idx)(e)),
         };
         match sorted {
             Some(sorted) if index::scan_live(&live, 0, |_, _| {})? < sorted.len() as u64 => {
@@ -128,13 +230,13 @@ impl RunSource {
 
 /// A file written through a buffer, knowing its length.
 pub(super) struct Out {
-    file: BufWriter<File>,
-    path: PathBuf,
-    len: u64,
+    pub(super) file: BufWriter<File>,
+    pub(super) path: PathBuf,
+    pub(super) len: u64,
 }
 
 impl Out {
-    fn create(path: PathBuf) -> Result<Out> {
+    pub(super) fn create(path: PathBuf) -> Result<Out> {
         Out::create_with(path, 1 << 20)
     }
 
@@ -353,7 +455,7 @@ impl Sealer {
 
 /// Rewrites the v1 files of `day` into `YYYY-MM-DD.sealed.tmp`, fsynced. The caller renames it
 /// to `YYYY-MM-DD.sealed`, fsyncs the directory, and only then deletes the v1 files
-/// ([`remove_v1`]). Returns `None` if `stop` was raised (the temp files are removed).
+/// (`names::remove_segment`). Returns `None` if `stop` was raised (the temp files are removed).
 ///
 /// The day must be complete and consistent: a past day that recovery has checked, or a day
 /// the writer has rolled away from.
@@ -363,17 +465,39 @@ pub(crate) fn write_sealed(
     opts: SealOptions,
     stop: &AtomicBool,
 ) -> Result<Option<SealOutcome>> {
+    let seq = day_segment(segments_dir, day)?;
+    let input = SealInput::segment(segments_dir, day, seq, sealed_tmp_path(segments_dir, day));
+    write_sealed_from(&input, day, opts, stop)
+}
+
+/// The one segment of a closed `day` that has no part (for sealing it whole): its newest.
+pub(crate) fn day_segment(segments_dir: &Path, day: Day) -> Result<u32> {
+    Ok(names::list(segments_dir)?
+        .into_iter()
+        .find(|l| l.day == day)
+        .and_then(|l| l.segments.last().copied())
+        .unwrap_or(0))
+}
+
+/// Rewrites one segment (`input`) of `day` into `input.tmp`, fsynced: a part, or a whole
+/// day's `.sealed` file. The caller renames it into place, fsyncs the directory, and only
+/// then deletes the segment. Returns `None` if `stop` was raised (the temp files are removed).
+pub(crate) fn write_sealed_from(
+    input: &SealInput,
+    day: Day,
+    opts: SealOptions,
+    stop: &AtomicBool,
+) -> Result<Option<SealOutcome>> {
     let started = Instant::now();
-    let seg_path = segment_path(segments_dir, day);
-    let segment = ReadFile::open(&seg_path)?;
-    let runs = RunSource::open(segments_dir, day)?;
-    let v1_bytes = v1_files(segments_dir, day)
+    let segment = ReadFile::open(&input.segment)?;
+    let runs = RunSource::open(input)?;
+    let v1_bytes = [&input.segment, &input.sorted_index, &input.live_index]
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum();
-    let tmp = sealed_tmp_path(segments_dir, day);
-    let spill = |ext: &str| Out::create(segments_dir.join(format!("{day}.sealed.tmp-{ext}")));
+    let tmp = input.tmp.clone();
+    let spill = |ext: &str| Out::create(partition::spill_path(&tmp, ext));
     let mut s = Sealer {
         opts,
         out: Out::create(tmp.clone())?,
@@ -394,14 +518,12 @@ pub(crate) fn write_sealed(
     s.out.write(&[0u8; HEAD_LEN - 16])?;
 
     let done = match &runs {
-        RunSource::Live(live) => {
-            partition::seal_partitioned(&mut s, &segment, live, segments_dir, day, stop)?
-        }
+        RunSource::Live(live) => partition::seal_partitioned(&mut s, &segment, live, &tmp, stop)?,
         RunSource::Sorted(sorted) => partition::seal_sorted(&mut s, &segment, sorted, stop)?,
     };
     if !done {
         drop(s);
-        remove_tmp(segments_dir, day);
+        remove_tmp_of(&tmp);
         return Ok(None);
     }
     let (file, sealed_bytes, entries, executions) = s.finish(v1_bytes)?;
@@ -411,6 +533,7 @@ pub(crate) fn write_sealed(
     drop(file);
     Ok(Some(SealOutcome {
         day,
+        step: SealStep::Whole,
         v1_bytes,
         sealed_bytes,
         entries,
@@ -419,27 +542,23 @@ pub(crate) fn write_sealed(
     }))
 }
 
-/// The v1 files of a day.
-pub(crate) fn v1_files(segments_dir: &Path, day: Day) -> [PathBuf; 3] {
-    [
-        segment_path(segments_dir, day),
-        sorted_index_path(segments_dir, day),
-        live_index_path(segments_dir, day),
-    ]
-}
-
-/// Deletes the v1 files of a day that has its sealed file (segment last: an index without
-/// its segment is ignored), then fsyncs the directory.
-pub(crate) fn remove_v1(segments_dir: &Path, day: Day) -> Result<()> {
-    let [seg, sidx, idx] = v1_files(segments_dir, day);
-    for path in [sidx, idx, seg] {
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(StoreError::io("delete", &path)(e)),
+/// Deletes the temporary file `tmp` and its spill files.
+fn remove_tmp_of(tmp: &Path) {
+    let (Some(dir), Some(name)) = (tmp.parent(), tmp.file_name().and_then(|n| n.to_str())) else {
+        return;
+    };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for ent in rd.flatten() {
+        if ent
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(name))
+        {
+            let _ = std::fs::remove_file(ent.path());
         }
     }
-    sync_dir(segments_dir)
 }
 
 /// Deletes what an interrupted seal of `day` left: `YYYY-MM-DD.sealed.tmp` and its spill files
