@@ -459,7 +459,7 @@ fn every_command_works_on_sealed_days() {
     );
     assert!(lines[1].contains(" 400 "), "{text}");
     let (ok, text) = cli(dir.path(), &["seal"]);
-    assert!(ok && text.contains("no past day left to seal"), "{text}");
+    assert!(ok && text.contains("nothing left to seal"), "{text}");
     let (ok, text) = cli(dir.path(), &["stats"]);
     assert!(
         ok && text.lines().nth(1).unwrap().contains("sealed"),

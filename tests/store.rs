@@ -315,7 +315,10 @@ fn midnight_crossing_is_found_in_both_days() {
         .collect();
     assert!(files.contains(&"2026-11-25.sealed".to_owned()), "{files:?}");
     assert!(!files.contains(&"2026-11-25.log".to_owned()), "{files:?}");
-    assert!(files.contains(&"2026-11-26.log".to_owned()), "{files:?}");
+    assert!(
+        files.contains(&"2026-11-26.000001.log".to_owned()),
+        "{files:?}"
+    );
     let reader = LogStore::open_read_only(dir.path()).unwrap();
     assert_eq!(
         reader

@@ -18,12 +18,8 @@
 
 use std::cmp::Ordering;
 use std::path::Path;
-#[cfg(test)]
-use std::path::PathBuf;
 
 use crate::error::{Result, StoreError};
-#[cfg(test)]
-use crate::store::day::Day;
 use crate::store::segment::{check_header, file_header};
 use crate::store::view::{Access, FileView};
 
@@ -40,18 +36,6 @@ pub const ENTRY_LEN: usize = 56;
 
 /// Run flag: the run holds the execution's terminal entry.
 pub const FLAG_TERMINAL: u8 = 1;
-
-/// `DIR/segments/YYYY-MM-DD.idx`.
-#[cfg(test)]
-pub fn live_index_path(segments_dir: &Path, day: Day) -> PathBuf {
-    segments_dir.join(format!("{day}.idx"))
-}
-
-/// `DIR/segments/YYYY-MM-DD.sidx`.
-#[cfg(test)]
-pub fn sorted_index_path(segments_dir: &Path, day: Day) -> PathBuf {
-    segments_dir.join(format!("{day}.sidx"))
-}
 
 /// 64-bit FNV-1a of the execution id's bytes: the index key. Collisions are harmless (every
 /// record carries its full id and readers compare it), only slower.

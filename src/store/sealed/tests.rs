@@ -117,7 +117,7 @@ fn partitions_do_not_change_a_byte() {
     // over twice its budget); the file must not depend on how.
     let dir = tempfile::tempdir().unwrap();
     let (day, _) = v1_day(dir.path(), 2000);
-    let seg_len = std::fs::metadata(dir.path().join(format!("segments/{day}.log")))
+    let seg_len = std::fs::metadata(dir.path().join(format!("segments/{day}.000001.log")))
         .unwrap()
         .len();
     let whole = seal(dir.path(), day, SealOptions::default());
@@ -266,7 +266,7 @@ FE 00 00 00 00 00 00 00 02 00 00 00 00 00 00 00 01 00 00 00 00 00 00 00 6E 00 00
 /// index: sealing, with the segment in one partition or in four, must still give every entry
 /// of the undamaged day, in the same order.
 fn seals_every_entry_despite(spoil: impl Fn(&Path, usize)) {
-    use crate::store::index::{self, live_index_path, sorted_index_path, SortedIndex};
+    use crate::store::index::{self, SortedIndex};
     use crate::store::view::{Access, FileView};
     let dir = tempfile::tempdir().unwrap();
     let (day, _) = v1_day(dir.path(), 2000);
@@ -280,12 +280,16 @@ fn seals_every_entry_despite(spoil: impl Fn(&Path, usize)) {
     };
     let whole = entries_of(SealOptions::default());
     assert_eq!(whole.len(), 2000);
-    let idx = live_index_path(&segs, day);
+    let idx = crate::store::names::index_file(&segs, day, 1);
     let mut entries = Vec::new();
     let view = FileView::open(&idx, Access::Pread).unwrap();
     index::scan_live(&view, 0, |_, e| entries.push(e)).unwrap();
     drop(view);
-    SortedIndex::write(&sorted_index_path(&segs, day), &entries).unwrap();
+    SortedIndex::write(
+        &crate::store::names::sorted_index_file(&segs, day, 1),
+        &entries,
+    )
+    .unwrap();
     spoil(&idx, entries.len());
     let seg_len = std::fs::metadata(segs.join(format!("{day}.log")))
         .unwrap()
