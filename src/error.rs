@@ -51,14 +51,21 @@ pub enum StoreError {
         /// The latest write error.
         last_error: String,
     },
-    /// `gc` would delete a day that the shipper has not shipped whole.
-    #[error("gc would delete {day}, which `logstore ship` has not shipped yet ({}); let the shipper catch up (`logstore ship --status`), or delete it anyway with `gc --force`", shipped_through.map_or_else(|| "no day is shipped whole yet".to_owned(), |d| format!("shipped through {d}")))]
-    NotShipped {
-        /// The oldest day that would be deleted unshipped.
+    /// `gc` would delete a day that a retention hold keeps (`logstore ship`'s, for one).
+    #[error("gc would delete {day}, which {reason} (hold {hold:?}: {}); let its holder catch up (for the shipper: `logstore ship --status`), or delete it anyway with `gc --force`", through.map_or_else(|| "done with no day yet".to_owned(), |d| format!("done through {d}")))]
+    Held {
+        /// The oldest day that would be deleted.
         day: crate::Day,
-        /// The last day shipped whole.
-        shipped_through: Option<crate::Day>,
+        /// The hold's name (`DIR/holds/NAME`).
+        hold: String,
+        /// The last day the holder is done with.
+        through: Option<crate::Day>,
+        /// What the holder says of the days it keeps.
+        reason: String,
     },
+    /// A retention hold name or file is invalid.
+    #[error("invalid retention hold: {0}")]
+    InvalidHold(String),
     /// A write was attempted on a store opened read-only.
     #[error("the store is open read-only")]
     ReadOnly,

@@ -114,6 +114,7 @@ pub use ship::{ShipConfig, ShipError, ShipStatus, Shipper};
 pub use sink::{EntrySink, SinkError};
 pub use store::commit::{CommitPolicy, Durability};
 pub use store::day::{format_rfc3339_ms, Day};
+pub use store::holds::{holds, remove_hold, set_hold, Hold};
 pub use store::page::{LineCursor, RunCache};
 pub use store::query::{DayStats, ExecutionSummary, Filter, Follower};
 pub use store::recovery::Damage;

@@ -89,7 +89,7 @@ fn config(clock: &ManualClock, batch: usize) -> Config {
         clock: Arc::new(clock.clone()),
         // Half the cases with tiny segments: the day rolls into parts and merges under the
         // ops, and every check holds the same as without parts.
-        part_bytes: if batch % 2 == 0 {
+        part_bytes: if batch.is_multiple_of(2) {
             1024
         } else {
             logstore::DEFAULT_PART_BYTES

@@ -199,7 +199,10 @@ fn positions_name_the_day_and_frame_of_each_hit() {
     );
     assert_eq!(
         hits[5].position.place,
-        Place::Segment { offset: 16 },
+        Place::Segment {
+            segment: 1,
+            offset: 16
+        },
         "the live day's first frame follows the segment header"
     );
     let json = serde_json::to_value(&hits[5]).unwrap();

@@ -18,7 +18,6 @@ use super::{Hit, Place, Position, Query, SearchDamage};
 use crate::error::{Result, StoreError};
 use crate::store::days::{DayIndex, SegFiles as DayFiles};
 use crate::store::index::{read_live_entry, IndexEntry, ENTRY_LEN, INDEX_HEADER_LEN};
-use crate::store::names::virtual_offset;
 use crate::store::record::{self, PayloadRef};
 use crate::store::segment::SEGMENT_HEADER_LEN;
 use crate::store::view::{Access, FileView};
@@ -336,7 +335,8 @@ impl Scanner<'_> {
                 let position = Position {
                     day: self.day,
                     place: Place::Segment {
-                        offset: virtual_offset(self.seq, self.base + pos as u64),
+                        segment: self.seq,
+                        offset: self.base + pos as u64,
                     },
                 };
                 out(Found::Hit(Hit { entry, position }))

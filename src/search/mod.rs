@@ -116,21 +116,26 @@ pub struct Position {
     pub place: Place,
 }
 
-/// The place of an entry inside a day's file.
+/// The place of an entry inside a day: its sealed blocks (parts, or the sealed day) come
+/// first, then its live segments, which is the order of the variants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Place {
-    /// Byte offset of the record frame in a live (or v1) segment.
-    Segment {
-        /// The offset.
-        offset: u64,
-    },
-    /// Entry `entry` of block `block` of a sealed day.
+    /// Entry `entry` of block `block` of the day's sealed files (blocks are numbered across
+    /// the day's parts, and keep their numbers when parts merge).
     Block {
         /// The block number.
         block: u32,
         /// The entry within the block.
         entry: u32,
+    },
+    /// Byte offset of the record frame in segment `segment` of the day (0: a day written
+    /// before segments rolled).
+    Segment {
+        /// The segment's number in its day.
+        segment: u32,
+        /// The offset in that segment file.
+        offset: u64,
     },
 }
 

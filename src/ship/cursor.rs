@@ -20,6 +20,9 @@ use crate::StoreError;
 
 /// The cursor file's name in the store directory.
 pub const CURSOR_FILE: &str = "ship.cursor";
+/// The name of the shipper's retention hold (`DIR/holds/ship`): gc keeps every day it has not
+/// shipped whole.
+pub const HOLD: &str = "ship";
 
 /// Where shipping stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,8 +136,26 @@ impl Cursor {
         f.write_all(&text).map_err(StoreError::io("write", &tmp))?;
         f.sync_all().map_err(StoreError::io("fsync", &tmp))?;
         drop(f);
+        let first = !path.exists();
         std::fs::rename(&tmp, &path).map_err(StoreError::io("rename", &tmp))?;
         sync_dir(dir)?;
+        if first {
+            // From the first cursor on, gc keeps what is not shipped.
+            self.hold(dir)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the shipper's retention hold to the days this cursor is done with, so that `gc`
+    /// never deletes a day before it is shipped whole.
+    pub fn hold(&self, dir: &Path) -> Result<(), ShipError> {
+        let through = self.done_through_day(dir)?;
+        crate::store::holds::set_hold(
+            dir,
+            HOLD,
+            through,
+            "`logstore ship` has not shipped it yet",
+        )?;
         Ok(())
     }
 
@@ -162,25 +183,6 @@ fn parse_day(path: &Path, text: &str) -> Result<Day, ShipError> {
     })
 }
 
-/// For `gc`: `None` when no shipper has a cursor in `dir` (nothing to protect), otherwise the
-/// last day it has shipped whole (`Some(None)`: none yet).
-pub(crate) fn shipped_through(dir: &Path) -> Result<Option<Option<Day>>, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt {
-        file: Cursor::path(dir),
-        offset: 0,
-        reason,
-    };
-    match Cursor::load(dir) {
-        Ok(None) => Ok(None),
-        Ok(Some(c)) => c
-            .done_through_day(dir)
-            .map(Some)
-            .map_err(|e| corrupt(e.to_string())),
-        Err(ShipError::Store(e)) => Err(e),
-        Err(e) => Err(corrupt(e.to_string())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,11 +205,17 @@ mod tests {
         };
         c.save(dir.path()).unwrap();
         assert_eq!(Cursor::load(dir.path()).unwrap(), Some(c));
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, [CURSOR_FILE]);
+        let names = |d: &Path| -> Vec<_> {
+            let mut n: Vec<_> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            n.sort();
+            n
+        };
+        assert_eq!(names(dir.path()), ["holds", CURSOR_FILE]);
+        // The first save set the shipper's retention hold, and left no temporary file either.
+        assert_eq!(names(&dir.path().join("holds")), [HOLD]);
     }
 
     #[test]
@@ -219,6 +227,5 @@ mod tests {
             err.contains("ship.cursor") && err.contains("not a valid cursor"),
             "{err}"
         );
-        assert!(shipped_through(dir.path()).is_err());
     }
 }

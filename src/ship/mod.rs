@@ -165,6 +165,8 @@ impl Shipper {
                         });
                     }
                 }
+                // A cursor from before holds existed gets its hold here.
+                c.hold(dir)?;
                 c
             }
             None => Cursor::new(&config.node, &config.database),
@@ -435,6 +437,7 @@ impl Shipper {
         self.cursor.day = None;
         self.cursor.position = Position::Start;
         self.cursor.save(&self.dir)?;
+        self.cursor.hold(&self.dir)?;
         self.reader = None;
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::str::FromStr;
 const MS_PER_DAY: i64 = 86_400_000;
 
 /// A UTC day, counted in days since 1970-01-01.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Day(pub i64);
 
 impl Day {

@@ -97,6 +97,38 @@ pub(crate) struct DayFiles {
 }
 
 impl DayFiles {
+    /// The view of a day that is not sealed whole: `files` (the parts `parts`, oldest first)
+    /// then the live segments `segs`.
+    pub(crate) fn in_parts(
+        day: Day,
+        files: Vec<Arc<SealedFile>>,
+        parts: Vec<(u32, u32)>,
+        segs: Vec<Arc<SegFiles>>,
+    ) -> DayFiles {
+        let listing = DayListing {
+            day,
+            parts: parts.clone(),
+            segments: segs.iter().map(|s| s.seq).collect(),
+            ..DayListing::default()
+        };
+        DayFiles {
+            day,
+            sealed: (!files.is_empty()).then(|| Arc::new(SealedDay::of(day, files))),
+            whole: false,
+            parts,
+            segs,
+            listing,
+        }
+    }
+
+    /// The part files of the sealed prefix, oldest first (with `parts`, their ranges).
+    pub(crate) fn part_files(&self) -> Vec<Arc<SealedFile>> {
+        match &self.sealed {
+            Some(s) if !self.whole => s.files().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
     fn seg(&self, seq: u32) -> Option<&SegFiles> {
         self.segs.iter().find(|s| s.seq == seq).map(|s| &**s)
     }

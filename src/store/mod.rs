@@ -11,6 +11,7 @@
 pub(crate) mod commit;
 pub(crate) mod day;
 pub(crate) mod days;
+pub(crate) mod holds;
 pub(crate) mod index;
 pub(crate) mod lock;
 pub(crate) mod names;
@@ -151,7 +152,7 @@ impl LogStore {
                         // Disk damage in a file that was whole when renamed: the files it
                         // replaced are still here, so they are the day and it is sealed again.
                         tracing::error!(error = %e, "unreadable sealed file; using the files beside it and sealing again");
-                        l = relisted_without_sealed(&segments_dir, day)?;
+                        l = names::list_without_sealed(&segments_dir, day)?;
                     }
                     Err(e @ StoreError::Corrupt { .. }) => {
                         tracing::error!(error = %e, "unreadable sealed file; its day is skipped (run `logstore verify`)");
@@ -194,7 +195,6 @@ impl LogStore {
                 tracing::error!(error = %e, "unreadable part; its entries are skipped (run `logstore verify`)");
                 unreadable.extend(unreadable_day(e));
             }
-            files.listing = l.clone();
             if let Some(o) = &open {
                 files.segs.push(Arc::new(o.seg_files()?));
             }
@@ -416,14 +416,14 @@ impl LogStore {
     }
 
     /// Deletes whole days older than `keep_days` days before today (today is never deleted).
-    /// Returns the days deleted. When a shipper (`logstore ship`) has a cursor in the
-    /// directory, a day it has not shipped whole is never deleted: the call fails with
-    /// [`StoreError::NotShipped`] and deletes nothing ([`gc_force`](LogStore::gc_force) does).
+    /// Returns the days deleted. A day that a retention hold keeps ([`set_hold`](crate::set_hold): the shipper
+    /// keeps one, any consumer of the store may) is never deleted: the call fails with
+    /// [`StoreError::Held`] and deletes nothing ([`gc_force`](LogStore::gc_force) does).
     pub fn gc(&self, keep_days: u32) -> Result<Vec<Day>> {
         self.gc_inner(keep_days, false)
     }
 
-    /// [`gc`](LogStore::gc), deleting days the shipper has not finished too.
+    /// [`gc`](LogStore::gc), deleting days that retention holds keep too.
     pub fn gc_force(&self, keep_days: u32) -> Result<Vec<Day>> {
         self.gc_inner(keep_days, true)
     }
@@ -440,15 +440,16 @@ impl LogStore {
         let mut deleted = Vec::new();
         let mut days = self.inner.days.write();
         if !force {
-            if let Some(shipped) = crate::ship::cursor::shipped_through(&self.inner.dir)? {
-                let unshipped = days
-                    .iter()
-                    .map(|d| d.day)
-                    .find(|&d| d < cutoff && Some(d) != live_day && shipped.is_none_or(|s| d > s));
-                if let Some(day) = unshipped {
-                    return Err(StoreError::NotShipped {
+            for hold in holds::holds(&self.inner.dir)? {
+                let kept = days.iter().map(|d| d.day).find(|&d| {
+                    d < cutoff && Some(d) != live_day && hold.through.is_none_or(|t| d > t)
+                });
+                if let Some(day) = kept {
+                    return Err(StoreError::Held {
                         day,
-                        shipped_through: shipped,
+                        hold: hold.name,
+                        through: hold.through,
+                        reason: hold.reason,
                     });
                 }
             }
@@ -511,12 +512,11 @@ impl LogStore {
                     old: prev.map(|d| &**d),
                 },
             ) {
-                Ok((mut d, bad)) => {
+                Ok((d, bad)) => {
                     for e in bad {
                         tracing::error!(day = %l.day, error = %e, "skipping an unreadable part (run `logstore verify`)");
                         unreadable.extend(unreadable_day(e));
                     }
-                    d.listing = l;
                     fresh.push(Arc::new(d));
                 }
                 // One unreadable day must not hide the others; `verify` reports it.
@@ -567,10 +567,6 @@ impl Drop for LogStore {
 }
 use days::{open_day, open_sealed, DayFiles, Reuse};
 
-/// The listing of `day` read again, as if its `.sealed` file were not there (it is unreadable).
-fn relisted_without_sealed(segments_dir: &Path, day: Day) -> Result<names::DayListing> {
-    names::list_without_sealed(segments_dir, day)
-}
 use lock::take_lock;
 use sealer::Sealer;
 use writer::{Inner, LiveFiles, SyncState, Writer};

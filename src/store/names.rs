@@ -133,12 +133,6 @@ pub(crate) struct DayListing {
     pub(crate) tmp: bool,
 }
 
-impl Default for Day {
-    fn default() -> Day {
-        Day(0)
-    }
-}
-
 impl DayListing {
     /// The next segment number after everything in the day.
     pub(crate) fn next_seq(&self) -> u32 {

@@ -24,7 +24,7 @@ use crate::store::names::{self, part_file, part_tmp_file};
 use crate::store::sealed::layout::{sealed_path, sealed_tmp_path};
 use crate::store::sealed::merge;
 use crate::store::sealed::seal::{self, remove_tmp, SealInput, SealOptions, SealOutcome, SealStep};
-use crate::store::sealed::{SealedDay, SealedFile};
+use crate::store::sealed::SealedFile;
 use crate::store::segment::SEGMENT_HEADER_LEN;
 use crate::store::writer::Inner;
 use crate::store::LogStore;
@@ -191,15 +191,11 @@ fn tidy_day(inner: &Inner, day: Day) -> Result<Vec<SealOutcome>> {
     }
 }
 
-/// Replaces `day`'s view after a step (under the gate): `change` edits a copy of it.
-fn swap_view(inner: &Inner, day: Day, change: impl FnOnce(&DayFiles) -> DayFiles) -> bool {
+/// Replaces `day`'s view after a step (under the gate) with what `change` makes of it.
+fn swap_view(inner: &Inner, day: Day, change: impl FnOnce(&DayFiles) -> DayFiles) {
     let mut days = inner.days.write();
-    match days.iter_mut().find(|d| d.day == day) {
-        Some(slot) => {
-            *slot = Arc::new(change(slot));
-            true
-        }
-        None => false,
+    if let Some(slot) = days.iter_mut().find(|d| d.day == day) {
+        *slot = Arc::new(change(slot));
     }
 }
 
@@ -232,56 +228,32 @@ fn seal_part(inner: &Inner, files: &DayFiles, seq: u32) -> Result<Option<SealOut
     };
     let _gate = inner.sealer.gate.lock();
     let path = part_file(dir, day, seq, seq);
-    if let Some(_) = &outcome {
-        if !commit(inner, day, &tmp, &path)? {
-            return Ok(None);
-        }
+    if outcome.is_some() && !commit(inner, day, &tmp, &path)? {
+        return Ok(None);
     }
     let part = match &outcome {
         Some(_) => Some(Arc::new(SealedFile::open(&path, day)?)),
         None => None,
     };
+    let step = SealStep::Part {
+        first: seq,
+        last: seq,
+    };
     swap_view(inner, day, |d| {
-        let mut files: Vec<Arc<SealedFile>> =
-            d.sealed.iter().flat_map(|s| s.files().cloned()).collect();
+        let mut files = d.part_files();
         let mut parts = d.parts.clone();
-        if let Some(p) = &part {
-            files.push(Arc::clone(p));
+        if let Some(p) = part {
+            files.push(p);
             parts.push((seq, seq));
         }
-        let mut listing = d.listing.clone();
-        listing.segments.retain(|&s| s != seq);
-        if part.is_some() {
-            listing.parts.push((seq, seq));
-        }
-        DayFiles {
-            day,
-            sealed: (!files.is_empty()).then(|| Arc::new(SealedDay::of(day, files))),
-            whole: false,
-            parts,
-            segs: d.segs.iter().filter(|s| s.seq != seq).cloned().collect(),
-            listing,
-        }
+        let segs = d.segs.iter().filter(|s| s.seq != seq).cloned().collect();
+        DayFiles::in_parts(day, files, parts, segs)
     });
     names::remove_segment(dir, day, seq)?;
     sync_dir(dir)?;
     Ok(Some(outcome.map_or_else(
-        || {
-            SealOutcome::empty(
-                day,
-                SealStep::Part {
-                    first: seq,
-                    last: seq,
-                },
-            )
-        },
-        |o| SealOutcome {
-            step: SealStep::Part {
-                first: seq,
-                last: seq,
-            },
-            ..o
-        },
+        || SealOutcome::empty(day, step),
+        |o| SealOutcome { step, ..o },
     )))
 }
 
@@ -317,18 +289,16 @@ fn seal_whole(inner: &Inner, day: Day, seq: u32) -> Result<Option<SealOutcome>> 
 fn seal_parts(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> {
     let dir = &inner.segments_dir;
     let day = files.day;
-    let Some(sealed) = files.sealed() else {
+    let inputs = files.part_files();
+    if inputs.is_empty() {
         return Ok(None);
-    };
-    let inputs: Vec<Arc<SealedFile>> = sealed.files().cloned().collect();
+    }
     if inputs.iter().any(|f| !merge::mergeable(f)) {
         tracing::error!(%day, "a part of the day is damaged: the day stays in parts (run `logstore verify`)");
         return Ok(None);
     }
     let tmp = sealed_tmp_path(dir, day);
-    let outcome = if let [only] = inputs.as_slice() {
-        let _ = only;
-        let (a, b) = files.parts[0];
+    let outcome = if let [(a, b)] = files.parts[..] {
         let _gate = inner.sealer.gate.lock();
         if !commit(
             inner,
@@ -363,10 +333,7 @@ fn seal_parts(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> {
 fn merge_window(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> {
     let dir = &inner.segments_dir;
     let day = files.day;
-    let Some(sealed) = files.sealed() else {
-        return Ok(None);
-    };
-    let inputs: Vec<Arc<SealedFile>> = sealed.files().cloned().collect();
+    let inputs = files.part_files();
     let size = |f: &SealedFile| std::fs::metadata(f.path()).map_or(u64::MAX, |m| m.len());
     let ok: Vec<bool> = inputs.iter().map(|f| merge::mergeable(f)).collect();
     let width = MAX_PARTS.min(inputs.len());
@@ -390,32 +357,18 @@ fn merge_window(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> 
     }
     let merged = Arc::new(SealedFile::open(&path, day)?);
     swap_view(inner, day, |d| {
-        let old: Vec<Arc<SealedFile>> = d.sealed.iter().flat_map(|s| s.files().cloned()).collect();
         let mut files = Vec::new();
         let mut parts = Vec::new();
-        let mut placed = false;
-        for (f, &(x, y)) in old.iter().zip(&d.parts) {
-            if a <= x && y <= b {
-                if !placed {
-                    files.push(Arc::clone(&merged));
-                    parts.push((a, b));
-                    placed = true;
-                }
-            } else {
-                files.push(Arc::clone(f));
+        for (f, &(x, y)) in d.part_files().into_iter().zip(&d.parts) {
+            if !(a <= x && y <= b) {
+                files.push(f);
                 parts.push((x, y));
+            } else if x == a {
+                files.push(Arc::clone(&merged));
+                parts.push((a, b));
             }
         }
-        let mut listing = d.listing.clone();
-        listing.parts = parts.clone();
-        DayFiles {
-            day,
-            sealed: Some(Arc::new(SealedDay::of(day, files))),
-            whole: false,
-            parts,
-            segs: d.segs.clone(),
-            listing,
-        }
+        DayFiles::in_parts(day, files, parts, d.segs.clone())
     });
     for &(x, y) in window {
         names::remove_part(dir, day, x, y)?;

@@ -201,6 +201,7 @@ impl Inner {
         };
         // The next segment exists before the old one is handed to the sealer.
         let files = LiveFiles::create(&self.segments_dir, day, seq)?;
+        let mut closed = None;
         if let Some(old) = w.live.take() {
             if let Err(e) = old.close() {
                 // Keep writing the old segment rather than lose the ability to write at all.
@@ -209,7 +210,7 @@ impl Inner {
                 let _ = crate::store::names::remove_segment(&self.segments_dir, day, seq);
                 return Err(e);
             }
-            self.sealer.request([old.day]);
+            closed = Some(old.day);
         }
         let view = Arc::new(files.seg_files()?);
         {
@@ -218,31 +219,26 @@ impl Inner {
                 Some(slot) => {
                     let mut segs = slot.segs.clone();
                     segs.push(view);
-                    *slot = Arc::new(DayFiles {
+                    *slot = Arc::new(DayFiles::in_parts(
                         day,
-                        sealed: slot.sealed.clone(),
-                        whole: false,
-                        parts: slot.parts.clone(),
+                        slot.part_files(),
+                        slot.parts.clone(),
                         segs,
-                        listing: slot.listing.clone(),
-                    });
+                    ));
                 }
-                None => days.push(Arc::new(DayFiles {
+                None => days.push(Arc::new(DayFiles::in_parts(
                     day,
-                    sealed: None,
-                    whole: false,
-                    parts: Vec::new(),
-                    segs: vec![view],
-                    listing: crate::store::names::DayListing {
-                        day,
-                        segments: vec![seq],
-                        ..Default::default()
-                    },
-                })),
+                    Vec::new(),
+                    Vec::new(),
+                    vec![view],
+                ))),
             }
         }
+        // The sealer learns which segment is open before it is asked to look at the old one,
+        // or it would take the old one for the open one and leave it.
         *self.open_segment.lock() = Some((day, seq));
         w.live = Some(files);
+        self.sealer.request(closed);
         Ok(())
     }
 

@@ -475,7 +475,8 @@ pub(crate) fn day_segment(segments_dir: &Path, day: Day) -> Result<u32> {
     Ok(names::list(segments_dir)?
         .into_iter()
         .find(|l| l.day == day)
-        .and_then(|l| l.segments.last().copied())
+        // (A sealed file beside it, from an earlier seal, covers it in the listing.)
+        .and_then(|l| l.segments.iter().chain(&l.covered_segments).max().copied())
         .unwrap_or(0))
 }
 
@@ -483,6 +484,21 @@ pub(crate) fn day_segment(segments_dir: &Path, day: Day) -> Result<u32> {
 /// day's `.sealed` file. The caller renames it into place, fsyncs the directory, and only
 /// then deletes the segment. Returns `None` if `stop` was raised (the temp files are removed).
 pub(crate) fn write_sealed_from(
+    input: &SealInput,
+    day: Day,
+    opts: SealOptions,
+    stop: &AtomicBool,
+) -> Result<Option<SealOutcome>> {
+    let result = write_tmp(input, day, opts, stop);
+    if !matches!(result, Ok(Some(_))) {
+        // Stopped, or failed (a full disk, say): what was written is of no use, and must not
+        // hold on to the space the retry will need.
+        remove_tmp_of(&input.tmp);
+    }
+    result
+}
+
+fn write_tmp(
     input: &SealInput,
     day: Day,
     opts: SealOptions,
@@ -522,8 +538,6 @@ pub(crate) fn write_sealed_from(
         RunSource::Sorted(sorted) => partition::seal_sorted(&mut s, &segment, sorted, stop)?,
     };
     if !done {
-        drop(s);
-        remove_tmp_of(&tmp);
         return Ok(None);
     }
     let (file, sealed_bytes, entries, executions) = s.finish(v1_bytes)?;

@@ -291,7 +291,7 @@ fn seals_every_entry_despite(spoil: impl Fn(&Path, usize)) {
     )
     .unwrap();
     spoil(&idx, entries.len());
-    let seg_len = std::fs::metadata(segs.join(format!("{day}.log")))
+    let seg_len = std::fs::metadata(segs.join(format!("{day}.000001.log")))
         .unwrap()
         .len();
     for partition_bytes in [seg_len, seg_len / 4] {
