@@ -16,7 +16,7 @@ use super::query::Fields;
 use super::results::{Counters, Ctx, Found, Unit};
 use super::{Hit, Place, Position, Query, SearchDamage};
 use crate::error::{Result, StoreError};
-use crate::store::days::{DayIndex, SegFiles as DayFiles};
+use crate::store::days::{DayIndex, SegFiles};
 use crate::store::index::{read_live_entry, IndexEntry, ENTRY_LEN, INDEX_HEADER_LEN};
 use crate::store::record::{self, PayloadRef};
 use crate::store::segment::SEGMENT_HEADER_LEN;
@@ -34,7 +34,7 @@ const SAMPLES_PER_UNIT: u64 = 4;
 /// Cuts `day`'s segment into units (in segment order) and appends them to `units`.
 /// Returns false when the day's index is gone: the day was sealed (and its v1 files deleted)
 /// since the caller took its view, so the sealed file is to be searched instead.
-pub(crate) fn plan(day: &Arc<DayFiles>, units: &mut Vec<Unit>) -> Result<bool> {
+pub(crate) fn plan(day: &Arc<SegFiles>, units: &mut Vec<Unit>) -> Result<bool> {
     let Some(runs) = RunIndex::of(day)? else {
         return Ok(false);
     };
@@ -91,7 +91,7 @@ const MAX_SORTED_PROOF_RUNS: u64 = 1 << 20;
 /// does: every run records its entries' time range. The proof needs every index entry intact,
 /// every run outside the range, and the runs tiling the scanned bytes exactly (so no frame
 /// escapes the index). It stops at the first run inside the range, usually the first.
-pub(crate) fn outside_range(day: &DayFiles, query: &Query) -> Result<bool> {
+pub(crate) fn outside_range(day: &SegFiles, query: &Query) -> Result<bool> {
     let (since, until) = (query.since_ms, query.until_ms);
     if since.is_none() && until.is_none() {
         return Ok(false);
@@ -145,7 +145,7 @@ pub(crate) fn outside_range(day: &DayFiles, query: &Query) -> Result<bool> {
 
 /// Random access to a day's index entries, whichever kind it has.
 struct RunIndex<'a> {
-    day: &'a DayFiles,
+    day: &'a SegFiles,
     view: Option<Arc<FileView>>,
     count: u64,
 }
@@ -153,7 +153,7 @@ struct RunIndex<'a> {
 impl<'a> RunIndex<'a> {
     /// None when there is no index to read (a live index that vanished, or a sealed v2 day,
     /// which `sealed.rs` searches).
-    fn of(day: &'a DayFiles) -> Result<Option<RunIndex<'a>>> {
+    fn of(day: &'a SegFiles) -> Result<Option<RunIndex<'a>>> {
         let view = match &day.index {
             // Open (mapped) with the day's view: never vanishes under it.
             DayIndex::Sorted(s) => {
@@ -212,7 +212,7 @@ impl<'a> RunIndex<'a> {
 /// Scans `start..end` of `day`'s segment, handing matches and damage to `out` in segment
 /// order; stops early when `out` returns false or the search is cancelled.
 pub(crate) fn scan(
-    day: &DayFiles,
+    day: &SegFiles,
     start: u64,
     end: u64,
     ctx: &Ctx,
@@ -264,7 +264,7 @@ struct Scanner<'a> {
     /// Segment offset of `buf[0]`.
     base: u64,
     day: crate::Day,
-    /// The segment's number in its day (hit positions are day-wide offsets).
+    /// The segment's number in its day (hit positions name it).
     seq: u32,
     file: &'a std::path::Path,
     ids: (Option<ExecutionId>, Option<TaskId>),

@@ -150,12 +150,7 @@ impl Cursor {
     /// never deletes a day before it is shipped whole.
     pub fn hold(&self, dir: &Path) -> Result<(), ShipError> {
         let through = self.done_through_day(dir)?;
-        crate::store::holds::set_hold(
-            dir,
-            HOLD,
-            through,
-            "`logstore ship` has not shipped it yet",
-        )?;
+        crate::store::holds::set_hold(dir, HOLD, through, "`logstore ship` has not shipped yet")?;
         Ok(())
     }
 

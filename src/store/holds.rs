@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! 2026-11-25                                   the last day it is done with ("-": none yet)
-//! `logstore ship` has not shipped it yet       what gc says of a day the hold keeps
+//! `logstore ship` has not shipped yet           what gc says of a day the hold keeps
 //! ```
 //!
 //! `gc` deletes a day only if every hold is done with it (`gc --force` ignores them). The store
@@ -26,7 +26,7 @@ pub struct Hold {
     pub name: String,
     /// The last day its holder is done with; `None`: none yet.
     pub through: Option<Day>,
-    /// What `gc` says of a day this hold keeps ("`logstore ship` has not shipped it yet").
+    /// What `gc` says of a day this hold keeps ("`logstore ship` has not shipped yet").
     pub reason: String,
 }
 

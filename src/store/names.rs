@@ -152,36 +152,35 @@ impl DayListing {
     }
 }
 
-/// Every day of the segments directory, oldest first. Index files without their segment are
-/// ignored (a segment is deleted last).
-pub(crate) fn list(dir: &Path) -> Result<Vec<DayListing>> {
+/// The parsed names of the segments directory, with their paths (other files are skipped).
+fn read_names(dir: &Path) -> Result<Vec<(Name, PathBuf)>> {
     let mut names = Vec::new();
     let rd = std::fs::read_dir(dir).map_err(StoreError::io("list", dir))?;
     for ent in rd {
         let ent = ent.map_err(StoreError::io("list", dir))?;
         if let Some(n) = ent.file_name().to_str().and_then(parse) {
-            names.push(n);
+            names.push((n, ent.path()));
         }
     }
-    Ok(group(names))
+    Ok(names)
+}
+
+/// Every day of the segments directory, oldest first. Index files without their segment are
+/// ignored (a segment is deleted last).
+pub(crate) fn list(dir: &Path) -> Result<Vec<DayListing>> {
+    Ok(group(
+        read_names(dir)?.into_iter().map(|(n, _)| n).collect(),
+    ))
 }
 
 /// The listing of `day` as if its `.sealed` file were not there (it is unreadable): the files
 /// it replaced, if any are left, are the day.
 pub(crate) fn list_without_sealed(dir: &Path, day: Day) -> Result<DayListing> {
-    let mut names = Vec::new();
-    let rd = std::fs::read_dir(dir).map_err(StoreError::io("list", dir))?;
-    for ent in rd {
-        let ent = ent.map_err(StoreError::io("list", dir))?;
-        if let Some(n) = ent
-            .file_name()
-            .to_str()
-            .and_then(parse)
-            .filter(|n| day_of(n) == day && !matches!(n, Name::Sealed(_)))
-        {
-            names.push(n);
-        }
-    }
+    let names = read_names(dir)?
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| day_of(n) == day && !matches!(n, Name::Sealed(_)))
+        .collect();
     Ok(group(names).pop().unwrap_or(DayListing {
         day,
         ..DayListing::default()
@@ -271,14 +270,11 @@ pub(crate) fn remove_part(dir: &Path, day: Day, first: u32, last: u32) -> Result
 
 /// Deletes the temporary files of `day` (never read; a failure is only logged).
 pub(crate) fn remove_tmp_files(dir: &Path, day: Day) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
+    let Ok(names) = read_names(dir) else {
         return;
     };
-    for ent in rd.flatten() {
-        if ent.file_name().to_str().and_then(parse) != Some(Name::Tmp(day)) {
-            continue;
-        }
-        if let Err(e) = remove(&ent.path()) {
+    for (_, p) in names.into_iter().filter(|(n, _)| *n == Name::Tmp(day)) {
+        if let Err(e) = remove(&p) {
             tracing::warn!(error = %e, "cannot delete a temporary file of an interrupted step");
         }
     }
@@ -288,21 +284,11 @@ pub(crate) fn remove_tmp_files(dir: &Path, day: Day) {
 /// directory.
 pub(crate) fn remove_day(dir: &Path, day: Day) -> Result<()> {
     remove_tmp_files(dir, day);
-    let mut names = Vec::new();
-    let rd = std::fs::read_dir(dir).map_err(StoreError::io("list", dir))?;
-    for ent in rd {
-        let ent = ent.map_err(StoreError::io("list", dir))?;
-        if let Some(n) = ent
-            .file_name()
-            .to_str()
-            .and_then(parse)
-            .filter(|n| day_of(n) == day)
-        {
-            names.push((n, ent.path()));
-        }
-    }
-    // Segments go last, so an interrupted delete leaves no index without its segment's
-    // siblings mattering (an index alone is ignored).
+    let mut names: Vec<(Name, PathBuf)> = read_names(dir)?
+        .into_iter()
+        .filter(|(n, _)| day_of(n) == day)
+        .collect();
+    // Segments last: an index left without its segment by an interrupted delete is ignored.
     names.sort_by_key(|(n, _)| matches!(n, Name::Segment(..)));
     for (_, p) in names {
         remove(&p)?;

@@ -23,7 +23,7 @@ use crate::store::index::sync_dir;
 use crate::store::names::{self, part_file, part_tmp_file};
 use crate::store::sealed::layout::{sealed_path, sealed_tmp_path};
 use crate::store::sealed::merge;
-use crate::store::sealed::seal::{self, remove_tmp, SealInput, SealOptions, SealOutcome, SealStep};
+use crate::store::sealed::seal::{self, SealInput, SealOptions, SealOutcome, SealStep};
 use crate::store::sealed::SealedFile;
 use crate::store::segment::SEGMENT_HEADER_LEN;
 use crate::store::writer::Inner;
@@ -400,7 +400,7 @@ pub fn seal_closed_day(
         return Ok(None);
     }
     let seq = seal::day_segment(&segments, day)?;
-    remove_tmp(&segments, day);
+    names::remove_tmp_files(&segments, day);
     let Some(done) = seal::write_sealed(&segments, day, options, &AtomicBool::new(false))? else {
         return Ok(None);
     };

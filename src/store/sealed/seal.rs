@@ -574,26 +574,3 @@ fn remove_tmp_of(tmp: &Path) {
         }
     }
 }
-
-/// Deletes what an interrupted seal of `day` left: `YYYY-MM-DD.sealed.tmp` and its spill files
-/// (`.sealed.tmp-*`). They are never read, so a failure is only logged.
-pub(crate) fn remove_tmp(segments_dir: &Path, day: Day) {
-    let prefix = format!("{day}.sealed.tmp");
-    let Ok(rd) = std::fs::read_dir(segments_dir) else {
-        return;
-    };
-    for ent in rd.flatten() {
-        let name = ent.file_name();
-        if !name.to_str().is_some_and(|n| n.starts_with(&prefix)) {
-            continue;
-        }
-        let p = ent.path();
-        match std::fs::remove_file(&p) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                tracing::warn!(file = %p.display(), error = %e, "cannot delete a temporary file of an interrupted seal")
-            }
-        }
-    }
-}
