@@ -173,3 +173,117 @@ fn full_disk_errors_then_resumes() {
     let store = LogStore::open_with(&store_dir, config).unwrap();
     check(&store);
 }
+
+/// Log text that zstd cannot shrink much (so parts take real space): hex of an LCG.
+fn noisy(exec: &str, i: u64) -> LogEntry {
+    let mut x = i.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    let mut text = String::with_capacity(600);
+    while text.len() < 600 {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        text.push_str(&format!("{:016x}", x >> 1));
+    }
+    LogEntry::new(
+        ExecutionId::new(exec).unwrap(),
+        NOON + i64::try_from(i).unwrap(),
+        Level::Info,
+        "worker",
+        format!("{exec} entry {i} {text}"),
+    )
+}
+
+/// Fills the file system of `path` with `path` until a write fails; returns its size.
+fn fill(path: &Path) -> u64 {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    let chunk = vec![0u8; 4096];
+    let mut n = 0u64;
+    while f.write_all(&chunk).and_then(|()| f.sync_all()).is_ok() {
+        n += chunk.len() as u64;
+    }
+    n
+}
+
+#[test]
+fn full_disk_during_a_merge_keeps_the_parts_and_retries() {
+    let mnt = tempfile::tempdir().unwrap();
+    let _mount = match Mount::tmpfs(mnt.path(), "4m") {
+        Ok(m) => m,
+        Err(reason) => {
+            skip_or_fail(&format!("cannot mount tmpfs: {reason}"));
+            return;
+        }
+    };
+    let store_dir = mnt.path().join("store");
+    let clock = ManualClock::new(NOON);
+    let config = Config {
+        part_bytes: 64 << 10,
+        ..manual(&clock)
+    };
+    let store = LogStore::open_with(&store_dir, config).unwrap();
+    let mut written: Vec<LogEntry> = Vec::new();
+    for i in 0..1200 {
+        let e = noisy(&format!("e{}", i % 3), i);
+        store.append(&e).unwrap();
+        written.push(e);
+    }
+    store
+        .finish_execution(&ExecutionId::new("e0").unwrap())
+        .unwrap();
+    store.seal().unwrap();
+    let parts = files_with_ext(&store_dir, "part").len();
+    assert!(parts > 1, "{parts} parts");
+    // Full disk, then room for a few entries of the next day but not for the merge of the
+    // parts into the sealed day.
+    let filler = mnt.path().join("filler");
+    fill(&filler);
+    let size = std::fs::metadata(&filler).unwrap().len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&filler)
+        .unwrap();
+    f.set_len(size - (64 << 10)).unwrap();
+    f.sync_all().unwrap();
+    drop(f);
+    clock.advance(86_400_000);
+    let late = LogEntry::new(
+        ExecutionId::new("e1").unwrap(),
+        NOON + 86_400_000,
+        Level::Info,
+        "worker",
+        "the next day".to_owned(),
+    );
+    store.append(&late).unwrap();
+    store.flush(Durability::Synced).unwrap();
+    let err = store.seal().expect_err("the merge cannot fit");
+    assert!(err.to_string().contains("No space left"), "{err}");
+    // The parts stay, and every entry reads back; no temporary file holds on to space.
+    assert_eq!(files_with_ext(&store_dir, "part").len(), parts);
+    let names: Vec<String> = std::fs::read_dir(store_dir.join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains(".tmp")), "{names:?}");
+    let mut want = written.clone();
+    want.push(late.clone());
+    let check = |s: &LogStore| {
+        for exec in ["e0", "e1", "e2"] {
+            let w: Vec<LogEntry> = want
+                .iter()
+                .filter(|e| e.execution_id.as_str() == exec)
+                .cloned()
+                .collect();
+            assert_eq!(all_of(s, exec), w, "{exec}");
+        }
+    };
+    check(&store);
+    check(&LogStore::open_read_only(&store_dir).unwrap());
+    // Space comes back: the retry merges the day into its sealed file.
+    std::fs::remove_file(&filler).unwrap();
+    store.seal().unwrap();
+    assert!(files_with_ext(&store_dir, "part").is_empty());
+    assert_eq!(files_with_ext(&store_dir, "sealed").len(), 1);
+    check(&store);
+    assert!(store.verify().unwrap().is_ok());
+}

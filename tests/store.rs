@@ -410,3 +410,59 @@ fn invalid_entries_are_refused_and_nothing_else_is_lost() {
     store.flush(Durability::Written).unwrap();
     assert_eq!(store.query(&id("v"), &Filter::default()).unwrap().len(), 1);
 }
+
+#[test]
+fn gc_honours_every_retention_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = 86_400_000;
+    let clock = ManualClock::new(NOON - 4 * day);
+    let store = LogStore::open_with(dir.path(), manual(&clock)).unwrap();
+    let days: Vec<logstore::Day> = (0..5)
+        .map(|d| {
+            clock.set(NOON - (4 - d) * day);
+            store
+                .append(&entry(&format!("d{d}"), clock_now(&clock), "x"))
+                .unwrap();
+            store.flush(Durability::Written).unwrap();
+            logstore::Day::from_unix_ms(clock_now(&clock))
+        })
+        .collect();
+    store.seal().unwrap();
+    // Two holders: one done through the second day, one through the third.
+    logstore::set_hold(
+        dir.path(),
+        "audit",
+        Some(days[1]),
+        "the auditor has not read it",
+    )
+    .unwrap();
+    logstore::set_hold(dir.path(), "backup", Some(days[2]), "no backup has it").unwrap();
+    let err = store.gc(0).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Held { day, hold, .. } if *day == days[2] && hold == "audit"),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("the auditor has not read it"),
+        "{err}"
+    );
+    assert_eq!(store.list().unwrap().len(), 5, "nothing deleted");
+    // What every hold is done with goes; then the holders release the rest.
+    assert_eq!(store.gc(2).unwrap(), days[..2].to_vec());
+    logstore::set_hold(
+        dir.path(),
+        "audit",
+        Some(days[3]),
+        "the auditor has not read it",
+    )
+    .unwrap();
+    logstore::remove_hold(dir.path(), "backup").unwrap();
+    assert_eq!(store.gc(0).unwrap(), days[2..4].to_vec());
+    assert_eq!(store.list().unwrap().len(), 1, "today is never deleted");
+    let holds = logstore::holds(dir.path()).unwrap();
+    assert_eq!(holds.len(), 1);
+    assert_eq!(
+        (holds[0].name.as_str(), holds[0].through),
+        ("audit", Some(days[3]))
+    );
+}
