@@ -622,7 +622,7 @@ fn a_day_sealed_mid_ship_is_shipped_once() {
         store.flush(logstore::Durability::Written).unwrap();
         let sealed = store.seal().unwrap();
         assert_eq!(sealed.len(), 1);
-        assert!(!dir.path().join("segments/2026-11-25.log").exists());
+        assert!(!dir.path().join("segments/2026-11-25.000001.log").exists());
         let mut s = s
             .take()
             .unwrap_or_else(|| shipper(dir.path(), &server, 500));
@@ -642,4 +642,56 @@ fn a_day_sealed_mid_ship_is_shipped_once() {
         let c = Cursor::load(dir.path()).unwrap().unwrap();
         assert_eq!(c.done_through.as_deref(), Some("2026-11-25"));
     }
+}
+
+/// Today in parts is shipped during the day, part by part, while segments roll, parts merge
+/// and the day ends in one sealed file: every entry reaches ClickHouse once (raw rows, not
+/// only FINAL), with the keys a local dump gives.
+#[test]
+fn today_in_parts_ships_during_the_day_and_once() {
+    let Some(server) = server("ship_parts") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOON);
+    let config = logstore::Config {
+        part_bytes: 4096,
+        ..common::manual(&clock)
+    };
+    let store = LogStore::open_with(dir.path(), config).unwrap();
+    let mut s = shipper(dir.path(), &server, 400);
+    s.init().unwrap();
+    let mut written = 0u64;
+    let mut shipped = 0u64;
+    for round in 0..6 {
+        for i in 0..800 {
+            store
+                .append(&common::entry(
+                    &format!("x{}", i % 7),
+                    NOON + round * 1000 + i,
+                    &format!("round {round} line {i}"),
+                ))
+                .unwrap();
+        }
+        written += 800;
+        store.flush(logstore::Durability::Written).unwrap();
+        // Closed segments become parts (and merge past 8).
+        store.seal().unwrap();
+        let got = s.ship_available().unwrap().entries as u64;
+        shipped += got;
+        assert!(got > 0, "round {round}: today's parts were not shipped");
+        assert!(shipped < written, "the open segment waits for its part");
+    }
+    // The day ends: its last segment becomes a part, then the parts one sealed file.
+    clock.advance(DAY_MS);
+    store
+        .append(&common::entry("x0", NOON + DAY_MS, "next day"))
+        .unwrap();
+    store.flush(logstore::Durability::Written).unwrap();
+    store.seal().unwrap();
+    shipped += s.ship_available().unwrap().entries as u64;
+    drop(store);
+    assert_eq!(shipped, written + 1);
+    assert_fleet_equals_store(dir.path(), &server);
+    assert_eq!(server.raw_rows(), written + 1, "nothing sent twice");
 }

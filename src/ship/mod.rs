@@ -305,13 +305,16 @@ impl Shipper {
             let Some(files) = self.current_day(&days)? else {
                 return Ok(batch);
             };
-            // A day gets no more entries once a newer day exists (the writer rolled), or once it
-            // is sealed (a sealed file is never appended to).
             if !source::shippable(&files) {
-                // In parts: shipped once sealed whole (same row keys). Send what we have.
+                // Several live segments and no part yet (the sealer is behind): what they
+                // hold is shipped from their parts. Send what we have.
                 return Ok(batch);
             }
-            let frozen = days.iter().any(|d| d.day > files.day) || files.is_whole();
+            // A day is done once it is sealed whole, or, for a day of one live segment, once a
+            // newer day exists (the writer rolled). A day in parts waits for its whole file:
+            // its live segments still become parts.
+            let newer = days.iter().any(|d| d.day > files.day);
+            let frozen = files.is_whole() || (newer && files.sealed().is_none());
             let resealed = self
                 .reader
                 .as_ref()
@@ -407,7 +410,7 @@ impl Shipper {
             return Ok(());
         }
         let segments_dir = self.dir.join("segments");
-        if let (Some(DayReader::V1(old)), true) = (self.reader.take(), files.is_whole()) {
+        if let (Some(DayReader::V1(old)), Some(_)) = (self.reader.take(), files.sealed()) {
             if old.day() == files.day {
                 tracing::info!(day = %files.day, "the day was sealed while being shipped; going on from the sealed file");
                 self.reader = Some(DayReader::Sealed(SealedReader::open(
@@ -504,7 +507,8 @@ impl Shipper {
             } else {
                 Position::Start
             };
-            // A day in parts is shipped once sealed whole; until then its lag is not counted.
+            // A day of several live segments and no part yet: its lag is counted once it has
+            // parts.
             let Some(reader) = DayReader::open(&files, &segments_dir, &position)? else {
                 continue;
             };

@@ -1,9 +1,12 @@
-//! Reading a sealed day (format v2) in file order, for the shipper.
+//! Reading a day's sealed files (its parts, or its whole sealed file) in block order, for the
+//! shipper.
 //!
-//! Blocks are shipped whole, in file order. Executions are clustered (each one's entries are
-//! contiguous, in append order), so an entry's ordinal, its position among its execution's
-//! entries of the day, is its position in its cluster: the same number the v1 layout of the
-//! same day gives it, so rows shipped from either layout collapse under `FINAL`.
+//! Blocks are shipped whole, in block order. Within each file executions are clustered (each
+//! one's entries contiguous, in append order), and an execution has one cluster per part it
+//! was in, so an entry's ordinal, its position among its execution's entries of the day, is
+//! the entries of its earlier clusters plus its position in its cluster: the same number the
+//! v1 layout of the same day gives it, so rows shipped from either layout collapse under
+//! `FINAL`. Merges copy blocks in order, so block numbers, and positions, hold across them.
 //!
 //! A position is the next block plus the execution the previous block ended in and how many of
 //! its entries came before. A damaged block loses its entries; the ordinals after it are
@@ -191,12 +194,9 @@ fn entries_before(sealed: &SealedDay, i: usize, exec: &str) -> Result<u32> {
 }
 
 fn sealed_of(files: &DayFiles) -> Result<&SealedDay> {
-    files
-        .sealed()
-        .filter(|_| files.is_whole())
-        .ok_or_else(|| StoreError::Corrupt {
-            file: files.path(),
-            offset: 0,
-            reason: "expected a sealed day".to_owned(),
-        })
+    files.sealed().ok_or_else(|| StoreError::Corrupt {
+        file: files.path(),
+        offset: 0,
+        reason: "expected a day with sealed files".to_owned(),
+    })
 }

@@ -266,29 +266,30 @@ pub enum DayReader {
 }
 
 /// The one segment of a day the v1 reader ships from: a day with no part and one segment.
-/// A day in parts is shipped once it is sealed whole (its `.sealed` file), with the same row
-/// keys: until then the shipper waits at that day.
 pub(crate) fn single_segment(files: &DayFiles) -> Option<&SegFiles> {
     match files.segs.as_slice() {
-        [only] if files.parts.is_empty() && files.sealed().is_none() => Some(only),
+        [only] if files.sealed().is_none() => Some(only),
         _ => None,
     }
 }
 
-/// Whether the shipper can read `files` now (see [`single_segment`]).
+/// Whether the shipper can read `files` now: a day with sealed files (whole, or parts) is
+/// read through them, block by block (block numbers hold across merges, so a position does
+/// too), and its live segments once they are parts; a day of one live segment is read by the
+/// v1 reader. A day of several live segments and no part waits for its first part.
 pub(crate) fn shippable(files: &DayFiles) -> bool {
-    files.is_whole() || single_segment(files).is_some()
+    files.sealed().is_some() || single_segment(files).is_some()
 }
 
 impl DayReader {
     /// A reader of `files` at `position`; a position of the other layout means the start.
-    /// `None` while the day is in parts (see [`single_segment`]).
+    /// `None` when the day cannot be shipped yet (see [`shippable`]).
     pub fn open(
         files: &DayFiles,
         segments_dir: &Path,
         position: &Position,
     ) -> Result<Option<DayReader>> {
-        if files.is_whole() {
+        if files.sealed().is_some() {
             return Ok(Some(DayReader::Sealed(SealedReader::open(
                 files.day,
                 position,
@@ -309,7 +310,7 @@ impl DayReader {
     pub fn fits(&self, files: &DayFiles) -> bool {
         match self {
             DayReader::V1(r) => r.day() == files.day && single_segment(files).is_some(),
-            DayReader::Sealed(r) => r.day() == files.day && files.is_whole(),
+            DayReader::Sealed(r) => r.day() == files.day && files.sealed().is_some(),
         }
     }
 
