@@ -73,3 +73,58 @@ pub fn resync(data: &[u8], from: usize) {
     let naive = (from..data.len()).find(|&q| decode(&data[q..]).is_ok());
     assert_eq!(next_frame(data, from), naive);
 }
+
+/// The sealed-file reader on `data`, stored both as a day's sealed file and as a part of the
+/// next day (`sealed_file` target): opening the store, listing, stats, verify, a query of
+/// every listed execution and a search never panic, and whatever is read is a valid entry.
+pub fn sealed_file(data: &[u8]) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "logstore-fuzz-sealed-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let segments = dir.join("segments");
+    std::fs::create_dir_all(&segments).expect("temp dir");
+    std::fs::write(segments.join("2026-01-01.sealed"), data).expect("write");
+    std::fs::write(segments.join("2026-01-02.000001-000001.part"), data).expect("write");
+    if let Ok(store) = logstore::LogStore::open_read_only(&dir) {
+        let _ = store.stats();
+        let _ = store.verify();
+        if let Ok(list) = store.list() {
+            for s in list {
+                if let Ok(entries) = store.query(&s.execution_id, &logstore::Filter::default()) {
+                    for e in entries {
+                        assert!(e.validate().is_ok());
+                    }
+                }
+            }
+        }
+        let search = logstore::Search {
+            terms: vec!["a".to_owned()],
+            ..logstore::Search::default()
+        };
+        let _ = store.search_count(&search);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The retention hold reader on `data` (`hold_file` target): never panics; a hold it accepts
+/// keeps its name.
+pub fn hold_file(data: &[u8]) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "logstore-fuzz-hold-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(dir.join("holds")).expect("temp dir");
+    std::fs::write(dir.join("holds/h"), data).expect("write");
+    if let Ok(holds) = logstore::holds(&dir) {
+        assert_eq!(holds.len(), 1);
+        assert_eq!(holds[0].name, "h");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -12,7 +12,9 @@ use proptest::prelude::*;
 #[path = "../fuzz/checks.rs"]
 mod checks;
 
-use checks::{context_log, index_entry, ndjson_entry, record_decode, resync};
+use checks::{
+    context_log, hold_file, index_entry, ndjson_entry, record_decode, resync, sealed_file,
+};
 
 fn valid_frame(message: &str, meta: bool) -> Vec<u8> {
     let mut e = LogEntry::new(
@@ -320,5 +322,92 @@ mod resync {
             lengths < 300.0,
             "plausible lengths: {lengths:.0} CRC passes"
         );
+    }
+}
+
+/// A real sealed file of a few executions (built once): what mutations start from, so the
+/// reader gets past the trailer and into blocks, filters and tables.
+fn real_sealed() -> &'static [u8] {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = logstore::ManualClock::new(1_795_608_000_000);
+        let config = logstore::Config {
+            clock: std::sync::Arc::new(clock.clone()),
+            part_bytes: 2048,
+            ..logstore::Config::default()
+        };
+        let store = logstore::LogStore::open_with(dir.path(), config).unwrap();
+        for i in 0..400i64 {
+            let mut e = LogEntry::new(
+                ExecutionId::new(format!("run-{}", i % 5)).unwrap(),
+                1_795_608_000_000 + i,
+                Level::ALL[(i % 4) as usize],
+                "plugin:acme/db.query",
+                format!("line {i}: a connection from 10.0.0.{} was accepted", i % 9),
+            );
+            if i % 3 == 0 {
+                e = e.with_task(logstore::TaskId::new("fetch").unwrap());
+            }
+            store.append(&e).unwrap();
+        }
+        store.flush(logstore::Durability::Written).unwrap();
+        // The day ends when the writer writes the next one.
+        clock.advance(86_400_000);
+        store
+            .append(&LogEntry::new(
+                ExecutionId::new("run-0").unwrap(),
+                1_795_694_400_000,
+                Level::Info,
+                "scheduler",
+                "next day",
+            ))
+            .unwrap();
+        store.flush(logstore::Durability::Written).unwrap();
+        store.seal().unwrap();
+        drop(store);
+        // Tiny segments: the day was merged from parts, so its table has several records per
+        // execution.
+        let path = std::fs::read_dir(dir.path().join("segments"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "sealed"))
+            .unwrap();
+        std::fs::read(path).unwrap()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn sealed_files_and_parts_on_arbitrary_bytes(data in proptest::collection::vec(any::<u8>(), 0..400)) {
+        sealed_file(&data);
+    }
+
+    #[test]
+    fn sealed_files_and_parts_with_flipped_bytes_or_cut_short(
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        cut in proptest::option::of(any::<prop::sample::Index>()),
+    ) {
+        let mut data = real_sealed().to_vec();
+        for (at, x) in flips {
+            let i = at.index(data.len());
+            data[i] ^= x | 1;
+        }
+        if let Some(c) = cut {
+            data.truncate(c.index(data.len()));
+        }
+        sealed_file(&data);
+    }
+
+    #[test]
+    fn hold_files_on_arbitrary_bytes(data in proptest::collection::vec(any::<u8>(), 0..80)) {
+        hold_file(&data);
+    }
+
+    #[test]
+    fn hold_files_shaped_like_holds(y in 0u32..10000, m in 0u32..14, d in 0u32..33, rest in ".{0,40}") {
+        hold_file(format!("{y:04}-{m:02}-{d:02}\n{rest}").as_bytes());
     }
 }
