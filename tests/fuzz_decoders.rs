@@ -342,7 +342,7 @@ fn real_sealed() -> &'static [u8] {
             let mut e = LogEntry::new(
                 ExecutionId::new(format!("run-{}", i % 5)).unwrap(),
                 1_795_608_000_000 + i,
-                Level::ALL[(i % 4) as usize],
+                Level::ALL[usize::try_from(i % 4).unwrap()],
                 "plugin:acme/db.query",
                 format!("line {i}: a connection from 10.0.0.{} was accepted", i % 9),
             );
