@@ -2,8 +2,9 @@
 //!
 //! The engine embeds this crate to keep every log line of every execution — its own lifecycle
 //! events, its components' `tracing` events, and whatever its plugins print — and to hand one
-//! execution's logs back fast. There is no general database underneath: one append-only
-//! segment file per UTC day, a per-execution offset index, and group commit.
+//! execution's logs back fast. There is no general database underneath: each UTC day is a
+//! sequence of append-only segments with per-execution offset indexes, and group commit; in
+//! the background, closed segments become compressed, searchable parts.
 //!
 //! # The path of an entry
 //!
@@ -14,23 +15,29 @@
 //!                                                                      ▼
 //!  LogStore::append ─► entry (validated) ─► record frame (len, CRC32, bincode payload)
 //!        ─► Batch (commit.rs): flush at 100 entries or 1 s, or at finish_execution
-//!        ─► segment YYYY-MM-DD.log: each execution's entries of the batch as one run
-//!        ─► live index YYYY-MM-DD.idx: one 56-byte entry per run, chained per execution
+//!        ─► segment YYYY-MM-DD.NNNNNN.log: each execution's entries of the batch as one run
+//!        ─► live index YYYY-MM-DD.NNNNNN.idx: one 56-byte entry per run, chained per execution
 //!        ─► (fsync, shared by everyone waiting: group commit)
-//!  day over ─► background seal (store/sealed/): YYYY-MM-DD.sealed, entries grouped by
-//!        execution in zstd blocks stored by column, token filters, execution table
-//!  LogStore::query ─► sealed day: execution table (binary search) ─► its blocks (one read);
-//!        live day: the chain of runs ─► frames ─► filters ─► entries in append order
+//!  segment full (part_bytes) or day over ─► roll to the next segment
+//!  closed segment ─► background seal (store/sealed/): YYYY-MM-DD.N-N.part, entries grouped
+//!        by execution in zstd blocks stored by column, token filters, execution table
+//!  > 8 parts ─► merge by copying blocks (sealed/merge.rs); day over ─► YYYY-MM-DD.sealed
+//!  LogStore::query ─► a day's sealed files, read as one sequence of blocks (sealed/parts.rs):
+//!        execution tables (binary search) ─► its blocks; then the live segments: the chain
+//!        of runs ─► frames ─► filters ─► entries in append order
 //!  LogStore::search ─► every day: sealed blocks whose token filters may match, live frames
 //!        with a literal hit (aho-corasick) ─► matches of any execution, streamed in order
 //! ```
 //!
 //! Modules follow that path: [`entry`](LogEntry) (the format and its validation), then the
 //! storage folder `store/`: `record` (the frame), `commit` (buffer and group commit), `segment`,
-//! `index`, `recovery`, `writer` (flush thread, day roll, shared fsync), `sealed/` (the sealed
-//! day format: blocks, filters, the partition sort and the rewrite, the reader) and `sealer` (the background thread
-//! that seals), `days` (a day's files as readers see them), `lock`, `mod` (the `LogStore`
-//! handle: directory, retention), `query`, `summary` (`list`, `stats`), `verify`; `search/`
+//! `index`, `recovery`, `writer` (flush thread, segment roll, shared fsync), `names` (the files
+//! of a day and which one holds each entry), `sealed/` (the sealed format: blocks, filters, the
+//! partition sort and the rewrite, merges, one file's reader and a day's files read as one) and
+//! `sealer` (the background thread that turns segments into parts, merges parts and seals
+//! days), `days` (a day's files as readers see them), `lock`, `holds` (retention holds that
+//! `gc` honours), `mod` (the `LogStore` handle: directory, retention), `query`, `summary`
+//! (`list`, `stats`), `verify`; `search/`
 //! finds entries of any execution by words, phrase or regex (its module doc tells how it skips
 //! what cannot match); the capture side is `capture`
 //! (lines, the `0x1E` protocol, limits, processes and containers), `engine` (lifecycle and

@@ -1,12 +1,15 @@
-//! `LogStore`: the directory, the writer lock, the day roll, the flush thread, retention.
+//! `LogStore`: the directory, the writer lock, the segment roll, the flush thread, retention.
 //!
 //! ```text
-//! DIR/LOCK                       writer lock (flock), holds the writer's pid
-//! DIR/segments/YYYY-MM-DD.log    records of that UTC day (segment.rs)
-//! DIR/segments/YYYY-MM-DD.idx    live index (index.rs)
-//! DIR/segments/YYYY-MM-DD.sidx   sorted index of a day a version-1 writer sealed
-//! DIR/segments/YYYY-MM-DD.sealed a sealed day (sealed/): replaces the three files above
+//! DIR/LOCK                              writer lock (flock), holds the writer's pid
+//! DIR/holds/NAME                        retention holds that gc honours (holds.rs)
+//! DIR/segments/YYYY-MM-DD.NNNNNN.log    segment N of that UTC day (segment.rs; N = 0 is the
+//! DIR/segments/YYYY-MM-DD.NNNNNN.idx    old `YYYY-MM-DD.log`) and its live index (index.rs)
+//! DIR/segments/YYYY-MM-DD.N-M.part      segments N..=M sealed (sealed/), replaces them
+//! DIR/segments/YYYY-MM-DD.sealed        the whole day sealed: replaces everything above
 //! ```
+//!
+//! Which file holds an entry is `names.rs`'s business; `docs/FORMAT.md` has the layout.
 
 pub(crate) mod commit;
 pub(crate) mod day;
