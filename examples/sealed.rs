@@ -57,6 +57,9 @@ struct Args {
     variants: bool,
     partition_mb: Option<u64>,
     zstd_level: Option<i32>,
+    /// `--today`: today in parts against the same day sealed (see `today`).
+    today: bool,
+    part_mb: u64,
 }
 
 fn parse_args() -> Result<Args, Error> {
@@ -68,6 +71,8 @@ fn parse_args() -> Result<Args, Error> {
         variants: true,
         partition_mb: None,
         zstd_level: None,
+        today: false,
+        part_mb: 64,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -81,6 +86,8 @@ fn parse_args() -> Result<Args, Error> {
                 a.phase = Some((p, value()?.into()));
             }
             "--no-variants" => a.variants = false,
+            "--today" => a.today = true,
+            "--part-mb" => a.part_mb = value()?.parse()?,
             "--partition-mb" => a.partition_mb = Some(value()?.parse()?),
             "--zstd-level" => a.zstd_level = Some(value()?.parse()?),
             "--bench" => {}
@@ -181,7 +188,9 @@ fn config(clock: &ManualClock) -> Config {
     Config {
         commit: CommitPolicy::default(),
         clock: Arc::new(clock.clone()),
-        part_bytes: logstore::DEFAULT_PART_BYTES,
+        // One segment for the whole day, as the day this example measures was written before
+        // segments rolled (`examples/today.rs` measures today in parts).
+        part_bytes: u64::MAX,
     }
 }
 
@@ -257,7 +266,7 @@ fn query_phase(dir: &Path, args: &Args) -> Result<String, Error> {
 
 fn seal_phase(dir: &Path, opts: SealOptions) -> Result<String, Error> {
     let day = Day::from_unix_ms(DAY0);
-    let segment = std::fs::metadata(dir.join("segments").join(format!("{day}.log")))?.len();
+    let segment = std::fs::metadata(dir.join("segments").join(format!("{day}.000001.log")))?.len();
     let t = Instant::now();
     let cpu0 = cpu_seconds();
     let done = seal_closed_day(dir, day, opts)?.ok_or("nothing to seal")?;
@@ -354,6 +363,7 @@ fn child(phase: &str, dir: &Path, args: &Args) -> Result<String, Error> {
     if let Some(l) = args.zstd_level {
         cmd.arg("--zstd-level").arg(l.to_string());
     }
+    cmd.arg("--part-mb").arg(args.part_mb.to_string());
     let out = cmd.arg("--phase").arg(phase).arg(dir).output()?;
     if !out.status.success() {
         return Err(format!("{phase}: {}", String::from_utf8_lossy(&out.stderr)).into());
@@ -394,6 +404,10 @@ fn run_phase(phase: &str, dir: &Path, args: &Args) -> Result<String, Error> {
         "seal-1m" => seal_phase(dir, opts(1 << 20)),
         "ingest-while-sealing" => ingest_while_sealing(dir, &w()?),
         "ndjson" => ndjson(dir, args, &w()?),
+        "ingest-today" => ingest_today(dir, args, &w()?),
+        "open-query" => open_query(dir, args),
+        "list" => list_phase(dir),
+        "search" => search_phase(dir),
         other => Err(format!("unknown phase {other}").into()),
     }
 }
@@ -452,7 +466,7 @@ impl Write for CountingSink {
 fn write_sorted_index(dir: &Path) -> Result<(), Error> {
     let idx = dir
         .join("segments")
-        .join(format!("{}.idx", Day::from_unix_ms(DAY0)));
+        .join(format!("{}.000001.idx", Day::from_unix_ms(DAY0)));
     let bytes = std::fs::read(&idx)?;
     let entries: Vec<IndexEntry> = bytes[16..]
         .chunks_exact(56)
@@ -476,6 +490,9 @@ fn main() -> Result<(), Error> {
     if let Some((phase, dir)) = &args.phase {
         println!("{}", run_phase(phase, dir, &args)?);
         return Ok(());
+    }
+    if args.today {
+        return today(&args);
     }
     let lines = corpus(&args)?;
     let bytes: usize = lines.iter().map(String::len).sum();
@@ -502,7 +519,7 @@ fn main() -> Result<(), Error> {
     // From here on, the day as today's writer leaves it: segment and live index only.
     std::fs::remove_file(
         v1.join("segments")
-            .join(format!("{}.sidx", Day::from_unix_ms(DAY0))),
+            .join(format!("{}.000001.sidx", Day::from_unix_ms(DAY0))),
     )?;
     let variants: &[(&str, &str)] = if args.variants {
         &[("seal-64k", "64k"), ("seal-1m", "1m")]
@@ -522,5 +539,124 @@ fn main() -> Result<(), Error> {
         "ingest while sealing",
         child("ingest-while-sealing", &root.path().join("iws"), &args),
     )?;
+    Ok(())
+}
+
+/// Writes the day with segments rolling at `--part-mb` and the sealer turning them into parts
+/// as it goes, then waits for the sealer (`seal`: the closed segments are parts, merged down to
+/// at most 8). Ingest rate, the writer's peak RSS, the wait, and the files.
+fn ingest_today(dir: &Path, args: &Args, w: &Workload) -> Result<String, Error> {
+    let clock = ManualClock::new(DAY0);
+    let config = Config {
+        part_bytes: args.part_mb << 20,
+        ..config(&clock)
+    };
+    let store = LogStore::open_with(dir, config)?;
+    let rate = ingest(&store, w, DAY0, 0, args.entries)?;
+    let t = Instant::now();
+    let steps = store.seal()?;
+    let settle = t.elapsed();
+    let stats = store.stats()?;
+    drop(store);
+    let (parts, segs) = stats.first().map_or((0, 0), |d| (d.parts, d.segments));
+    Ok(format!(
+        "{rate:.0} entries/s; writer peak RSS {:.1} MB; then {} sealer steps waited for in {:.2} s; {parts} parts + {segs} open segment: {} bytes",
+        mb(peak_rss()),
+        steps.len(),
+        settle.as_secs_f64(),
+        dir_bytes(dir)
+    ))
+}
+
+/// A fresh process's one query of execution E/2, as `logstore dump` does it (open read-only,
+/// query, write JSON lines): the parent times the whole process.
+fn open_query(dir: &Path, args: &Args) -> Result<String, Error> {
+    let store = LogStore::open_read_only(dir)?;
+    let mut out = CountingSink(0);
+    for e in store.query(&Workload::exec_id(args.executions / 2), &Filter::default())? {
+        serde_json::to_writer(&mut out, &e)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(out.0.to_string())
+}
+
+/// `logstore list` of the store: time and peak RSS.
+fn list_phase(dir: &Path) -> Result<String, Error> {
+    let t = Instant::now();
+    let store = LogStore::open_read_only(dir)?;
+    let n = store.list()?.len();
+    Ok(format!(
+        "{n} executions in {:.1} ms, peak RSS {:.1} MB",
+        t.elapsed().as_secs_f64() * 1e3,
+        mb(peak_rss())
+    ))
+}
+
+/// `search --count` of a common word and a rare one: seconds each.
+fn search_phase(dir: &Path) -> Result<String, Error> {
+    let store = LogStore::open_read_only(dir)?;
+    let mut out = Vec::new();
+    for word in ["installed", "kerberos"] {
+        let search = logstore::Search {
+            terms: vec![word.to_owned()],
+            ..logstore::Search::default()
+        };
+        let t = Instant::now();
+        let n = store.search_count(&search)?.matches;
+        out.push(format!("{word} {n} in {:.3} s", t.elapsed().as_secs_f64()));
+    }
+    Ok(out.join(", "))
+}
+
+/// The wall time of `phase` in a fresh process: median of 9 runs, in ms.
+fn fresh_process_ms(phase: &str, dir: &Path, args: &Args) -> Result<f64, Error> {
+    let mut times = Vec::new();
+    for _ in 0..9 {
+        let t = Instant::now();
+        child(phase, dir, args)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[4])
+}
+
+/// `--today`: the same day written today (segments rolling at `--part-mb`, parts sealed and
+/// merged in the background while it is written) and sealed (one segment sealed whole, as a
+/// past day is), side by side: files against the NDJSON, a query in process and in a fresh
+/// process, `list`, `search`, and the ingest rate with the sealer at work against without it.
+fn today(args: &Args) -> Result<(), Error> {
+    let root = tempfile::tempdir()?;
+    let (today, sealed) = (root.path().join("today"), root.path().join("sealed"));
+    let say = |what: &str, r: String| {
+        println!("{what:>28}: {r}");
+        let _ = std::io::stdout().flush();
+    };
+    say("today: ingest", child("ingest-today", &today, args)?);
+    say("sealed: ingest (no roll)", child("ingest", &sealed, args)?);
+    say("sealed: seal", child("seal", &sealed, args)?);
+    say("bytes", child("ndjson", &sealed, args)?);
+    for (name, dir) in [("today", &today), ("sealed", &sealed)] {
+        say(
+            &format!("{name}: files"),
+            format!("{:.1} MB", mb(dir_bytes(dir))),
+        );
+        say(
+            &format!("{name}: query in process"),
+            child("query", dir, args)?,
+        );
+        // The process start alone, to subtract: a phase that does nothing.
+        say(
+            &format!("{name}: query, fresh process"),
+            format!(
+                "{:.1} ms (median of 9, whole process)",
+                fresh_process_ms("open-query", dir, args)?
+            ),
+        );
+        say(&format!("{name}: list"), child("list", dir, args)?);
+        say(
+            &format!("{name}: search --count"),
+            child("search", dir, args)?,
+        );
+    }
     Ok(())
 }

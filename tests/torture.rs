@@ -302,7 +302,7 @@ fn crash_torture() {
         "crash_torture summary: rounds {} kills {} (before ready {}) executions acknowledged {} \
          flush/ack promises checked {} executions checked {} entries checked {} \
          (end-of-epoch passes: {} executions, {} entries) lost {}; kills while writing a \
-         sealed file {}, between its rename and the deletion of the live files {}",
+         sealed file or part {}, between its rename and the deletion of the files it replaces {}",
         figures.rounds,
         figures.kills,
         figures.killed_before_ready,
@@ -337,10 +337,40 @@ fn note_seal_leftovers(dir: &Path, figures: &mut Figures) {
     {
         figures.killed_writing_seal += 1;
     }
-    if names.iter().any(|n| {
-        n.strip_suffix(".sealed")
-            .is_some_and(|day| names.contains(&format!("{day}.log")))
-    }) {
+    // A wider file beside what it replaces: a sealed day beside any other file of its day, or
+    // a part beside a segment (or a narrower part) its range holds.
+    let seq = |s: &str| s.parse::<u32>().ok();
+    let covered = names.iter().any(|n| {
+        let (day, rest) = n.split_at(n.len().min(10));
+        if rest == ".sealed" {
+            return names
+                .iter()
+                .any(|m| m != n && m.starts_with(day) && !m.contains(".tmp"));
+        }
+        let Some((a, b)) = rest
+            .strip_prefix('.')
+            .and_then(|r| r.strip_suffix(".part"))
+            .and_then(|r| r.split_once('-'))
+            .and_then(|(a, b)| Some((seq(a)?, seq(b)?)))
+        else {
+            return false;
+        };
+        names.iter().any(|m| {
+            let Some(r) = m.strip_prefix(day).and_then(|r| r.strip_prefix('.')) else {
+                return false;
+            };
+            let inside = |x: u32| a <= x && x <= b;
+            match r.strip_suffix(".log").and_then(seq) {
+                Some(x) => inside(x),
+                None => r
+                    .strip_suffix(".part")
+                    .and_then(|r| r.split_once('-'))
+                    .and_then(|(x, y)| Some((seq(x)?, seq(y)?)))
+                    .is_some_and(|(x, y)| (x, y) != (a, b) && inside(x) && inside(y)),
+            }
+        })
+    });
+    if covered {
         figures.killed_committing_seal += 1;
     }
 }
