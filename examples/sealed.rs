@@ -626,7 +626,10 @@ fn fresh_process_ms(phase: &str, dir: &Path, args: &Args) -> Result<f64, Error> 
 /// process, `list`, `search`, and the ingest rate with the sealer at work against without it.
 fn today(args: &Args) -> Result<(), Error> {
     let root = tempfile::tempdir()?;
-    let (today, sealed) = (root.path().join("today"), root.path().join("sealed"));
+    // `LOGSTORE_BENCH_KEEP=DIR` keeps both stores there (to time `logstore dump` on them).
+    let base = std::env::var_os("LOGSTORE_BENCH_KEEP")
+        .map_or_else(|| root.path().to_owned(), PathBuf::from);
+    let (today, sealed) = (base.join("today"), base.join("sealed"));
     let say = |what: &str, r: String| {
         println!("{what:>28}: {r}");
         let _ = std::io::stdout().flush();
