@@ -559,12 +559,33 @@ fn ingest_today(dir: &Path, args: &Args, w: &Workload) -> Result<String, Error> 
     let stats = store.stats()?;
     drop(store);
     let (parts, segs) = stats.first().map_or((0, 0), |d| (d.parts, d.segments));
+    // What the sealer did while the day was written: segments sealed into parts, and merges.
+    let sum = |merge: bool| {
+        let of = steps
+            .iter()
+            .filter(|s| matches!(s.step, logstore::SealStep::Merge { .. }) == merge);
+        let (n, secs, bytes_in, bytes_out) = of.fold((0, 0.0, 0, 0), |(n, t, i, o), s| {
+            (
+                n + 1,
+                t + s.elapsed.as_secs_f64(),
+                i + s.v1_bytes,
+                o + s.sealed_bytes,
+            )
+        });
+        format!(
+            "{n} in {secs:.2} s, {:.1} MB -> {:.1} MB ({:.0} MB/s of input)",
+            mb(bytes_in),
+            mb(bytes_out),
+            mb(bytes_in) / secs.max(1e-9)
+        )
+    };
     Ok(format!(
-        "{rate:.0} entries/s; writer peak RSS {:.1} MB; then {} sealer steps waited for in {:.2} s; {parts} parts + {segs} open segment: {} bytes",
+        "{rate:.0} entries/s; writer peak RSS {:.1} MB; then waited {:.2} s for the sealer; {parts} parts + {segs} open segment: {} bytes\n    parts sealed: {}\n    merges: {}",
         mb(peak_rss()),
-        steps.len(),
         settle.as_secs_f64(),
-        dir_bytes(dir)
+        dir_bytes(dir),
+        sum(false),
+        sum(true)
     ))
 }
 

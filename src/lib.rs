@@ -125,7 +125,7 @@ pub use store::holds::{holds, remove_hold, set_hold, Hold};
 pub use store::page::{LineCursor, RunCache};
 pub use store::query::{DayStats, ExecutionSummary, Filter, Follower};
 pub use store::recovery::Damage;
-pub use store::sealed::seal::SealOutcome;
+pub use store::sealed::seal::{SealOutcome, SealStep};
 pub use store::verify::{Problem, VerifyReport};
 pub use store::{Config, LogStore, DEFAULT_PART_BYTES};
 pub use trace::LogstoreLayer;
