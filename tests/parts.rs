@@ -339,7 +339,11 @@ fn line_cursors_and_pages_hold_while_segments_become_parts_and_merge() {
                 },
             )
             .unwrap();
-        assert_eq!(page, lines[from as usize..].to_vec(), "from {from}");
+        assert_eq!(
+            page,
+            lines[usize::try_from(from).unwrap()..].to_vec(),
+            "from {from}"
+        );
     }
 }
 
