@@ -310,11 +310,13 @@ impl Shipper {
                 // hold is shipped from their parts. Send what we have.
                 return Ok(batch);
             }
-            // A day is done once it is sealed whole, or, for a day of one live segment, once a
-            // newer day exists (the writer rolled). A day in parts waits for its whole file:
-            // its live segments still become parts.
+            // A day gets no more entries once it is sealed whole, or once a newer day exists
+            // (the writer rolled) and it is either one live segment or parts only (a day whose
+            // damaged part keeps it from being sealed whole is done too). A day in parts with
+            // a live segment left waits: that segment still becomes a part.
             let newer = days.iter().any(|d| d.day > files.day);
-            let frozen = files.is_whole() || (newer && files.sealed().is_none());
+            let frozen = files.is_whole()
+                || (newer && (files.sealed().is_none() || files.segs.is_empty()));
             let resealed = self
                 .reader
                 .as_ref()
