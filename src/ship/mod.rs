@@ -315,8 +315,8 @@ impl Shipper {
             // damaged part keeps it from being sealed whole is done too). A day in parts with
             // a live segment left waits: that segment still becomes a part.
             let newer = days.iter().any(|d| d.day > files.day);
-            let frozen = files.is_whole()
-                || (newer && (files.sealed().is_none() || files.segs.is_empty()));
+            let frozen =
+                files.is_whole() || (newer && (files.sealed().is_none() || files.segs.is_empty()));
             let resealed = self
                 .reader
                 .as_ref()

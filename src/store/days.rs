@@ -349,7 +349,7 @@ pub(super) fn open_day(
             parts.push((a, b));
             continue;
         }
-        match SealedFile::open(&part_file(segments_dir, day, a, b), day) {
+        match SealedFile::open(&part_file(segments_dir, day, a, b)) {
             Ok(f) => {
                 files.push(Arc::new(f));
                 parts.push((a, b));

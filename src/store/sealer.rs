@@ -232,7 +232,7 @@ fn seal_part(inner: &Inner, files: &DayFiles, seq: u32) -> Result<Option<SealOut
         return Ok(None);
     }
     let part = match &outcome {
-        Some(_) => Some(Arc::new(SealedFile::open(&path, day)?)),
+        Some(_) => Some(Arc::new(SealedFile::open(&path)?)),
         None => None,
     };
     let step = SealStep::Part {
@@ -355,7 +355,7 @@ fn merge_window(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> 
     if !commit(inner, day, &tmp, &path)? {
         return Ok(None);
     }
-    let merged = Arc::new(SealedFile::open(&path, day)?);
+    let merged = Arc::new(SealedFile::open(&path)?);
     swap_view(inner, day, |d| {
         let mut files = Vec::new();
         let mut parts = Vec::new();

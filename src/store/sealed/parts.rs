@@ -46,10 +46,7 @@ impl std::fmt::Debug for SealedDay {
 impl SealedDay {
     /// Opens one sealed file as a day.
     pub(crate) fn open(path: &Path, day: Day) -> Result<SealedDay> {
-        Ok(SealedDay::of(
-            day,
-            vec![Arc::new(SealedFile::open(path, day)?)],
-        ))
+        Ok(SealedDay::of(day, vec![Arc::new(SealedFile::open(path)?)]))
     }
 
     /// The day made of `files`, in append order.

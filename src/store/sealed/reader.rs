@@ -1,4 +1,5 @@
-//! Reading a sealed file: [`SealedDay`], open for the life of the store handle.
+//! Reading one sealed file (a part, or a whole sealed day): [`SealedFile`], open for the life of
+//! the store handle (a day's files are read as one by `parts.rs`).
 //!
 //! Opening reads the trailer and the block table (64 bytes per block, about 1/4096 of the
 //! day's raw bytes); everything else is read with `pread` when asked: an execution is a binary
@@ -21,7 +22,6 @@ use super::layout::{
     SEALED_MAGIC, SEALED_VERSION, TRAILER_LEN,
 };
 use crate::error::{Result, StoreError};
-use crate::store::day::Day;
 use crate::store::index::exec_hash;
 use crate::store::record::PayloadRef;
 use crate::store::segment::check_header;
@@ -108,9 +108,9 @@ impl std::fmt::Debug for SealedFile {
 }
 
 impl SealedFile {
-    /// Opens the sealed file of `day` at `path`: checks the header, reads the trailer (or its
+    /// Opens the sealed file (or part) at `path`: checks the header, reads the trailer (or its
     /// copy) and the block table.
-    pub(crate) fn open(path: &Path, _day: Day) -> Result<SealedFile> {
+    pub(crate) fn open(path: &Path) -> Result<SealedFile> {
         let file =
             FileView::open(path, Access::Map).map_err(StoreError::io("open sealed file", path))?;
         let len = file

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::filter::words;
 use super::layout::{sealed_path, sealed_tmp_path};
 use super::seal::{write_sealed, SealOptions};
-use super::SealedFile as SealedDay;
+use super::SealedFile;
 use crate::store::day::Day;
 use crate::store::index::exec_hash;
 use crate::{
@@ -78,7 +78,7 @@ fn blocks_are_in_file_order_executions_clustered_in_append_order() {
     let dir = tempfile::tempdir().unwrap();
     let (day, written) = v1_day(dir.path(), 3000);
     seal(dir.path(), day, small_blocks());
-    let sealed = SealedDay::open(&sealed_path(&dir.path().join("segments"), day), day).unwrap();
+    let sealed = SealedFile::open(&sealed_path(&dir.path().join("segments"), day)).unwrap();
 
     let metas = sealed.blocks();
     assert!(metas.len() > 20, "{} blocks", metas.len());
@@ -149,14 +149,14 @@ fn a_damaged_block_loses_only_its_own_entries() {
     let (day, _) = v1_day(dir.path(), 3000);
     seal(dir.path(), day, small_blocks());
     let path = sealed_path(&dir.path().join("segments"), day);
-    let sealed = SealedDay::open(&path, day).unwrap();
+    let sealed = SealedFile::open(&path).unwrap();
     let k = sealed.block_count() / 2;
     let target = sealed.block_table()[k].unwrap();
     drop(sealed);
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[usize::try_from(target.offset).unwrap() + 5] ^= 0x10;
     std::fs::write(&path, &bytes).unwrap();
-    let sealed = SealedDay::open(&path, day).unwrap();
+    let sealed = SealedFile::open(&path).unwrap();
     for i in 0..sealed.block_count() {
         let r = sealed.read_block(i);
         if i == k {
@@ -273,7 +273,7 @@ fn seals_every_entry_despite(spoil: impl Fn(&Path, usize)) {
     let segs = dir.path().join("segments");
     let entries_of = |opts| {
         seal(dir.path(), day, opts);
-        let sealed = SealedDay::open(&sealed_path(&segs, day), day).unwrap();
+        let sealed = SealedFile::open(&sealed_path(&segs, day)).unwrap();
         (0..sealed.block_count())
             .flat_map(|b| sealed.read_block(b).unwrap())
             .collect::<Vec<_>>()
