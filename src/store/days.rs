@@ -18,6 +18,11 @@ use crate::store::sealed::layout::sealed_path;
 use crate::store::sealed::{SealedDay, SealedFile};
 use crate::store::view::{Access, FileView};
 
+/// Runs of one segment at most this far apart are read with one `pread`.
+pub(crate) const COALESCE_GAP: u64 = 16 << 10;
+/// The most bytes one coalesced read spans.
+pub(crate) const COALESCE_SPAN: u64 = 4 << 20;
+
 /// How a day's runs are found.
 pub(crate) enum DayIndex {
     /// A sealed day: binary search in the sorted index.
@@ -167,6 +172,49 @@ impl DayFiles {
             reason: format!("segment {seq} of the day is no longer there"),
         })?;
         seg.read_run(&IndexEntry { offset, ..*run }, max)
+    }
+
+    /// Calls `f(run, bytes)` for each of `runs` (day-wide offsets, in order), reading
+    /// neighbours with one `pread`: runs of one segment less than [`COALESCE_GAP`] apart are
+    /// read as one span (the gap costs less than a system call), up to [`COALESCE_SPAN`].
+    /// The runs of one execution in one segment are often close (it logs in bursts, each
+    /// flush writes its entries as one run). `f` returns `false` to stop; so does this.
+    pub(crate) fn for_each_run_bytes(
+        &self,
+        runs: &[IndexEntry],
+        f: &mut dyn FnMut(&IndexEntry, &[u8]) -> Result<bool>,
+    ) -> Result<bool> {
+        let mut i = 0;
+        while i < runs.len() {
+            let first = runs[i];
+            let mut j = i;
+            while let Some(next) = runs.get(j + 1) {
+                let prev = runs[j];
+                let near = split_offset(prev.offset).0 == split_offset(next.offset).0
+                    && next.offset >= prev.end()
+                    && next.offset - prev.end() <= COALESCE_GAP
+                    && next.end() - first.offset <= COALESCE_SPAN;
+                if !near {
+                    break;
+                }
+                j += 1;
+            }
+            let span = IndexEntry {
+                length: u32::try_from(runs[j].end() - first.offset).unwrap_or(u32::MAX),
+                ..first
+            };
+            let bytes = self.read_run(&span, usize::MAX)?;
+            for run in &runs[i..=j] {
+                // A span cut short (a file that shrank) gives each run what exists of it.
+                let at = usize::try_from(run.offset - first.offset).unwrap_or(usize::MAX);
+                let end = at.saturating_add(run.length as usize).min(bytes.len());
+                if !f(run, bytes.get(at.min(end)..end).unwrap_or(&[]))? {
+                    return Ok(false);
+                }
+            }
+            i = j + 1;
+        }
+        Ok(true)
     }
 
     /// Every run of the day's segments (for `list`, `stats`), day-wide offsets.

@@ -195,21 +195,34 @@ impl LogStore {
                 }
             }
             let runs = day.runs_after(hash, &mut at.seen)?;
-            let from = at.offset;
+            let mut wanted = Vec::with_capacity(runs.len());
             for run in runs {
-                if run.offset < from {
+                if run.offset < at.offset {
                     continue;
                 }
                 at.offset = run.end();
                 // A run outside the time range is skipped unread, unless we still need to see
                 // one record to know the execution exists.
-                if *found && !filter.run_may_match(&run) {
+                if (*found || !wanted.is_empty()) && !filter.run_may_match(&run) {
                     continue;
                 }
-                if !visit_run(&day, &run, execution_id, filter, found, &mut at.records, f)? {
-                    // Only one-shot queries stop early; their cursor is dropped.
-                    return Ok(());
-                }
+                wanted.push(run);
+            }
+            let more = day.for_each_run_bytes(&wanted, &mut |run, bytes| {
+                visit_run(
+                    &day,
+                    run,
+                    bytes,
+                    execution_id,
+                    filter,
+                    found,
+                    &mut at.records,
+                    f,
+                )
+            })?;
+            if !more {
+                // Only one-shot queries stop early; their cursor is dropped.
+                return Ok(());
             }
             cursor.insert(day.day, at);
         }
@@ -217,19 +230,21 @@ impl LogStore {
     }
 }
 
+/// Visits the frames of `run` (its `bytes`).
+#[allow(clippy::too_many_arguments)]
 fn visit_run(
     day: &DayFiles,
     run: &IndexEntry,
+    bytes: &[u8],
     execution_id: &ExecutionId,
     filter: &Filter,
     found: &mut bool,
     records: &mut u64,
     f: &mut dyn FnMut(&PayloadRef<'_>) -> Result<bool>,
 ) -> Result<bool> {
-    let bytes = day.read_run(run, usize::MAX)?;
     let mut keep_going = true;
     let mut result = Ok(());
-    let damage = record::for_each_frame(&bytes, |_, p| {
+    let damage = record::for_each_frame(bytes, |_, p| {
         if p.execution_id != execution_id.as_str() {
             return true; // a hash collision
         }
