@@ -385,3 +385,36 @@ fn the_cli_rolls_at_part_mb_and_seal_and_stats_show_parts() {
     assert_eq!(day["entries"], 12_000, "{stats}");
     assert_eq!(dump_json(dir.path(), "x3").len(), 3000);
 }
+
+/// The sealer races every roll: with a segment per flush, it must never take the writer's new
+/// (open) segment for a closed one; every entry is read back after the day is sealed.
+#[test]
+fn a_writer_rolling_at_every_flush_loses_nothing_to_the_sealer() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOON);
+    let config = Config {
+        part_bytes: 1,
+        ..common::manual_with(&clock, 5, 1000)
+    };
+    let store = LogStore::open_with(dir.path(), config).unwrap();
+    let mut want = vec![Vec::new(); 3];
+    for i in 0..6000 {
+        let k = i % 3;
+        let e = entry(&format!("x{k}"), NOON + i as i64, &format!("line {i}"));
+        store.append(&e).unwrap();
+        want[k].push(e);
+    }
+    store.flush(Durability::Written).unwrap();
+    check(&store, &want);
+    clock.advance(86_400_000);
+    store
+        .append(&entry("y", NOON + 86_400_000, "next day"))
+        .unwrap();
+    store.flush(Durability::Written).unwrap();
+    store.seal().unwrap();
+    check(&store, &want);
+    drop(store);
+    let store = LogStore::open_with(dir.path(), tiny(&clock, 4096)).unwrap();
+    check(&store, &want);
+    assert!(store.verify().unwrap().is_ok());
+}

@@ -167,6 +167,8 @@ fn tidy_day(inner: &Inner, day: Day) -> Result<Vec<SealOutcome>> {
         if files.is_whole() {
             return Ok(done);
         }
+        // Read after the view: a roll names its new segment open before any view shows it,
+        // so a segment of this view that is not `open` is closed (and fsynced).
         let open = *inner.open_segment.lock();
         let over = open.is_none_or(|(d, _)| d != day);
         let closed = files

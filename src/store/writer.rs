@@ -212,6 +212,10 @@ impl Inner {
             }
             closed = Some(old.day);
         }
+        // The sealer must know the new segment is the open one before any view shows it:
+        // otherwise it could take the new segment for a closed one (the old open one being
+        // named open), seal it into a part and delete it under the writer.
+        *self.open_segment.lock() = Some((day, seq));
         let view = Arc::new(files.seg_files()?);
         {
             let mut days = self.days.write();
@@ -234,9 +238,6 @@ impl Inner {
                 ))),
             }
         }
-        // The sealer learns which segment is open before it is asked to look at the old one,
-        // or it would take the old one for the open one and leave it.
-        *self.open_segment.lock() = Some((day, seq));
         w.live = Some(files);
         self.sealer.request(closed);
         Ok(())
