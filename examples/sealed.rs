@@ -556,6 +556,8 @@ fn ingest_today(dir: &Path, args: &Args, w: &Workload) -> Result<String, Error> 
     let t = Instant::now();
     let steps = store.seal()?;
     let settle = t.elapsed();
+    // Before `stats`, which reads the open segment's whole index: the writer's own peak.
+    let writer_rss = peak_rss();
     let stats = store.stats()?;
     drop(store);
     let (parts, segs) = stats.first().map_or((0, 0), |d| (d.parts, d.segments));
@@ -581,7 +583,7 @@ fn ingest_today(dir: &Path, args: &Args, w: &Workload) -> Result<String, Error> 
     };
     Ok(format!(
         "{rate:.0} entries/s; writer peak RSS {:.1} MB; then waited {:.2} s for the sealer; {parts} parts + {segs} open segment: {} bytes\n    parts sealed: {}\n    merges: {}",
-        mb(peak_rss()),
+        mb(writer_rss),
         settle.as_secs_f64(),
         dir_bytes(dir),
         sum(false),

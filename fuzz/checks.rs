@@ -128,3 +128,14 @@ pub fn hold_file(data: &[u8]) {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The heads checkpoint parser on `data` (`heads_checkpoint` target): never panics; what it
+/// accepts covers every head it names and lists hashes strictly ascending.
+pub fn heads_checkpoint(data: &[u8]) {
+    if let Some(cp) = logstore::format::HeadsCheckpoint::parse(data) {
+        let heads = cp.heads();
+        assert!(heads.iter().all(|&(_, n)| n >= 1 && n <= cp.covered));
+        assert!(heads.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(data.len(), 32 + 12 * heads.len());
+    }
+}

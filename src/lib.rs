@@ -17,6 +17,7 @@
 //!        ─► Batch (commit.rs): flush at 100 entries or 1 s, or at finish_execution
 //!        ─► segment YYYY-MM-DD.NNNNNN.log: each execution's entries of the batch as one run
 //!        ─► live index YYYY-MM-DD.NNNNNN.idx: one 56-byte entry per run, chained per execution
+//!           (and now and then .heads: each chain's head, for readers in other processes)
 //!        ─► (fsync, shared by everyone waiting: group commit)
 //!  segment full (part_bytes) or day over ─► roll to the next segment
 //!  closed segment ─► background seal (store/sealed/): YYYY-MM-DD.N-N.part, entries grouped
@@ -24,14 +25,15 @@
 //!  > 8 parts ─► merge by copying blocks (sealed/merge.rs); day over ─► YYYY-MM-DD.sealed
 //!  LogStore::query ─► a day's sealed files, read as one sequence of blocks (sealed/parts.rs):
 //!        execution tables (binary search) ─► its blocks; then the live segments: the chain
-//!        of runs ─► frames ─► filters ─► entries in append order
+//!        of runs (from the writer's memory, or the .heads checkpoint plus the index after it)
+//!        ─► frames ─► filters ─► entries in append order
 //!  LogStore::search ─► every day: sealed blocks whose token filters may match, live frames
 //!        with a literal hit (aho-corasick) ─► matches of any execution, streamed in order
 //! ```
 //!
 //! Modules follow that path: [`entry`](LogEntry) (the format and its validation), then the
 //! storage folder `store/`: `record` (the frame), `commit` (buffer and group commit), `segment`,
-//! `index`, `recovery`, `writer` (flush thread, segment roll, shared fsync), `names` (the files
+//! `index`, `heads` (the checkpoint of the index's chain heads), `recovery`, `writer` (flush thread, segment roll, shared fsync), `names` (the files
 //! of a day and which one holds each entry), `sealed/` (the sealed format: blocks, filters, the
 //! partition sort and the rewrite, merges, one file's reader and a day's files read as one) and
 //! `sealer` (the background thread that turns segments into parts, merges parts and seals
@@ -132,6 +134,7 @@ pub use trace::LogstoreLayer;
 
 /// Low-level access to the on-disk format, for fuzzing, tests and tools that read segments.
 pub mod format {
+    pub use crate::store::heads::Checkpoint as HeadsCheckpoint;
     pub use crate::store::index::{
         exec_hash, IndexEntry, SortedIndex, ENTRY_LEN, INDEX_HEADER_LEN,
     };

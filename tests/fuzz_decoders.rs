@@ -13,7 +13,8 @@ use proptest::prelude::*;
 mod checks;
 
 use checks::{
-    context_log, hold_file, index_entry, ndjson_entry, record_decode, resync, sealed_file,
+    context_log, heads_checkpoint, hold_file, index_entry, ndjson_entry, record_decode, resync,
+    sealed_file,
 };
 
 fn valid_frame(message: &str, meta: bool) -> Vec<u8> {
@@ -409,5 +410,36 @@ proptest! {
     #[test]
     fn hold_files_shaped_like_holds(y in 0u32..10000, m in 0u32..14, d in 0u32..33, rest in ".{0,40}") {
         hold_file(format!("{y:04}-{m:02}-{d:02}\n{rest}").as_bytes());
+    }
+
+    #[test]
+    fn heads_checkpoints_on_arbitrary_bytes(data in proptest::collection::vec(any::<u8>(), 0..120)) {
+        heads_checkpoint(&data);
+    }
+
+    /// Valid checkpoints with one byte changed and the CRC made to match again, so the checks
+    /// past the CRC are reached.
+    #[test]
+    fn heads_checkpoints_mutated_and_rechecksummed(
+        covered in 0u32..20, pairs in proptest::collection::vec((any::<u64>(), 0u32..24), 0..6),
+        at in 16usize..200, byte in any::<u8>(),
+    ) {
+        let mut b = b"LOGSTHDS\x01\0\0\0\0\0\0\0".to_vec();
+        b.extend_from_slice(&covered.to_le_bytes());
+        b.extend_from_slice(&u32::try_from(pairs.len()).unwrap().to_le_bytes());
+        b.extend_from_slice(&[0; 8]);
+        for (h, n) in &pairs {
+            b.extend_from_slice(&h.to_le_bytes());
+            b.extend_from_slice(&n.to_le_bytes());
+        }
+        if let Some(x) = b.get_mut(at) {
+            *x = byte;
+        }
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&b[16..24]);
+        crc.update(&b[32..]);
+        let crc = crc.finalize().to_le_bytes();
+        b[24..28].copy_from_slice(&crc);
+        heads_checkpoint(&b);
     }
 }

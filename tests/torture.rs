@@ -412,7 +412,7 @@ fn fill_live_day(dir: &Path) {
 fn power_cut_simulation(src: &Path, rng: &mut fastrand::Rng) {
     fill_live_day(src);
     let rounds = 8;
-    let (mut flips_named, mut flips, mut checked) = (0u64, 0u64, 0u64);
+    let (mut flips_named, mut flips, mut checked, mut tail_flips) = (0u64, 0u64, 0u64, 0u64);
     for _ in 0..rounds {
         let dir = tempfile::tempdir().unwrap();
         copy_store(src, dir.path());
@@ -467,7 +467,16 @@ fn power_cut_simulation(src: &Path, rng: &mut fastrand::Rng) {
                     .iter()
                     .any(|b| b.0 + b.1 as u64 == f && flipped_frames[i - 1] == b.0);
             flips += 1;
-            if named.contains(&f) || merged {
+            // A flipped frame with no intact whole frame after it before the cut is part of the
+            // torn tail: recovery cannot tell it from a half-written record and cuts it unnamed
+            // (docs/DURABILITY.md). Its entries are not expected back either way.
+            let in_tail = !before
+                .iter()
+                .any(|b| b.0 > f && b.0 + b.1 as u64 <= cut && !flipped_frames.contains(&b.0));
+            if in_tail {
+                flips -= 1;
+                tail_flips += 1;
+            } else if named.contains(&f) || merged {
                 flips_named += 1;
             }
         }
@@ -503,6 +512,7 @@ fn power_cut_simulation(src: &Path, rng: &mut fastrand::Rng) {
     }
     eprintln!(
         "power_cut_simulation summary: rounds {rounds} flipped records {flips} named by verify/recovery {flips_named} \
+         (and {tail_flips} in the torn tail, cut unnamed) \
          intact records checked {checked} intact records lost 0"
     );
     assert_eq!(

@@ -9,10 +9,11 @@ use parking_lot::RwLock;
 use crate::error::{Result, StoreError};
 use crate::store::commit::ByExecHash;
 use crate::store::day::Day;
+use crate::store::heads::Checkpoint;
 use crate::store::index::{self, IndexEntry, SortedIndex, ENTRY_LEN, INDEX_HEADER_LEN};
 use crate::store::names::{
-    index_file, part_file, segment_file, sorted_index_file, split_offset, virtual_offset,
-    DayListing,
+    heads_file, index_file, part_file, segment_file, sorted_index_file, split_offset,
+    virtual_offset, DayListing,
 };
 use crate::store::sealed::layout::sealed_path;
 use crate::store::sealed::{SealedDay, SealedFile};
@@ -38,14 +39,17 @@ pub(crate) enum DayIndex {
 /// has until its next refresh switches it to the sealed file.
 pub(crate) struct ScanIndex {
     path: PathBuf,
+    /// Its heads checkpoint (`store::heads`).
+    heads: PathBuf,
     view: parking_lot::Mutex<Option<Arc<FileView>>>,
 }
 
 impl ScanIndex {
-    fn new(path: PathBuf) -> ScanIndex {
+    fn new(path: PathBuf, heads: PathBuf) -> ScanIndex {
         let view = FileView::open(&path, Access::Pread).ok().map(Arc::new);
         ScanIndex {
             path,
+            heads,
             view: parking_lot::Mutex::new(view),
         }
     }
@@ -218,12 +222,36 @@ impl DayFiles {
     }
 
     /// Every run of the day's segments (for `list`, `stats`), day-wide offsets.
-    pub(crate) fn all_runs(&self) -> Result<Vec<IndexEntry>> {
-        let mut out = Vec::new();
+    /// Calls `f` with every run of the live segments (day-wide offsets), in order, reading each
+    /// index in chunks: memory stays flat however long the index (a full 64 MiB segment of
+    /// one-entry runs has a 17 MB index). The first error of `f` stops the walk.
+    pub(crate) fn for_each_run(&self, f: &mut dyn FnMut(IndexEntry) -> Result<()>) -> Result<()> {
         for s in &self.segs {
-            out.extend(s.all_runs()?.into_iter().map(|r| s.virtualize(r)));
+            let mut result = Ok(());
+            let mut g = |e: IndexEntry| {
+                result = f(s.virtualize(e));
+                result.is_ok()
+            };
+            match &s.index {
+                DayIndex::Sorted(x) => {
+                    for e in x.entries()?.0 {
+                        if !g(e) {
+                            break;
+                        }
+                    }
+                }
+                DayIndex::Own(live) => {
+                    index::scan_live_while(&live.index, 0, |_, e| g(e))?;
+                }
+                DayIndex::Scan(scan) => {
+                    if let Some(v) = scan.view()? {
+                        index::scan_live_while(&v, 0, |_, e| g(e))?;
+                    }
+                }
+            }
+            result?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The sealed prefix (parts, or the whole sealed day), if any.
@@ -296,6 +324,29 @@ impl SegFiles {
         let Some(view) = scan.view()? else {
             return Ok(Vec::new());
         };
+        if *seen == 0 {
+            // A first look: the writer's checkpoint of the chain heads, if sound, spares the
+            // scan of everything it covers.
+            let cp = Checkpoint::read(&scan.heads);
+            if let Some(cp) = cp {
+                if let Some(mut runs) = cp.runs(&view, hash)? {
+                    let valid = index::scan_live(&view, u64::from(cp.covered), |_, e| {
+                        if e.hash == hash {
+                            runs.push(e);
+                        }
+                    })?;
+                    // A checkpoint beyond the index (a power cut took its tail) is stale.
+                    let len = view
+                        .len()
+                        .map_err(StoreError::io("read index", view.path()))?;
+                    let total = len.saturating_sub(INDEX_HEADER_LEN) / ENTRY_LEN as u64;
+                    if u64::from(cp.covered) <= total.min(valid) {
+                        *seen = valid;
+                        return Ok(runs);
+                    }
+                }
+            }
+        }
         let mut runs = Vec::new();
         let valid = index::scan_live(&view, *seen, |_, e| {
             if e.hash == hash {
@@ -462,7 +513,10 @@ pub(super) fn open_segment(
     let index = match SortedIndex::open(&sidx) {
         Ok(s) => DayIndex::Sorted(s),
         Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            DayIndex::Scan(ScanIndex::new(index_file(segments_dir, day, seq)))
+            DayIndex::Scan(ScanIndex::new(
+                index_file(segments_dir, day, seq),
+                heads_file(segments_dir, day, seq),
+            ))
         }
         Err(e) => return Err(e),
     };

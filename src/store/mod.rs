@@ -14,6 +14,7 @@
 pub(crate) mod commit;
 pub(crate) mod day;
 pub(crate) mod days;
+pub(crate) mod heads;
 pub(crate) mod holds;
 pub(crate) mod index;
 pub(crate) mod lock;

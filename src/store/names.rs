@@ -4,6 +4,7 @@
 //! YYYY-MM-DD.log / .idx / .sidx     segment 0 of the day (the one segment of a day written
 //!                                   before segments rolled; `.sidx`: sealed by a v1 writer)
 //! YYYY-MM-DD.NNNNNN.log / .idx      segment N ≥ 1 of the day and its live index
+//! YYYY-MM-DD[.NNNNNN].heads         the heads checkpoint of a live index (a cache: `heads`)
 //! YYYY-MM-DD.NNNNNN-MMMMMM.part     a part: segments N..=M sealed (sealed layout)
 //! YYYY-MM-DD.sealed                 the whole day sealed
 //! *.tmp*                            being written; never read, deleted by the next writer
@@ -58,6 +59,11 @@ pub(crate) fn index_file(dir: &Path, day: Day, seq: u32) -> PathBuf {
     dir.join(format!("{}.idx", seq_stem(day, seq)))
 }
 
+/// The heads checkpoint of segment `seq`'s live index (`store::heads`).
+pub(crate) fn heads_file(dir: &Path, day: Day, seq: u32) -> PathBuf {
+    dir.join(format!("{}.heads", seq_stem(day, seq)))
+}
+
 /// The sorted index of a v1-sealed day (segment 0 only).
 pub(crate) fn sorted_index_file(dir: &Path, day: Day, seq: u32) -> PathBuf {
     dir.join(format!("{}.sidx", seq_stem(day, seq)))
@@ -78,6 +84,7 @@ pub(crate) fn part_tmp_file(dir: &Path, day: Day, first: u32, last: u32) -> Path
 pub(crate) enum Name {
     Segment(Day, u32),
     Index(Day, u32),
+    Heads(Day, u32),
     Sorted(Day, u32),
     Part(Day, u32, u32),
     Sealed(Day),
@@ -96,6 +103,7 @@ pub(crate) fn parse(name: &str) -> Option<Name> {
     match rest {
         "log" => return Some(Name::Segment(day, 0)),
         "idx" => return Some(Name::Index(day, 0)),
+        "heads" => return Some(Name::Heads(day, 0)),
         "sidx" => return Some(Name::Sorted(day, 0)),
         "sealed" => return Some(Name::Sealed(day)),
         _ => {}
@@ -107,6 +115,7 @@ pub(crate) fn parse(name: &str) -> Option<Name> {
     match ext {
         "log" => Some(Name::Segment(day, seq(stem).filter(|&n| n > 0)?)),
         "idx" => Some(Name::Index(day, seq(stem).filter(|&n| n > 0)?)),
+        "heads" => Some(Name::Heads(day, seq(stem).filter(|&n| n > 0)?)),
         "part" => {
             let (a, b) = stem.split_once('-')?;
             let (a, b) = (seq(a)?, seq(b)?);
@@ -191,6 +200,7 @@ fn day_of(n: &Name) -> Day {
     match *n {
         Name::Segment(d, _)
         | Name::Index(d, _)
+        | Name::Heads(d, _)
         | Name::Sorted(d, _)
         | Name::Part(d, _, _)
         | Name::Sealed(d)
@@ -216,7 +226,7 @@ fn group(mut names: Vec<Name>) -> Vec<DayListing> {
             Name::Part(_, a, b) => l.parts.push((a, b)),
             Name::Sealed(_) => l.sealed = true,
             Name::Tmp(_) => l.tmp = true,
-            Name::Index(..) | Name::Sorted(..) => {}
+            Name::Index(..) | Name::Heads(..) | Name::Sorted(..) => {}
         }
     }
     for l in &mut out {
@@ -259,6 +269,7 @@ fn remove(path: &Path) -> Result<()> {
 /// segment is ignored). The caller fsyncs the directory.
 pub(crate) fn remove_segment(dir: &Path, day: Day, seq: u32) -> Result<()> {
     remove(&sorted_index_file(dir, day, seq))?;
+    remove(&heads_file(dir, day, seq))?;
     remove(&index_file(dir, day, seq))?;
     remove(&segment_file(dir, day, seq))
 }

@@ -301,19 +301,19 @@ fn visit_sealed(
             {
                 return true;
             }
-            let entries = match block {
-                Ok(e) => e,
+            let columns = match block {
+                Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "skipped a damaged block (run `logstore verify`)");
                     return true;
                 }
             };
-            for p in entries.iter().filter(|p| p.execution_id == id) {
+            for p in columns.rows_of(id).map(|k| columns.payload(k)) {
                 seen += 1;
-                if seen <= skip || !filter.matches(p) {
+                if seen <= skip || !filter.matches(&p) {
                     continue;
                 }
-                match f(p) {
+                match f(&p) {
                     Ok(true) => {}
                     Ok(false) => {
                         keep_going = false;

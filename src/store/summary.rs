@@ -89,7 +89,7 @@ impl LogStore {
                     })?;
                 }
             }
-            for run in day.all_runs()? {
+            day.for_each_run(&mut |run| {
                 let piece = Piece {
                     hash: run.hash,
                     min_ts: run.min_ts,
@@ -98,8 +98,8 @@ impl LogStore {
                     errors: u64::from(run.errors),
                     terminal: run.is_terminal().then_some(Terminal::Run(di, run)),
                 };
-                add(piece, &mut || first_id(day, &run))?;
-            }
+                add(piece, &mut || first_id(day, &run))
+            })?;
         }
         let mut out = Vec::with_capacity(by_hash.len());
         for (_, (mut s, terminal)) in by_hash {
@@ -147,8 +147,14 @@ impl LogStore {
                 out.push(st);
                 continue;
             }
-            let runs = day.all_runs()?;
-            let mut execs: HashSet<u64> = runs.iter().map(|r| r.hash).collect();
+            let (mut entries, mut runs) = (0u64, 0u64);
+            let mut execs: HashSet<u64> = HashSet::new();
+            day.for_each_run(&mut |r| {
+                execs.insert(r.hash);
+                entries += u64::from(r.count);
+                runs += 1;
+                Ok(())
+            })?;
             if let Some(sealed) = day.sealed() {
                 sealed.for_each_record(|r| {
                     execs.insert(r.hash);
@@ -173,8 +179,8 @@ impl LogStore {
             }
             st.segments = day.segs.len() as u64;
             st.sealed = sorted && day.sealed().is_none();
-            st.entries += runs.iter().map(|r| u64::from(r.count)).sum::<u64>();
-            st.runs = runs.len() as u64;
+            st.entries += entries;
+            st.runs = runs;
             st.executions = execs.len() as u64;
             if day.sealed().is_none() {
                 st.version = 1;

@@ -14,7 +14,9 @@ use crate::error::{Result, StoreError};
 use crate::store::commit::{Batch, ByExecHash, Layout};
 use crate::store::day::Day;
 use crate::store::index::{live_index_header, sync_dir, IndexEntry, ENTRY_LEN, INDEX_HEADER_LEN};
-use crate::store::names::{index_file, segment_file, sorted_index_file, MAX_SEGMENT_BYTES};
+use crate::store::names::{
+    heads_file, index_file, segment_file, sorted_index_file, MAX_SEGMENT_BYTES,
+};
 use crate::store::recovery::{self, entry_number, Damage};
 use crate::store::segment::{SegmentWriter, SEGMENT_HEADER_LEN};
 use crate::store::view::{Access, FileView};
@@ -30,6 +32,10 @@ pub(super) struct LiveFiles {
     pub(super) index_count: u32,
     pub(super) heads: Arc<LiveHeads>,
     pub(super) sync_handle: Arc<File>,
+    /// The heads checkpoint for other processes (`store::heads`), and the index entries it
+    /// covers.
+    pub(super) heads_path: PathBuf,
+    pub(super) checkpoint_at: u32,
 }
 
 pub(super) struct Writer {
@@ -184,6 +190,13 @@ impl Inner {
         for (hash, n) in pending_heads {
             heads.insert(hash, n);
         }
+        if live.index_count - live.checkpoint_at >= crate::store::heads::every(heads.len()) {
+            // A failed checkpoint costs other processes a longer scan, never an entry.
+            match crate::store::heads::write(&live.heads_path, live.index_count, &heads) {
+                Ok(()) => live.checkpoint_at = live.index_count,
+                Err(e) => tracing::warn!(error = %e, "cannot write the heads checkpoint"),
+            }
+        }
         Ok(())
     }
 
@@ -329,6 +342,14 @@ impl LiveFiles {
     ) -> Result<LiveFiles> {
         let seg_path = segment_file(segments_dir, day, seq);
         let segment = SegmentWriter::open(&seg_path, rec.segment_len)?;
+        // Recovery may have rewritten the index's tail: an old checkpoint could describe
+        // entries that are no longer there.
+        let heads_path = heads_file(segments_dir, day, seq);
+        match std::fs::remove_file(&heads_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io("delete heads checkpoint", &heads_path)(e)),
+        }
         let index_path = index_file(segments_dir, day, seq);
         let index = OpenOptions::new()
             .read(true)
@@ -376,6 +397,8 @@ impl LiveFiles {
                 index: view,
             }),
             sync_handle,
+            heads_path,
+            checkpoint_at: 0,
         })
     }
 
@@ -387,6 +410,14 @@ impl LiveFiles {
 
     /// Makes the segment and its index durable: what closing it (a roll) requires.
     pub(super) fn close(&self) -> Result<()> {
+        // A closed segment waits for the sealer with a checkpoint of its whole index, so that
+        // another process's query of it scans nothing.
+        if self.checkpoint_at != self.index_count {
+            let heads = self.heads.heads.read();
+            if let Err(e) = crate::store::heads::write(&self.heads_path, self.index_count, &heads) {
+                tracing::warn!(error = %e, "cannot write the heads checkpoint");
+            }
+        }
         self.segment.sync()?;
         self.index
             .sync_all()

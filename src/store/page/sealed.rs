@@ -42,8 +42,8 @@ pub(super) fn read_lines(
         // How many of the first block's entries are ours: it may begin with another execution.
         let mut ours = 0u64;
         sealed.for_blocks(first, first, &mut |_, block| {
-            if let Ok(entries) = block {
-                ours = entries.iter().filter(|p| p.execution_id == id).count() as u64;
+            if let Ok(columns) = block {
+                ours = columns.rows_of(id).count() as u64;
             }
             true
         })?;
@@ -59,11 +59,11 @@ pub(super) fn read_lines(
     let mut more = true;
     sealed.for_blocks(begin, last, &mut |i, block| {
         match block {
-            Ok(entries) => {
-                for p in entries.iter().filter(|p| p.execution_id == id) {
+            Ok(columns) => {
+                for p in columns.rows_of(id).map(|k| columns.payload(k)) {
                     let this = line;
                     line += 1;
-                    if this >= from && !f(this, p) {
+                    if this >= from && !f(this, &p) {
                         more = false;
                         break;
                     }

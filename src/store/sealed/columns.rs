@@ -213,6 +213,18 @@ impl<'a> Columns<'a> {
         }
     }
 
+    /// The entries of execution `id`, in block order, without building the others: a block
+    /// holds several executions' clusters, and a query wants one.
+    pub(crate) fn rows_of<'s>(&'s self, id: &'s str) -> impl Iterator<Item = usize> + 's {
+        // Each dictionary entry is compared once, not each row.
+        let ours: Vec<bool> = self.execs.iter().map(|e| *e == id).collect();
+        self.exec_ix
+            .iter()
+            .enumerate()
+            .filter(move |(_, &x)| ours.get(x as usize).copied().unwrap_or(false))
+            .map(|(k, _)| k)
+    }
+
     /// Every entry, in block order.
     pub(crate) fn payloads(&self) -> Vec<PayloadRef<'a>> {
         (0..self.n).map(|k| self.payload(k)).collect()

@@ -151,7 +151,7 @@ impl SealedDay {
         &self,
         first: u32,
         last: u32,
-        f: &mut dyn FnMut(usize, Result<&[PayloadRef<'_>]>) -> bool,
+        f: &mut dyn FnMut(usize, Result<&Columns<'_>>) -> bool,
     ) -> Result<()> {
         let (first, last) = (first as usize, last as usize);
         let mut stopped = false;

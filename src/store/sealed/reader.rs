@@ -36,6 +36,37 @@ pub(crate) struct BlockScratch {
     raw: Vec<u8>,
 }
 
+impl BlockScratch {
+    /// A scratch from the process-wide pool (or a new one): creating a zstd context costs about
+    /// as much as decompressing a small block, so a query of a few blocks per part must not pay
+    /// it per block.
+    fn take() -> BlockScratch {
+        SCRATCH_POOL.lock().pop().unwrap_or_default()
+    }
+
+    /// Returns a scratch to the pool, dropping buffers that grew past [`KEEP_SCRATCH`] so that an
+    /// occasional huge block does not stay resident.
+    fn give_back(mut self) {
+        if self.raw.capacity() > KEEP_SCRATCH {
+            self.raw = Vec::new();
+        }
+        if self.compressed.capacity() > KEEP_SCRATCH {
+            self.compressed = Vec::new();
+        }
+        let mut pool = SCRATCH_POOL.lock();
+        if pool.len() < POOL_LEN {
+            pool.push(self);
+        }
+    }
+}
+
+/// Scratches kept for reuse: about one per thread that reads at once.
+static SCRATCH_POOL: parking_lot::Mutex<Vec<BlockScratch>> = parking_lot::Mutex::new(Vec::new());
+const POOL_LEN: usize = 16;
+/// Largest buffer a pooled scratch keeps (a block is at most `BLOCK_TARGET` raw, plus the last
+/// entry that crossed it).
+const KEEP_SCRATCH: usize = 1 << 20;
+
 /// Most bytes of consecutive blocks read at once by a query.
 const READ_SPAN: u64 = 8 << 20;
 
@@ -368,20 +399,30 @@ impl SealedFile {
         bytes: Option<&[u8]>,
         f: impl FnOnce(&[PayloadRef<'_>]) -> R,
     ) -> Result<R> {
-        let e = self.entry(i)?;
-        let owned;
-        let data = match bytes {
-            Some(b) => b,
-            None => {
-                let mut b = vec![0u8; e.len as usize];
-                self.read_at(&mut b, e.offset)?;
-                owned = b;
-                &owned
+        self.with_block_columns(i, bytes, |c| f(&c.payloads()))
+    }
+
+    /// [`with_block`](Self::with_block), by column, with a pooled scratch.
+    fn with_block_columns<R>(
+        &self,
+        i: usize,
+        bytes: Option<&[u8]>,
+        f: impl FnOnce(&Columns<'_>) -> R,
+    ) -> Result<R> {
+        let mut scratch = BlockScratch::take();
+        let r = match bytes {
+            Some(data) => {
+                let e = self.entry(i)?;
+                if scratch.dctx.is_none() {
+                    scratch.dctx = zstd::bulk::Decompressor::new().ok();
+                }
+                let BlockScratch { dctx, raw, .. } = &mut scratch;
+                self.unpack(i, &e, data, dctx.as_mut(), raw).map(|c| f(&c))
             }
+            None => self.with_columns(i, &mut scratch, f),
         };
-        let mut raw = Vec::new();
-        let columns = self.unpack(i, &e, data, None, &mut raw)?;
-        Ok(f(&columns.payloads()))
+        scratch.give_back();
+        r
     }
 
     /// Calls `f` with the columns of block `i`, read, checked and decompressed into `scratch`:
@@ -461,7 +502,7 @@ impl SealedFile {
         &self,
         first: u32,
         last: u32,
-        f: &mut dyn FnMut(usize, Result<&[PayloadRef<'_>]>) -> bool,
+        f: &mut dyn FnMut(usize, Result<&Columns<'_>>) -> bool,
     ) -> Result<()> {
         let (first, last) = (
             first as usize,
@@ -500,8 +541,8 @@ impl SealedFile {
                 let at = usize::try_from(e.offset - start.offset).unwrap_or(0);
                 let bytes = &span[at..at + e.len as usize];
                 let mut more = true;
-                let r = self.with_block(k, Some(bytes), |entries| {
-                    more = f(k, Ok(entries));
+                let r = self.with_block_columns(k, Some(bytes), |columns| {
+                    more = f(k, Ok(columns));
                 });
                 if let Err(err) = r {
                     more = f(k, Err(err));

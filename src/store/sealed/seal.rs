@@ -42,6 +42,9 @@ use crate::Level;
 /// docs/PERFORMANCE.md ("Sealed days"), the ratio gains little above it and a query of a small
 /// execution decompresses more for nothing.
 pub(crate) const BLOCK_TARGET: usize = 256 * 1024;
+/// A block holding `BLOCK_TARGET / EXEC_CUT` raw bytes or more is closed where an execution
+/// ends.
+const EXEC_CUT: usize = 2;
 /// zstd level of the blocks.
 pub(crate) const ZSTD_LEVEL: i32 = 3;
 /// Bytes of segment per partition of the spill sort (see `partition`): the most a seal reads
@@ -317,9 +320,17 @@ impl Sealer {
     }
 
     pub(super) fn push(&mut self, p: &PayloadRef<'_>) -> Result<()> {
-        let block = self.block_index();
         if self.exec.as_ref().is_none_or(|e| e.id != p.execution_id) {
             self.end_exec()?;
+            // A new execution starts a new block once the current one holds half of the
+            // target: a query then decompresses little besides its own execution, while small
+            // executions still share blocks (and their compression context).
+            if self.builder.raw_len() >= self.opts.block_target / EXEC_CUT {
+                self.flush_block()?;
+            }
+        }
+        let block = self.block_index();
+        if self.exec.as_ref().is_none_or(|e| e.id != p.execution_id) {
             self.exec = Some(Exec {
                 id: p.execution_id.to_owned(),
                 rec: ExecRecord {
