@@ -125,7 +125,7 @@ pub use store::commit::{CommitPolicy, Durability};
 pub use store::day::{format_rfc3339_ms, Day};
 pub use store::holds::{holds, remove_hold, set_hold, Hold};
 pub use store::page::{LineCursor, RunCache};
-pub use store::query::{DayStats, ExecutionSummary, Filter, Follower};
+pub use store::query::{DayStats, ExecutionSummary, Filter, Follower, Stored};
 pub use store::recovery::Damage;
 pub use store::sealed::seal::{SealOutcome, SealStep};
 pub use store::verify::{Problem, VerifyReport};
@@ -139,11 +139,14 @@ pub mod format {
         exec_hash, IndexEntry, SortedIndex, ENTRY_LEN, INDEX_HEADER_LEN,
     };
     pub use crate::store::record::{
-        check_frame, decode, decode_payload, encode, next_frame, FrameError, PayloadRef,
-        FRAME_HEADER_LEN, MAX_PAYLOAD_LEN,
+        check_frame, check_frame_as, decode, decode_as, decode_payload, encode, encode_as,
+        finish_frames, for_each_frame_as, next_frame, next_frame_as, set_seq, FrameError,
+        FrameKind, PayloadRef, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN,
     };
     pub use crate::store::sealed::layout::{sealed_path, SEALED_MAGIC, SEALED_VERSION};
     pub use crate::store::sealed::seal::SealOptions;
     pub use crate::store::sealer::seal_closed_day;
+    pub use crate::store::segment::frame_kind;
     pub use crate::store::segment::{SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION};
+    pub use crate::store::seq::{parse as parse_seq_file, SeqFile, LOST_GAP, RESERVE};
 }

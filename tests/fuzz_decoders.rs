@@ -13,8 +13,8 @@ use proptest::prelude::*;
 mod checks;
 
 use checks::{
-    context_log, heads_checkpoint, hold_file, index_entry, ndjson_entry, record_decode, resync,
-    sealed_file,
+    context_log, heads_checkpoint, hold_file, index_entry, ndjson_entry, record_decode,
+    record_decode_v2, resync, sealed_file, seq_file,
 };
 
 fn valid_frame(message: &str, meta: bool) -> Vec<u8> {
@@ -441,5 +441,44 @@ proptest! {
         let crc = crc.finalize().to_le_bytes();
         b[24..28].copy_from_slice(&crc);
         heads_checkpoint(&b);
+    }
+
+    #[test]
+    fn seq_files_on_arbitrary_bytes(data in proptest::collection::vec(any::<u8>(), 0..40)) {
+        seq_file(&data);
+    }
+
+    /// Version-2 frames of real entries, with one byte changed and the CRC recomputed for the
+    /// salt and offset, so the payload decoder and the round trip are reached.
+    #[test]
+    fn version_2_frames_mutated_and_rekeyed(
+        msg in ".{0,200}", meta in any::<bool>(), salt in 1u32.., offset in 16u64..1 << 40,
+        seq in any::<u64>(), at in 0usize..300, byte in any::<u8>(),
+    ) {
+        use logstore::format::{encode_as, finish_frames, set_seq, FrameKind};
+        let kind = FrameKind::V2 { salt };
+        let mut e = LogEntry::new(ExecutionId::new("exec-1").unwrap(), 1_795_608_000_000, Level::Warn, "scheduler", msg);
+        if meta {
+            e = e.with_metadata(serde_json::json!({"state": "FAILED"}).as_object().cloned().unwrap());
+        }
+        let mut frame = Vec::new();
+        encode_as(&e, kind, &mut frame).unwrap();
+        set_seq(&mut frame, seq);
+        if let Some(b) = frame.get_mut(16 + at) {
+            *b = byte;
+        }
+        finish_frames(&mut frame, kind, offset);
+        let mut data = salt.to_le_bytes().to_vec();
+        data.extend_from_slice(&offset.to_le_bytes());
+        data.extend_from_slice(&frame);
+        record_decode_v2(&data);
+        // Unmutated: it decodes, with its number.
+        let mut clean = Vec::new();
+        encode_as(&e, kind, &mut clean).unwrap();
+        set_seq(&mut clean, seq);
+        finish_frames(&mut clean, kind, offset);
+        let (p, _) = logstore::format::decode_as(&clean, kind, offset).unwrap();
+        prop_assert_eq!(p.seq, seq);
+        prop_assert_eq!(p.to_entry().unwrap(), e);
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use logstore::{ExecutionId, Filter, Level, LogEntry, LogStore, TaskId};
 
-use super::output::write_entry;
+use super::output::{write_entry, write_entry_with_seq};
 use super::sgr::ColorWhen;
 use super::{parse_time, CmdResult, Out};
 
@@ -29,6 +29,10 @@ pub struct Args {
     /// as stored, colour codes included).
     #[arg(long)]
     json: bool,
+    /// With --json: add each entry's sequence number, `"seq"` (unique store-wide, increasing
+    /// in append order; `null` for entries written before numbers existed).
+    #[arg(long, requires = "json", conflicts_with_all = ["follow", "clickhouse"])]
+    seq: bool,
     /// Colours in the text output: the level, and the plugins' own ANSI colour (SGR) codes,
     /// which are stripped when off. `auto`: on when stdout is a terminal and NO_COLOR is unset.
     #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorWhen::Auto)]
@@ -106,6 +110,8 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
     out.color = args.color.resolve(out.color);
     if args.follow {
         follow(&store, &args, &mut out)?;
+    } else if args.seq {
+        with_seq(&store, &args, &mut out)?;
     } else {
         let filter = args.filter();
         if let (Some(n), Some(_)) = (filter.tail, args.attempt) {
@@ -149,6 +155,43 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
         }
     }
     out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--json --seq`: the entries with their sequence numbers, streamed (the last `--tail` kept).
+fn with_seq(store: &LogStore, args: &Args, out: &mut Out) -> CmdResult {
+    let filter = args.filter();
+    let tail = filter.tail;
+    let mut last = std::collections::VecDeque::new();
+    let mut written = Ok(());
+    store.query_each_stored(
+        &args.execution_id,
+        &Filter {
+            tail: None,
+            ..filter
+        },
+        |s| {
+            if !args.keeps(&s.entry) {
+                return true;
+            }
+            match tail {
+                Some(n) => {
+                    if last.len() == n {
+                        last.pop_front();
+                    }
+                    if n > 0 {
+                        last.push_back(s);
+                    }
+                }
+                None => written = write_entry_with_seq(out, &s.entry, s.seq),
+            }
+            written.is_ok()
+        },
+    )?;
+    written?;
+    for s in &last {
+        write_entry_with_seq(out, &s.entry, s.seq)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

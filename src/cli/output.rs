@@ -18,6 +18,20 @@ pub fn write_entry(out: &mut Out, entry: &LogEntry, json: bool) -> io::Result<()
     write_human(out, entry, color)
 }
 
+/// Writes one entry as NDJSON with its sequence number first: `{"seq":N,...}` (`null` for an
+/// entry written before entries had one); the rest of the object is exactly what
+/// [`write_entry`] writes.
+pub fn write_entry_with_seq(out: &mut Out, entry: &LogEntry, seq: Option<u64>) -> io::Result<()> {
+    #[derive(serde::Serialize)]
+    struct WithSeq<'a> {
+        seq: Option<u64>,
+        #[serde(flatten)]
+        entry: &'a LogEntry,
+    }
+    serde_json::to_writer(&mut *out, &WithSeq { seq, entry }).map_err(io::Error::from)?;
+    writeln!(out)
+}
+
 /// `2026-11-25T12:00:00.123Z INFO  scheduler [task] message {"k":1}`, every field escaped; the
 /// message's own SGR colour codes kept with `color`, stripped without ([`sgr::show`]).
 pub fn write_human(out: &mut impl Write, entry: &LogEntry, color: bool) -> io::Result<()> {

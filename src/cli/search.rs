@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use logstore::{format_rfc3339_ms, Hit, Level, LogStore, Query, Search, SearchDamage};
 use serde::Serialize;
 
-use super::output::{write_entry, write_human_marked};
+use super::output::{write_entry, write_entry_with_seq, write_human_marked};
 use super::{error_chain, escape, is_broken_pipe, parse_time, write_table, CmdResult, Out};
 
 /// Exit code when nothing matched.
@@ -76,6 +76,9 @@ pub struct Args {
     /// execution).
     #[arg(long, conflicts_with = "count")]
     json: bool,
+    /// With --json: add each hit's sequence number, `"seq"`, as `dump --json --seq` does.
+    #[arg(long, requires = "json", conflicts_with = "executions")]
+    seq: bool,
     /// Print only the number of matches.
     #[arg(long, conflicts_with = "executions")]
     count: bool,
@@ -138,7 +141,11 @@ fn search(dir: &Path, args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
         if args.executions {
             by_exec.add(&hit);
         } else {
-            write_hit(&mut out, &hit, &query, args.json)?;
+            if args.seq {
+                write_entry_with_seq(&mut out, &hit.entry, hit.seq)?;
+            } else {
+                write_hit(&mut out, &hit, &query, args.json)?;
+            }
         }
     }
     report_damage(matches.damage());

@@ -246,6 +246,7 @@ pub(crate) fn scan(
         buf: &chunk,
         query: &ctx.query,
         base: start,
+        kind: day.kind,
         day: day.day,
         seq: day.seq,
         file,
@@ -263,6 +264,8 @@ struct Scanner<'a> {
     query: &'a Query,
     /// Segment offset of `buf[0]`.
     base: u64,
+    /// How the segment's frames are checked.
+    kind: record::FrameKind,
     day: crate::Day,
     /// The segment's number in its day (hit positions name it).
     seq: u32,
@@ -287,7 +290,8 @@ impl Scanner<'_> {
             }
             // Every frame's CRC is checked, matching or not: damage is reported wherever it
             // is, and a damaged length can never make the walk skip a frame unseen.
-            let (payload, end) = match record::check_frame(&buf[pos..]) {
+            let at = self.base + pos as u64;
+            let (payload, end) = match record::check_frame_as(&buf[pos..], self.kind, at) {
                 Ok((payload, len)) => (payload, pos + len),
                 Err(e) => {
                     pos = self.skip_damage(pos, e.to_string(), out);
@@ -304,11 +308,11 @@ impl Scanner<'_> {
                 }
             };
             let wanted = candidate
-                && peek_header(payload)
+                && peek_header(payload.get(self.kind.seq_len()..).unwrap_or_default())
                     .is_none_or(|(id, ts, level)| self.query.header_passes(id, ts, level));
             if wanted {
                 self.decoded += 1;
-                match record::decode_payload(payload) {
+                match record::decode_payload_as(payload, self.kind) {
                     Ok(p) => {
                         if self.query.matches(&Fields::from(&p)) && !self.emit(pos, &p, out) {
                             return;
@@ -339,7 +343,12 @@ impl Scanner<'_> {
                         offset: self.base + pos as u64,
                     },
                 };
-                out(Found::Hit(Hit { entry, position }))
+                let seq = (p.seq != 0).then_some(p.seq);
+                out(Found::Hit(Hit {
+                    entry,
+                    seq,
+                    position,
+                }))
             }
             Err(e) => out(Found::Damage(self.damage(pos, e.to_string()))),
         }
@@ -347,7 +356,8 @@ impl Scanner<'_> {
 
     /// Reports the damage at `pos` and returns where the next valid frame starts.
     fn skip_damage(&self, pos: usize, reason: String, out: &mut dyn FnMut(Found) -> bool) -> usize {
-        let next = record::next_frame(self.buf, pos + 1).unwrap_or(self.buf.len());
+        let next = record::next_frame_as(self.buf, pos + 1, self.kind, self.base)
+            .unwrap_or(self.buf.len());
         let reason = format!("{} damaged bytes skipped: {reason}", next - pos);
         if out(Found::Damage(self.damage(pos, reason))) {
             next

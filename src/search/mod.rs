@@ -102,6 +102,10 @@ pub enum SearchError {
 pub struct Hit {
     /// The entry.
     pub entry: LogEntry,
+    /// Its sequence number (`docs/FORMAT.md`): `None` for an entry written before entries had
+    /// one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
     /// Where it is.
     pub position: Position,
 }

@@ -182,7 +182,7 @@ impl V1Reader {
             };
             let before = *self.counts.get(&run.hash).unwrap_or(&0);
             let mut i = 0u32;
-            let damage = record::for_each_frame(run_bytes, |at, p| {
+            let damage = record::for_each_frame_as(run_bytes, files.kind, run.offset, |at, p| {
                 let ordinal = before + i;
                 i += 1;
                 if run.offset + (at as u64) < offset {

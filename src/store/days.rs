@@ -15,6 +15,7 @@ use crate::store::names::{
     heads_file, index_file, part_file, segment_file, sorted_index_file, split_offset,
     virtual_offset, DayListing,
 };
+use crate::store::record::FrameKind;
 use crate::store::sealed::layout::sealed_path;
 use crate::store::sealed::{SealedDay, SealedFile};
 use crate::store::view::{Access, FileView};
@@ -85,6 +86,8 @@ pub(crate) struct SegFiles {
     pub(crate) day: Day,
     pub(crate) seq: u32,
     pub(crate) segment: FileView,
+    /// How its frames are checked (its header's version and salt).
+    pub(crate) kind: FrameKind,
     pub(crate) index: DayIndex,
 }
 
@@ -136,6 +139,13 @@ impl DayFiles {
             Some(s) if !self.whole => s.files().cloned().collect(),
             _ => Vec::new(),
         }
+    }
+
+    /// How the frames of `run` (day-wide offset) are checked, and the file offset where it
+    /// starts in its segment: what [`crate::store::record::for_each_frame_as`] needs.
+    pub(crate) fn frames(&self, run: &IndexEntry) -> (FrameKind, u64) {
+        let (seq, at) = split_offset(run.offset);
+        (self.seg(seq).map_or(FrameKind::V1, |s| s.kind), at)
     }
 
     fn seg(&self, seq: u32) -> Option<&SegFiles> {
@@ -522,10 +532,12 @@ pub(super) fn open_segment(
     };
     let access = if foreign { Access::Pread } else { Access::Map };
     let segment = FileView::open(&seg, access).map_err(StoreError::io("open segment", &seg))?;
+    let kind = crate::store::segment::read_frame_kind(&segment)?;
     Ok(SegFiles {
         day,
         seq,
         segment,
+        kind,
         index,
     })
 }

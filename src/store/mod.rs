@@ -26,6 +26,7 @@ pub(crate) mod recovery;
 pub(crate) mod sealed;
 pub(crate) mod sealer;
 pub(crate) mod segment;
+pub(crate) mod seq;
 pub(crate) mod summary;
 pub(crate) mod verify;
 pub(crate) mod view;
@@ -183,7 +184,9 @@ impl LogStore {
                 }
                 damage.extend(rec.damage.iter().cloned());
                 let files = LiveFiles::resume(&segments_dir, day, seq, &rec)?;
-                if is_live {
+                // A segment of an older format (no sequence numbers, unkeyed CRCs) is closed:
+                // the next flush starts a segment of this version.
+                if is_live && files.segment.kind() != record::FrameKind::V1 {
                     open = Some(files);
                 } else {
                     // Closed now: durable like a rolled segment.
@@ -218,11 +221,13 @@ impl LogStore {
             (None, Some(n)) => Day(n.0 + 1),
             (None, None) => today,
         };
+        let seqs = seq::Seqs::open(&dir, || highest_seq(&days))?;
         let inner = Arc::new(Inner {
             dir,
             segments_dir,
             config,
             writer: Some(Mutex::new(Writer {
+                seqs,
                 live,
                 batch: Batch::default(),
                 layout: Layout::default(),
@@ -334,7 +339,7 @@ impl LogStore {
         SCRATCH.with(|scratch| {
             let mut frame = scratch.borrow_mut();
             frame.clear();
-            record::encode(entry, &mut frame)?;
+            record::encode_as(entry, record::FrameKind::V2 { salt: 0 }, &mut frame)?;
             let mut w = writer.lock();
             let policy = &self.inner.config.commit;
             if w.batch.len() >= policy.max_pending_entries {
@@ -351,6 +356,8 @@ impl LogStore {
             } else {
                 0
             };
+            // Numbered under the lock: numbers follow the append order.
+            record::set_seq(&mut frame, w.seqs.take()?);
             w.batch.push(entry, &frame, now);
             w.appended += 1;
             if w.batch.len() >= policy.max_batch_entries {
@@ -589,4 +596,42 @@ fn unreadable_day(e: StoreError) -> Option<crate::Problem> {
         }),
         _ => None,
     }
+}
+
+/// The highest sequence number in `days` (0 if none): what a writer continues from when
+/// `DIR/seq` cannot say. Numbers grow with the append order, so the newest day holding any
+/// numbered entry has the highest; its live segments are scanned.
+fn highest_seq(days: &[Arc<DayFiles>]) -> Result<u64> {
+    let mut highest = 0u64;
+    for day in days.iter().rev() {
+        for seg in &day.segs {
+            if seg.kind == record::FrameKind::V1 {
+                continue;
+            }
+            let len = seg
+                .segment
+                .len()
+                .map_err(StoreError::io("stat segment", seg.segment.path()))?;
+            segment::scan(
+                &seg.segment,
+                seg.kind,
+                segment::SEGMENT_HEADER_LEN,
+                len,
+                |ev| {
+                    if let segment::ScanEvent::Record { payload, .. } = ev {
+                        highest = highest.max(payload.seq);
+                    }
+                    std::ops::ControlFlow::Continue(())
+                },
+            )
+            .map_err(StoreError::io("read segment", seg.segment.path()))?;
+        }
+        if let Some(sealed) = day.sealed() {
+            highest = highest.max(sealed.max_seq());
+        }
+        if highest > 0 {
+            break;
+        }
+    }
+    Ok(highest)
 }

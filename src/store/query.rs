@@ -18,6 +18,16 @@ pub use crate::store::summary::{DayStats, ExecutionSummary};
 use crate::store::{DayFiles, LogStore};
 use crate::{ExecutionId, Level, LogEntry, TaskId};
 
+/// A stored entry and its sequence number (`docs/FORMAT.md`): unique store-wide, increasing
+/// in append order, kept by sealing and merges.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    /// `None` for an entry written before entries had one (segment version 1).
+    pub seq: Option<u64>,
+    /// The entry.
+    pub entry: LogEntry,
+}
+
 /// Which entries of an execution a query returns.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -140,6 +150,38 @@ impl LogStore {
         Ok(())
     }
 
+    /// [`query_each`](LogStore::query_each) with each entry's sequence number: what a caller
+    /// that keeps positions (a shipper, a cursor) reads.
+    pub fn query_each_stored(
+        &self,
+        execution_id: &ExecutionId,
+        filter: &Filter,
+        mut f: impl FnMut(Stored) -> bool,
+    ) -> Result<()> {
+        self.refresh_days()?;
+        let mut found = false;
+        let mut sent = 0usize;
+        let mut ids = Ids::default();
+        self.visit(
+            execution_id,
+            filter,
+            &mut Cursor::new(),
+            &mut found,
+            &mut |p| {
+                let Some(entry) = entry_of(p, &mut ids) else {
+                    return Ok(true);
+                };
+                sent += 1;
+                let seq = (p.seq != 0).then_some(p.seq);
+                Ok(f(Stored { seq, entry }) && filter.limit.is_none_or(|l| sent < l))
+            },
+        )?;
+        if !found {
+            return Err(StoreError::UnknownExecution(execution_id.clone()));
+        }
+        Ok(())
+    }
+
     /// Counts the entries of `execution_id` that pass `filter` without building them.
     pub fn count(&self, execution_id: &ExecutionId, filter: &Filter) -> Result<u64> {
         self.refresh_days()?;
@@ -244,7 +286,8 @@ fn visit_run(
 ) -> Result<bool> {
     let mut keep_going = true;
     let mut result = Ok(());
-    let damage = record::for_each_frame(bytes, |_, p| {
+    let (kind, at) = day.frames(run);
+    let damage = record::for_each_frame_as(bytes, kind, at, |_, p| {
         if p.execution_id != execution_id.as_str() {
             return true; // a hash collision
         }

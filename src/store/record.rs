@@ -33,8 +33,11 @@ fn config() -> Config {
 }
 
 /// The payload as stored, borrowing its strings (decoding allocates nothing).
-#[derive(Debug, Clone, Copy, PartialEq, bincode::Encode, bincode::BorrowDecode)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct PayloadRef<'a> {
+    /// The entry's sequence number (`docs/FORMAT.md`, version 2 frames); 0 for an entry
+    /// written before entries had one.
+    pub seq: u64,
     /// Execution id, validated on decode.
     pub execution_id: &'a str,
     /// Unix ms.
@@ -49,6 +52,62 @@ pub struct PayloadRef<'a> {
     pub task_id: Option<&'a str>,
     /// Metadata as JSON object text.
     pub metadata: Option<&'a str>,
+}
+
+/// The bincode-encoded part of a payload: every field but the sequence number, which a
+/// version-2 frame stores before it as 8 fixed bytes.
+#[derive(bincode::Encode, bincode::BorrowDecode)]
+struct Wire<'a> {
+    execution_id: &'a str,
+    timestamp: i64,
+    level: u8,
+    source: &'a str,
+    message: &'a str,
+    task_id: Option<&'a str>,
+    metadata: Option<&'a str>,
+}
+
+/// How the frames of one segment are checked: its header's format version (and salt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FrameKind {
+    /// Version 1: the CRC covers the length field and the payload; no sequence number.
+    #[default]
+    V1,
+    /// Version 2: the payload starts with the entry's sequence number (u64 LE), and the stored
+    /// CRC is XORed with [`FrameKind::key`] of the segment's random salt and the frame's offset,
+    /// so that bytes inside a payload never validate as a frame, at any offset, without the
+    /// salt.
+    V2 {
+        /// The segment's salt, from its header.
+        salt: u32,
+    },
+}
+
+impl FrameKind {
+    /// What the stored CRC of a frame at file offset `offset` is XORed with: 0 for version 1;
+    /// for version 2 the low 32 bits of splitmix64's finalizer applied to
+    /// `offset ^ (salt * 0x9E3779B97F4A7C15)` (`docs/FORMAT.md`).
+    pub fn key(self, offset: u64) -> u32 {
+        match self {
+            FrameKind::V1 => 0,
+            FrameKind::V2 { salt } => {
+                let mut z = (offset ^ u64::from(salt).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                    .wrapping_add(0x9E37_79B9_7F4A_7C15);
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                let z = (z ^ (z >> 31)).to_le_bytes();
+                u32::from_le_bytes([z[0], z[1], z[2], z[3]])
+            }
+        }
+    }
+
+    /// Bytes of sequence number before the bincode fields of a payload.
+    pub fn seq_len(self) -> usize {
+        match self {
+            FrameKind::V1 => 0,
+            FrameKind::V2 { .. } => 8,
+        }
+    }
 }
 
 impl PayloadRef<'_> {
@@ -127,11 +186,23 @@ pub enum FrameError {
     Payload(String),
 }
 
-/// Appends the frame for `entry` to `out`. On error `out` is left as it was.
+/// Appends the version-1 frame for `entry` to `out`. On error `out` is left as it was.
 pub fn encode(entry: &LogEntry, out: &mut Vec<u8>) -> Result<(), EntryError> {
+    let start = out.len();
+    encode_as(entry, FrameKind::V1, out)?;
+    let crc = unkeyed_crc(&out[start..]);
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
+}
+
+/// Appends the frame for `entry` in the layout of `kind` to `out`, with its sequence number
+/// (version 2) zero and its CRC field zero: the writer sets the number when it orders the
+/// entry, and [`finish_frames`] the CRCs once the frames' offsets are known. On error `out` is
+/// left as it was.
+pub fn encode_as(entry: &LogEntry, kind: FrameKind, out: &mut Vec<u8>) -> Result<(), EntryError> {
     entry.validate()?;
     let metadata = entry.metadata.as_ref().map(metadata_to_json).transpose()?;
-    let payload = PayloadRef {
+    let wire = Wire {
         execution_id: entry.execution_id.as_str(),
         timestamp: entry.timestamp,
         level: entry.level.to_byte(),
@@ -142,7 +213,8 @@ pub fn encode(entry: &LogEntry, out: &mut Vec<u8>) -> Result<(), EntryError> {
     };
     let start = out.len();
     out.extend_from_slice(&[0; FRAME_HEADER_LEN]);
-    if let Err(e) = bincode::encode_into_std_write(payload, out, config()) {
+    out.resize(out.len() + kind.seq_len(), 0);
+    if let Err(e) = bincode::encode_into_std_write(wire, out, config()) {
         out.truncate(start);
         return Err(EntryError::InvalidMetadata(format!(
             "cannot encode entry: {e}"
@@ -161,17 +233,74 @@ pub fn encode(entry: &LogEntry, out: &mut Vec<u8>) -> Result<(), EntryError> {
             "entry encodes to {len} bytes, over the {MAX_PAYLOAD_LEN}-byte record limit"
         )));
     }
-    let len_bytes = len32.to_le_bytes();
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&len_bytes);
-    hasher.update(&out[start + FRAME_HEADER_LEN..]);
-    out[start..start + 4].copy_from_slice(&len_bytes);
-    out[start + 4..start + 8].copy_from_slice(&hasher.finalize().to_le_bytes());
+    out[start..start + 4].copy_from_slice(&len32.to_le_bytes());
     Ok(())
 }
 
-/// Checks the frame at the start of `buf`; returns its payload bytes and the whole frame length.
+/// Sets the sequence number of the version-2 frame at the start of `frame`.
+pub fn set_seq(frame: &mut [u8], seq: u64) {
+    if let Some(b) = frame.get_mut(FRAME_HEADER_LEN..FRAME_HEADER_LEN + 8) {
+        b.copy_from_slice(&seq.to_le_bytes());
+    }
+}
+
+/// Moves the valid frames of `bytes` (of `kind`, read at file offset `from`) to file offset
+/// `to`: their CRCs are re-keyed for their new place. Damaged bytes are left as they are, and
+/// stay damaged there.
+pub fn rekey_frames(bytes: &mut [u8], kind: FrameKind, from: u64, to: u64) {
+    if kind == FrameKind::V1 || from == to {
+        return;
+    }
+    let mut valid = Vec::new();
+    let _ = for_each_frame_as(bytes, kind, from, |at, _| {
+        valid.push(at);
+        true
+    });
+    for at in valid {
+        let delta = kind.key(from + at as u64) ^ kind.key(to + at as u64);
+        let field = &mut bytes[at + 4..at + 8];
+        let crc = u32::from_le_bytes([field[0], field[1], field[2], field[3]]) ^ delta;
+        field.copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+/// The CRC of a frame's length field and payload (`frame` is exactly one frame).
+fn unkeyed_crc(frame: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&frame[..4]);
+    hasher.update(&frame[FRAME_HEADER_LEN..]);
+    hasher.finalize()
+}
+
+/// Sets the CRC of every frame in `bytes` (whole frames, as [`encode_as`] wrote them, to be
+/// written at file offset `base`) for `kind`.
+pub fn finish_frames(bytes: &mut [u8], kind: FrameKind, base: u64) {
+    let mut pos = 0;
+    while let Some(h) = bytes.get(pos..pos + 4) {
+        let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+        let end = pos + FRAME_HEADER_LEN + len;
+        let Some(frame) = bytes.get(pos..end) else {
+            return;
+        };
+        let crc = unkeyed_crc(frame) ^ kind.key(base + pos as u64);
+        bytes[pos + 4..pos + 8].copy_from_slice(&crc.to_le_bytes());
+        pos = end;
+    }
+}
+
+/// Checks the version-1 frame at the start of `buf`; returns its payload bytes and the whole
+/// frame length.
 pub fn check_frame(buf: &[u8]) -> Result<(&[u8], usize), FrameError> {
+    check_frame_as(buf, FrameKind::V1, 0)
+}
+
+/// Checks the frame of `kind` at the start of `buf`, which is at file offset `offset`; returns
+/// its payload bytes (with the sequence number, in version 2) and the whole frame length.
+pub fn check_frame_as(
+    buf: &[u8],
+    kind: FrameKind,
+    offset: u64,
+) -> Result<(&[u8], usize), FrameError> {
     let truncated = |needed| FrameError::Truncated {
         needed,
         available: buf.len(),
@@ -183,7 +312,7 @@ pub fn check_frame(buf: &[u8]) -> Result<(&[u8], usize), FrameError> {
     let len32 = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
     let stored = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
     let len = usize::try_from(len32).map_err(|_| FrameError::BadLength(len32))?;
-    if len > MAX_PAYLOAD_LEN {
+    if len > MAX_PAYLOAD_LEN || len < kind.seq_len() {
         return Err(FrameError::BadLength(len32));
     }
     let total = FRAME_HEADER_LEN + len;
@@ -193,17 +322,44 @@ pub fn check_frame(buf: &[u8]) -> Result<(&[u8], usize), FrameError> {
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&header[..4]);
     hasher.update(payload);
-    let computed = hasher.finalize();
+    let computed = hasher.finalize() ^ kind.key(offset);
     if computed != stored {
         return Err(FrameError::Checksum { stored, computed });
     }
     Ok((payload, total))
 }
 
+/// Decodes a checked payload of `kind` (sequence number, then the bincode fields).
+pub fn decode_payload_as(payload: &[u8], kind: FrameKind) -> Result<PayloadRef<'_>, FrameError> {
+    let n = kind.seq_len();
+    let seq = match payload.get(..n) {
+        Some(b) if n == 8 => u64::from_le_bytes(b.try_into().unwrap_or_default()),
+        Some(_) => 0,
+        None => {
+            return Err(FrameError::Payload(
+                "no room for the sequence number".to_owned(),
+            ))
+        }
+    };
+    let mut p = decode_payload(&payload[n..])?;
+    p.seq = seq;
+    Ok(p)
+}
+
 /// Decodes a payload whose CRC has been checked, borrowing from it.
 pub fn decode_payload(payload: &[u8]) -> Result<PayloadRef<'_>, FrameError> {
-    let (p, used): (PayloadRef<'_>, usize) = bincode::borrow_decode_from_slice(payload, config())
+    let (w, used): (Wire<'_>, usize) = bincode::borrow_decode_from_slice(payload, config())
         .map_err(|e| FrameError::Payload(e.to_string()))?;
+    let p = PayloadRef {
+        seq: 0,
+        execution_id: w.execution_id,
+        timestamp: w.timestamp,
+        level: w.level,
+        source: w.source,
+        message: w.message,
+        task_id: w.task_id,
+        metadata: w.metadata,
+    };
     if used != payload.len() {
         return Err(FrameError::Payload(format!(
             "{} trailing bytes after the entry",
@@ -245,10 +401,19 @@ fn shared<T: Clone>(
     }
 }
 
-/// Checks and decodes the frame at the start of `buf`.
+/// Checks and decodes the version-1 frame at the start of `buf`.
 pub fn decode(buf: &[u8]) -> Result<(PayloadRef<'_>, usize), FrameError> {
-    let (payload, total) = check_frame(buf)?;
-    Ok((decode_payload(payload)?, total))
+    decode_as(buf, FrameKind::V1, 0)
+}
+
+/// Checks and decodes the frame of `kind` at the start of `buf`, at file offset `offset`.
+pub fn decode_as(
+    buf: &[u8],
+    kind: FrameKind,
+    offset: u64,
+) -> Result<(PayloadRef<'_>, usize), FrameError> {
+    let (payload, total) = check_frame_as(buf, kind, offset)?;
+    Ok((decode_payload_as(payload, kind)?, total))
 }
 
 /// The first offset at or after `from` in `buf` where a whole valid frame starts: how a reader
@@ -267,6 +432,13 @@ pub fn decode(buf: &[u8]) -> Result<(PayloadRef<'_>, usize), FrameError> {
 /// So a resync costs at most a few KiB of CRC per candidate offset, and random damage almost
 /// never gets past step 2. `docs/DURABILITY.md` has the measured worst case.
 pub fn next_frame(buf: &[u8], from: usize) -> Option<usize> {
+    next_frame_as(buf, from, FrameKind::V1, 0)
+}
+
+/// [`next_frame`] for frames of `kind` in a `buf` that starts at file offset `base`: only a
+/// frame whose CRC matches with the key of its own offset is found, so bytes inside a payload
+/// never pass for one in a version-2 segment.
+pub fn next_frame_as(buf: &[u8], from: usize, kind: FrameKind, base: u64) -> Option<usize> {
     let mut crcs = PrefixCrc::new(buf);
     (from..buf.len()).find(|&q| {
         let Some(header) = buf.get(q..q + FRAME_HEADER_LEN) else {
@@ -281,9 +453,10 @@ pub fn next_frame(buf: &[u8], from: usize) -> Option<usize> {
             return false;
         };
         let payload_at = q + FRAME_HEADER_LEN;
-        payload_shape_fits(&buf[payload_at..payload_at + len])
-            && crcs.frame_crc(q, len) == stored
-            && decode(&buf[q..]).is_ok()
+        len >= kind.seq_len()
+            && payload_shape_fits(&buf[payload_at + kind.seq_len()..payload_at + len])
+            && crcs.frame_crc(q, len) ^ kind.key(base + q as u64) == stored
+            && decode_as(&buf[q..], kind, base + q as u64).is_ok()
     })
 }
 
@@ -418,16 +591,19 @@ impl<'a> ShapeReader<'a> {
     }
 }
 
-/// Calls `f` for every valid frame in `buf` (a run, or any span of whole frames), skipping
-/// damaged bytes by resynchronising; returns the damaged spans as (offset, length, reason).
-pub fn for_each_frame<'a>(
+/// Calls `f` for every valid frame of `kind` in `buf` (a run, or any span of whole frames), which
+/// starts at file offset `base`, skipping damaged bytes by resynchronising; returns the damaged
+/// spans as (offset, length, reason).
+pub fn for_each_frame_as<'a>(
     buf: &'a [u8],
+    kind: FrameKind,
+    base: u64,
     mut f: impl FnMut(usize, PayloadRef<'a>) -> bool,
 ) -> Vec<(usize, usize, FrameError)> {
     let mut damage = Vec::new();
     let mut pos = 0;
     while pos < buf.len() {
-        match decode(&buf[pos..]) {
+        match decode_as(&buf[pos..], kind, base + pos as u64) {
             Ok((p, n)) => {
                 if !f(pos, p) {
                     break;
@@ -435,7 +611,7 @@ pub fn for_each_frame<'a>(
                 pos += n;
             }
             Err(e) => {
-                let next = next_frame(buf, pos + 1).unwrap_or(buf.len());
+                let next = next_frame_as(buf, pos + 1, kind, base).unwrap_or(buf.len());
                 damage.push((pos, next - pos, e));
                 pos = next;
             }
@@ -543,7 +719,7 @@ mod tests {
         let frame = buf.len() / 5;
         buf[2 * frame + 10] ^= 0x40;
         let mut seen = Vec::new();
-        let damage = for_each_frame(&buf, |_, p| {
+        let damage = for_each_frame_as(&buf, FrameKind::V1, 0, |_, p| {
             seen.push(p.timestamp);
             true
         });

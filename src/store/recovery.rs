@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Result, StoreError};
 use crate::store::index::{self, exec_hash, IndexEntry, FLAG_TERMINAL};
-use crate::store::record;
+use crate::store::record::{self, FrameKind};
 use crate::store::segment::{
-    check_header, scan, ScanEvent, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION,
+    check_header, frame_kind, scan, ScanEvent, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION,
 };
 use crate::store::view::{Access, FileView};
 use crate::Level;
@@ -72,9 +72,10 @@ pub fn recover(segment: &Path, live_index: &Path) -> Result<Recovered> {
         .read(0, 16)
         .map_err(StoreError::io("read segment", segment))?;
     check_header(segment, &header, SEGMENT_MAGIC, SEGMENT_VERSION)?;
+    let kind = frame_kind(&header);
 
     let (kept, mut heads, from) = match FileView::open(live_index, Access::Pread) {
-        Ok(idx) => kept_prefix(&idx, &view, len)?,
+        Ok(idx) => kept_prefix(&idx, &view, kind, len)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             (0, HashMap::new(), SEGMENT_HEADER_LEN)
         }
@@ -93,7 +94,7 @@ pub fn recover(segment: &Path, live_index: &Path) -> Result<Recovered> {
             heads.insert(r.hash, entry_number(kept + rebuilt.len() - 1));
         }
     };
-    scan(&view, from, len, |ev| {
+    scan(&view, kind, from, len, |ev| {
         match ev {
             ScanEvent::Record {
                 offset,
@@ -162,6 +163,7 @@ pub fn recover(segment: &Path, live_index: &Path) -> Result<Recovered> {
 fn kept_prefix(
     idx: &FileView,
     segment: &FileView,
+    kind: FrameKind,
     len: u64,
 ) -> Result<(usize, HashMap<u64, u32>, u64)> {
     let mut heads = HashMap::new();
@@ -179,7 +181,7 @@ fn kept_prefix(
         let Some(last) = index::read_live_entry(idx, kept)? else {
             break;
         };
-        if last.end() <= len && run_is_whole(segment, &last)? {
+        if last.end() <= len && run_is_whole(segment, kind, &last)? {
             return Ok((kept as usize, heads, last.end()));
         }
         // Dropped: its execution's newest entry is the one it linked back to.
@@ -194,7 +196,7 @@ fn kept_prefix(
 }
 
 /// Whether the run's bytes are exactly `count` valid records of its execution hash.
-pub fn run_is_whole(view: &FileView, e: &IndexEntry) -> Result<bool> {
+pub fn run_is_whole(view: &FileView, kind: FrameKind, e: &IndexEntry) -> Result<bool> {
     let Ok(len) = usize::try_from(e.length) else {
         return Ok(false);
     };
@@ -205,7 +207,7 @@ pub fn run_is_whole(view: &FileView, e: &IndexEntry) -> Result<bool> {
     };
     let (mut pos, mut count) = (0usize, 0u32);
     while pos < bytes.len() {
-        match record::decode(&bytes[pos..]) {
+        match record::decode_as(&bytes[pos..], kind, e.offset + pos as u64) {
             Ok((p, n)) if exec_hash(p.execution_id) == e.hash => {
                 pos += n;
                 count += 1;

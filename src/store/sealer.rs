@@ -296,7 +296,7 @@ fn seal_parts(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> {
         return Ok(None);
     }
     if inputs.iter().any(|f| !merge::mergeable(f)) {
-        tracing::error!(%day, "a part of the day is damaged: the day stays in parts (run `logstore verify`)");
+        tracing::error!(%day, "a part of the day is damaged or of an older format: the day stays in parts (run `logstore verify`)");
         return Ok(None);
     }
     let tmp = sealed_tmp_path(dir, day);

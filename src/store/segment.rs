@@ -4,7 +4,8 @@
 //! ```text
 //! offset 0   magic  b"LOGSTSEG"      8 bytes
 //! offset 8   format version: u32 LE  (SEGMENT_VERSION)
-//! offset 12  reserved: u32, zero
+//! offset 12  salt: u32 LE          version 2: random, mixed into every frame's CRC
+//!                                  (version 1: zero, unused)
 //! offset 16  records (see `record.rs`), back to back, until the end of the file
 //! ```
 //!
@@ -18,14 +19,16 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Result, StoreError};
-use crate::store::record::{self, FrameError, PayloadRef, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN};
+use crate::store::record::{
+    self, FrameError, FrameKind, PayloadRef, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN,
+};
 use crate::store::view::FileView;
 
 /// First bytes of every segment.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"LOGSTSEG";
 /// The segment and record format version. A reader refuses a file with a higher version; a
 /// change that old readers could misread bumps it.
-pub const SEGMENT_VERSION: u32 = 1;
+pub const SEGMENT_VERSION: u32 = 2;
 /// Bytes before the first record.
 pub const SEGMENT_HEADER_LEN: u64 = 16;
 
@@ -66,11 +69,51 @@ pub fn check_header(path: &Path, bytes: &[u8], magic: [u8; 8], version: u32) -> 
     Ok(())
 }
 
+/// How the frames of a segment whose 16-byte header is `header` (already checked) are checked.
+pub fn frame_kind(header: &[u8]) -> FrameKind {
+    let word = |i: usize| {
+        header
+            .get(i..i + 4)
+            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    match word(8) {
+        0 | 1 => FrameKind::V1,
+        _ => FrameKind::V2 { salt: word(12) },
+    }
+}
+
+/// Reads and checks the header of the segment in `view`: how its frames are checked.
+pub fn read_frame_kind(view: &FileView) -> Result<FrameKind> {
+    // A segment created whose header never reached the disk holds nothing.
+    if view
+        .len()
+        .map_err(StoreError::io("stat segment", view.path()))?
+        < SEGMENT_HEADER_LEN
+    {
+        return Ok(FrameKind::V1);
+    }
+    let header = view
+        .read(0, 16)
+        .map_err(StoreError::io("read segment header", view.path()))?;
+    check_header(view.path(), &header, SEGMENT_MAGIC, SEGMENT_VERSION)?;
+    Ok(frame_kind(&header))
+}
+
+/// A random, non-zero salt for a new segment, from the kernel's random source.
+fn new_salt(path: &Path) -> Result<u32> {
+    let mut b = [0u8; 4];
+    File::open("/dev/urandom")
+        .and_then(|mut f| io::Read::read_exact(&mut f, &mut b))
+        .map_err(StoreError::io("read /dev/urandom for the salt of", path))?;
+    Ok(u32::from_le_bytes(b).max(1))
+}
+
 /// The writer's handle on the current segment.
 pub struct SegmentWriter {
     file: File,
     path: PathBuf,
     len: u64,
+    kind: FrameKind,
 }
 
 impl SegmentWriter {
@@ -88,18 +131,33 @@ impl SegmentWriter {
             file,
             path: path.to_owned(),
             len,
+            kind: FrameKind::V1,
         };
         if len < SEGMENT_HEADER_LEN {
-            let header = file_header(SEGMENT_MAGIC, SEGMENT_VERSION);
+            let mut header = file_header(SEGMENT_MAGIC, SEGMENT_VERSION);
+            header[12..16].copy_from_slice(&new_salt(path)?.to_le_bytes());
             w.file
                 .write_all_at(&header, 0)
                 .map_err(StoreError::io("write segment header", path))?;
             w.len = SEGMENT_HEADER_LEN;
+            w.kind = frame_kind(&header);
+        } else {
+            let mut header = [0u8; 16];
+            w.file
+                .read_exact_at(&mut header, 0)
+                .map_err(StoreError::io("read segment header", path))?;
+            check_header(path, &header, SEGMENT_MAGIC, SEGMENT_VERSION)?;
+            w.kind = frame_kind(&header);
         }
         w.file
             .set_len(w.len)
             .map_err(StoreError::io("truncate segment", path))?;
         Ok(w)
+    }
+
+    /// How this segment's frames are checked (its header's version and salt).
+    pub fn kind(&self) -> FrameKind {
+        self.kind
     }
 
     /// Bytes in the file that are whole records (and header).
@@ -177,6 +235,7 @@ const MAX_FRAME: usize = FRAME_HEADER_LEN + MAX_PAYLOAD_LEN;
 /// and torn tail, in file order. Stops early when `f` breaks. Memory: one window of a few MiB.
 pub fn scan(
     view: &FileView,
+    kind: FrameKind,
     from: u64,
     to: u64,
     mut f: impl FnMut(ScanEvent<'_>) -> ControlFlow<()>,
@@ -185,7 +244,7 @@ pub fn scan(
     let mut pos = from;
     while pos < to {
         let bytes = win.at(pos)?;
-        match record::decode(bytes) {
+        match record::decode_as(bytes, kind, pos) {
             Ok((payload, len)) => {
                 let ev = ScanEvent::Record {
                     offset: pos,
@@ -198,7 +257,7 @@ pub fn scan(
                 pos += len as u64;
             }
             Err(reason) => {
-                let next = resync(&mut win, pos + 1, to)?;
+                let next = resync(&mut win, kind, pos + 1, to)?;
                 let ev = match next {
                     Some(next) => ScanEvent::Damage {
                         offset: pos,
@@ -225,7 +284,7 @@ pub fn scan(
 
 /// The first offset in `[from, to)` where a whole valid record starts, looked for one window
 /// at a time (each window holds a whole maximum-size frame past its last candidate).
-fn resync(win: &mut Window<'_>, from: u64, to: u64) -> io::Result<Option<u64>> {
+fn resync(win: &mut Window<'_>, kind: FrameKind, from: u64, to: u64) -> io::Result<Option<u64>> {
     let mut q = from;
     while q < to {
         let bytes = win.at(q)?;
@@ -237,7 +296,7 @@ fn resync(win: &mut Window<'_>, from: u64, to: u64) -> io::Result<Option<u64>> {
         } else {
             bytes.len().saturating_sub(MAX_FRAME).max(1)
         };
-        if let Some(i) = record::next_frame(bytes, 0).filter(|&i| i < candidates) {
+        if let Some(i) = record::next_frame_as(bytes, 0, kind, q).filter(|&i| i < candidates) {
             return Ok(Some(q + i as u64));
         }
         if reaches_end {

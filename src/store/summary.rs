@@ -219,7 +219,8 @@ fn first_id(day: &DayFiles, run: &IndexEntry) -> Result<Option<ExecutionId>> {
     let bytes = day.read_run(run, usize::MAX)?;
     // The first intact record of the run names the execution.
     let mut id = None;
-    record::for_each_frame(&bytes, |_, p| {
+    let (kind, at) = day.frames(run);
+    record::for_each_frame_as(&bytes, kind, at, |_, p| {
         id = Some(ExecutionId::from_checked(p.execution_id));
         false
     });
@@ -229,7 +230,8 @@ fn first_id(day: &DayFiles, run: &IndexEntry) -> Result<Option<ExecutionId>> {
 fn final_state(day: &DayFiles, run: &IndexEntry) -> Result<Option<String>> {
     let bytes = day.read_run(run, usize::MAX)?;
     let mut state = None;
-    record::for_each_frame(&bytes, |_, p| {
+    let (kind, at) = day.frames(run);
+    record::for_each_frame_as(&bytes, kind, at, |_, p| {
         if crate::store::recovery::is_terminal(&p) {
             state = p
                 .to_entry()

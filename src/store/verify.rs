@@ -119,7 +119,7 @@ impl LogStore {
                                 run.end()
                             ),
                         });
-                    } else if !run_is_whole(seg, run)? {
+                    } else if !run_is_whole(seg, seg_files.kind, run)? {
                         report.problems.push(Problem {
                             file: seg.path().to_owned(),
                             offset: run.offset,
@@ -132,26 +132,32 @@ impl LogStore {
                 }
                 let mut found = 0u64;
                 let mut problems = Vec::new();
-                scan(seg, SEGMENT_HEADER_LEN, covered.min(len), |ev| {
-                    match ev {
-                        ScanEvent::Record { .. } => found += 1,
-                        ScanEvent::Damage {
-                            offset,
-                            len,
-                            reason,
-                        } => problems.push(Problem {
-                            file: seg.path().to_owned(),
-                            offset,
-                            reason: format!("{len} damaged bytes: {reason}"),
-                        }),
-                        ScanEvent::Tail { offset, reason } => problems.push(Problem {
-                            file: seg.path().to_owned(),
-                            offset,
-                            reason: format!("damaged up to the indexed end: {reason}"),
-                        }),
-                    }
-                    ControlFlow::Continue(())
-                })
+                scan(
+                    seg,
+                    seg_files.kind,
+                    SEGMENT_HEADER_LEN,
+                    covered.min(len),
+                    |ev| {
+                        match ev {
+                            ScanEvent::Record { .. } => found += 1,
+                            ScanEvent::Damage {
+                                offset,
+                                len,
+                                reason,
+                            } => problems.push(Problem {
+                                file: seg.path().to_owned(),
+                                offset,
+                                reason: format!("{len} damaged bytes: {reason}"),
+                            }),
+                            ScanEvent::Tail { offset, reason } => problems.push(Problem {
+                                file: seg.path().to_owned(),
+                                offset,
+                                reason: format!("damaged up to the indexed end: {reason}"),
+                            }),
+                        }
+                        ControlFlow::Continue(())
+                    },
+                )
                 .map_err(StoreError::io("read segment", seg.path()))?;
                 report.records += found;
                 report.problems.extend(problems);

@@ -39,6 +39,8 @@ pub(super) struct LiveFiles {
 }
 
 pub(super) struct Writer {
+    /// Sequence numbers (`store::seq`).
+    pub(super) seqs: crate::store::seq::Seqs,
     pub(super) live: Option<LiveFiles>,
     pub(super) batch: Batch,
     pub(super) layout: Layout,
@@ -156,6 +158,8 @@ impl Inner {
         };
         batch.layout(layout);
         let base = live.segment.len();
+        // The CRCs, keyed by the segment's salt and each frame's offset, now that both are known.
+        crate::store::record::finish_frames(&mut layout.bytes, live.segment.kind(), base);
         let shared = Arc::clone(&live.heads);
         let mut heads = shared.heads.write();
         index_bytes.clear();
@@ -432,6 +436,7 @@ impl LiveFiles {
             seq: self.seq,
             segment: FileView::open(path, Access::Map)
                 .map_err(StoreError::io("open segment", path))?,
+            kind: self.segment.kind(),
             index: DayIndex::Own(Arc::clone(&self.heads)),
         })
     }

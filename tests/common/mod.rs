@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use logstore::format::{decode, SEGMENT_HEADER_LEN};
+use logstore::format::SEGMENT_HEADER_LEN;
 use logstore::{
     CommitPolicy, Config, ExecutionId, Filter, Level, LogEntry, LogStore, ManualClock, StoreError,
     TaskId,
@@ -207,9 +207,10 @@ pub fn index_of(segment: &Path) -> PathBuf {
 pub fn frames(segment: &Path) -> Vec<(u64, usize, String, String)> {
     let bytes = std::fs::read(segment).unwrap();
     let mut pos = usize::try_from(SEGMENT_HEADER_LEN).unwrap();
+    let kind = logstore::format::frame_kind(&bytes[..pos]);
     let mut out = Vec::new();
     while pos < bytes.len() {
-        let Ok((p, n)) = decode(&bytes[pos..]) else {
+        let Ok((p, n)) = logstore::format::decode_as(&bytes[pos..], kind, pos as u64) else {
             break;
         };
         out.push((

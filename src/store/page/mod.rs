@@ -303,7 +303,8 @@ impl LogStore {
         if let Some((day, run)) = terminal {
             summary.final_state = None;
             let bytes = day.read_run(&run, usize::MAX)?;
-            record::for_each_frame(&bytes, |_, p| {
+            let (kind, at) = day.frames(&run);
+            record::for_each_frame_as(&bytes, kind, at, |_, p| {
                 if p.execution_id == execution_id.as_str()
                     && crate::store::recovery::is_terminal(&p)
                 {
@@ -330,9 +331,10 @@ fn read_run_lines(
     f: &mut impl FnMut(u64, &PayloadRef<'_>) -> bool,
 ) -> Result<bool> {
     let bytes = day.read_run(run, usize::MAX)?;
+    let (kind, at) = day.frames(run);
     let mut line = start;
     let mut more = true;
-    let damage = record::for_each_frame(&bytes, |_, p| {
+    let damage = record::for_each_frame_as(&bytes, kind, at, |_, p| {
         if p.execution_id != execution_id.as_str() {
             return true; // a hash collision
         }

@@ -138,6 +138,9 @@ pub(crate) struct BlockBuilder {
     meta: Vec<u8>,
     msg_lens: Vec<u8>,
     msgs: Vec<u8>,
+    /// Sequence numbers: zigzag deltas from the previous entry's (version 4).
+    seq_col: Vec<u8>,
+    last_seq: u64,
     words: HashSet<u64, WordHashing>,
     recent: RecentWords,
     /// Scratch space of the tokenizer.
@@ -181,8 +184,14 @@ impl BlockBuilder {
             self.min_ts = p.timestamp;
             self.max_ts = p.timestamp;
             self.last_ts = 0;
+            self.last_seq = 0;
         }
         self.n += 1;
+        put_varint(
+            &mut self.seq_col,
+            zigzag(p.seq.wrapping_sub(self.last_seq) as i64),
+        );
+        self.last_seq = p.seq;
         let e = self.execs.id(p.execution_id);
         put_varint(&mut self.exec_col, u64::from(e));
         put_varint(
@@ -236,6 +245,7 @@ impl BlockBuilder {
             + self.meta.len()
             + self.msg_lens.len()
             + self.msgs.len()
+            + self.seq_col.len()
             + 8
     }
 
@@ -256,6 +266,7 @@ impl BlockBuilder {
         out.extend_from_slice(&self.meta);
         out.extend_from_slice(&self.msg_lens);
         out.extend_from_slice(&self.msgs);
+        out.extend_from_slice(&self.seq_col);
         let stats = BlockStats {
             entries: self.n,
             min_ts: self.min_ts,
@@ -288,6 +299,7 @@ impl BlockBuilder {
             &mut self.meta,
             &mut self.msg_lens,
             &mut self.msgs,
+            &mut self.seq_col,
         ] {
             col.clear();
         }
@@ -301,7 +313,7 @@ impl BlockBuilder {
 /// writer is an error here, never a panic or an invalid entry later.
 #[cfg(test)]
 pub(crate) fn decode(raw: &[u8]) -> Result<Vec<PayloadRef<'_>>, String> {
-    Ok(super::columns::Columns::parse(raw)?.payloads())
+    Ok(super::columns::Columns::parse(raw, true)?.payloads())
 }
 
 #[cfg(test)]
@@ -310,6 +322,7 @@ mod tests {
 
     pub(crate) fn payload<'a>(exec: &'a str, ts: i64, msg: &'a str) -> PayloadRef<'a> {
         PayloadRef {
+            seq: 0,
             execution_id: exec,
             timestamp: ts,
             level: 1,

@@ -31,6 +31,8 @@ pub(crate) struct Columns<'a> {
     has_meta: Vec<bool>,
     messages: &'a str,
     msg_offs: Vec<u32>,
+    /// Sequence numbers (version 4 blocks; zeros before).
+    seqs: Vec<u64>,
 }
 
 /// Why a raw block does not decode.
@@ -113,7 +115,7 @@ fn lengths(c: &mut Cursor<'_>, n: usize, max: u64, what: &str) -> Result<Vec<u64
 
 impl<'a> Columns<'a> {
     /// Parses and checks a raw block (the layout is in the module doc of `block`).
-    pub(crate) fn parse(raw: &'a [u8]) -> Result<Columns<'a>, String> {
+    pub(crate) fn parse(raw: &'a [u8], with_seq: bool) -> Result<Columns<'a>, String> {
         if u32::try_from(raw.len()).is_err() {
             return Err(bad("block larger than 4 GiB"));
         }
@@ -155,6 +157,18 @@ impl<'a> Columns<'a> {
         let (meta, meta_offs) = text_column(&mut c, &meta_lens, "metadata")?;
         let msg_lens = lengths(&mut c, n, MAX_MESSAGE_LEN as u64, "message lengths")?;
         let (messages, msg_offs) = text_column(&mut c, &msg_lens, "message")?;
+        let seqs = if with_seq {
+            let mut last = 0u64;
+            varints(&mut c, n, u64::MAX, "sequence numbers")?
+                .into_iter()
+                .map(|d| {
+                    last = last.wrapping_add(unzigzag(d).cast_unsigned());
+                    last
+                })
+                .collect()
+        } else {
+            vec![0; n]
+        };
         if !c.is_empty() {
             return Err(bad(&format!("{} bytes after the last message", c.left())));
         }
@@ -173,6 +187,7 @@ impl<'a> Columns<'a> {
             has_meta,
             messages,
             msg_offs,
+            seqs,
         })
     }
 
@@ -200,6 +215,7 @@ impl<'a> Columns<'a> {
                 .unwrap_or_default()
         };
         PayloadRef {
+            seq: self.seqs[k],
             execution_id: self.execs[self.exec_ix[k] as usize],
             timestamp: self.ts[k],
             level: self.levels[k],
@@ -225,6 +241,11 @@ impl<'a> Columns<'a> {
             .map(|(k, _)| k)
     }
 
+    /// The highest sequence number in the block (0 if it has none).
+    pub(crate) fn max_seq(&self) -> u64 {
+        self.seqs.iter().copied().max().unwrap_or(0)
+    }
+
     /// Every entry, in block order.
     pub(crate) fn payloads(&self) -> Vec<PayloadRef<'a>> {
         (0..self.n).map(|k| self.payload(k)).collect()
@@ -235,6 +256,16 @@ impl<'a> Columns<'a> {
 mod tests {
     use super::super::block::BlockBuilder;
     use super::*;
+
+    /// Sequence numbers that go down as well as up and wrap: deltas are zigzagged, wrapping.
+    fn seq_of(ts: i64) -> u64 {
+        match ts {
+            1_000 => 5,
+            -5 => 1,
+            i64::MIN => u64::MAX,
+            _ => 0,
+        }
+    }
 
     fn sample() -> Vec<u8> {
         let mut b = BlockBuilder::default();
@@ -247,6 +278,7 @@ mod tests {
         ];
         for (exec, ts, msg, task, meta) in entries {
             b.push(&PayloadRef {
+                seq: seq_of(ts),
                 execution_id: exec,
                 timestamp: ts,
                 level: 2,
@@ -264,8 +296,11 @@ mod tests {
     #[test]
     fn the_message_column_and_offsets_are_the_messages() {
         let raw = sample();
-        let c = Columns::parse(&raw).unwrap();
+        let c = Columns::parse(&raw, true).unwrap();
         assert_eq!(c.len(), 4);
+        let seqs: Vec<u64> = (0..4).map(|k| c.payload(k).seq).collect();
+        assert_eq!(seqs, [5, 1, u64::MAX, 0]);
+        assert_eq!(c.max_seq(), u64::MAX);
         let offs = c.message_offsets();
         let msgs: Vec<&str> = (0..4)
             .map(|k| &c.messages()[offs[k] as usize..offs[k + 1] as usize])
@@ -291,7 +326,7 @@ mod tests {
             for flip in [0x01u8, 0x80, 0xff] {
                 let mut bad = raw.clone();
                 bad[at] ^= flip;
-                if let Ok(c) = Columns::parse(&bad) {
+                if let Ok(c) = Columns::parse(&bad, true) {
                     for k in 0..c.len() {
                         let p = c.payload(k);
                         assert!(crate::entry::check_id("execution_id", p.execution_id).is_ok());
@@ -301,7 +336,7 @@ mod tests {
             }
         }
         for cut in 0..raw.len() {
-            assert!(Columns::parse(&raw[..cut]).is_err(), "cut at {cut}");
+            assert!(Columns::parse(&raw[..cut], true).is_err(), "cut at {cut}");
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::store::day::Day;
 /// First bytes of a sealed file.
 pub const SEALED_MAGIC: [u8; 8] = *b"LOGSTSLD";
 /// The sealed format's version. Readers refuse a higher one and read every lower one.
-pub const SEALED_VERSION: u32 = 3;
+pub const SEALED_VERSION: u32 = 4;
 /// Magic of the trailer.
 pub(crate) const TRAILER_MAGIC: [u8; 8] = *b"LOGSTEND";
 /// Bytes of the trailer (and of its copy after the header).

@@ -42,7 +42,9 @@ pub struct MergeOutcome {
 
 /// Whether `file` can be merged (see the module doc).
 pub(crate) fn mergeable(file: &SealedFile) -> bool {
-    if !file.is_clean() {
+    // Blocks are copied as they are, so only files of this version (whose blocks have its
+    // columns) merge; older parts stay parts.
+    if !file.is_clean() || file.version() != SEALED_VERSION {
         return false;
     }
     let mut bad = false;

@@ -56,7 +56,7 @@ pub(super) struct RunRef {
 /// A file that does not change while sealed, read into the caller's buffer, clipped to its
 /// length (the index may promise more than a damaged segment has).
 pub(super) struct ReadFile {
-    view: FileView,
+    pub(super) view: FileView,
     len: u64,
 }
 
@@ -128,7 +128,7 @@ pub(super) fn seal_partitioned(
         .map(|p| Out::create_with(p.clone(), SPILL_BUFFER))
         .collect::<Result<Vec<Out>>>()?;
     let bounds = hash_bounds(index, listed, parts)?;
-    if !spill(segment, index, &bounds, &mut outs, stop)? {
+    if !spill(segment, s.frame_kind, index, &bounds, &mut outs, stop)? {
         return Ok(false);
     }
     for out in outs {
@@ -198,6 +198,7 @@ fn hash_bounds(index: &FileView, listed: u64, parts: u64) -> Result<Vec<u64>> {
 /// `stop` was raised.
 fn spill(
     segment: &ReadFile,
+    kind: record::FrameKind,
     index: &FileView,
     bounds: &[u64],
     outs: &mut [Out],
@@ -205,6 +206,7 @@ fn spill(
 ) -> Result<bool> {
     let mut window = Vec::new();
     let mut window_at = 0u64;
+    let mut moved = Vec::new();
     let mut result = Ok(true);
     let mut n = 0u64;
     index::scan_live_while(index, 0, |_, e| {
@@ -233,6 +235,16 @@ fn spill(
         }
         let k = bounds.partition_point(|&b| b <= e.hash);
         let out = &mut outs[k.min(outs.len() - 1)];
+        // Version-2 CRCs are keyed by the frame's offset: re-key the frames for their place in
+        // the spill file, where the partition pass reads and checks them.
+        let bytes = if kind == record::FrameKind::V1 {
+            bytes
+        } else {
+            moved.clear();
+            moved.extend_from_slice(bytes);
+            record::rekey_frames(&mut moved, kind, e.offset, out.len + RUN_HEADER as u64);
+            &moved[..]
+        };
         let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
         let mut header = [0u8; RUN_HEADER];
         header[..8].copy_from_slice(&e.hash.to_le_bytes());
@@ -365,7 +377,7 @@ impl Bytes<'_> {
         &self,
         group: &[RunRef],
         buf: &mut Vec<u8>,
-        mut f: impl FnMut(&[u8]) -> Result<()>,
+        mut f: impl FnMut(&[u8], u64) -> Result<()>,
     ) -> Result<()> {
         match self {
             Bytes::Mem(mem) => {
@@ -380,7 +392,7 @@ impl Bytes<'_> {
                             "index run reaches past the end of the segment; sealing what exists"
                         );
                     }
-                    f(&mem[start..end])?;
+                    f(&mem[start..end], r.offset)?;
                 }
             }
             Bytes::File(file) => {
@@ -394,7 +406,7 @@ impl Bytes<'_> {
                     };
                     let end = last.offset + u64::from(last.length);
                     file.read(first.offset, end - first.offset, buf)?;
-                    f(buf)?;
+                    f(buf, first.offset)?;
                 }
             }
         }
@@ -444,9 +456,10 @@ fn for_each_entry(
     others: &mut BTreeSet<String>,
 ) -> Result<Option<String>> {
     let mut target = want.map(str::to_owned);
-    bytes.for_each_span(group, buf, |span| {
+    let kind = s.frame_kind;
+    bytes.for_each_span(group, buf, |span, base| {
         let mut result = Ok(());
-        record::for_each_frame(span, |_, p| {
+        record::for_each_frame_as(span, kind, base, |_, p| {
             let id = target.get_or_insert_with(|| p.execution_id.to_owned());
             if p.execution_id == id.as_str() {
                 if let Err(e) = s.push(&p) {

@@ -118,6 +118,15 @@ impl SealedDay {
         &self.table
     }
 
+    /// The highest sequence number in the day's files (see [`SealedFile::max_seq`]).
+    pub(crate) fn max_seq(&self) -> u64 {
+        self.members
+            .iter()
+            .map(|m| m.file.max_seq())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Number of blocks.
     pub(crate) fn block_count(&self) -> usize {
         self.table.len()

@@ -120,6 +120,8 @@ impl BlockMeta {
 /// (`YYYY-MM-DD.sealed`). Readers see a day's files through [`SealedDay`](super::SealedDay).
 pub(crate) struct SealedFile {
     path: PathBuf,
+    /// Its format version (blocks of version 4 carry sequence numbers).
+    version: u32,
     file: FileView,
     trailer: Trailer,
     /// The block table; `None` for an entry that fails its checks.
@@ -223,6 +225,7 @@ impl SealedFile {
             .collect();
         Ok(SealedFile {
             path: path.to_owned(),
+            version,
             file,
             trailer,
             table,
@@ -393,6 +396,26 @@ impl SealedFile {
 
     /// Calls `f` with the decoded entries of block `i`. `bytes`: the block's compressed bytes
     /// if the caller has already read them.
+    /// Its format version.
+    pub(crate) fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The highest sequence number in the file (0 for files before version 4): every block is
+    /// read, so only for the rare writer open that lost `DIR/seq`. Damaged blocks are skipped.
+    pub(crate) fn max_seq(&self) -> u64 {
+        if self.version < 4 {
+            return 0;
+        }
+        let mut scratch = BlockScratch::take();
+        let highest = (0..self.table.len())
+            .filter_map(|i| self.with_columns(i, &mut scratch, |c| c.max_seq()).ok())
+            .max()
+            .unwrap_or(0);
+        scratch.give_back();
+        highest
+    }
+
     pub(crate) fn with_block<R>(
         &self,
         i: usize,
@@ -485,7 +508,7 @@ impl SealedFile {
                 e.raw_len
             )));
         }
-        let columns = Columns::parse(raw).map_err(corrupt)?;
+        let columns = Columns::parse(raw, self.version >= 4).map_err(corrupt)?;
         if columns.len() != e.entries as usize {
             return Err(corrupt(format!(
                 "{} entries decoded, {} declared",

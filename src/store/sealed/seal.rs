@@ -33,6 +33,7 @@ use crate::error::{Result, StoreError};
 use crate::store::day::Day;
 use crate::store::index::{self, SortedIndex};
 use crate::store::names;
+use crate::store::record::FrameKind;
 use crate::store::record::PayloadRef;
 use crate::store::segment::file_header;
 use crate::store::view::{Access, FileView};
@@ -312,6 +313,9 @@ pub(super) struct Sealer {
     exec: Option<Exec>,
     entries: u64,
     exec_count: u32,
+    /// How the frames of the segment being sealed are checked; spill files keep them checkable
+    /// the same way (`partition::spill` re-keys each frame to its place there).
+    pub(super) frame_kind: FrameKind,
 }
 
 impl Sealer {
@@ -517,6 +521,7 @@ fn write_tmp(
 ) -> Result<Option<SealOutcome>> {
     let started = Instant::now();
     let segment = ReadFile::open(&input.segment)?;
+    let frame_kind = crate::store::segment::read_frame_kind(&segment.view)?;
     let runs = RunSource::open(input)?;
     let v1_bytes = [&input.segment, &input.sorted_index, &input.live_index]
         .iter()
@@ -540,6 +545,7 @@ fn write_tmp(
         exec: None,
         entries: 0,
         exec_count: 0,
+        frame_kind,
     };
     s.out.write(&file_header(SEALED_MAGIC, SEALED_VERSION))?;
     s.out.write(&[0u8; HEAD_LEN - 16])?;

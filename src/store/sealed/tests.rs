@@ -207,7 +207,7 @@ fn sealed_layout_matches_format_doc() {
     // Header, then the trailer copy.
     assert_eq!(
         hex(&f[..16]),
-        "4C 4F 47 53 54 53 4C 44 03 00 00 00 00 00 00 00"
+        "4C 4F 47 53 54 53 4C 44 04 00 00 00 00 00 00 00"
     );
     assert_eq!(f[16..88], f[len - 72..]);
     let t = Trailer::from_bytes(&f[len - 72..], len as u64).unwrap();
@@ -218,14 +218,14 @@ fn sealed_layout_matches_format_doc() {
     let raw = zstd::bulk::decompress(block, b.raw_len as usize).unwrap();
     assert_eq!(
         hex(&raw),
-        "01 01 02 65 31 00 D0 0F 01 01 01 73 00 00 00 00 02 68 69"
+        "01 01 02 65 31 00 D0 0F 01 01 01 73 00 00 00 00 02 68 69 02"
     );
     assert_eq!(b.crc, crc32fast::hash(block));
     // The zstd frame: this one is a single raw block (the input is too small to compress).
     assert_eq!(hex(block), FRAME);
     let filter_at = usize::try_from(b.filter_offset).unwrap();
     let filter = &f[filter_at..filter_at + b.filter_len as usize];
-    assert_eq!(b.filter_offset, 116);
+    assert_eq!(b.filter_offset, 117);
     assert_eq!(hex(filter), FILTER);
     assert_eq!(hex(&f[table..table + 64]), BLOCK_ENTRY);
     let x = usize::try_from(t.exec_table).unwrap();
@@ -235,7 +235,7 @@ fn sealed_layout_matches_format_doc() {
         "65 31"
     );
     assert_eq!(hex(&f[len - 72..]), TRAILER);
-    assert_eq!(len, 328);
+    assert_eq!(len, 329);
     // The bloom bits are those of the word "hi" (FNV-1a 0x...; 7 double-hashed positions in
     // 64 bits).
     let h = super::filter::word_hash("hi");
@@ -248,18 +248,18 @@ fn sealed_layout_matches_format_doc() {
 }
 
 const FRAME: &str =
-    "28 B5 2F FD 20 13 99 00 00 01 01 02 65 31 00 D0 0F 01 01 01 73 00 00 00 00 02 68 69";
+    "28 B5 2F FD 20 14 A1 00 00 01 01 02 65 31 00 D0 0F 01 01 01 73 00 00 00 00 02 68 69 02";
 const FILTER: &str = "08 07 10 00 00 04 02 81 40 20 01 01 73 00 01 02 65 31";
 const BLOCK_ENTRY: &str =
-    "58 00 00 00 00 00 00 00 1C 00 00 00 13 00 00 00 01 00 00 00 D7 5E 90 07 \
-E8 03 00 00 00 00 00 00 E8 03 00 00 00 00 00 00 74 00 00 00 00 00 00 00 12 00 00 00 57 E0 5E 25 \
-02 00 00 00 C5 15 8A 08";
+    "58 00 00 00 00 00 00 00 1D 00 00 00 14 00 00 00 01 00 00 00 0D A7 8A 16 \
+E8 03 00 00 00 00 00 00 E8 03 00 00 00 00 00 00 75 00 00 00 00 00 00 00 12 00 00 00 57 E0 5E 25 \
+02 00 00 00 B7 21 32 BB";
 const EXEC_RECORD: &str =
     "83 B8 39 B5 07 7B 8E 08 00 00 00 00 00 00 00 00 01 00 00 00 00 00 00 00 \
 E8 03 00 00 00 00 00 00 E8 03 00 00 00 00 00 00 00 00 00 00 00 00 00 00 02 00 00 00 DF 6D 00 82";
-const TRAILER: &str = "4C 4F 47 53 54 45 4E 44 86 00 00 00 00 00 00 00 C6 00 00 00 00 00 00 00 \
-FE 00 00 00 00 00 00 00 02 00 00 00 00 00 00 00 01 00 00 00 00 00 00 00 6E 00 00 00 00 00 00 00 \
-01 00 00 00 01 00 00 00 00 00 00 00 29 48 BF 69";
+const TRAILER: &str = "4C 4F 47 53 54 45 4E 44 87 00 00 00 00 00 00 00 C7 00 00 00 00 00 00 00 \
+FF 00 00 00 00 00 00 00 02 00 00 00 00 00 00 00 01 00 00 00 00 00 00 00 76 00 00 00 00 00 00 00 \
+01 00 00 00 01 00 00 00 00 00 00 00 5E 7F 95 9D";
 
 /// A day sealed by a version-1 writer has both indexes; the partition sort reads the live one.
 /// Here `spoil` damages the live index (given its path and entry count) beside a whole sorted
