@@ -263,6 +263,7 @@ fn insert_floor(url: &str, entries: &[LogEntry], json: bool) -> Result<f64, Erro
                         node: "floor",
                         day: 20_782,
                         ordinal: u32::try_from(b * INSERT_ROWS + i)?,
+                        seq: 0,
                     },
                     RowFields {
                         execution_id: e.execution_id.as_str(),

@@ -695,3 +695,171 @@ fn today_in_parts_ships_during_the_day_and_once() {
     assert_fleet_equals_store(dir.path(), &server);
     assert_eq!(server.raw_rows(), written + 1, "nothing sent twice");
 }
+
+/// A store written before sequence numbers and shipped under the old row key (no `seq`
+/// column; key `(execution_id, day, node, ordinal)`), then upgraded: `ship --init` migrates the
+/// table, and shipping the whole store again from scratch (the worst case: no cursor) doubles
+/// nothing, old entries or new.
+#[test]
+fn a_table_shipped_under_the_old_key_migrates_without_doubling() {
+    let Some(server) = server("ship_migrate") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // The old store: one version-1 segment of a past day (frames of the old scheme).
+    let day = logstore::Day::from_unix_ms(NOON - DAY_MS);
+    let segs = dir.path().join("segments");
+    std::fs::create_dir_all(&segs).unwrap();
+    let mut seg = b"LOGSTSEG\x01\0\0\0\0\0\0\0".to_vec();
+    let mut old: Vec<LogEntry> = Vec::new();
+    for i in 0..300i64 {
+        let e = common::entry(
+            &format!("old{}", i % 3),
+            NOON - DAY_MS + i,
+            &format!("before numbers {i}"),
+        );
+        logstore::format::encode(&e, &mut seg).unwrap();
+        old.push(e);
+    }
+    std::fs::write(segs.join(format!("{day}.000001.log")), &seg).unwrap();
+    // The table as the old shipper created it, holding what it shipped: every old entry under
+    // its old key (its position among its execution's entries of the day).
+    server.query("CREATE DATABASE IF NOT EXISTS logstore");
+    server.query(
+        "CREATE TABLE logstore.logs (node String, day Date, execution_id String, ordinal UInt32, \
+         timestamp_ms Int64, Timestamp DateTime MATERIALIZED toDateTime(intDiv(timestamp_ms, 1000)), \
+         SeverityText String, SeverityNumber UInt8, source String, task_id String, Body String, \
+         Attributes String) ENGINE = ReplacingMergeTree() PARTITION BY day \
+         ORDER BY (execution_id, day, node, ordinal)",
+    );
+    let mut values = Vec::new();
+    let mut ordinal = std::collections::HashMap::new();
+    for e in &old {
+        let n = ordinal.entry(e.execution_id.clone()).or_insert(0u32);
+        values.push(format!(
+            "('n1', '{day}', '{}', {n}, {}, 'INFO', 9, '{}', '', '{}', '')",
+            e.execution_id.as_str(),
+            e.timestamp,
+            e.source,
+            e.message
+        ));
+        *n += 1;
+    }
+    server.query(&format!(
+        "INSERT INTO logstore.logs (node, day, execution_id, ordinal, timestamp_ms, SeverityText, \
+         SeverityNumber, source, task_id, Body, Attributes) VALUES {}",
+        values.join(", ")
+    ));
+    assert_eq!(server.raw_rows(), 300);
+
+    // The upgrade: the new writer opens the old store (and seals its past day), new entries
+    // get numbers.
+    let store = LogStore::open(dir.path()).unwrap();
+    store.seal().unwrap();
+    for i in 0..200i64 {
+        store
+            .append(&common::entry(
+                &format!("old{}", i % 3),
+                SystemClock.now_ms() + i,
+                &format!("numbered {i}"),
+            ))
+            .unwrap();
+    }
+    store.flush(logstore::Durability::Synced).unwrap();
+    drop(store);
+    // A shipper of the new version refuses the old table until it is migrated.
+    let refused = failed(&ship(dir.path(), &server.url(), &["--once"]));
+    assert!(refused.contains("column seq"), "{refused}");
+    ok(&ship(dir.path(), &server.url(), &["--init", "--once"]));
+    // Shipped again from nothing: no cursor, every entry sent.
+    std::fs::remove_file(Cursor::path(dir.path())).unwrap();
+    ok(&ship(dir.path(), &server.url(), &["--once"]));
+    assert_fleet_equals_store(dir.path(), &server);
+    assert_eq!(
+        server
+            .query("SELECT count() FROM logstore.logs_before_seq")
+            .trim(),
+        "300",
+        "the old table is kept"
+    );
+    // Old entries kept their old keys (seq 0); new ones are keyed by their numbers.
+    let by_kind = server.query(
+        "SELECT countIf(seq = 0), countIf(seq > 0 AND ordinal = 0) FROM logstore.logs FINAL",
+    );
+    assert_eq!(
+        by_kind.split_whitespace().collect::<Vec<_>>(),
+        ["300", "200"]
+    );
+}
+
+/// Two executions whose ids share a 64-bit FNV-1a hash (the index key), interleaved on one day
+/// with small segments, shipped while segments become parts and merge, then the day sealed and
+/// the whole store shipped again without a cursor: every entry once, each execution exactly
+/// its own. (With the old key, the live layout counted ordinals per hash and the sealed one
+/// per execution, so such a pair was shipped twice.) The pair was found offline by a cycle
+/// search over `x -> fnv1a(id(x))`; the test checks it collides.
+/// Two execution ids with the same FNV-1a 64 (0x20c1a1b61e4a3f1a).
+const COLLIDING: (&str, &str) = ("cxn5i4vxiiy0bm", "cogjvvhpsf5q0i");
+
+#[test]
+fn two_executions_on_one_hash_ship_exactly_once() {
+    const A: &str = COLLIDING.0;
+    const B: &str = COLLIDING.1;
+    assert_ne!(A, B);
+    assert_eq!(
+        logstore::format::exec_hash(A),
+        logstore::format::exec_hash(B)
+    );
+    let Some(server) = server("ship_collision") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOON);
+    let config = logstore::Config {
+        part_bytes: 4096,
+        ..common::manual(&clock)
+    };
+    let store = LogStore::open_with(dir.path(), config).unwrap();
+    let mut s = shipper(dir.path(), &server, 150);
+    s.init().unwrap();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for i in 0..1200i64 {
+        let (exec, list) = if i % 3 == 0 { (B, &mut b) } else { (A, &mut a) };
+        let e = common::entry(exec, NOON + i, &format!("{exec} line {i}"));
+        store.append(&e).unwrap();
+        list.push(e);
+        if i == 39 {
+            // While the day is one live segment: shipped from the segment, whose reader
+            // counted positions per hash under the old key.
+            store.flush(logstore::Durability::Written).unwrap();
+            assert_eq!(s.ship_available().unwrap().entries, 40);
+        }
+        if i % 200 == 199 {
+            store.flush(logstore::Durability::Written).unwrap();
+            store.seal().unwrap();
+            s.ship_available().unwrap();
+        }
+    }
+    assert_eq!(common::all_of(&store, A), a);
+    assert_eq!(common::all_of(&store, B), b);
+    // The day ends and is sealed; then everything is sent again from scratch.
+    clock.advance(DAY_MS);
+    store
+        .append(&common::entry(A, NOON + DAY_MS, "next day"))
+        .unwrap();
+    a.push(common::entry(A, NOON + DAY_MS, "next day"));
+    store.flush(logstore::Durability::Written).unwrap();
+    store.seal().unwrap();
+    s.ship_available().unwrap();
+    drop(s);
+    drop(store);
+    std::fs::remove_file(Cursor::path(dir.path())).unwrap();
+    let mut again = shipper(dir.path(), &server, 150);
+    again.ship_available().unwrap();
+    assert_eq!(remote(&server.url(), A), a);
+    assert_eq!(remote(&server.url(), B), b);
+    // (Not `assert_fleet_equals_store`: `list` aggregates by hash and shows such a pair as one
+    // execution, a bug of its own that this test found; see the closing note of issue 17.)
+    let rows = server.query("SELECT count() FROM logstore.logs FINAL WHERE node = 'n1'");
+    assert_eq!(rows.trim(), (a.len() + b.len()).to_string());
+}

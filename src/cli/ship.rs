@@ -33,7 +33,8 @@ pub struct Args {
     /// Ship everything stored now, then exit.
     #[arg(long)]
     once: bool,
-    /// Create the database and table if they are missing, then ship.
+    /// Create the database and table if they are missing (and migrate a table of the key from
+    /// before sequence numbers: docs/FLEET.md), then ship.
     #[arg(long)]
     init: bool,
     /// Print how far shipping has got and the lag (entries, seconds), then exit.

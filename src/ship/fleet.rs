@@ -34,7 +34,9 @@ pub fn execution_query(database: &str, id: &ExecutionId, filter: &Filter) -> Str
     if let Some(until) = filter.until_ms {
         sql.push_str(&format!(" AND timestamp_ms < {until}"));
     }
-    sql.push_str(" ORDER BY day, node, ordinal");
+    // Within a day, entries without a number (older) come before numbered ones, which is
+    // their append order.
+    sql.push_str(" ORDER BY day, node, seq, ordinal");
     if filter.tail.is_none() {
         if let Some(limit) = filter.limit {
             sql.push_str(&format!(" LIMIT {limit}"));

@@ -205,7 +205,24 @@ impl Shipper {
         for sql in schema::create_statements(&self.config.database, features) {
             self.ch.execute(&sql)?;
         }
+        if !self.has_seq_column()? {
+            tracing::warn!(database = %self.config.database, "the table has the key of a shipper before sequence numbers: migrating it (the old table stays as logs_before_seq)");
+            for sql in schema::migrate_statements(&self.config.database, features) {
+                self.ch.execute(&sql)?;
+            }
+        }
         Ok(features)
+    }
+
+    /// Whether the table has the `seq` column (a table created before numbers existed does
+    /// not, and must be migrated by `init`).
+    fn has_seq_column(&self) -> Result<bool, ShipError> {
+        let sql = format!(
+            "SELECT count() FROM system.columns WHERE database = '{}' AND table = '{}' AND name = 'seq'",
+            self.config.database,
+            schema::TABLE
+        );
+        Ok(self.ch.execute(&sql)?.trim() == "1")
     }
 
     /// Checks that the server answers (waiting for it as for an insert), the credentials work
@@ -216,7 +233,19 @@ impl Shipper {
             self.config.database,
             schema::TABLE
         );
-        self.retrying(stop, || self.ch.execute(&sql).map(drop))
+        self.retrying(stop, || self.ch.execute(&sql).map(drop))?;
+        if !self.has_seq_column()? {
+            return Err(ShipError::MissingSchema {
+                url: self.ch.url().to_owned(),
+                what: format!(
+                    "column seq in table {}.{} (its key is a shipper's from before sequence numbers; migrate it, see docs/FLEET.md)",
+                    self.config.database,
+                    schema::TABLE
+                ),
+                message: "no such column".to_owned(),
+            });
+        }
+        Ok(())
     }
 
     /// Runs `op` until it succeeds, retrying transient failures with backoff (100 ms doubling

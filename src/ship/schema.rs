@@ -1,11 +1,13 @@
 //! The ClickHouse table: its columns, the statements that create it on each server version, and
 //! the RowBinary encoding of one entry as a row. `docs/FLEET.md` documents all of it.
 //!
-//! The row key is `(node, day, execution_id, ordinal)`: the node that stored the entry, the
-//! store day it was written in, and its position among that execution's entries of that day.
-//! Both layouts of a day (the v1 segment and the sealed file) give every entry the same key, so
-//! an entry sent twice (after a crash, or once from each layout) collapses under
-//! `ReplacingMergeTree` when read with `FINAL`.
+//! The row key is `(execution_id, day, node, seq, ordinal)`. An entry with a sequence number
+//! (every entry a version-2 segment holds) is identified by `(node, seq)` alone, its `ordinal`
+//! 0: numbers are unique per store and never reused, so a key never moves, whatever a power cut
+//! took back or however execution hashes collide. An entry written before numbers existed has
+//! `seq` 0 and the old key, its position among that execution's entries of that day. Every
+//! layout of a day gives an entry the same key, so an entry sent twice (after a crash, or once
+//! from each layout) collapses under `ReplacingMergeTree` when read with `FINAL`.
 
 use super::clickhouse::{ClickHouse, Version};
 use super::error::ShipError;
@@ -15,7 +17,7 @@ use crate::{Level, LogEntry};
 pub const TABLE: &str = "logs";
 
 /// Columns the shipper writes, in RowBinary order. (`Timestamp` is computed by the server.)
-pub const INSERT_COLUMNS: &str = "node, day, execution_id, ordinal, timestamp_ms, SeverityText, SeverityNumber, source, task_id, Body, Attributes";
+pub const INSERT_COLUMNS: &str = "node, day, execution_id, ordinal, seq, timestamp_ms, SeverityText, SeverityNumber, source, task_id, Body, Attributes";
 
 /// What the server supports beyond ClickHouse 18.16, decided once per connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +49,27 @@ impl Features {
 
 /// The statements that create the database and the table if they are missing.
 pub fn create_statements(database: &str, features: Features) -> [String; 2] {
+    [
+        format!("CREATE DATABASE IF NOT EXISTS {database}"),
+        create_table(database, TABLE, features),
+    ]
+}
+
+/// The statements that move a table of the old key (no `seq` column) to the new one without
+/// doubling a row: a new table, every old row copied into it with `seq` 0 (an entry shipped
+/// under the old key was written before numbers existed, so re-shipping it gives that same
+/// key), then both renamed at once. The old table stays as `logs_before_seq`.
+pub fn migrate_statements(database: &str, features: Features) -> [String; 3] {
+    let cols = "node, day, execution_id, ordinal, timestamp_ms, SeverityText, SeverityNumber, source, task_id, Body, Attributes";
+    [
+        create_table(database, "logs_with_seq", features),
+        format!("INSERT INTO {database}.logs_with_seq ({cols}, seq) SELECT {cols}, 0 FROM {database}.{TABLE}"),
+        format!("RENAME TABLE {database}.{TABLE} TO {database}.logs_before_seq, {database}.logs_with_seq TO {database}.{TABLE}"),
+    ]
+}
+
+/// `CREATE TABLE IF NOT EXISTS database.table` with the shipper's columns and key.
+fn create_table(database: &str, table: &str, features: Features) -> String {
     let lc = |t: &str| {
         if features.modern_types {
             format!("LowCardinality({t})")
@@ -64,14 +87,13 @@ pub fn create_statements(database: &str, features: Features) -> [String; 2] {
     } else {
         ""
     };
-    [
-        format!("CREATE DATABASE IF NOT EXISTS {database}"),
-        format!(
-            "CREATE TABLE IF NOT EXISTS {database}.{TABLE}\n(\n    \
+    format!(
+        "CREATE TABLE IF NOT EXISTS {database}.{table}\n(\n    \
              node           {node},\n    \
              day            Date,\n    \
              execution_id   String,\n    \
              ordinal        UInt32,\n    \
+             seq            UInt64,\n    \
              timestamp_ms   Int64,\n    \
              Timestamp      DateTime MATERIALIZED toDateTime(intDiv(timestamp_ms, 1000)),\n    \
              SeverityText   {sev},\n    \
@@ -82,12 +104,11 @@ pub fn create_statements(database: &str, features: Features) -> [String; 2] {
              Attributes     String{indexes}\n)\n\
              ENGINE = ReplacingMergeTree()\n\
              PARTITION BY day\n\
-             ORDER BY (execution_id, day, node, ordinal){settings}",
-            node = lc("String"),
-            sev = lc("String"),
-            source = lc("String"),
-        ),
-    ]
+             ORDER BY (execution_id, day, node, seq, ordinal){settings}",
+        node = lc("String"),
+        sev = lc("String"),
+        source = lc("String"),
+    )
 }
 
 /// The OpenTelemetry severity number of a level (DEBUG 5, INFO 9, WARN 13, ERROR 17).
@@ -107,8 +128,23 @@ pub struct RowKey<'a> {
     pub node: &'a str,
     /// The store day, as days since 1970-01-01.
     pub day: u16,
-    /// Position among the execution's entries of that day.
+    /// Position among the execution's entries of that day; 0 for an entry with a number.
     pub ordinal: u32,
+    /// The entry's sequence number; 0 for an entry written before numbers existed.
+    pub seq: u64,
+}
+
+impl RowKey<'_> {
+    /// The key of an entry numbered `seq` (0: none) at `ordinal`: a numbered entry is keyed
+    /// by its number alone.
+    pub fn of(node: &str, day: u16, ordinal: u32, seq: u64) -> RowKey<'_> {
+        RowKey {
+            node,
+            day,
+            ordinal: if seq == 0 { ordinal } else { 0 },
+            seq,
+        }
+    }
 }
 
 /// The fields of one entry as stored (borrowed from a frame or from a decoded entry).
@@ -161,6 +197,7 @@ pub fn encode_row(out: &mut Vec<u8>, key: RowKey<'_>, f: RowFields<'_>) {
     out.extend_from_slice(&key.day.to_le_bytes());
     put_str(out, f.execution_id);
     out.extend_from_slice(&key.ordinal.to_le_bytes());
+    out.extend_from_slice(&key.seq.to_le_bytes());
     out.extend_from_slice(&f.timestamp.to_le_bytes());
     put_str(out, f.level.as_str());
     out.push(severity_number(f.level));
@@ -283,6 +320,6 @@ mod tests {
         assert!(
             table.contains("tokenbf_v1") && table.contains("non_replicated_deduplication_window")
         );
-        assert!(table.contains("ORDER BY (execution_id, day, node, ordinal)"));
+        assert!(table.contains("ORDER BY (execution_id, day, node, seq, ordinal)"));
     }
 }

@@ -104,7 +104,7 @@ impl SealedReader {
                     if self.skip.get(p.execution_id).is_some_and(|&n| ordinal < n) {
                         continue;
                     }
-                    if !encode_payload(out, RowKey { node, day, ordinal }, p) {
+                    if !encode_payload(out, RowKey::of(node, day, ordinal, p.seq), p) {
                         continue;
                     }
                     min_ts = Some(min_ts.map_or(p.timestamp, |m| m.min(p.timestamp)));

@@ -188,11 +188,7 @@ impl V1Reader {
                 if run.offset + (at as u64) < offset {
                     return true; // before the position: counted, not sent
                 }
-                let key = RowKey {
-                    node,
-                    day: day16,
-                    ordinal,
-                };
+                let key = RowKey::of(node, day16, ordinal, p.seq);
                 if !encode_payload(out, key, &p) {
                     return true;
                 }

@@ -416,13 +416,13 @@ pub fn seal_closed_day(
 }
 
 impl LogStore {
-    /// Seals every past day that is still in the live layout, now, and waits: each becomes one
-    /// compressed `YYYY-MM-DD.sealed` file (`docs/FORMAT.md`, version 2). Returns what was
-    /// sealed since this store was opened (the background sealing that the open started
-    /// included), oldest first. The live day is not sealed; it is sealed after it rolls.
+    /// Seals, now, and waits: every past day not yet in its resting shape becomes one
+    /// compressed `YYYY-MM-DD.sealed` file (`docs/FORMAT.md`), and today's closed segments
+    /// become parts (merged past 8). Returns what was sealed since this store was opened (the
+    /// background work included), oldest first. The open segment is left alone.
     ///
-    /// Appends and queries go on meanwhile. An error is the first seal that failed; the day it
-    /// names stays readable in the live layout.
+    /// Appends and queries go on meanwhile. An error is the first step of this call that
+    /// failed; the files it would have replaced stay, readable, and are retried later.
     pub fn seal(&self) -> Result<Vec<SealOutcome>> {
         let writer = self.inner.writer.as_ref().ok_or(StoreError::ReadOnly)?;
         let _ = writer;
@@ -435,6 +435,9 @@ impl LogStore {
             .map(|d| d.day)
             .collect();
         let s = &self.inner.sealer;
+        // Failures of earlier background attempts are stale: every day they left unsealed is
+        // asked again here, and reports its own outcome.
+        s.queue.lock().failed.clear();
         s.request(past);
         let mut q = s.queue.lock();
         while (!q.pending.is_empty() || q.busy) && !q.closed {
