@@ -863,3 +863,56 @@ fn two_executions_on_one_hash_ship_exactly_once() {
     let rows = server.query("SELECT count() FROM logstore.logs FINAL WHERE node = 'n1'");
     assert_eq!(rows.trim(), (a.len() + b.len()).to_string());
 }
+
+/// A power cut takes back entries that were flushed (not fsynced) and already shipped: the
+/// entries the writer stores next get new numbers (never the lost ones'), and the shipper, whose
+/// cursor had gone past the end the segment now has, ships them all, once.
+#[test]
+fn a_power_cut_after_shipping_loses_and_doubles_nothing_that_follows() {
+    let Some(server) = server("ship_power_cut") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOON);
+    let store = LogStore::open_with(dir.path(), common::manual(&clock)).unwrap();
+    let mut kept = Vec::new();
+    for i in 0..50 {
+        let e = common::entry("p", NOON + i, &format!("synced {i}"));
+        store.append(&e).unwrap();
+        kept.push(e);
+    }
+    store.flush(logstore::Durability::Synced).unwrap();
+    let seg = common::last_segment(dir.path());
+    let synced_len = std::fs::metadata(&seg).unwrap().len();
+    let mut lost = Vec::new();
+    for i in 0..30 {
+        let e = common::entry("p", NOON + 100 + i, &format!("lost {i}"));
+        store.append(&e).unwrap();
+        lost.push(e);
+    }
+    store.flush(logstore::Durability::Written).unwrap();
+    let mut s = shipper(dir.path(), &server, 1000);
+    s.init().unwrap();
+    assert_eq!(s.ship_available().unwrap().entries, 80);
+    drop(s);
+    drop(store);
+    // The power cut: the unsynced records never reached the disk.
+    common::truncate(&seg, synced_len);
+    let store = LogStore::open_with(dir.path(), common::manual(&clock)).unwrap();
+    let mut fresh = Vec::new();
+    for i in 0..30 {
+        let e = common::entry("p", NOON + 200 + i, &format!("after {i}"));
+        store.append(&e).unwrap();
+        fresh.push(e);
+    }
+    store.flush(logstore::Durability::Synced).unwrap();
+    let local_now = common::all_of(&store, "p");
+    assert_eq!(local_now, [kept.clone(), fresh.clone()].concat());
+    drop(store);
+    let mut s = shipper(dir.path(), &server, 1000);
+    s.ship_available().unwrap();
+    // ClickHouse keeps the lost entries it was sent (they existed once), and has every entry of
+    // the store exactly once, the ones after the cut included.
+    let remote_now = remote(&server.url(), "p");
+    assert_eq!(remote_now, [kept, lost, fresh].concat());
+}

@@ -58,6 +58,12 @@ pub enum Position {
         offset: u64,
         /// Index entries (runs) shipped: where to resume reading the live index.
         runs: u64,
+        /// The sequence number of the last record before `offset` (0: unknown, a cursor from
+        /// before numbers). On resume, the record ending at `offset` must still have it: if a
+        /// power cut took back records the shipper had sent, the segment's tail was rewritten
+        /// and the shipper starts the segment again (its rows are keyed, so nothing doubles).
+        #[serde(default)]
+        end_seq: u64,
     },
     /// A sealed day: the blocks before `block` are shipped.
     Sealed {
@@ -191,6 +197,7 @@ mod tests {
         c.position = Position::V1 {
             offset: 16,
             runs: 0,
+            end_seq: 9,
         };
         c.save(dir.path()).unwrap();
         c.position = Position::Sealed {

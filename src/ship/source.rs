@@ -53,6 +53,8 @@ pub struct V1Reader {
     offset: u64,
     /// Index entries read (where to resume in the live index).
     runs: u64,
+    /// The sequence number of the last record before `offset`.
+    end_seq: u64,
     /// Runs of a day that has only its sorted index left, in segment order.
     sorted: Option<Vec<IndexEntry>>,
     index: Option<FileView>,
@@ -62,18 +64,38 @@ pub struct V1Reader {
     read_here: HashMap<String, u32>,
 }
 
+/// The sequence number of the last record of `run`, if it ends exactly at `offset` and its
+/// records are intact.
+fn last_seq_of(files: &SegFiles, run: Option<IndexEntry>, offset: u64) -> Result<Option<u64>> {
+    let Some(run) = run.filter(|r| r.end() == offset) else {
+        return Ok(None);
+    };
+    let Ok(bytes) = files.segment.read(run.offset, run.length as usize) else {
+        return Ok(None);
+    };
+    let mut last = None;
+    let damage = record::for_each_frame_as(&bytes, files.kind, run.offset, |_, p| {
+        last = Some(p.seq);
+        true
+    });
+    Ok(if damage.is_empty() { last } else { None })
+}
+
 impl V1Reader {
     /// A reader of `day` positioned at `position` (a v1 position, or the start).
     pub fn open(files: &SegFiles, segments_dir: &Path, position: &Position) -> Result<V1Reader> {
-        let offset = match position {
-            Position::V1 { offset, .. } => *offset,
-            _ => 0,
+        let (offset, end_seq) = match position {
+            Position::V1 {
+                offset, end_seq, ..
+            } => (*offset, *end_seq),
+            _ => (0, 0),
         };
         let mut reader = V1Reader {
             day: files.day,
             counts: HashMap::new(),
             offset: 0,
             runs: 0,
+            end_seq: 0,
             sorted: None,
             index: None,
             read_here: HashMap::new(),
@@ -100,18 +122,29 @@ impl V1Reader {
         if offset > 0 {
             let mut counts = HashMap::new();
             let mut runs = 0u64;
+            let mut last: Option<IndexEntry> = None;
             reader.for_runs_from(0, &mut |_, run| {
                 if run.end() <= offset {
                     *counts.entry(run.hash).or_insert(0u32) += run.count;
                     runs += 1;
+                    last = Some(*run);
                     true
                 } else {
                     false
                 }
             })?;
+            if end_seq != 0 && last_seq_of(files, last, offset)? != Some(end_seq) {
+                // The records the shipper sent up to `offset` are not all there any more: a
+                // power cut took back the segment's tail, and what is there now was written
+                // after. Start the segment again; its rows carry their keys, so those sent
+                // before collapse under FINAL and nothing new is skipped.
+                tracing::warn!(file = %files.segment.path().display(), offset, end_seq, "the segment was cut back under the shipper's cursor (a power cut): shipping it again from its start");
+                return Ok(reader);
+            }
             reader.counts = counts;
             reader.runs = runs;
             reader.offset = offset;
+            reader.end_seq = end_seq;
         }
         Ok(reader)
     }
@@ -182,9 +215,11 @@ impl V1Reader {
             };
             let before = *self.counts.get(&run.hash).unwrap_or(&0);
             let mut i = 0u32;
+            let mut run_last = 0u64;
             let damage = record::for_each_frame_as(run_bytes, files.kind, run.offset, |at, p| {
                 let ordinal = before + i;
                 i += 1;
+                run_last = p.seq;
                 if run.offset + (at as u64) < offset {
                     return true; // before the position: counted, not sent
                 }
@@ -207,6 +242,7 @@ impl V1Reader {
             }
             *self.counts.entry(run.hash).or_insert(0) += run.count;
             self.offset = run.end();
+            self.end_seq = run_last;
             self.runs += 1;
         }
         Ok(self.chunk(sent, min_ts))
@@ -219,6 +255,7 @@ impl V1Reader {
             end: Position::V1 {
                 offset: self.offset,
                 runs: self.runs,
+                end_seq: self.end_seq,
             },
         }
     }
