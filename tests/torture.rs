@@ -210,13 +210,28 @@ fn check_executions(
 ) {
     let listed = store.list().unwrap();
     let mut seen = std::collections::HashSet::new();
+    // Sequence numbers across every execution of the store, through kills, rolls, parts and
+    // merges: unique, and increasing in each execution's append order (one thread appends an
+    // execution, so its order is its append order).
+    let mut numbers = std::collections::HashSet::new();
     for summary in listed {
         let exec = summary.execution_id.as_str();
         if !exec.starts_with(prefix) {
             continue;
         }
         seen.insert(exec.to_owned());
-        let got = all_of(store, exec);
+        let mut got = Vec::new();
+        let mut last = 0u64;
+        store
+            .query_each_stored(&summary.execution_id, &logstore::Filter::default(), |s| {
+                let n = s.seq.expect("every entry is numbered");
+                assert!(n > last, "{exec}: number {n} after {last}");
+                assert!(numbers.insert(n), "{exec}: number {n} given twice");
+                last = n;
+                got.push(s.entry);
+                true
+            })
+            .unwrap();
         let total = total_of(exec);
         assert!(got.len() as u64 <= total + 1, "{exec}: too many entries");
         for (seq, e) in got.iter().enumerate() {
