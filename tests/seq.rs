@@ -279,3 +279,51 @@ fn dump_json_seq_adds_the_number_and_plain_json_is_unchanged() {
     assert_eq!(seqs.len(), 5);
     assert_eq!(seqs.last(), Some(&last));
 }
+
+/// A store written by a version before numbers, opened on the day its writer stopped: the old
+/// open segment is closed (it becomes a part), today goes on in a new numbered segment of the
+/// same day, and every entry, old and new, reads back in order.
+#[test]
+fn an_upgraded_store_goes_on_writing_today_after_its_old_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOON);
+    let day = logstore::Day::from_unix_ms(NOON);
+    let segs = dir.path().join("segments");
+    std::fs::create_dir_all(&segs).unwrap();
+    let mut seg = b"LOGSTSEG\x01\0\0\0\0\0\0\0".to_vec();
+    let mut want = Vec::new();
+    for i in 0..40 {
+        let e = entry("u", NOON + i, &format!("old {i}"));
+        logstore::format::encode(&e, &mut seg).unwrap();
+        want.push(e);
+    }
+    std::fs::write(segs.join(format!("{day}.000001.log")), &seg).unwrap();
+    let store = LogStore::open_with(dir.path(), manual(&clock)).unwrap();
+    for i in 0..40 {
+        let e = entry("u", NOON + 100 + i, &format!("new {i}"));
+        store.append(&e).unwrap();
+        want.push(e);
+    }
+    store.flush(Durability::Synced).unwrap();
+    store.seal().unwrap();
+    assert_eq!(all_of(&store, "u"), want);
+    let mut seqs = Vec::new();
+    store
+        .query_each_stored(&id("u"), &Filter::default(), |s| {
+            seqs.push(s.seq);
+            true
+        })
+        .unwrap();
+    assert!(seqs[..40].iter().all(Option::is_none));
+    assert!(seqs[40..].iter().all(Option::is_some));
+    // One day, today: the old segment as a part, the new one open.
+    let stats = store.stats().unwrap();
+    assert_eq!(stats.len(), 1, "{stats:?}");
+    assert_eq!(stats[0].day, day);
+    assert_eq!((stats[0].parts, stats[0].segments), (1, 1));
+    drop(store);
+    assert_eq!(
+        all_of(&LogStore::open_read_only(dir.path()).unwrap(), "u"),
+        want
+    );
+}

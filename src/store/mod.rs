@@ -173,6 +173,8 @@ impl LogStore {
             let last = l.segments.last().copied();
             let is_live = Some(day) == newest && day >= today;
             let mut open = None;
+            // `open` is a new segment, not the last listed one.
+            let mut fresh = false;
             if let Some(seq) = last {
                 let seg = names::segment_file(&segments_dir, day, seq);
                 let rec = recovery::recover(&seg, &names::index_file(&segments_dir, day, seq))?;
@@ -188,13 +190,20 @@ impl LogStore {
                 // the next flush starts a segment of this version.
                 if is_live && files.segment.kind() != record::FrameKind::V1 {
                     open = Some(files);
+                } else if is_live {
+                    // Written by an older version: closed like a rolled segment, and the day
+                    // goes on in a new segment of this version (the day stays live, so the
+                    // sealer turns the old one into a part, never the day into a sealed file).
+                    files.close()?;
+                    open = Some(LiveFiles::create(&segments_dir, day, seq + 1)?);
+                    fresh = true;
                 } else {
                     // Closed now: durable like a rolled segment.
                     files.close()?;
                 }
             }
             let mut closed = l.clone();
-            if open.is_some() {
+            if open.is_some() && !fresh {
                 closed.segments.pop();
             }
             let (mut files, bad) = open_day(&segments_dir, &closed, false, Reuse::default())?;
