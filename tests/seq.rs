@@ -327,3 +327,40 @@ fn an_upgraded_store_goes_on_writing_today_after_its_old_segment() {
         want
     );
 }
+
+/// `dump -f --json --seq` follows with the numbers, and ends at the terminal entry.
+#[test]
+fn dump_follow_json_seq_prints_the_numbers_until_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOON);
+    let store = LogStore::open_with(dir.path(), manual(&clock)).unwrap();
+    for i in 0..3 {
+        store
+            .append(&entry("z", NOON + i, &format!("z {i}")))
+            .unwrap();
+    }
+    store.append(&terminal("z", NOON + 5, "SUCCESS")).unwrap();
+    store.flush(Durability::Synced).unwrap();
+    drop(store);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logstore"))
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["dump", "-f", "--json", "--seq", "z"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seqs: Vec<u64> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+}

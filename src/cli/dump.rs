@@ -31,7 +31,7 @@ pub struct Args {
     json: bool,
     /// With --json: add each entry's sequence number, `"seq"` (unique store-wide, increasing
     /// in append order; `null` for entries written before numbers existed).
-    #[arg(long, requires = "json", conflicts_with_all = ["follow", "clickhouse"])]
+    #[arg(long, requires = "json", conflicts_with = "clickhouse")]
     seq: bool,
     /// Colours in the text output: the level, and the plugins' own ANSI colour (SGR) codes,
     /// which are stripped when off. `auto`: on when stdout is a terminal and NO_COLOR is unset.
@@ -225,15 +225,19 @@ fn follow(store: &LogStore, args: &Args, out: &mut Out) -> CmdResult {
     let mut follower = store.follow(&args.execution_id, filter);
     let mut tail = args.tail;
     loop {
-        let mut entries = follower.poll()?;
-        entries.retain(|e| args.keeps(e));
+        let mut entries = follower.poll_stored()?;
+        entries.retain(|s| args.keeps(&s.entry));
         // --tail applies to what was already stored, so only to the first poll.
         if let Some(n) = tail.take() {
             let skip = entries.len().saturating_sub(n);
             entries.drain(..skip);
         }
-        for entry in &entries {
-            write_entry(out, entry, args.json)?;
+        for s in &entries {
+            if args.seq {
+                write_entry_with_seq(out, &s.entry, s.seq)?;
+            } else {
+                write_entry(out, &s.entry, args.json)?;
+            }
         }
         // Each poll's entries are shown at once, not when the buffer fills.
         out.flush()?;

@@ -410,6 +410,11 @@ impl Follower<'_> {
     /// The matching entries flushed since the last poll. An execution with nothing stored yet
     /// gives an empty list (it may not have started).
     pub fn poll(&mut self) -> Result<Vec<LogEntry>> {
+        Ok(self.poll_stored()?.into_iter().map(|s| s.entry).collect())
+    }
+
+    /// [`poll`](Follower::poll), with each entry's sequence number.
+    pub fn poll_stored(&mut self) -> Result<Vec<Stored>> {
         self.store.refresh_days()?;
         let mut out = Vec::new();
         let mut found = false;
@@ -427,7 +432,8 @@ impl Follower<'_> {
                     finished = true;
                 }
                 if self.filter.matches(p) {
-                    out.extend(entry_of(p, &mut ids));
+                    let seq = (p.seq != 0).then_some(p.seq);
+                    out.extend(entry_of(p, &mut ids).map(|entry| Stored { seq, entry }));
                 }
                 Ok(true)
             },
