@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use logstore::{ExecutionId, Filter, Level, LogEntry, LogStore, TaskId};
+use logstore::{ExecutionId, Filter, Level, LogEntry, LogStore, Stored, TaskId};
 
 use super::output::{write_entry, write_entry_with_seq};
 use super::sgr::ColorWhen;
@@ -87,6 +87,15 @@ impl Args {
         }
     }
 
+    /// Prints one stored entry as asked: NDJSON (with its number under --seq) or a line.
+    fn write(&self, out: &mut Out, s: &Stored) -> std::io::Result<()> {
+        if self.seq {
+            write_entry_with_seq(out, &s.entry, s.seq)
+        } else {
+            write_entry(out, &s.entry, self.json)
+        }
+    }
+
     /// The filter that the store does not know: the attempt.
     fn keeps(&self, entry: &LogEntry) -> bool {
         self.attempt.is_none_or(|n| {
@@ -110,88 +119,44 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
     out.color = args.color.resolve(out.color);
     if args.follow {
         follow(&store, &args, &mut out)?;
-    } else if args.seq {
-        with_seq(&store, &args, &mut out)?;
     } else {
+        // One pass, streamed: an execution of any size is printed in constant memory; with
+        // --tail only the last n are held. (The store's own tail would count entries that
+        // --attempt then drops, so the tail is kept here.)
         let filter = args.filter();
-        if let (Some(n), Some(_)) = (filter.tail, args.attempt) {
-            // The store's tail would count entries of every attempt: keep the last n here.
-            let mut last = std::collections::VecDeque::with_capacity(n.min(4096));
-            store.query_each(
-                &args.execution_id,
-                &Filter {
-                    tail: None,
-                    ..filter
-                },
-                |entry| {
-                    if args.keeps(&entry) {
+        let tail = filter.tail;
+        let mut last = std::collections::VecDeque::new();
+        let mut written = Ok(());
+        store.query_each_stored(
+            &args.execution_id,
+            &Filter {
+                tail: None,
+                ..filter
+            },
+            |s| {
+                if !args.keeps(&s.entry) {
+                    return true;
+                }
+                match tail {
+                    Some(n) => {
                         if last.len() == n {
                             last.pop_front();
                         }
                         if n > 0 {
-                            last.push_back(entry);
+                            last.push_back(s);
                         }
                     }
-                    true
-                },
-            )?;
-            for entry in &last {
-                write_entry(&mut out, entry, args.json)?;
-            }
-        } else if filter.tail.is_some() {
-            for entry in store.query(&args.execution_id, &filter)? {
-                write_entry(&mut out, &entry, args.json)?;
-            }
-        } else {
-            // Streamed: an execution of any size is printed in constant memory.
-            let mut written = Ok(());
-            store.query_each(&args.execution_id, &filter, |entry| {
-                if args.keeps(&entry) {
-                    written = write_entry(&mut out, &entry, args.json);
+                    None => written = args.write(&mut out, &s),
                 }
                 written.is_ok()
-            })?;
-            written?;
+            },
+        )?;
+        written?;
+        for s in &last {
+            args.write(&mut out, s)?;
         }
     }
     out.flush()?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `--json --seq`: the entries with their sequence numbers, streamed (the last `--tail` kept).
-fn with_seq(store: &LogStore, args: &Args, out: &mut Out) -> CmdResult {
-    let filter = args.filter();
-    let tail = filter.tail;
-    let mut last = std::collections::VecDeque::new();
-    let mut written = Ok(());
-    store.query_each_stored(
-        &args.execution_id,
-        &Filter {
-            tail: None,
-            ..filter
-        },
-        |s| {
-            if !args.keeps(&s.entry) {
-                return true;
-            }
-            match tail {
-                Some(n) => {
-                    if last.len() == n {
-                        last.pop_front();
-                    }
-                    if n > 0 {
-                        last.push_back(s);
-                    }
-                }
-                None => written = write_entry_with_seq(out, &s.entry, s.seq),
-            }
-            written.is_ok()
-        },
-    )?;
-    written?;
-    for s in &last {
-        write_entry_with_seq(out, &s.entry, s.seq)?;
-    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -233,11 +198,7 @@ fn follow(store: &LogStore, args: &Args, out: &mut Out) -> CmdResult {
             entries.drain(..skip);
         }
         for s in &entries {
-            if args.seq {
-                write_entry_with_seq(out, &s.entry, s.seq)?;
-            } else {
-                write_entry(out, &s.entry, args.json)?;
-            }
+            args.write(out, s)?;
         }
         // Each poll's entries are shown at once, not when the buffer fills.
         out.flush()?;

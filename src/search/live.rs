@@ -343,10 +343,9 @@ impl Scanner<'_> {
                         offset: self.base + pos as u64,
                     },
                 };
-                let seq = (p.seq != 0).then_some(p.seq);
                 out(Found::Hit(Hit {
                     entry,
-                    seq,
+                    seq: p.number(),
                     position,
                 }))
             }

@@ -166,7 +166,7 @@ fn hit(
     match p.to_entry_sharing(exec, task) {
         Ok(entry) => Found::Hit(Hit {
             entry,
-            seq: (p.seq != 0).then_some(p.seq),
+            seq: p.number(),
             position: Position {
                 day: day.day,
                 place: Place::Block {

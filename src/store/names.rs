@@ -257,7 +257,8 @@ fn group(mut names: Vec<Name>) -> Vec<DayListing> {
     out
 }
 
-fn remove(path: &Path) -> Result<()> {
+/// Deletes `path`; a file that is not there is already deleted.
+pub(crate) fn remove(path: &Path) -> Result<()> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -127,27 +127,7 @@ impl LogStore {
         filter: &Filter,
         mut f: impl FnMut(LogEntry) -> bool,
     ) -> Result<()> {
-        self.refresh_days()?;
-        let mut found = false;
-        let mut sent = 0usize;
-        let mut ids = Ids::default();
-        self.visit(
-            execution_id,
-            filter,
-            &mut Cursor::new(),
-            &mut found,
-            &mut |p| {
-                let Some(entry) = entry_of(p, &mut ids) else {
-                    return Ok(true);
-                };
-                sent += 1;
-                Ok(f(entry) && filter.limit.is_none_or(|l| sent < l))
-            },
-        )?;
-        if !found {
-            return Err(StoreError::UnknownExecution(execution_id.clone()));
-        }
-        Ok(())
+        self.query_each_stored(execution_id, filter, |s| f(s.entry))
     }
 
     /// [`query_each`](LogStore::query_each) with each entry's sequence number: what a caller
@@ -172,7 +152,7 @@ impl LogStore {
                     return Ok(true);
                 };
                 sent += 1;
-                let seq = (p.seq != 0).then_some(p.seq);
+                let seq = p.number();
                 Ok(f(Stored { seq, entry }) && filter.limit.is_none_or(|l| sent < l))
             },
         )?;
@@ -432,7 +412,7 @@ impl Follower<'_> {
                     finished = true;
                 }
                 if self.filter.matches(p) {
-                    let seq = (p.seq != 0).then_some(p.seq);
+                    let seq = p.number();
                     out.extend(entry_of(p, &mut ids).map(|entry| Stored { seq, entry }));
                 }
                 Ok(true)

@@ -111,6 +111,11 @@ impl FrameKind {
 }
 
 impl PayloadRef<'_> {
+    /// The sequence number, if the entry has one (0 marks an entry written before numbers).
+    pub fn number(&self) -> Option<u64> {
+        (self.seq != 0).then_some(self.seq)
+    }
+
     /// The level, if the byte is a known one.
     pub fn level(&self) -> Option<Level> {
         Level::from_byte(self.level)
@@ -251,16 +256,20 @@ pub fn rekey_frames(bytes: &mut [u8], kind: FrameKind, from: u64, to: u64) {
     if kind == FrameKind::V1 || from == to {
         return;
     }
-    let mut valid = Vec::new();
-    let _ = for_each_frame_as(bytes, kind, from, |at, _| {
-        valid.push(at);
-        true
-    });
-    for at in valid {
-        let delta = kind.key(from + at as u64) ^ kind.key(to + at as u64);
-        let field = &mut bytes[at + 4..at + 8];
-        let crc = u32::from_le_bytes([field[0], field[1], field[2], field[3]]) ^ delta;
-        field.copy_from_slice(&crc.to_le_bytes());
+    // The CRC alone tells a valid frame here (the payload is decoded where it is read).
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let at = from + pos as u64;
+        match check_frame_as(&bytes[pos..], kind, at) {
+            Ok((_, n)) => {
+                let delta = kind.key(at) ^ kind.key(to + pos as u64);
+                let field = &mut bytes[pos + 4..pos + 8];
+                let crc = u32::from_le_bytes([field[0], field[1], field[2], field[3]]) ^ delta;
+                field.copy_from_slice(&crc.to_le_bytes());
+                pos += n;
+            }
+            Err(_) => pos = next_frame_as(bytes, pos + 1, kind, from).unwrap_or(bytes.len()),
+        }
     }
 }
 
@@ -331,18 +340,12 @@ pub fn check_frame_as(
 
 /// Decodes a checked payload of `kind` (sequence number, then the bincode fields).
 pub fn decode_payload_as(payload: &[u8], kind: FrameKind) -> Result<PayloadRef<'_>, FrameError> {
-    let n = kind.seq_len();
-    let seq = match payload.get(..n) {
-        Some(b) if n == 8 => u64::from_le_bytes(b.try_into().unwrap_or_default()),
-        Some(_) => 0,
-        None => {
-            return Err(FrameError::Payload(
-                "no room for the sequence number".to_owned(),
-            ))
-        }
-    };
-    let mut p = decode_payload(&payload[n..])?;
-    p.seq = seq;
+    let (number, rest) = payload
+        .split_at_checked(kind.seq_len())
+        .ok_or_else(|| FrameError::Payload("no room for the sequence number".to_owned()))?;
+    let mut p = decode_payload(rest)?;
+    // Eight bytes in version 2, none in version 1 (then 0: no number).
+    p.seq = number.iter().rev().fold(0, |v, &b| (v << 8) | u64::from(b));
     Ok(p)
 }
 

@@ -16,9 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Result, StoreError};
 use crate::store::index::{self, exec_hash, IndexEntry, FLAG_TERMINAL};
 use crate::store::record::{self, FrameKind};
-use crate::store::segment::{
-    check_header, frame_kind, scan, ScanEvent, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION,
-};
+use crate::store::segment::{read_frame_kind, scan, ScanEvent, SEGMENT_HEADER_LEN};
 use crate::store::view::{Access, FileView};
 use crate::Level;
 
@@ -68,11 +66,7 @@ pub fn recover(segment: &Path, live_index: &Path) -> Result<Recovered> {
         // Created but the header never reached disk: an empty segment.
         return Ok(Recovered::default());
     }
-    let header = view
-        .read(0, 16)
-        .map_err(StoreError::io("read segment", segment))?;
-    check_header(segment, &header, SEGMENT_MAGIC, SEGMENT_VERSION)?;
-    let kind = frame_kind(&header);
+    let kind = read_frame_kind(&view)?;
 
     let (kept, mut heads, from) = match FileView::open(live_index, Access::Pread) {
         Ok(idx) => kept_prefix(&idx, &view, kind, len)?,

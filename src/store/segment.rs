@@ -69,6 +69,12 @@ pub fn check_header(path: &Path, bytes: &[u8], magic: [u8; 8], version: u32) -> 
     Ok(())
 }
 
+/// Checks the 16-byte `header` of the segment at `path`: how its frames are checked.
+fn checked_frame_kind(path: &Path, header: &[u8]) -> Result<FrameKind> {
+    check_header(path, header, SEGMENT_MAGIC, SEGMENT_VERSION)?;
+    Ok(frame_kind(header))
+}
+
 /// How the frames of a segment whose 16-byte header is `header` (already checked) are checked.
 pub fn frame_kind(header: &[u8]) -> FrameKind {
     let word = |i: usize| {
@@ -95,8 +101,7 @@ pub fn read_frame_kind(view: &FileView) -> Result<FrameKind> {
     let header = view
         .read(0, 16)
         .map_err(StoreError::io("read segment header", view.path()))?;
-    check_header(view.path(), &header, SEGMENT_MAGIC, SEGMENT_VERSION)?;
-    Ok(frame_kind(&header))
+    checked_frame_kind(view.path(), &header)
 }
 
 /// A random, non-zero salt for a new segment, from the kernel's random source.
@@ -146,8 +151,7 @@ impl SegmentWriter {
             w.file
                 .read_exact_at(&mut header, 0)
                 .map_err(StoreError::io("read segment header", path))?;
-            check_header(path, &header, SEGMENT_MAGIC, SEGMENT_VERSION)?;
-            w.kind = frame_kind(&header);
+            w.kind = checked_frame_kind(path, &header)?;
         }
         w.file
             .set_len(w.len)

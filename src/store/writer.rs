@@ -194,12 +194,11 @@ impl Inner {
         for (hash, n) in pending_heads {
             heads.insert(hash, n);
         }
-        if live.index_count - live.checkpoint_at >= crate::store::heads::every(heads.len()) {
-            // A failed checkpoint costs other processes a longer scan, never an entry.
-            match crate::store::heads::write(&live.heads_path, live.index_count, &heads) {
-                Ok(()) => live.checkpoint_at = live.index_count,
-                Err(e) => tracing::warn!(error = %e, "cannot write the heads checkpoint"),
-            }
+        let due = live.index_count - live.checkpoint_at >= crate::store::heads::every(heads.len());
+        // The file is written under a read lock: this process's queries go on meanwhile.
+        drop(heads);
+        if due {
+            live.write_checkpoint();
         }
         Ok(())
     }
@@ -318,11 +317,7 @@ impl LiveFiles {
         let seg = segment_file(segments_dir, day, seq);
         let rec = if seg.exists() {
             let sidx = sorted_index_file(segments_dir, day, seq);
-            match std::fs::remove_file(&sidx) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(StoreError::io("delete sorted index", &sidx)(e)),
-            }
+            crate::store::names::remove(&sidx)?;
             recovery::recover(&seg, &index_file(segments_dir, day, seq))?
         } else {
             recovery::Recovered::default()
@@ -349,11 +344,7 @@ impl LiveFiles {
         // Recovery may have rewritten the index's tail: an old checkpoint could describe
         // entries that are no longer there.
         let heads_path = heads_file(segments_dir, day, seq);
-        match std::fs::remove_file(&heads_path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(StoreError::io("delete heads checkpoint", &heads_path)(e)),
-        }
+        crate::store::names::remove(&heads_path)?;
         let index_path = index_file(segments_dir, day, seq);
         let index = OpenOptions::new()
             .read(true)
@@ -404,6 +395,20 @@ impl LiveFiles {
             heads_path,
             checkpoint_at: 0,
         })
+    }
+
+    /// Writes the heads checkpoint of the whole index so far. A failure costs other processes
+    /// a longer scan, never an entry: it is only logged.
+    fn write_checkpoint(&mut self) {
+        let written = crate::store::heads::write(
+            &self.heads_path,
+            self.index_count,
+            &self.heads.heads.read(),
+        );
+        match written {
+            Ok(()) => self.checkpoint_at = self.index_count,
+            Err(e) => tracing::warn!(error = %e, "cannot write the heads checkpoint"),
+        }
     }
 
     pub(super) fn segment_truncate(&mut self, len: u64) -> Result<()> {

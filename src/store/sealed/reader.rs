@@ -60,6 +60,16 @@ impl BlockScratch {
     }
 }
 
+/// The zstd context of a scratch, created on first use.
+fn ready<'s>(
+    dctx: &'s mut Option<zstd::bulk::Decompressor<'static>>,
+) -> Option<&'s mut zstd::bulk::Decompressor<'static>> {
+    if dctx.is_none() {
+        *dctx = zstd::bulk::Decompressor::new().ok();
+    }
+    dctx.as_mut()
+}
+
 /// Scratches kept for reuse: about one per thread that reads at once.
 static SCRATCH_POOL: parking_lot::Mutex<Vec<BlockScratch>> = parking_lot::Mutex::new(Vec::new());
 const POOL_LEN: usize = 16;
@@ -436,11 +446,8 @@ impl SealedFile {
         let r = match bytes {
             Some(data) => {
                 let e = self.entry(i)?;
-                if scratch.dctx.is_none() {
-                    scratch.dctx = zstd::bulk::Decompressor::new().ok();
-                }
                 let BlockScratch { dctx, raw, .. } = &mut scratch;
-                self.unpack(i, &e, data, dctx.as_mut(), raw).map(|c| f(&c))
+                self.unpack(i, &e, data, ready(dctx), raw).map(|c| f(&c))
             }
             None => self.with_columns(i, &mut scratch, f),
         };
@@ -459,16 +466,12 @@ impl SealedFile {
         let e = self.entry(i)?;
         scratch.compressed.resize(e.len as usize, 0);
         self.read_at(&mut scratch.compressed, e.offset)?;
-        if scratch.dctx.is_none() {
-            scratch.dctx = zstd::bulk::Decompressor::new().ok();
-        }
-        let columns = self.unpack(
-            i,
-            &e,
-            &scratch.compressed,
-            scratch.dctx.as_mut(),
-            &mut scratch.raw,
-        )?;
+        let BlockScratch {
+            dctx,
+            compressed,
+            raw,
+        } = scratch;
+        let columns = self.unpack(i, &e, compressed, ready(dctx), raw)?;
         Ok(f(&columns))
     }
 
