@@ -72,6 +72,11 @@ pub struct Args {
     /// With --clickhouse: the database holding the `logs` table [default: logstore].
     #[arg(long, value_name = "NAME", requires = "clickhouse")]
     database: Option<String>,
+    /// With --clickhouse: read through the Distributed table over this cluster, from whichever
+    /// of its servers the URL names (checked, so a wrong server is an error, not a partial
+    /// answer).
+    #[arg(long, value_name = "NAME", requires = "clickhouse")]
+    cluster: Option<String>,
 }
 
 impl Args {
@@ -164,6 +169,10 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
 fn from_clickhouse(url: &str, args: &Args) -> CmdResult {
     let ch = logstore::ship::ClickHouse::new(url)?;
     let database = args.database.as_deref().unwrap_or("logstore");
+    if let Some(cluster) = &args.cluster {
+        logstore::ship::cluster::check_cluster(&ch, cluster)?;
+        logstore::ship::cluster::check_distributed(&ch, database, cluster)?;
+    }
     let mut out = Out::stdout();
     let mut written = Ok(());
     logstore::ship::fleet::read_execution(

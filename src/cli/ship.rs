@@ -1,5 +1,6 @@
-//! `logstore ship`: send the store's entries to ClickHouse, exactly once as readers see them
-//! (see `docs/FLEET.md`), or print how far shipping has got.
+//! `logstore ship`: send the store's entries to ClickHouse (one server or a cluster), exactly
+//! once as readers see them, or to an OpenTelemetry receiver (OTLP/HTTP), at least once (see
+//! `docs/FLEET.md`); or print how far shipping has got.
 
 use std::io::Write;
 use std::path::Path;
@@ -8,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use logstore::ship::{default_node, Position};
+use logstore::ship::{cursor, default_node, OtlpConfig, Position};
 use logstore::{format_rfc3339_ms, ShipConfig, Shipper};
 
 use super::{escape, CmdResult, Out};
@@ -17,16 +18,36 @@ use super::{escape, CmdResult, Out};
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Runs next to the engine, in its own process; it only reads the store. \
-The cursor (DIR/ship.cursor) moves only after ClickHouse acknowledged a batch, so a crash at any \
-moment loses nothing, and what is sent twice collapses in reads with FINAL."
+Each target keeps a cursor (DIR/ship.cursor for ClickHouse, DIR/ship-NAME.cursor for a named \
+target) that moves only after the target acknowledged a batch, so a crash at any moment loses \
+nothing. What ClickHouse is sent twice collapses in reads with FINAL; an OTLP receiver may see \
+the last batch before a crash twice."
 )]
 pub struct Args {
     /// ClickHouse's HTTP interface: http://[user[:password]@]host[:port] (port 8123 by default).
-    #[arg(long, value_name = "URL", required_unless_present = "status")]
+    #[arg(long, value_name = "URL", required_unless_present_any = ["status", "otlp"], conflicts_with = "otlp")]
     clickhouse: Option<String>,
-    /// The database holding the `logs` table.
+    /// An OTLP/HTTP receiver (an OpenTelemetry collector or backend): http://host[:port][/path]
+    /// (a URL without a path gets /v1/logs).
+    #[arg(long, value_name = "URL")]
+    otlp: Option<String>,
+    /// With --clickhouse: the database holding the `logs` table.
     #[arg(long, value_name = "NAME", default_value = "logstore")]
     database: String,
+    /// With --clickhouse: `logs` is a Distributed table over this cluster of the servers'
+    /// remote_servers (--init creates it, with this server's shard table logs_local).
+    #[arg(long, value_name = "NAME", requires = "clickhouse")]
+    cluster: Option<String>,
+    /// With --otlp: a request header, such as an API key (repeatable).
+    #[arg(long = "header", value_name = "K=V", requires = "otlp", value_parser = parse_header)]
+    headers: Vec<(String, String)>,
+    /// With --otlp: the resource's service.name.
+    #[arg(long, value_name = "NAME", default_value = "logstore", requires = "otlp")]
+    service_name: String,
+    /// The target's name, which names its cursor (DIR/ship-NAME.cursor) and retention hold
+    /// [default: none for ClickHouse (DIR/ship.cursor), `otlp` for --otlp].
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
     /// This node's name, stored in every row [default: the host name].
     #[arg(long, value_name = "NAME")]
     node: Option<String>,
@@ -34,35 +55,59 @@ pub struct Args {
     #[arg(long)]
     once: bool,
     /// Create the database and table if they are missing (and migrate a table of the key from
-    /// before sequence numbers: docs/FLEET.md), then ship.
-    #[arg(long)]
+    /// before sequence numbers: docs/FLEET.md), then ship. With --cluster, run it against
+    /// every server of the cluster.
+    #[arg(long, requires = "clickhouse")]
     init: bool,
-    /// Print how far shipping has got and the lag (entries, seconds), then exit.
+    /// Print how far shipping has got and the lag (entries, seconds) of every target (or of
+    /// --name), then exit.
     #[arg(long, conflicts_with_all = ["once", "init"])]
     status: bool,
-    /// Give up when ClickHouse stays unreachable this long [default: 30s with --once, never
+    /// Give up when the target stays unreachable this long [default: 30s with --once, never
     /// without].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     retry_for: Option<Duration>,
-    /// Most entries per insert.
-    #[arg(long, value_name = "N", default_value_t = 100_000)]
-    batch_entries: usize,
+    /// Most entries per request [default: 100000 for ClickHouse, 8192 for OTLP].
+    #[arg(long, value_name = "N")]
+    batch_entries: Option<usize>,
     /// Longest wait for a batch to fill once it has an entry.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "500ms")]
     batch_delay: Duration,
 }
 
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not K=V"))?;
+    Ok((k.trim().to_owned(), v.trim().to_owned()))
+}
+
 /// Ships the store at `dir`, or prints its shipping status.
 pub fn run(dir: &Path, args: Args) -> CmdResult {
     if args.status {
-        return status(dir);
+        return status(dir, args.name.as_deref());
     }
-    // Required by clap unless --status.
-    let url = args.clickhouse.clone().unwrap_or_default();
-    let mut config = ShipConfig::new(&url);
-    config.database = args.database.clone();
+    let mut config = match &args.otlp {
+        Some(url) => ShipConfig::otlp(OtlpConfig {
+            url: url.clone(),
+            headers: args.headers.clone(),
+            service_name: args.service_name.clone(),
+        }),
+        // Required by clap unless --status or --otlp.
+        None => {
+            let mut c = ShipConfig::new(args.clickhouse.as_deref().unwrap_or_default());
+            c.database = args.database.clone();
+            c.cluster = args.cluster.clone();
+            c
+        }
+    };
+    if args.name.is_some() {
+        config.target = args.name.clone();
+    }
     config.node = args.node.clone().unwrap_or_else(default_node);
-    config.max_batch_entries = args.batch_entries.max(1);
+    if let Some(n) = args.batch_entries {
+        config.max_batch_entries = n.max(1);
+    }
     config.max_batch_delay = args.batch_delay;
     config.retry_for = args
         .retry_for
@@ -79,25 +124,32 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
     let mut shipper = Shipper::open(dir, config)?;
     let mut out = Out::stdout();
     if args.init {
-        let f = shipper.init()?;
-        writeln!(
-            out,
-            "table {}.logs is ready on {} (ClickHouse {}{}{})",
-            args.database,
-            shipper.clickhouse().url(),
-            f.version,
-            if f.modern_types {
-                ", LowCardinality, skip indexes"
-            } else {
-                ""
-            },
-            if f.insert_dedup {
-                ", insert deduplication"
-            } else {
-                ""
-            },
-        )?;
-        out.flush()?;
+        if let Some(f) = shipper.init()? {
+            let what = match &args.cluster {
+                Some(c) => format!(
+                    "tables {0}.logs_local (this shard) and {0}.logs (Distributed over cluster {c})",
+                    args.database
+                ),
+                None => format!("table {}.logs", args.database),
+            };
+            writeln!(
+                out,
+                "{what} ready on {} (ClickHouse {}{}{})",
+                shipper.url(),
+                f.version,
+                if f.modern_types {
+                    ", LowCardinality, skip indexes"
+                } else {
+                    ""
+                },
+                if f.insert_dedup {
+                    ", insert deduplication"
+                } else {
+                    ""
+                },
+            )?;
+            out.flush()?;
+        }
     }
     // Fail fast on configuration errors (credentials, missing table) before reading anything.
     shipper.check(Some(&stop))?;
@@ -107,13 +159,16 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
         shipper.run(&stop)?
     };
     let c = shipper.cursor();
+    let to = match &args.otlp {
+        Some(_) => "the OTLP receiver at".to_owned(),
+        None => format!("{}.logs on", args.database),
+    };
     writeln!(
         out,
-        "shipped {} entries in {} batches to {}.logs on {} as node {}; {}",
+        "shipped {} entries in {} batches to {to} {} as node {}; {}",
         shipped.entries,
         shipped.batches,
-        args.database,
-        shipper.clickhouse().url(),
+        shipper.url(),
         escape(&c.node),
         describe(c)
     )?;
@@ -121,36 +176,62 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-fn status(dir: &Path) -> CmdResult {
-    let s = Shipper::status(dir)?;
+/// Prints the status of `name`, or of every target with a cursor.
+fn status(dir: &Path, name: Option<&str>) -> CmdResult {
+    let mut targets = match name {
+        Some(n) => vec![Some(n.to_owned())],
+        None => cursor::targets(dir)?,
+    };
+    if targets.is_empty() {
+        targets.push(None);
+    }
     let mut out = Out::stdout();
-    if s.started {
-        let c = &s.cursor;
+    for (i, target) in targets.iter().enumerate() {
+        let s = Shipper::status_of(dir, target.as_deref())?;
+        let label = match target {
+            Some(t) => format!("target {} ", escape(t)),
+            None => String::new(),
+        };
+        if i > 0 {
+            writeln!(out)?;
+        }
+        if s.started {
+            let c = &s.cursor;
+            let to = if c.database.is_empty() {
+                String::new()
+            } else {
+                format!(" to database {}", escape(&c.database))
+            };
+            let rejected = if c.rejected > 0 {
+                format!(" ({} rejected by the receiver)", c.rejected)
+            } else {
+                String::new()
+            };
+            writeln!(
+                out,
+                "{label}node {}{to}: {} entries acknowledged{rejected}; {}",
+                escape(&c.node),
+                c.shipped,
+                describe(c)
+            )?;
+            writeln!(
+                out,
+                "last acknowledged at {}",
+                format_rfc3339_ms(c.updated_ms)
+            )?;
+        } else {
+            writeln!(
+                out,
+                "{label}nothing shipped yet (no {})",
+                logstore::ship::Cursor::path_of(Path::new(""), target.as_deref()).display()
+            )?;
+        }
         writeln!(
             out,
-            "node {} to database {}: {} entries acknowledged; {}",
-            escape(&c.node),
-            escape(&c.database),
-            c.shipped,
-            describe(c)
-        )?;
-        writeln!(
-            out,
-            "last acknowledged at {}",
-            format_rfc3339_ms(c.updated_ms)
-        )?;
-    } else {
-        writeln!(
-            out,
-            "nothing shipped yet (no {})",
-            Path::new("ship.cursor").display()
+            "lag: {} entries, {:.1} s",
+            s.lag_entries, s.lag_seconds
         )?;
     }
-    writeln!(
-        out,
-        "lag: {} entries, {:.1} s",
-        s.lag_entries, s.lag_seconds
-    )?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -200,7 +200,7 @@ impl ClickHouse {
 
     /// Runs `sql` and returns its whole answer as text (for DDL and small answers).
     pub fn execute(&self, sql: &str) -> Result<String, ShipError> {
-        let mut response = self.send(None, sql.as_bytes(), &|| "a query".to_owned())?;
+        let mut response = self.send(None, &[], sql.as_bytes(), &|| "a query".to_owned())?;
         response
             .body_mut()
             .with_config()
@@ -209,15 +209,16 @@ impl ClickHouse {
             .map_err(|e| self.broken("reading an answer", e))
     }
 
-    /// Runs the `INSERT ... FORMAT ...` statement `insert` with `rows` as its data. `what`
-    /// describes the batch for messages.
+    /// Runs the `INSERT ... FORMAT ...` statement `insert` with `rows` as its data and
+    /// `settings` as query settings. `what` describes the batch for messages.
     pub fn insert(
         &self,
         insert: &str,
+        settings: &[(&str, &str)],
         rows: &[u8],
         what: &dyn Fn() -> String,
     ) -> Result<(), ShipError> {
-        let mut response = self.send(Some(insert), rows, what)?;
+        let mut response = self.send(Some(insert), settings, rows, what)?;
         // Read the (empty) answer to the end so the connection goes back to the pool.
         let _ = response.body_mut().read_to_vec();
         Ok(())
@@ -225,7 +226,7 @@ impl ClickHouse {
 
     /// Runs `sql` and returns its answer as a stream (for answers of any size).
     pub fn select(&self, sql: &str) -> Result<impl Read, ShipError> {
-        let response = self.send(None, sql.as_bytes(), &|| "a query".to_owned())?;
+        let response = self.send(None, &[], sql.as_bytes(), &|| "a query".to_owned())?;
         Ok(response.into_body().into_reader())
     }
 
@@ -241,6 +242,7 @@ impl ClickHouse {
     fn send(
         &self,
         query: Option<&str>,
+        settings: &[(&str, &str)],
         body: &[u8],
         what: &dyn Fn() -> String,
     ) -> Result<Response<Body>, ShipError> {
@@ -251,6 +253,9 @@ impl ClickHouse {
             .header("X-ClickHouse-Key", &self.endpoint.password);
         if let Some(q) = query {
             request = request.query("query", q);
+        }
+        for (name, value) in settings {
+            request = request.query(*name, *value);
         }
         let mut response = request
             .send(body)
@@ -273,12 +278,14 @@ impl ClickHouse {
         let url = self.url().to_owned();
         match e {
             ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => ShipError::Unreachable {
+                peer: "ClickHouse",
                 url,
                 reason: e.to_string(),
                 retried: Duration::ZERO,
             },
             ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
                 ShipError::Unreachable {
+                    peer: "ClickHouse",
                     url,
                     reason: io.to_string(),
                     retried: Duration::ZERO,
@@ -288,6 +295,7 @@ impl ClickHouse {
                 if matches!(t, ureq::Timeout::Connect | ureq::Timeout::Resolve) =>
             {
                 ShipError::Unreachable {
+                    peer: "ClickHouse",
                     url,
                     reason: format!("timed out ({t:?})"),
                     retried: Duration::ZERO,
@@ -295,6 +303,7 @@ impl ClickHouse {
             }
             ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::Protocol(_) => {
                 ShipError::Interrupted {
+                    peer: "ClickHouse",
                     url,
                     what: what(),
                     reason: e.to_string(),
@@ -310,6 +319,7 @@ impl ClickHouse {
 
     fn broken(&self, what: &str, e: ureq::Error) -> ShipError {
         ShipError::Interrupted {
+            peer: "ClickHouse",
             url: self.url().to_owned(),
             what: what.to_owned(),
             reason: e.to_string(),

@@ -1,5 +1,6 @@
-//! The shipper's durable cursor: `DIR/ship.cursor`, a small JSON file saying what ClickHouse
-//! has acknowledged. It moves only after an insert was acknowledged, and is replaced
+//! The shipper's durable cursor: a small JSON file saying what a target has acknowledged, one
+//! per target: `DIR/ship.cursor` for ClickHouse, `DIR/ship-NAME.cursor` for a named target
+//! (an OTLP receiver is `otlp` unless named otherwise). It moves only after an insert was acknowledged, and is replaced
 //! atomically (write a temp file, fsync it, rename it over, fsync the directory), so after a
 //! crash at any instant it holds either the old position or the new one.
 //!
@@ -18,12 +19,60 @@ use crate::store::day::Day;
 use crate::store::index::sync_dir;
 use crate::StoreError;
 
-/// The cursor file's name in the store directory.
+/// The cursor file's name in the store directory (the unnamed target: ClickHouse).
 pub const CURSOR_FILE: &str = "ship.cursor";
 /// The name of the shipper's retention hold (`DIR/holds/ship`): gc keeps every day it has not
-/// shipped whole.
+/// shipped whole. A named target's hold is `ship-NAME`.
 pub const HOLD: &str = "ship";
 
+/// Whether `name` can name a target: 1 to 64 of `[A-Za-z0-9_-]`.
+pub fn check_target(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(format!(
+            "target name {name:?} is not 1 to 64 letters, digits, '-' or '_'"
+        ));
+    }
+    Ok(())
+}
+
+/// The hold (and cursor stem) of a target: `ship`, or `ship-NAME`.
+fn stem(target: Option<&str>) -> String {
+    match target {
+        None => HOLD.to_owned(),
+        Some(name) => format!("{HOLD}-{name}"),
+    }
+}
+
+/// The targets that have a cursor in `dir` (`None`: the unnamed one), sorted.
+pub fn targets(dir: &Path) -> Result<Vec<Option<String>>, ShipError> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(StoreError::io("list", dir)(e).into()),
+    };
+    for entry in entries {
+        let entry = entry.map_err(StoreError::io("list", dir))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name == CURSOR_FILE {
+            out.push(None);
+        } else if let Some(t) = name
+            .strip_prefix("ship-")
+            .and_then(|n| n.strip_suffix(".cursor"))
+            .filter(|t| check_target(t).is_ok())
+        {
+            out.push(Some(t.to_owned()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
 /// Where shipping stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cursor {
@@ -42,8 +91,14 @@ pub struct Cursor {
     pub position: Position,
     /// Entries acknowledged so far, in all (a re-shipped day counts again).
     pub shipped: u64,
+    /// Of those, entries an OTLP receiver said it rejected (a partial success).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rejected: u64,
     /// When the last batch was acknowledged (Unix ms).
     pub updated_ms: i64,
+    /// The target's name (`None`: the unnamed ClickHouse target, file `ship.cursor`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 /// A position inside one day, in the layout the day had when it was read.
@@ -87,7 +142,9 @@ impl Cursor {
             day: None,
             position: Position::Start,
             shipped: 0,
+            rejected: 0,
             updated_ms: 0,
+            target: None,
         }
     }
 
@@ -96,9 +153,27 @@ impl Cursor {
         dir.join(CURSOR_FILE)
     }
 
+    /// The cursor file of `target`: `DIR/ship.cursor`, or `DIR/ship-NAME.cursor`.
+    pub fn path_of(dir: &Path, target: Option<&str>) -> PathBuf {
+        match target {
+            None => Cursor::path(dir),
+            Some(_) => dir.join(format!("{}.cursor", stem(target))),
+        }
+    }
+
+    /// This cursor's file.
+    pub fn file(&self, dir: &Path) -> PathBuf {
+        Cursor::path_of(dir, self.target.as_deref())
+    }
+
     /// Reads the cursor of the store at `dir`; `None` if there is none yet.
     pub fn load(dir: &Path) -> Result<Option<Cursor>, ShipError> {
-        let path = Cursor::path(dir);
+        Cursor::load_of(dir, None)
+    }
+
+    /// Reads the cursor of `target` in the store at `dir`; `None` if there is none yet.
+    pub fn load_of(dir: &Path, target: Option<&str>) -> Result<Option<Cursor>, ShipError> {
+        let path = Cursor::path_of(dir, target);
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -109,7 +184,7 @@ impl Cursor {
                 })
             }
         };
-        let cursor: Cursor = serde_json::from_str(&text).map_err(|e| ShipError::Cursor {
+        let mut cursor: Cursor = serde_json::from_str(&text).map_err(|e| ShipError::Cursor {
             path: path.clone(),
             reason: format!(
                 "not a valid cursor ({e}); move it away to ship the store again from the start"
@@ -127,13 +202,17 @@ impl Cursor {
         for day in [&cursor.done_through, &cursor.day].into_iter().flatten() {
             parse_day(&path, day)?;
         }
+        // The file's name says whose it is.
+        cursor.target = target.map(str::to_owned);
         Ok(Some(cursor))
     }
 
     /// Replaces the cursor file atomically and durably.
     pub fn save(&self, dir: &Path) -> Result<(), ShipError> {
-        let path = Cursor::path(dir);
-        let tmp = dir.join(format!("{CURSOR_FILE}.tmp"));
+        let path = self.file(dir);
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
         let text = serde_json::to_vec_pretty(self).map_err(|e| ShipError::Cursor {
             path: path.clone(),
             reason: format!("cannot serialize: {e}"),
@@ -156,7 +235,11 @@ impl Cursor {
     /// never deletes a day before it is shipped whole.
     pub fn hold(&self, dir: &Path) -> Result<(), ShipError> {
         let through = self.done_through_day(dir)?;
-        crate::store::holds::set_hold(dir, HOLD, through, "`logstore ship` has not shipped yet")?;
+        let why = match &self.target {
+            None => "`logstore ship` has not shipped yet".to_owned(),
+            Some(t) => format!("`logstore ship` to target {t} has not shipped yet"),
+        };
+        crate::store::holds::set_hold(dir, &stem(self.target.as_deref()), through, &why)?;
         Ok(())
     }
 
@@ -164,7 +247,7 @@ impl Cursor {
     pub fn done_through_day(&self, dir: &Path) -> Result<Option<Day>, ShipError> {
         self.done_through
             .as_deref()
-            .map(|d| parse_day(&Cursor::path(dir), d))
+            .map(|d| parse_day(&self.file(dir), d))
             .transpose()
     }
 
@@ -172,9 +255,13 @@ impl Cursor {
     pub fn current_day(&self, dir: &Path) -> Result<Option<Day>, ShipError> {
         self.day
             .as_deref()
-            .map(|d| parse_day(&Cursor::path(dir), d))
+            .map(|d| parse_day(&self.file(dir), d))
             .transpose()
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn parse_day(path: &Path, text: &str) -> Result<Day, ShipError> {

@@ -1,4 +1,5 @@
-//! What can go wrong while shipping or reading from ClickHouse, sorted by what to do about it:
+//! What can go wrong while shipping (to ClickHouse or an OTLP receiver) or reading from
+//! ClickHouse, sorted by what to do about it:
 //! fix the configuration (URL, credentials, schema), wait and retry (the server is down or went
 //! away), or look at the store.
 
@@ -20,9 +21,19 @@ pub enum ShipError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The `--otlp` URL or a `--header` cannot be used.
+    #[error("invalid OTLP URL {url:?}: {reason} (expected http://host[:port][/path])")]
+    BadOtlpUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// No connection could be made (refused, unknown host, timeout).
-    #[error("cannot reach ClickHouse at {url}: {reason}{}", retried_note(*retried))]
+    #[error("cannot reach {peer} at {url}: {reason}{}", retried_note(*retried))]
     Unreachable {
+        /// `ClickHouse`, or `the OTLP receiver`.
+        peer: &'static str,
         /// The server.
         url: String,
         /// The system's or the client's reason.
@@ -31,8 +42,10 @@ pub enum ShipError {
         retried: Duration,
     },
     /// The connection broke while a request was under way (the server went away mid-batch).
-    #[error("ClickHouse at {url} went away during {what}: {reason}{}", retried_note(*retried))]
+    #[error("{peer} at {url} went away during {what}: {reason}{}", retried_note(*retried))]
     Interrupted {
+        /// `ClickHouse`, or `the OTLP receiver`.
+        peer: &'static str,
         /// The server.
         url: String,
         /// What was under way, such as `an insert of 5000 entries (2026-11-25, v1 offset 16)`.
@@ -74,6 +87,28 @@ pub enum ShipError {
         /// ClickHouse's error code, when the body carried one.
         code: Option<u32>,
         /// The server's message.
+        message: String,
+    },
+    /// The OTLP receiver asked to be sent the batch later (429, 502, 503, 504).
+    #[error("the OTLP receiver at {url} answered HTTP {status} (retryable{}): {message}", retry_after.map(|d| format!(", Retry-After {d:?}")).unwrap_or_default())]
+    Throttled {
+        /// The endpoint.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// How long it asked to wait, if it said.
+        retry_after: Option<Duration>,
+        /// Its message.
+        message: String,
+    },
+    /// The OTLP receiver refused the batch for good (any status OTLP does not retry).
+    #[error("the OTLP receiver at {url} refused the batch with HTTP {status}: {message} (not retried: check the URL, the --header credentials, and the receiver's log)")]
+    Refused {
+        /// The endpoint.
+        url: String,
+        /// HTTP status (0: no HTTP answer at all).
+        status: u16,
+        /// Its message.
         message: String,
     },
     /// A response that does not have the shape asked for.
@@ -118,7 +153,9 @@ impl ShipError {
     /// overloaded. Configuration errors (URL, credentials, schema) and protocol errors are not.
     pub fn is_transient(&self) -> bool {
         match self {
-            ShipError::Unreachable { .. } | ShipError::Interrupted { .. } => true,
+            ShipError::Unreachable { .. }
+            | ShipError::Interrupted { .. }
+            | ShipError::Throttled { .. } => true,
             // 5xx without a code is a proxy or a server that died mid-answer; codes that mean
             // "too busy" are worth waiting for.
             ShipError::Server { status, code, .. } => match code {
@@ -129,17 +166,33 @@ impl ShipError {
         }
     }
 
+    /// How long the other side asked to wait before the next try, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ShipError::Throttled { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     /// The same error, noting how long it was retried.
     pub(crate) fn after_retrying(self, for_how_long: Duration) -> ShipError {
         match self {
-            ShipError::Unreachable { url, reason, .. } => ShipError::Unreachable {
+            ShipError::Unreachable {
+                peer, url, reason, ..
+            } => ShipError::Unreachable {
+                peer,
                 url,
                 reason,
                 retried: for_how_long,
             },
             ShipError::Interrupted {
-                url, what, reason, ..
+                peer,
+                url,
+                what,
+                reason,
+                ..
             } => ShipError::Interrupted {
+                peer,
                 url,
                 what,
                 reason,
@@ -153,13 +206,15 @@ impl ShipError {
 /// ClickHouse error codes that say "not now" rather than "never": timeouts, too many parts or
 /// queries, memory limits, a table being restarted.
 const TRANSIENT_CODES: &[u32] = &[
+    32,  // ATTEMPT_TO_READ_AFTER_EOF (a shard died mid-answer)
     159, // TIMEOUT_EXCEEDED
     202, // TOO_MANY_SIMULTANEOUS_QUERIES
     209, // SOCKET_TIMEOUT
-    210, // NETWORK_ERROR
+    210, // NETWORK_ERROR (a shard of a Distributed insert went away)
     241, // MEMORY_LIMIT_EXCEEDED
     242, // TABLE_IS_READ_ONLY
     252, // TOO_MANY_PARTS
+    279, // ALL_CONNECTION_TRIES_FAILED (a shard of a Distributed insert is down)
     319, // UNKNOWN_STATUS_OF_INSERT
     425, // SYSTEM_ERROR
 ];

@@ -1,22 +1,31 @@
-//! Shipping a store to ClickHouse, exactly once as readers see it, and reading it back.
+//! Shipping a store to ClickHouse (one server or a sharded cluster), exactly once as readers
+//! see it, or to any OpenTelemetry backend (OTLP/HTTP), at least once; and reading ClickHouse
+//! back.
 //!
 //! ```text
 //!  store (read-only, next to the writing engine)
 //!    └─ source: days oldest first, runs (v1) or blocks (sealed) in order, rows keyed
-//!       (node, day, execution_id, ordinal)
-//!         └─ batch: RowBinary rows, bounded by entries, bytes and time
-//!              └─ clickhouse: INSERT over HTTP, retried with backoff while the server is away
-//!                   └─ cursor: DIR/ship.cursor, replaced atomically after the acknowledgement
+//!       (node, seq), or (node, day, execution_id, ordinal) for entries without numbers
+//!         └─ rows: a batch in the target's encoding, bounded by entries, bytes and time
+//!              ├─ clickhouse: INSERT (RowBinary) over HTTP, synchronous on a cluster
+//!              └─ otlp: POST /v1/logs (protobuf, gzip)
+//!                   retried with backoff while the target is away, then
+//!                   └─ cursor: DIR/ship[-NAME].cursor, replaced atomically after the
+//!                      acknowledgement
 //! ```
 //!
 //! A crash between the acknowledgement and the cursor write sends the batch again on restart;
 //! its rows carry the same keys, so a `ReplacingMergeTree` read with `FINAL` shows each entry
-//! once. `docs/FLEET.md` is the operator's side: schema, recipes, guarantees.
+//! once (an OTLP backend sees that one batch twice, each record with its `log.record.uid`).
+//! `docs/FLEET.md` is the operator's side: schema, recipes, guarantees.
 
 pub mod clickhouse;
+pub mod cluster;
 pub mod cursor;
 mod error;
 pub mod fleet;
+pub mod otlp;
+mod rows;
 pub mod schema;
 mod sealed_source;
 mod source;
@@ -29,22 +38,32 @@ use std::time::{Duration, Instant};
 pub use clickhouse::{ClickHouse, Version};
 pub use cursor::{Cursor, Position};
 pub use error::ShipError;
+pub use otlp::{Otlp, OtlpConfig};
 pub use schema::Features;
 
 use crate::clock::{Clock, SystemClock};
 use crate::store::day::Day;
 use crate::store::days::DayFiles;
 use crate::{LogStore, StoreError};
+use rows::Rows;
 use sealed_source::SealedReader;
 use source::{DayReader, Limits};
 
 /// How a [`Shipper`] runs.
 #[derive(Debug, Clone)]
 pub struct ShipConfig {
-    /// `http://[user[:password]@]host[:port]`.
+    /// ClickHouse: `http://[user[:password]@]host[:port]`.
     pub url: String,
     /// The database holding the `logs` table.
     pub database: String,
+    /// The ClickHouse cluster (one of the servers' `remote_servers`) that `logs` is a
+    /// `Distributed` table over: `init` creates that layout, and `check` insists on it.
+    pub cluster: Option<String>,
+    /// Ship to this OTLP/HTTP receiver instead of ClickHouse.
+    pub otlp: Option<OtlpConfig>,
+    /// The target's name, which names its cursor (`DIR/ship-NAME.cursor`) and its hold
+    /// (`None`: `DIR/ship.cursor`, the ClickHouse default).
+    pub target: Option<String>,
     /// This node's name, part of every row's key.
     pub node: String,
     /// A batch holds at most this many entries ...
@@ -65,12 +84,29 @@ impl ShipConfig {
         ShipConfig {
             url: url.to_owned(),
             database: "logstore".to_owned(),
+            cluster: None,
+            otlp: None,
+            target: None,
             node: default_node(),
             max_batch_entries: 100_000,
             max_batch_bytes: 16 << 20,
             max_batch_delay: Duration::from_millis(500),
             poll_interval: Duration::from_millis(100),
             retry_for: None,
+        }
+    }
+
+    /// Defaults for the OTLP/HTTP receiver `otlp`: target `otlp`, batches of at most 8,192
+    /// entries or 4 MiB (receivers commonly cap a request at 4 MiB), node = host name.
+    pub fn otlp(otlp: OtlpConfig) -> ShipConfig {
+        ShipConfig {
+            url: otlp.url.clone(),
+            database: String::new(),
+            target: Some("otlp".to_owned()),
+            otlp: Some(otlp),
+            max_batch_entries: 8192,
+            max_batch_bytes: 4 << 20,
+            ..ShipConfig::new("")
         }
     }
 }
@@ -111,23 +147,49 @@ pub struct ShipStatus {
     pub lag_seconds: f64,
 }
 
-/// Ships a store to ClickHouse: see the module documentation.
+/// Ships a store to ClickHouse or an OTLP receiver: see the module documentation.
 pub struct Shipper {
     dir: PathBuf,
     store: LogStore,
-    ch: ClickHouse,
+    target: Target,
     config: ShipConfig,
     cursor: Cursor,
     reader: Option<DayReader>,
-    insert_sql: String,
     clock: Arc<dyn Clock>,
+}
+
+/// Where batches go.
+enum Target {
+    ClickHouse {
+        ch: ClickHouse,
+        insert_sql: String,
+        /// What the server supports, asked before the first insert.
+        features: Option<Features>,
+    },
+    Otlp(Otlp),
+}
+
+impl Target {
+    fn url(&self) -> &str {
+        match self {
+            Target::ClickHouse { ch, .. } => ch.url(),
+            Target::Otlp(o) => o.url(),
+        }
+    }
+
+    fn empty_rows(&self) -> Rows {
+        match self {
+            Target::ClickHouse { .. } => Rows::RowBinary(Vec::new()),
+            Target::Otlp(_) => Rows::Otlp(otlp::Records::default()),
+        }
+    }
 }
 
 impl std::fmt::Debug for Shipper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shipper")
             .field("dir", &self.dir)
-            .field("url", &self.ch.url())
+            .field("url", &self.target.url())
             .field("cursor", &self.cursor)
             .finish_non_exhaustive()
     }
@@ -141,18 +203,42 @@ impl Shipper {
             url: config.url.clone(),
             reason: format!("--node: {reason}"),
         })?;
-        if !clickhouse::is_identifier(&config.database) {
-            return Err(ShipError::BadUrl {
-                url: config.url.clone(),
-                reason: format!(
-                    "--database {:?} is not a plain identifier ([A-Za-z_][A-Za-z0-9_]*)",
-                    config.database
-                ),
-            });
+        if let Some(t) = &config.target {
+            cursor::check_target(t).map_err(|reason| ShipError::Cursor {
+                path: dir.to_owned(),
+                reason,
+            })?;
         }
-        let ch = ClickHouse::new(&config.url)?;
+        let target = match &config.otlp {
+            Some(o) => Target::Otlp(Otlp::new(o, &config.node)?),
+            None => {
+                for (what, name) in
+                    std::iter::once(("--database", &config.database)).chain(config.cluster.iter().map(|c| ("--cluster", c)))
+                {
+                    if !clickhouse::is_identifier(name) {
+                        return Err(ShipError::BadUrl {
+                            url: clickhouse::mask_password(&config.url),
+                            reason: format!(
+                                "{what} {name:?} is not a plain identifier ([A-Za-z_][A-Za-z0-9_]*)"
+                            ),
+                        });
+                    }
+                }
+                Target::ClickHouse {
+                    ch: ClickHouse::new(&config.url)?,
+                    insert_sql: format!(
+                        "INSERT INTO {}.{} ({}) FORMAT RowBinary",
+                        config.database,
+                        schema::TABLE,
+                        schema::INSERT_COLUMNS
+                    ),
+                    features: None,
+                }
+            }
+        };
         let store = LogStore::open_read_only(dir)?;
-        let cursor = match Cursor::load(dir)? {
+        let target_name = config.target.as_deref();
+        let cursor = match Cursor::load_of(dir, target_name)? {
             Some(c) => {
                 for (what, have, want) in [
                     ("node", &c.node, &config.node),
@@ -160,7 +246,7 @@ impl Shipper {
                 ] {
                     if have != want {
                         return Err(ShipError::Cursor {
-                            path: Cursor::path(dir),
+                            path: c.file(dir),
                             reason: format!("it was written for {what} {have:?}, not {want:?}; ship with --{what} {have}, or move the file away to ship everything again under the new {what}"),
                         });
                     }
@@ -169,29 +255,33 @@ impl Shipper {
                 c.hold(dir)?;
                 c
             }
-            None => Cursor::new(&config.node, &config.database),
+            None => Cursor {
+                target: target_name.map(str::to_owned),
+                ..Cursor::new(&config.node, &config.database)
+            },
         };
-        let insert_sql = format!(
-            "INSERT INTO {}.{} ({}) FORMAT RowBinary",
-            config.database,
-            schema::TABLE,
-            schema::INSERT_COLUMNS
-        );
         Ok(Shipper {
             dir: dir.to_owned(),
             store,
-            ch,
+            target,
             config,
             cursor,
             reader: None,
-            insert_sql,
             clock: Arc::new(SystemClock),
         })
     }
 
-    /// The client.
-    pub fn clickhouse(&self) -> &ClickHouse {
-        &self.ch
+    /// The target's URL, for messages (never holds a password).
+    pub fn url(&self) -> &str {
+        self.target.url()
+    }
+
+    /// The ClickHouse client (`None` when shipping to an OTLP receiver).
+    pub fn clickhouse(&self) -> Option<&ClickHouse> {
+        match &self.target {
+            Target::ClickHouse { ch, .. } => Some(ch),
+            Target::Otlp(_) => None,
+        }
     }
 
     /// The cursor as last saved.
@@ -199,53 +289,82 @@ impl Shipper {
         &self.cursor
     }
 
-    /// Creates the database and table if they are missing, with what the server supports.
-    pub fn init(&self) -> Result<Features, ShipError> {
-        let features = Features::detect(&self.ch)?;
-        for sql in schema::create_statements(&self.config.database, features) {
-            self.ch.execute(&sql)?;
-        }
-        if !self.has_seq_column()? {
-            tracing::warn!(database = %self.config.database, "the table has the key of a shipper before sequence numbers: migrating it (the old table stays as logs_before_seq)");
-            for sql in schema::migrate_statements(&self.config.database, features) {
-                self.ch.execute(&sql)?;
+    /// Creates what this ClickHouse server needs if it is missing, with what it supports: the
+    /// database and the table, or, on a cluster, this server's shard table and the
+    /// `Distributed` table over the cluster (run it against every server of the cluster).
+    /// Nothing to do for an OTLP receiver.
+    pub fn init(&mut self) -> Result<Option<Features>, ShipError> {
+        let Target::ClickHouse { ch, features, .. } = &mut self.target else {
+            return Ok(None);
+        };
+        let found = Features::detect(ch)?;
+        *features = Some(found);
+        let ch = ch.clone();
+        let database = &self.config.database;
+        if let Some(cluster) = &self.config.cluster {
+            cluster::check_cluster(&ch, cluster)?;
+            // A plain table of that name (from shipping to one server) is not replaced.
+            match cluster::table_engine(&ch, database, schema::TABLE)? {
+                Some(engine) if engine != "Distributed" => {
+                    return Err(cluster::not_distributed(&ch, database, cluster, &engine))
+                }
+                _ => {}
             }
         }
-        Ok(features)
-    }
-
-    /// Whether the table has the `seq` column (a table created before numbers existed does
-    /// not, and must be migrated by `init`).
-    fn has_seq_column(&self) -> Result<bool, ShipError> {
-        let sql = format!(
-            "SELECT count() FROM system.columns WHERE database = '{}' AND table = '{}' AND name = 'seq'",
-            self.config.database,
-            schema::TABLE
-        );
-        Ok(self.ch.execute(&sql)?.trim() == "1")
-    }
-
-    /// Checks that the server answers (waiting for it as for an insert), the credentials work
-    /// and the table exists.
-    pub fn check(&self, stop: Option<&AtomicBool>) -> Result<(), ShipError> {
-        let sql = format!(
-            "SELECT count() FROM {}.{} WHERE 0",
-            self.config.database,
-            schema::TABLE
-        );
-        self.retrying(stop, || self.ch.execute(&sql).map(drop))?;
-        if !self.has_seq_column()? {
-            return Err(ShipError::MissingSchema {
-                url: self.ch.url().to_owned(),
-                what: format!(
-                    "column seq in table {}.{} (its key is a shipper's from before sequence numbers; migrate it, see docs/FLEET.md)",
-                    self.config.database,
-                    schema::TABLE
-                ),
-                message: "no such column".to_owned(),
-            });
+        for sql in schema::create_statements(database, found, self.config.cluster.as_deref()) {
+            ch.execute(&sql)?;
         }
-        Ok(())
+        let table = if self.config.cluster.is_some() {
+            schema::LOCAL_TABLE
+        } else {
+            schema::TABLE
+        };
+        if !schema::has_seq_column(&ch, database, table)? {
+            tracing::warn!(database = %database, "the table has the key of a shipper before sequence numbers: migrating it (the old table stays as logs_before_seq)");
+            for sql in schema::migrate_statements(database, found) {
+                ch.execute(&sql)?;
+            }
+        }
+        Ok(Some(found))
+    }
+
+    /// Checks that the target answers (waiting for it as for an insert) and takes our
+    /// credentials; for ClickHouse, that the table exists with the current key (and, with a
+    /// cluster, is a `Distributed` table over it), and which settings inserts need.
+    pub fn check(&mut self, stop: Option<&AtomicBool>) -> Result<(), ShipError> {
+        match &self.target {
+            Target::Otlp(o) => {
+                // An empty request is a valid export: it tests the URL and the headers.
+                let body = o.encode(&otlp::Records::default());
+                let o = o.clone();
+                self.retrying(stop, || o.export(&body, &|| "an empty export".to_owned()).map(drop))
+            }
+            Target::ClickHouse { ch, .. } => {
+                let ch = ch.clone();
+                let database = &self.config.database;
+                let sql = format!("SELECT count() FROM {database}.{} WHERE 0", schema::TABLE);
+                self.retrying(stop, || ch.execute(&sql).map(drop))?;
+                if let Some(cluster) = &self.config.cluster {
+                    cluster::check_cluster(&ch, cluster)?;
+                    cluster::check_distributed(&ch, database, cluster)?;
+                }
+                if !schema::has_seq_column(&ch, database, schema::TABLE)? {
+                    return Err(ShipError::MissingSchema {
+                        url: ch.url().to_owned(),
+                        what: format!(
+                            "column seq in table {database}.{} (its key is a shipper's from before sequence numbers; migrate it, see docs/FLEET.md)",
+                            schema::TABLE
+                        ),
+                        message: "no such column".to_owned(),
+                    });
+                }
+                let found = Features::detect(&ch)?;
+                if let Target::ClickHouse { features, .. } = &mut self.target {
+                    *features = Some(found);
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Runs `op` until it succeeds, retrying transient failures with backoff (100 ms doubling
@@ -266,8 +385,11 @@ impl Shipper {
                     if out_of_time || stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
                         return Err(e.after_retrying(waited));
                     }
-                    tracing::warn!(error = %e, retry_in = ?backoff, "ClickHouse request failed; retrying (the cursor has not moved)");
-                    std::thread::sleep(backoff);
+                    // A receiver that says when to come back is believed (capped, and never
+                    // sooner than the backoff).
+                    let wait = e.retry_after().map_or(backoff, |d| d.max(backoff));
+                    tracing::warn!(error = %e, retry_in = ?wait, "request failed; retrying (the cursor has not moved)");
+                    sleep_unless_stopped(wait, stop);
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
                 Err(e) => return Err(e),
@@ -288,7 +410,7 @@ impl Shipper {
     /// Ships one batch of what is stored now (up to the limits, without waiting); returns its
     /// entries, or `None` when there was nothing to ship.
     pub fn ship_one(&mut self) -> Result<Option<u64>, ShipError> {
-        let mut rows = Vec::new();
+        let mut rows = self.target.empty_rows();
         let Some(batch) = self.next_batch(&mut rows, None, None)? else {
             return Ok(None);
         };
@@ -301,7 +423,7 @@ impl Shipper {
     /// forever).
     pub fn run(&mut self, stop: &AtomicBool) -> Result<Shipped, ShipError> {
         let mut done = Shipped::default();
-        let mut rows = Vec::new();
+        let mut rows = self.target.empty_rows();
         while !stop.load(Ordering::Relaxed) {
             rows.clear();
             let deadline = Instant::now() + self.config.max_batch_delay;
@@ -322,7 +444,7 @@ impl Shipper {
     /// keeps collecting new entries until then. `None` when there is nothing to ship.
     fn next_batch(
         &mut self,
-        rows: &mut Vec<u8>,
+        rows: &mut Rows,
         deadline: Option<Instant>,
         stop: Option<&AtomicBool>,
     ) -> Result<Option<Batch>, ShipError> {
@@ -357,7 +479,7 @@ impl Shipper {
             let taken = batch.as_ref().map_or(0, |b| b.entries);
             let limits = Limits {
                 entries: self.config.max_batch_entries.saturating_sub(taken),
-                bytes: self.config.max_batch_bytes.saturating_sub(rows.len()),
+                bytes: self.config.max_batch_bytes.saturating_sub(rows.bytes()),
             };
             match self.open_reader(&files) {
                 // Sealed between the listing and the open: the v1 files are gone; list again.
@@ -392,7 +514,7 @@ impl Shipper {
             }
             let full = batch.as_ref().is_some_and(|b| {
                 b.entries >= self.config.max_batch_entries
-                    || rows.len() >= self.config.max_batch_bytes
+                    || rows.bytes() >= self.config.max_batch_bytes
             });
             if chunk.entries == 0 && frozen {
                 if batch.is_some() {
@@ -479,7 +601,7 @@ impl Shipper {
     /// Inserts `rows`, retrying transient failures with backoff, then moves the cursor.
     fn send(
         &mut self,
-        rows: &[u8],
+        rows: &Rows,
         batch: &Batch,
         stop: Option<&AtomicBool>,
     ) -> Result<(), ShipError> {
@@ -489,7 +611,33 @@ impl Shipper {
                 batch.entries, batch.day, batch.end
             )
         };
-        let sent = self.retrying(stop, || self.ch.insert(&self.insert_sql, rows, &what));
+        if matches!(self.target, Target::ClickHouse { features: None, .. }) {
+            self.check(stop)?;
+        }
+        let sent = match (&self.target, rows) {
+            (
+                Target::ClickHouse {
+                    ch,
+                    insert_sql,
+                    features,
+                },
+                Rows::RowBinary(rows),
+            ) => {
+                let settings = features.map(|f| f.insert_settings()).unwrap_or_default();
+                self.retrying(stop, || ch.insert(insert_sql, &settings, rows, &what))
+            }
+            (Target::Otlp(o), Rows::Otlp(records)) => {
+                let body = o.encode(records);
+                let mut rejected = 0;
+                let r = self.retrying(stop, || {
+                    rejected = o.export(&body, &what)?;
+                    Ok(())
+                });
+                self.cursor.rejected += rejected;
+                r
+            }
+            _ => unreachable!("rows are made by their target"),
+        };
         if let Err(e) = sent {
             // The reader is past the batch: start again from the cursor next time.
             self.reader = None;
@@ -505,9 +653,14 @@ impl Shipper {
     /// Where shipping of the store in `dir` stands, and the lag: entries stored but not
     /// acknowledged, and the age of the oldest of them. Reads only local files.
     pub fn status(dir: &Path) -> Result<ShipStatus, ShipError> {
+        Shipper::status_of(dir, None)
+    }
+
+    /// [`status`](Self::status) of the target named `target` (`None`: the unnamed one).
+    pub fn status_of(dir: &Path, target: Option<&str>) -> Result<ShipStatus, ShipError> {
         let mut tries = 0;
         loop {
-            match Shipper::status_once(dir) {
+            match Shipper::status_once(dir, target) {
                 // A day sealed (its v1 files deleted) while we looked: look again.
                 Err(ShipError::Store(StoreError::Io { source, .. }))
                     if source.kind() == std::io::ErrorKind::NotFound && tries < 3 =>
@@ -519,11 +672,14 @@ impl Shipper {
         }
     }
 
-    fn status_once(dir: &Path) -> Result<ShipStatus, ShipError> {
+    fn status_once(dir: &Path, target: Option<&str>) -> Result<ShipStatus, ShipError> {
         let store = LogStore::open_read_only(dir)?;
-        let loaded = Cursor::load(dir)?;
+        let loaded = Cursor::load_of(dir, target)?;
         let started = loaded.is_some();
-        let cursor = loaded.unwrap_or_else(|| Cursor::new("", ""));
+        let cursor = loaded.unwrap_or_else(|| Cursor {
+            target: target.map(str::to_owned),
+            ..Cursor::new("", "")
+        });
         let done = cursor.done_through_day(dir)?;
         let current = cursor.current_day(dir)?;
         let segments_dir = dir.join("segments");
@@ -557,6 +713,17 @@ impl Shipper {
             lag_entries,
             lag_seconds,
         })
+    }
+}
+
+/// Sleeps `d`, waking early if `stop` is set.
+fn sleep_unless_stopped(d: Duration, stop: Option<&AtomicBool>) {
+    let until = Instant::now() + d;
+    while let Some(left) = until.checked_duration_since(Instant::now()) {
+        if left.is_zero() || stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(100)));
     }
 }
 

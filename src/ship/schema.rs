@@ -13,8 +13,12 @@ use super::clickhouse::{ClickHouse, Version};
 use super::error::ShipError;
 use crate::{Level, LogEntry};
 
-/// The table's name inside the database.
+/// The table's name inside the database: what the shipper inserts into and readers read from.
+/// On a cluster it is the `Distributed` table over every shard's [`LOCAL_TABLE`].
 pub const TABLE: &str = "logs";
+
+/// On a cluster, each shard's own `ReplacingMergeTree` table.
+pub const LOCAL_TABLE: &str = "logs_local";
 
 /// Columns the shipper writes, in RowBinary order. (`Timestamp` is computed by the server.)
 pub const INSERT_COLUMNS: &str = "node, day, execution_id, ordinal, seq, timestamp_ms, SeverityText, SeverityNumber, source, task_id, Body, Attributes";
@@ -30,6 +34,10 @@ pub struct Features {
     /// `non_replicated_deduplication_window`: a plain MergeTree drops a block identical to one
     /// of the last N inserted, so a batch re-sent after a lost answer is not stored twice.
     pub insert_dedup: bool,
+    /// The setting that makes an insert into a `Distributed` table return only once every
+    /// shard has its rows: `insert_distributed_sync` (18.16 on) or its newer name
+    /// `distributed_foreground_insert` (24.x). `None`: the server has neither.
+    pub sync_insert: Option<&'static str>,
 }
 
 impl Features {
@@ -39,20 +47,92 @@ impl Features {
         let dedup = ch.execute(
             "SELECT count() FROM system.merge_tree_settings WHERE name = 'non_replicated_deduplication_window'",
         )?;
+        let sync = ch.execute(
+            "SELECT name FROM system.settings WHERE name IN ('distributed_foreground_insert', 'insert_distributed_sync')",
+        )?;
+        let sync_insert = ["distributed_foreground_insert", "insert_distributed_sync"]
+            .into_iter()
+            .find(|name| sync.lines().any(|l| l.trim() == *name));
         Ok(Features {
             version,
             modern_types: version.major >= 20,
             insert_dedup: dedup.trim() == "1",
+            sync_insert,
         })
+    }
+
+    /// The query settings every insert carries: synchronous distributed inserts, so that an
+    /// acknowledged batch is on every shard it belongs to (harmless on a plain table).
+    pub fn insert_settings(&self) -> Vec<(&'static str, &'static str)> {
+        self.sync_insert.map(|s| (s, "1")).into_iter().collect()
     }
 }
 
-/// The statements that create the database and the table if they are missing.
-pub fn create_statements(database: &str, features: Features) -> [String; 2] {
-    [
-        format!("CREATE DATABASE IF NOT EXISTS {database}"),
-        create_table(database, TABLE, features),
-    ]
+/// The statements that create the database and the table if they are missing. On a cluster
+/// (`cluster` names one of the server's `remote_servers`), they create this server's shard,
+/// [`LOCAL_TABLE`], and [`TABLE`] as a `Distributed` table over the cluster's shards, sharded by
+/// a hash of `execution_id`: every row of an execution, and so every copy of a row sent twice,
+/// lands on one shard, where `FINAL` collapses it.
+pub fn create_statements(database: &str, features: Features, cluster: Option<&str>) -> Vec<String> {
+    let mut out = vec![format!("CREATE DATABASE IF NOT EXISTS {database}")];
+    match cluster {
+        None => out.push(create_table(database, TABLE, features)),
+        Some(cluster) => {
+            out.push(create_table(database, LOCAL_TABLE, features));
+            out.push(create_distributed(database, cluster, features));
+        }
+    }
+    out
+}
+
+/// The `Distributed` table over `cluster`'s shards. Its `Timestamp` is an `ALIAS`, computed
+/// where it is read: a `MATERIALIZED` column there would be forwarded to the shards, which
+/// refuse to be given one.
+fn create_distributed(database: &str, cluster: &str, features: Features) -> String {
+    let lc = low_cardinality(features);
+    format!(
+        "CREATE TABLE IF NOT EXISTS {database}.{TABLE}\n(\n{columns}\n)\n\
+         ENGINE = Distributed({cluster}, {database}, {LOCAL_TABLE}, sipHash64(execution_id))",
+        columns = columns(&lc, "ALIAS"),
+    )
+}
+
+/// The type of `node`, `SeverityText` and `source`: dictionary-encoded where the server has it.
+fn low_cardinality(features: Features) -> String {
+    if features.modern_types {
+        "LowCardinality(String)".to_owned()
+    } else {
+        "String".to_owned()
+    }
+}
+
+/// The column list, with the types of the dictionary-friendly columns and how `Timestamp` is
+/// computed (`MATERIALIZED` in a MergeTree, `ALIAS` in a Distributed table).
+fn columns(lc: &str, computed: &str) -> String {
+    format!(
+        "    node           {lc},\n    \
+             day            Date,\n    \
+             execution_id   String,\n    \
+             ordinal        UInt32,\n    \
+             seq            UInt64,\n    \
+             timestamp_ms   Int64,\n    \
+             Timestamp      DateTime {computed} toDateTime(intDiv(timestamp_ms, 1000)),\n    \
+             SeverityText   {lc},\n    \
+             SeverityNumber UInt8,\n    \
+             source         {lc},\n    \
+             task_id        String,\n    \
+             Body           String,\n    \
+             Attributes     String"
+    )
+}
+
+/// Whether `database.table` has the `seq` column (a table created before numbers existed does
+/// not, and must be migrated by `init`).
+pub fn has_seq_column(ch: &ClickHouse, database: &str, table: &str) -> Result<bool, ShipError> {
+    let sql = format!(
+        "SELECT count() FROM system.columns WHERE database = '{database}' AND table = '{table}' AND name = 'seq'"
+    );
+    Ok(ch.execute(&sql)?.trim() == "1")
 }
 
 /// The statements that move a table of the old key (no `seq` column) to the new one without
@@ -70,13 +150,7 @@ pub fn migrate_statements(database: &str, features: Features) -> [String; 3] {
 
 /// `CREATE TABLE IF NOT EXISTS database.table` with the shipper's columns and key.
 fn create_table(database: &str, table: &str, features: Features) -> String {
-    let lc = |t: &str| {
-        if features.modern_types {
-            format!("LowCardinality({t})")
-        } else {
-            t.to_owned()
-        }
-    };
+    let lc = low_cardinality(features);
     let indexes = if features.modern_types {
         ",\n    INDEX body_words Body TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 1,\n    INDEX time_range Timestamp TYPE minmax GRANULARITY 1"
     } else {
@@ -88,26 +162,11 @@ fn create_table(database: &str, table: &str, features: Features) -> String {
         ""
     };
     format!(
-        "CREATE TABLE IF NOT EXISTS {database}.{table}\n(\n    \
-             node           {node},\n    \
-             day            Date,\n    \
-             execution_id   String,\n    \
-             ordinal        UInt32,\n    \
-             seq            UInt64,\n    \
-             timestamp_ms   Int64,\n    \
-             Timestamp      DateTime MATERIALIZED toDateTime(intDiv(timestamp_ms, 1000)),\n    \
-             SeverityText   {sev},\n    \
-             SeverityNumber UInt8,\n    \
-             source         {source},\n    \
-             task_id        String,\n    \
-             Body           String,\n    \
-             Attributes     String{indexes}\n)\n\
+        "CREATE TABLE IF NOT EXISTS {database}.{table}\n(\n{columns}{indexes}\n)\n\
              ENGINE = ReplacingMergeTree()\n\
              PARTITION BY day\n\
              ORDER BY (execution_id, day, node, seq, ordinal){settings}",
-        node = lc("String"),
-        sev = lc("String"),
-        source = lc("String"),
+        columns = columns(&lc, "MATERIALIZED"),
     )
 }
 
@@ -164,31 +223,6 @@ pub struct RowFields<'a> {
     pub task_id: Option<&'a str>,
     /// Metadata as JSON object text, exactly as stored.
     pub metadata: Option<&'a str>,
-}
-
-/// Appends the row of a stored entry; false (nothing appended) when its level byte is unknown.
-pub(crate) fn encode_payload(
-    out: &mut Vec<u8>,
-    key: RowKey<'_>,
-    p: &crate::store::record::PayloadRef<'_>,
-) -> bool {
-    let Some(level) = p.level() else {
-        return false;
-    };
-    encode_row(
-        out,
-        key,
-        RowFields {
-            execution_id: p.execution_id,
-            timestamp: p.timestamp,
-            level,
-            source: p.source,
-            message: p.message,
-            task_id: p.task_id,
-            metadata: p.metadata,
-        },
-    );
-    true
 }
 
 /// Appends one row in RowBinary, columns as in [`INSERT_COLUMNS`].
@@ -302,8 +336,11 @@ mod tests {
             },
             modern_types: false,
             insert_dedup: false,
+            sync_insert: Some("insert_distributed_sync"),
         };
-        let [db, table] = create_statements("logstore", old);
+        let [db, table] = &create_statements("logstore", old, None)[..] else {
+            panic!("two statements")
+        };
         assert_eq!(db, "CREATE DATABASE IF NOT EXISTS logstore");
         for newer in ["LowCardinality", "INDEX", "SETTINGS"] {
             assert!(!table.contains(newer), "{table}");
@@ -315,11 +352,39 @@ mod tests {
             },
             modern_types: true,
             insert_dedup: true,
+            sync_insert: Some("distributed_foreground_insert"),
         };
-        let [_, table] = create_statements("logstore", new);
+        let [_, table] = &create_statements("logstore", new, None)[..] else {
+            panic!("two statements")
+        };
         assert!(
             table.contains("tokenbf_v1") && table.contains("non_replicated_deduplication_window")
         );
         assert!(table.contains("ORDER BY (execution_id, day, node, seq, ordinal)"));
+    }
+
+    #[test]
+    fn a_cluster_gets_a_local_table_and_a_distributed_one_over_it() {
+        let old = Features {
+            version: Version {
+                major: 18,
+                minor: 16,
+            },
+            modern_types: false,
+            insert_dedup: false,
+            sync_insert: Some("insert_distributed_sync"),
+        };
+        let [db, local, dist] = &create_statements("logstore", old, Some("logs2"))[..] else {
+            panic!("three statements")
+        };
+        assert_eq!(db, "CREATE DATABASE IF NOT EXISTS logstore");
+        assert!(local.contains("logstore.logs_local") && local.contains("ReplacingMergeTree"));
+        assert!(local.contains("Timestamp      DateTime MATERIALIZED"), "{local}");
+        assert!(dist.contains(
+            "ENGINE = Distributed(logs2, logstore, logs_local, sipHash64(execution_id))"
+        ));
+        // A materialized column in a Distributed table would be forwarded to the shards.
+        assert!(dist.contains("Timestamp      DateTime ALIAS"), "{dist}");
+        assert_eq!(old.insert_settings(), [("insert_distributed_sync", "1")]);
     }
 }

@@ -16,7 +16,8 @@
 use std::collections::HashMap;
 
 use super::cursor::Position;
-use super::schema::{encode_payload, RowKey};
+use super::rows::Rows;
+use super::schema::RowKey;
 use super::source::{day_u16, Chunk, Limits};
 use crate::error::{Result, StoreError};
 use crate::store::day::Day;
@@ -73,18 +74,18 @@ impl SealedReader {
         files: &DayFiles,
         node: &str,
         limits: Limits,
-        out: &mut Vec<u8>,
+        out: &mut Rows,
     ) -> Result<Chunk> {
         let sealed = sealed_of(files)?;
         let day = day_u16(self.day, sealed.path())?;
-        let start_len = out.len();
+        let start_len = out.bytes();
         let mut entries = 0usize;
         let mut min_ts: Option<i64> = None;
         // After a damaged block, the next block is read whatever the limits: the ordinals are
         // repaired there, and a position is never saved between the two.
         let mut damaged = false;
         while self.block < sealed.block_count()
-            && (damaged || (entries < limits.entries && out.len() - start_len < limits.bytes))
+            && (damaged || (entries < limits.entries && out.bytes() - start_len < limits.bytes))
         {
             let i = self.block;
             let repair = std::mem::take(&mut damaged);
@@ -104,7 +105,7 @@ impl SealedReader {
                     if self.skip.get(p.execution_id).is_some_and(|&n| ordinal < n) {
                         continue;
                     }
-                    if !encode_payload(out, RowKey::of(node, day, ordinal, p.seq), p) {
+                    if !out.push_payload(RowKey::of(node, day, ordinal, p.seq), p) {
                         continue;
                     }
                     min_ts = Some(min_ts.map_or(p.timestamp, |m| m.min(p.timestamp)));

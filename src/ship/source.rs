@@ -14,7 +14,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::cursor::Position;
-use super::schema::{encode_payload, RowKey};
+use super::rows::Rows;
+use super::schema::RowKey;
 use super::sealed_source::SealedReader;
 use crate::error::{Result, StoreError};
 use crate::store::day::Day;
@@ -180,7 +181,7 @@ impl V1Reader {
         files: &SegFiles,
         node: &str,
         limits: Limits,
-        out: &mut Vec<u8>,
+        out: &mut Rows,
     ) -> Result<Chunk> {
         let day16 = day_u16(self.day, files.segment.path())?;
         // Collect the runs to read first: one contiguous span of the segment, read at once.
@@ -224,7 +225,7 @@ impl V1Reader {
                     return true; // before the position: counted, not sent
                 }
                 let key = RowKey::of(node, day16, ordinal, p.seq);
-                if !encode_payload(out, key, &p) {
+                if !out.push_payload(key, &p) {
                     return true;
                 }
                 min_ts = Some(min_ts.map_or(p.timestamp, |m| m.min(p.timestamp)));
@@ -361,7 +362,7 @@ impl DayReader {
         files: &DayFiles,
         node: &str,
         limits: Limits,
-        out: &mut Vec<u8>,
+        out: &mut Rows,
     ) -> Result<Chunk> {
         match self {
             DayReader::V1(r) => match single_segment(files) {
