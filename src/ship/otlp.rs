@@ -125,9 +125,15 @@ pub fn log_record(key: RowKey<'_>, f: RowFields<'_>) -> LogRecord {
         // passed on as it is rather than dropped.
         let value = match serde_json::from_str::<serde_json::Value>(meta) {
             Ok(v) => json_value(v),
-            Err(_) => string(meta),
+            Err(_) => AnyValue {
+                value: Some(string(meta)),
+            },
         };
-        attributes.push(kv("logstore.metadata", value));
+        attributes.push(KeyValue {
+            key: "logstore.metadata".to_owned(),
+            value: Some(value),
+            ..KeyValue::default()
+        });
     }
     LogRecord {
         time_unix_nano: ns,
@@ -168,29 +174,32 @@ fn kv(key: &str, value: Value) -> KeyValue {
 }
 
 /// A JSON value as an OTLP `AnyValue`: objects as key-value lists, arrays as arrays, integers
-/// that fit an i64 as ints, other numbers as doubles, null as an empty value.
-fn json_value(v: serde_json::Value) -> Value {
+/// that fit an i64 as ints, other numbers as doubles, null as the empty value.
+fn json_value(v: serde_json::Value) -> AnyValue {
     use serde_json::Value as J;
-    match v {
-        J::Null => Value::StringValue(String::new()),
-        J::Bool(b) => Value::BoolValue(b),
-        J::Number(n) => match n.as_i64() {
+    let value = match v {
+        J::Null => None,
+        J::Bool(b) => Some(Value::BoolValue(b)),
+        J::Number(n) => Some(match n.as_i64() {
             Some(i) => Value::IntValue(i),
             None => Value::DoubleValue(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        J::String(s) => Value::StringValue(s),
-        J::Array(items) => Value::ArrayValue(ArrayValue {
-            values: items
+        }),
+        J::String(s) => Some(Value::StringValue(s)),
+        J::Array(items) => Some(Value::ArrayValue(ArrayValue {
+            values: items.into_iter().map(json_value).collect(),
+        })),
+        J::Object(map) => Some(Value::KvlistValue(KeyValueList {
+            values: map
                 .into_iter()
-                .map(|i| AnyValue {
-                    value: Some(json_value(i)),
+                .map(|(key, v)| KeyValue {
+                    key,
+                    value: Some(json_value(v)),
+                    ..KeyValue::default()
                 })
                 .collect(),
-        }),
-        J::Object(map) => Value::KvlistValue(KeyValueList {
-            values: map.into_iter().map(|(k, v)| kv(&k, json_value(v))).collect(),
-        }),
-    }
+        })),
+    };
+    AnyValue { value }
 }
 
 /// A client of one OTLP/HTTP receiver.

@@ -50,6 +50,27 @@ fn find_binary() -> Option<PathBuf> {
 impl Server {
     /// Starts a server on free ports and waits until `SELECT 1` answers.
     pub fn start() -> Result<Server, String> {
+        Server::start_on(free_port(), free_port(), "")
+    }
+
+    /// Starts `shards` servers, each one shard of the cluster `cluster` (one replica per
+    /// shard, no ZooKeeper), which every server's `remote_servers` declares.
+    pub fn start_cluster(cluster: &str, shards: usize) -> Result<Vec<Server>, String> {
+        let ports: Vec<(u16, u16)> = (0..shards).map(|_| (free_port(), free_port())).collect();
+        let mut xml = format!("<remote_servers><{cluster}>");
+        for (_, tcp) in &ports {
+            xml.push_str(&format!(
+                "<shard><replica><host>127.0.0.1</host><port>{tcp}</port></replica></shard>"
+            ));
+        }
+        xml.push_str(&format!("</{cluster}></remote_servers>"));
+        ports
+            .into_iter()
+            .map(|(http, tcp)| Server::start_on(http, tcp, &xml))
+            .collect()
+    }
+
+    fn start_on(http_port: u16, tcp_port: u16, extra: &str) -> Result<Server, String> {
         let binary = find_binary()
             .ok_or("no clickhouse-server binary (apt-get install clickhouse-server)")?;
         // On tmpfs when there is one: a server that took thousands of inserts leaves tens of
@@ -59,9 +80,7 @@ impl Server {
             .tempdir_in("/dev/shm")
             .or_else(|_| tempfile::tempdir())
             .map_err(|e| e.to_string())?;
-        let http_port = free_port();
-        let tcp_port = free_port();
-        write_config(dir.path(), http_port, tcp_port).map_err(|e| e.to_string())?;
+        write_config(dir.path(), http_port, tcp_port, extra).map_err(|e| e.to_string())?;
         let mut server = Server {
             child: None,
             dir,
@@ -206,7 +225,7 @@ impl Drop for Server {
     }
 }
 
-fn write_config(dir: &Path, http_port: u16, tcp_port: u16) -> std::io::Result<()> {
+fn write_config(dir: &Path, http_port: u16, tcp_port: u16, extra: &str) -> std::io::Result<()> {
     let data = dir.join("data");
     std::fs::create_dir_all(&data)?;
     let d = data.display();
@@ -231,6 +250,7 @@ fn write_config(dir: &Path, http_port: u16, tcp_port: u16) -> std::io::Result<()
   <default_profile>default</default_profile>
   <default_database>default</default_database>
   <timezone>UTC</timezone>
+  {extra}
 </yandex>
 "#
         ),
