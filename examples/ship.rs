@@ -1,12 +1,16 @@
-//! Shipping to ClickHouse, measured: throughput against the insert floor, steady-state lag
-//! under a 50 k entries/s engine, and the shipper's memory.
+//! Shipping, measured: throughput against the target's own ingest floor, steady-state lag
+//! under a 50 k entries/s engine, and the shipper's memory; to one ClickHouse server, to a
+//! two-shard ClickHouse cluster, and to an OTLP/HTTP receiver.
 //!
 //! ```text
 //! cargo run --release --example ship -- [--entries N] [--seconds S] [--rate R]
+//!     [--targets clickhouse,cluster,otlp]
 //! ```
 //!
-//! It starts its own `clickhouse-server` (Debian's package; the same launcher as
-//! `tests/ship.rs`). The entries carry real log text: the lines of `/var/log/dpkg.log` and
+//! It starts its own `clickhouse-server`s (Debian's package; the same launcher as
+//! `tests/ship.rs`; the cluster is two processes, one shard each, as in
+//! `tests/ship_cluster.rs`) and, for OTLP, `tests/otlp_support/receiver.py --decode-only`
+//! (the official Python `opentelemetry-proto` decoding every request, storing nothing). The entries carry real log text: the lines of `/var/log/dpkg.log` and
 //! `/var/log/apt/term.log` (Debian's own files as a fallback), cycled, over 1,000 executions.
 //!
 //! 1. **Throughput.** A store of N entries (default 1,000,000) is shipped by `Shipper` in a
@@ -19,6 +23,11 @@
 //!    process appends R entries/s (default 50,000) for S seconds (default 20) with `timestamp`
 //!    = now. Every 200 ms, lag = now - `max(timestamp_ms)` in ClickHouse; the first 3 s are
 //!    warm-up. The shipper's peak RSS is read from its `/proc/PID/status` (`VmHWM`).
+//!
+//! On the cluster, the floor is the same rows inserted through the Distributed table with
+//! synchronous inserts (what the shipper does); for OTLP, it is the very same encoded requests
+//! POSTed from memory to the same receiver, and lag is not measured (the receiver keeps no
+//! rows to ask).
 
 #[path = "../tests/ship_support/clickhouse_server.rs"]
 mod server;
@@ -29,8 +38,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use logstore::ship::otlp::Records;
 use logstore::ship::schema::{encode_row, RowFields, RowKey, INSERT_COLUMNS};
-use logstore::ship::ClickHouse;
+use logstore::ship::{ClickHouse, Otlp, OtlpConfig};
 use logstore::{Durability, ExecutionId, Level, LogEntry, LogStore, ShipConfig, Shipper};
 
 type Error = Box<dyn std::error::Error>;
@@ -66,31 +76,72 @@ fn run() -> Result<(), Error> {
     let entries: usize = arg("--entries").map_or(Ok(1_000_000), |v| v.parse())?;
     let seconds: u64 = arg("--seconds").map_or(Ok(20), |v| v.parse())?;
     let rate: u64 = arg("--rate").map_or(Ok(50_000), |v| v.parse())?;
-    let server = server::Server::start().map_err(|e| format!("cannot start ClickHouse: {e}"))?;
-    let url = server.url();
+    let targets = arg("--targets").unwrap_or_else(|| "clickhouse,cluster,otlp".to_owned());
     let text = real_lines();
-    println!(
-        "clickhouse {} on {url}; {} lines of real log text",
-        server.query("SELECT version()").trim(),
-        text.len()
-    );
-
-    // 1. Throughput.
+    println!("{} lines of real log text", text.len());
     let dir = tempfile::tempdir()?;
     let entries_built = build_store(dir.path(), entries, &text)?;
-    let (secs, rss) = ship_child(dir.path(), &url)?;
-    let count = server.query("SELECT count() FROM logstore.logs FINAL");
-    if count.trim() != entries_built.len().to_string() {
-        return Err(format!(
-            "ClickHouse holds {} rows, {} expected",
-            count.trim(),
-            entries_built.len()
-        )
-        .into());
+    for target in targets.split(',') {
+        match target {
+            "clickhouse" => {
+                let server =
+                    server::Server::start().map_err(|e| format!("cannot start ClickHouse: {e}"))?;
+                let url = server.url();
+                println!(
+                    "\n== one server: clickhouse {} on {url}",
+                    server.query("SELECT version()").trim()
+                );
+                clickhouse(&[&server], None, dir.path(), &entries_built)?;
+                lag(&[&server], None, &text, rate, seconds)?;
+            }
+            "cluster" => {
+                let servers = server::Server::start_cluster(CLUSTER, 2)
+                    .map_err(|e| format!("cannot start a ClickHouse cluster: {e}"))?;
+                let urls: Vec<String> = servers.iter().map(server::Server::url).collect();
+                println!("\n== a cluster of two shards, {}", urls.join(" and "));
+                let refs: Vec<&server::Server> = servers.iter().collect();
+                clickhouse(&refs, Some(CLUSTER), dir.path(), &entries_built)?;
+                lag(&refs, Some(CLUSTER), &text, rate, seconds)?;
+            }
+            "otlp" => otlp(dir.path(), &entries_built)?,
+            other => return Err(format!("unknown target {other:?}").into()),
+        }
+    }
+    Ok(())
+}
+
+const CLUSTER: &str = "bench2";
+
+/// Throughput to one server or a cluster (`servers[0]` is the entry point): the shipper, the
+/// RowBinary floor and JSONEachRow.
+fn clickhouse(
+    servers: &[&server::Server],
+    cluster: Option<&str>,
+    dir: &Path,
+    entries_built: &[LogEntry],
+) -> Result<(), Error> {
+    let url = servers[0].url();
+    init(servers, cluster)?;
+    let entries = entries_built.len();
+    let (secs, rss) = ship_child(dir, &url, cluster, false)?;
+    let count = servers[0].query("SELECT count() FROM logstore.logs FINAL");
+    if count.trim() != entries.to_string() {
+        return Err(format!("ClickHouse holds {} rows, {entries} expected", count.trim()).into());
+    }
+    if cluster.is_some() {
+        let shards: Vec<String> = servers
+            .iter()
+            .map(|s| {
+                s.query("SELECT count() FROM logstore.logs_local")
+                    .trim()
+                    .to_owned()
+            })
+            .collect();
+        println!("rows per shard: {}", shards.join(", "));
     }
     let shipper_rate = entries as f64 / secs;
-    let floor = insert_floor(&url, &entries_built, false)?;
-    let json = insert_floor(&url, &entries_built, true)?;
+    let floor = insert_floor(servers, cluster, entries_built, false)?;
+    let json = insert_floor(servers, cluster, entries_built, true)?;
     println!("throughput: {entries} entries");
     println!(
         "  shipper (ship --once)  {:>10.0} entries/s  peak RSS {:.1} MB",
@@ -107,11 +158,95 @@ fn run() -> Result<(), Error> {
         json,
         floor / json
     );
-    drop(entries_built);
-
-    // 2. Lag under a steady engine.
-    lag(&server, &text, rate, seconds)?;
     Ok(())
+}
+
+/// Creates the tables on every server (with a cluster: each shard's and the Distributed one).
+fn init(servers: &[&server::Server], cluster: Option<&str>) -> Result<(), Error> {
+    let scratch = tempfile::tempdir()?;
+    drop(LogStore::open(scratch.path())?);
+    for s in servers {
+        let mut config = ShipConfig::new(&s.url());
+        config.cluster = cluster.map(str::to_owned);
+        Shipper::open(scratch.path(), config)?.init()?;
+    }
+    Ok(())
+}
+
+/// Throughput to an OTLP receiver that only decodes, against the same requests from memory.
+fn otlp(dir: &Path, entries_built: &[LogEntry]) -> Result<(), Error> {
+    let out = tempfile::tempdir()?;
+    let mut receiver = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/otlp_support/receiver.py"))
+        .arg(out.path())
+        .arg("--decode-only")
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(receiver.stdout.take().ok_or("no stdout")?),
+        &mut line,
+    )?;
+    let port: u16 = line
+        .strip_prefix("port ")
+        .ok_or("the receiver did not start (pip install opentelemetry-proto)")?
+        .trim()
+        .parse()?;
+    let url = format!("http://127.0.0.1:{port}");
+    println!("\n== OTLP/HTTP to {url} (Python opentelemetry-proto, decode only)");
+    let entries = entries_built.len();
+    let (secs, rss) = ship_child(dir, &url, None, true)?;
+    let decoded: usize = std::fs::read_to_string(out.path().join("count"))?
+        .trim()
+        .parse()?;
+    if decoded != entries {
+        return Err(format!("the receiver decoded {decoded} records, {entries} expected").into());
+    }
+    // The floor: the same batches (8,192 records), encoded beforehand, POSTed in turn.
+    let client = Otlp::new(&OtlpConfig::new(&url), "floor")?;
+    let mut bodies = Vec::new();
+    for (b, chunk) in entries_built.chunks(8192).enumerate() {
+        let mut records = Records::default();
+        for (i, e) in chunk.iter().enumerate() {
+            records.push(
+                RowKey::of("floor", 20_782, 0, u64::try_from(b * 8192 + i + 1)?),
+                fields(e),
+            );
+        }
+        bodies.push(client.encode(&records));
+    }
+    let started = Instant::now();
+    for body in &bodies {
+        client.export(body, &|| "floor export".to_owned())?;
+    }
+    let floor = entries as f64 / started.elapsed().as_secs_f64();
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+    let shipper_rate = entries as f64 / secs;
+    println!("throughput: {entries} entries");
+    println!(
+        "  shipper (ship --once --otlp) {:>10.0} entries/s  peak RSS {:.1} MB",
+        shipper_rate,
+        mb(rss)
+    );
+    println!(
+        "  floor (same requests POSTed) {:>10.0} entries/s  shipper = {:.2}x floor",
+        floor,
+        shipper_rate / floor
+    );
+    Ok(())
+}
+
+fn fields(e: &LogEntry) -> RowFields<'_> {
+    RowFields {
+        execution_id: e.execution_id.as_str(),
+        timestamp: e.timestamp,
+        level: e.level,
+        source: &e.source,
+        message: &e.message,
+        task_id: None,
+        metadata: None,
+    }
 }
 
 fn mb(bytes: u64) -> f64 {
@@ -184,14 +319,21 @@ fn build_store(dir: &Path, n: usize, text: &[String]) -> Result<Vec<LogEntry>, E
 }
 
 /// Runs a shipper child (`--ship-once`); returns its seconds and peak RSS.
-fn ship_child(dir: &Path, url: &str) -> Result<(f64, u64), Error> {
-    let out = Command::new(std::env::current_exe()?)
-        .arg("--ship-once")
-        .arg(dir)
-        .arg("--url")
-        .arg(url)
-        .stderr(Stdio::inherit())
-        .output()?;
+fn ship_child(
+    dir: &Path,
+    url: &str,
+    cluster: Option<&str>,
+    otlp: bool,
+) -> Result<(f64, u64), Error> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.arg("--ship-once").arg(dir).arg("--url").arg(url);
+    if let Some(c) = cluster {
+        cmd.arg("--cluster").arg(c);
+    }
+    if otlp {
+        cmd.arg("--otlp").arg("yes");
+    }
+    let out = cmd.stderr(Stdio::inherit()).output()?;
     if !out.status.success() {
         return Err("the shipper child failed".into());
     }
@@ -204,10 +346,15 @@ fn ship_child(dir: &Path, url: &str) -> Result<(f64, u64), Error> {
 
 fn child(dir: &str, once: bool) -> Result<(), Error> {
     let url = arg("--url").ok_or("--url")?;
-    let mut config = ShipConfig::new(&url);
+    let mut config = if arg("--otlp").is_some() {
+        ShipConfig::otlp(OtlpConfig::new(&url))
+    } else {
+        ShipConfig::new(&url)
+    };
+    config.cluster = arg("--cluster");
     config.node = "bench".to_owned();
     let mut shipper = Shipper::open(Path::new(dir), config)?;
-    shipper.init()?;
+    shipper.check(None)?;
     if once {
         let started = Instant::now();
         shipper.ship_available()?;
@@ -230,15 +377,40 @@ fn peak_rss(pid: &str) -> Result<u64, Error> {
 }
 
 /// The same rows POSTed straight from memory, in the same inserts; entries/s.
-fn insert_floor(url: &str, entries: &[LogEntry], json: bool) -> Result<f64, Error> {
-    let ch = ClickHouse::new(url)?;
+fn insert_floor(
+    servers: &[&server::Server],
+    cluster: Option<&str>,
+    entries: &[LogEntry],
+    json: bool,
+) -> Result<f64, Error> {
+    let ch = ClickHouse::new(&servers[0].url())?;
     let table = if json {
         "floor_json"
     } else {
         "floor_rowbinary"
     };
-    ch.execute(&format!("DROP TABLE IF EXISTS logstore.{table}"))?;
-    ch.execute(&format!("CREATE TABLE logstore.{table} AS logstore.logs"))?;
+    let mut settings: Vec<(&str, &str)> = Vec::new();
+    match cluster {
+        None => {
+            ch.execute(&format!("DROP TABLE IF EXISTS logstore.{table}"))?;
+            ch.execute(&format!("CREATE TABLE logstore.{table} AS logstore.logs"))?;
+        }
+        Some(c) => {
+            // A shard table on every server and a Distributed table over them, as the shipper's.
+            for s in servers {
+                let each = ClickHouse::new(&s.url())?;
+                each.execute(&format!("DROP TABLE IF EXISTS logstore.{table}"))?;
+                each.execute(&format!("DROP TABLE IF EXISTS logstore.{table}_local"))?;
+                each.execute(&format!(
+                    "CREATE TABLE logstore.{table}_local AS logstore.logs_local"
+                ))?;
+                each.execute(&format!(
+                    "CREATE TABLE logstore.{table} AS logstore.logs ENGINE = Distributed({c}, logstore, {table}_local, sipHash64(execution_id))"
+                ))?;
+            }
+            settings.push(("insert_distributed_sync", "1"));
+        }
+    }
     // Encoding is outside the timed part: the floor is the server's ingest.
     let mut bodies = Vec::new();
     for (b, chunk) in entries.chunks(INSERT_ROWS).enumerate() {
@@ -265,15 +437,7 @@ fn insert_floor(url: &str, entries: &[LogEntry], json: bool) -> Result<f64, Erro
                         ordinal: u32::try_from(b * INSERT_ROWS + i)?,
                         seq: 0,
                     },
-                    RowFields {
-                        execution_id: e.execution_id.as_str(),
-                        timestamp: e.timestamp,
-                        level: e.level,
-                        source: &e.source,
-                        message: &e.message,
-                        task_id: None,
-                        metadata: None,
-                    },
+                    fields(e),
                 );
             }
         }
@@ -283,27 +447,36 @@ fn insert_floor(url: &str, entries: &[LogEntry], json: bool) -> Result<f64, Erro
     let insert = format!("INSERT INTO logstore.{table} ({INSERT_COLUMNS}) FORMAT {format}");
     let started = Instant::now();
     for body in &bodies {
-        ch.insert(&insert, body, &|| "floor insert".to_owned())?;
+        ch.insert(&insert, &settings, body, &|| "floor insert".to_owned())?;
     }
     let secs = started.elapsed().as_secs_f64();
     ch.execute(&format!("DROP TABLE logstore.{table}"))?;
     Ok(entries.len() as f64 / secs)
 }
 
-fn lag(server: &server::Server, text: &[String], rate: u64, seconds: u64) -> Result<(), Error> {
+fn lag(
+    servers: &[&server::Server],
+    cluster: Option<&str>,
+    text: &[String],
+    rate: u64,
+    seconds: u64,
+) -> Result<(), Error> {
+    let server = servers[0];
     let dir = tempfile::tempdir()?;
     let store = Arc::new(LogStore::open(dir.path())?);
     // The shipper needs a store to open: one entry first.
     let now = || logstore::Clock::now_ms(&logstore::SystemClock);
     store.append(&entry(0, now(), text))?;
     store.flush(Durability::Written)?;
-    let mut shipper = Command::new(std::env::current_exe()?)
-        .arg("--ship-daemon")
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.arg("--ship-daemon")
         .arg(dir.path())
         .arg("--url")
-        .arg(server.url())
-        .stderr(Stdio::inherit())
-        .spawn()?;
+        .arg(server.url());
+    if let Some(c) = cluster {
+        cmd.arg("--cluster").arg(c);
+    }
+    let mut shipper = cmd.stderr(Stdio::inherit()).spawn()?;
     let stop = Arc::new(AtomicBool::new(false));
     let engine = {
         let (store, stop, text) = (Arc::clone(&store), Arc::clone(&stop), text.to_vec());

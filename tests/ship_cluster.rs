@@ -48,7 +48,9 @@ fn ok(out: &Output) -> String {
 
 fn count(server: &Server, sql: &str) -> u64 {
     let n = server.query(sql);
-    n.trim().parse().unwrap_or_else(|e| panic!("{sql}: {n:?}: {e}"))
+    n.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{sql}: {n:?}: {e}"))
 }
 
 /// Executions of a store.
@@ -108,7 +110,7 @@ fn engine(
                     "plugin:acme/step.run",
                     format!("entry {n} of {prefix}: it's a \\ test"),
                 );
-                if n % 3 == 0 {
+                if n.is_multiple_of(3) {
                     e.task_id = Some(logstore::TaskId::new(format!("t{}", n % 5)).unwrap());
                 }
                 chunk.push_str(&serde_json::to_string(&e).unwrap());
@@ -338,7 +340,10 @@ fn a_cluster_layout_is_checked_before_anything_is_sent() {
     };
     // A cluster the servers do not know.
     let err = failed(ship(&["--cluster", "nope", "--init"]));
-    assert!(err.contains("no cluster nope in its remote_servers"), "{err}");
+    assert!(
+        err.contains("no cluster nope in its remote_servers"),
+        "{err}"
+    );
     // A plain table from shipping to one server is not silently taken for the Distributed one.
     ok(&ship(&["--init"]));
     let err = failed(ship(&["--cluster", CLUSTER, "--init"]));
@@ -347,7 +352,10 @@ fn a_cluster_layout_is_checked_before_anything_is_sent() {
         "{err}"
     );
     let err = failed(ship(&["--cluster", CLUSTER]));
-    assert!(err.contains("Distributed table logstore.logs over cluster logs2"), "{err}");
+    assert!(
+        err.contains("Distributed table logstore.logs over cluster logs2"),
+        "{err}"
+    );
     let err = failed(common::logstore_output(
         dir.path(),
         &["dump", "--clickhouse", &url, "--cluster", CLUSTER, "x"],

@@ -42,7 +42,12 @@ pub struct Args {
     #[arg(long = "header", value_name = "K=V", requires = "otlp", value_parser = parse_header)]
     headers: Vec<(String, String)>,
     /// With --otlp: the resource's service.name.
-    #[arg(long, value_name = "NAME", default_value = "logstore", requires = "otlp")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "logstore",
+        requires = "otlp"
+    )]
     service_name: String,
     /// The target's name, which names its cursor (DIR/ship-NAME.cursor) and retention hold
     /// [default: none for ClickHouse (DIR/ship.cursor), `otlp` for --otlp].

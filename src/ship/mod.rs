@@ -212,8 +212,8 @@ impl Shipper {
         let target = match &config.otlp {
             Some(o) => Target::Otlp(Otlp::new(o, &config.node)?),
             None => {
-                for (what, name) in
-                    std::iter::once(("--database", &config.database)).chain(config.cluster.iter().map(|c| ("--cluster", c)))
+                for (what, name) in std::iter::once(("--database", &config.database))
+                    .chain(config.cluster.iter().map(|c| ("--cluster", c)))
                 {
                     if !clickhouse::is_identifier(name) {
                         return Err(ShipError::BadUrl {
@@ -337,7 +337,9 @@ impl Shipper {
                 // An empty request is a valid export: it tests the URL and the headers.
                 let body = o.encode(&otlp::Records::default());
                 let o = o.clone();
-                self.retrying(stop, || o.export(&body, &|| "an empty export".to_owned()).map(drop))
+                self.retrying(stop, || {
+                    o.export(&body, &|| "an empty export".to_owned()).map(drop)
+                })
             }
             Target::ClickHouse { ch, .. } => {
                 let ch = ch.clone();

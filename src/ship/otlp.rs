@@ -229,7 +229,11 @@ impl Otlp {
                 url: config.url.clone(),
                 reason: format!("--header {k:?}: {reason}"),
             };
-            if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) {
+            if k.is_empty()
+                || !k
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+            {
                 return Err(bad("a header name is letters, digits, '-' and '_'"));
             }
             if v.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f) {
@@ -311,7 +315,12 @@ impl Otlp {
             let answer = ExportLogsServiceResponse::decode(&text[..]).unwrap_or_default();
             let rejected = answer
                 .partial_success
-                .map(|p| (u64::try_from(p.rejected_log_records).unwrap_or(0), p.error_message))
+                .map(|p| {
+                    (
+                        u64::try_from(p.rejected_log_records).unwrap_or(0),
+                        p.error_message,
+                    )
+                })
                 .filter(|(n, m)| *n > 0 || !m.is_empty());
             if let Some((n, message)) = rejected {
                 tracing::warn!(url = %self.endpoint, rejected = n, %message, "the OTLP receiver accepted the batch but rejected some records (they are not sent again)");
@@ -395,9 +404,14 @@ fn endpoint(url: &str) -> Result<String, ShipError> {
     if authority.contains(['?', '#']) || path.contains(['?', '#']) {
         return Err(bad("a query or fragment is not supported"));
     }
-    if let Some((_, port)) = authority.rsplit_once(':').filter(|(h, _)| !h.ends_with(']') || h.starts_with('[')) {
+    if let Some((_, port)) = authority
+        .rsplit_once(':')
+        .filter(|(h, _)| !h.ends_with(']') || h.starts_with('['))
+    {
         if !port.parse::<u16>().is_ok_and(|p| p > 0) {
-            return Err(bad(&format!("port {port:?} is not a number from 1 to 65535")));
+            return Err(bad(&format!(
+                "port {port:?} is not a number from 1 to 65535"
+            )));
         }
     }
     Ok(if path.is_empty() || path == "/" {
@@ -481,9 +495,15 @@ mod tests {
 
     #[test]
     fn urls_get_the_logs_path_and_refuse_what_cannot_work() {
-        assert_eq!(endpoint("http://127.0.0.1:4318").unwrap(), "http://127.0.0.1:4318/v1/logs");
+        assert_eq!(
+            endpoint("http://127.0.0.1:4318").unwrap(),
+            "http://127.0.0.1:4318/v1/logs"
+        );
         assert_eq!(endpoint("http://c:4318/").unwrap(), "http://c:4318/v1/logs");
-        assert_eq!(endpoint("http://c:4318/otlp/v1/logs").unwrap(), "http://c:4318/otlp/v1/logs");
+        assert_eq!(
+            endpoint("http://c:4318/otlp/v1/logs").unwrap(),
+            "http://c:4318/otlp/v1/logs"
+        );
         for (bad, says) in [
             ("https://c", "http://"),
             ("c:4318", "http://"),
@@ -505,7 +525,10 @@ mod tests {
             parse_retry_after("Fri, 04 Dec 2026 08:00:30 GMT", now),
             Some(Duration::from_secs(30))
         );
-        assert_eq!(parse_retry_after("Fri, 04 Dec 2026 07:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Fri, 04 Dec 2026 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("86400", now), Some(MAX_RETRY_AFTER));
         assert_eq!(parse_retry_after("soon", now), None);
     }
@@ -541,10 +564,23 @@ mod tests {
         };
         assert_eq!(meta.values.len(), 5);
         // An entry from before numbers is keyed by its place instead.
-        let old = log_record(RowKey::of("n1", 20_000, 3, 0), RowFields { task_id: None, metadata: None, ..f });
-        assert!(old.attributes.iter().all(|a| a.key != "logstore.seq" && a.key != "logstore.task_id"));
+        let old = log_record(
+            RowKey::of("n1", 20_000, 3, 0),
+            RowFields {
+                task_id: None,
+                metadata: None,
+                ..f
+            },
+        );
+        assert!(old
+            .attributes
+            .iter()
+            .all(|a| a.key != "logstore.seq" && a.key != "logstore.task_id"));
         assert!(old.attributes.iter().any(|a| a.key == "log.record.uid"
-            && a.value == Some(AnyValue { value: Some(string("n1/20000/exec-1/3")) })));
+            && a.value
+                == Some(AnyValue {
+                    value: Some(string("n1/20000/exec-1/3"))
+                })));
     }
 
     #[test]
@@ -568,7 +604,9 @@ mod tests {
         }
         let body = client.encode(&records);
         let mut plain = Vec::new();
-        flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut plain).unwrap();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut plain)
+            .unwrap();
         let request = ExportLogsServiceRequest::decode(&plain[..]).unwrap();
         let rl = &request.resource_logs[0];
         assert_eq!(rl.resource.as_ref().unwrap().attributes.len(), 2);

@@ -379,7 +379,10 @@ mod tests {
         };
         assert_eq!(db, "CREATE DATABASE IF NOT EXISTS logstore");
         assert!(local.contains("logstore.logs_local") && local.contains("ReplacingMergeTree"));
-        assert!(local.contains("Timestamp      DateTime MATERIALIZED"), "{local}");
+        assert!(
+            local.contains("Timestamp      DateTime MATERIALIZED"),
+            "{local}"
+        );
         assert!(dist.contains(
             "ENGINE = Distributed(logs2, logstore, logs_local, sipHash64(execution_id))"
         ));
