@@ -119,8 +119,14 @@ pub enum Position {
         /// and the shipper starts the segment again (its rows are keyed, so nothing doubles).
         #[serde(default)]
         end_seq: u64,
+        /// Every entry numbered below this is shipped: the first number of the last shipped
+        /// run (0: none known). When the segment becomes a part, its entries below it are not
+        /// sent again, so what is sent twice is at most one flush batch.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        floor: u64,
     },
-    /// A sealed day: the blocks before `block` are shipped.
+    /// A day with sealed files (parts, or the whole sealed day): the blocks before `block`
+    /// are shipped, and then, once every block is, the live segment after them.
     Sealed {
         /// The next block to ship.
         block: u64,
@@ -128,7 +134,28 @@ pub enum Position {
         exec: Option<String>,
         /// How many entries of `exec` in this day came before `block`.
         ordinal: u32,
+        /// Every entry numbered below this is shipped (see `V1::floor`): blocks from `block`
+        /// on skip such entries, shipped from the live segment they were in.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        floor: u64,
+        /// Where shipping of the day's first live segment stands, once every block before it
+        /// is shipped.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        live: Option<Live>,
     },
+}
+
+/// A position in the live segment after a day's sealed files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Live {
+    /// The segment's number in the day.
+    pub segment: u32,
+    /// Segment offset after the last shipped run.
+    pub offset: u64,
+    /// Index entries (runs) shipped.
+    pub runs: u64,
+    /// The number of the last record before `offset`.
+    pub end_seq: u64,
 }
 
 impl Cursor {
@@ -285,12 +312,29 @@ mod tests {
             offset: 16,
             runs: 0,
             end_seq: 9,
+            floor: 7,
         };
         c.save(dir.path()).unwrap();
         c.position = Position::Sealed {
             block: 3,
             exec: Some("e1".to_owned()),
             ordinal: 7,
+            floor: 0,
+            live: None,
+        };
+        c.save(dir.path()).unwrap();
+        assert_eq!(Cursor::load(dir.path()).unwrap(), Some(c.clone()));
+        c.position = Position::Sealed {
+            block: 5,
+            exec: None,
+            ordinal: 0,
+            floor: 1000,
+            live: Some(Live {
+                segment: 2,
+                offset: 32,
+                runs: 1,
+                end_seq: 1003,
+            }),
         };
         c.save(dir.path()).unwrap();
         assert_eq!(Cursor::load(dir.path()).unwrap(), Some(c));

@@ -46,7 +46,6 @@ use crate::store::day::Day;
 use crate::store::days::DayFiles;
 use crate::{LogStore, StoreError};
 use rows::Rows;
-use sealed_source::SealedReader;
 use source::{DayReader, Limits};
 
 /// How a [`Shipper`] runs.
@@ -568,11 +567,7 @@ impl Shipper {
         if let (Some(DayReader::V1(old)), Some(_)) = (self.reader.take(), files.sealed()) {
             if old.day() == files.day {
                 tracing::info!(day = %files.day, "the day was sealed while being shipped; going on from the sealed file");
-                self.reader = Some(DayReader::Sealed(SealedReader::open(
-                    files.day,
-                    &Position::Start,
-                    old.into_read_here(),
-                )));
+                self.reader = Some(DayReader::sealed_after(old, &segments_dir));
                 return Ok(());
             }
         }

@@ -36,23 +36,30 @@ pub struct SealedReader {
     /// Per execution, how many of its first entries this process already shipped from the
     /// day's v1 layout (the day was sealed under the shipper): they are not sent again.
     skip: HashMap<String, u32>,
+    /// Entries numbered below this were shipped from a live segment: not sent again.
+    floor: u64,
 }
 
 impl SealedReader {
     /// A reader at `position` (a sealed position, or the start), skipping the first
     /// `skip[exec]` entries of each execution.
     pub fn open(day: Day, position: &Position, skip: HashMap<String, u32>) -> SealedReader {
-        let (block, exec, ordinal) = match position {
+        let (block, exec, ordinal, floor) = match position {
             Position::Sealed {
                 block,
                 exec,
                 ordinal,
+                floor,
+                ..
             } => (
                 usize::try_from(*block).unwrap_or(usize::MAX),
                 exec.clone(),
                 *ordinal,
+                *floor,
             ),
-            _ => (0, None, 0),
+            // The day's one segment became parts: what was shipped from it is below its floor.
+            Position::V1 { floor, .. } => (0, None, 0, *floor),
+            Position::Start => (0, None, 0, 0),
         };
         SealedReader {
             day,
@@ -60,7 +67,18 @@ impl SealedReader {
             exec,
             ordinal,
             skip,
+            floor,
         }
+    }
+
+    /// Raises the floor: entries numbered below it were shipped elsewhere.
+    pub fn raise_floor(&mut self, floor: u64) {
+        self.floor = self.floor.max(floor);
+    }
+
+    /// Whether every block of `files` is read.
+    pub fn at_end(&self, files: &DayFiles) -> bool {
+        files.sealed().is_none_or(|s| self.block >= s.block_count())
     }
 
     /// The day.
@@ -102,7 +120,9 @@ impl SealedReader {
                     }
                     let ordinal = self.ordinal;
                     self.ordinal += 1;
-                    if self.skip.get(p.execution_id).is_some_and(|&n| ordinal < n) {
+                    if self.skip.get(p.execution_id).is_some_and(|&n| ordinal < n)
+                        || (p.seq != 0 && p.seq < self.floor)
+                    {
                         continue;
                     }
                     if !out.push_payload(RowKey::of(node, day, ordinal, p.seq), p) {
@@ -161,11 +181,14 @@ impl SealedReader {
         Ok(())
     }
 
-    fn position(&self) -> Position {
+    /// The position after what was read (no live segment read yet).
+    pub fn position(&self) -> Position {
         Position::Sealed {
             block: self.block as u64,
             exec: self.exec.clone(),
             ordinal: self.ordinal,
+            floor: self.floor,
+            live: None,
         }
     }
 

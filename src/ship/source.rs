@@ -11,9 +11,9 @@
 //! day whose ids share a 64-bit FNV-1a hash.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::cursor::Position;
+use super::cursor::{Live, Position};
 use super::rows::Rows;
 use super::schema::RowKey;
 use super::sealed_source::SealedReader;
@@ -48,6 +48,10 @@ pub struct Chunk {
 /// Reads one v1 day from a position onwards.
 pub struct V1Reader {
     day: Day,
+    /// The segment's number in the day.
+    segment: u32,
+    /// The first number of the last run read (see `Position::V1::floor`).
+    floor: u64,
     /// Entries per execution hash in the runs before `offset`.
     counts: HashMap<u64, u32>,
     /// Everything before this segment offset is read.
@@ -85,14 +89,19 @@ fn last_seq_of(files: &SegFiles, run: Option<IndexEntry>, offset: u64) -> Result
 impl V1Reader {
     /// A reader of `day` positioned at `position` (a v1 position, or the start).
     pub fn open(files: &SegFiles, segments_dir: &Path, position: &Position) -> Result<V1Reader> {
-        let (offset, end_seq) = match position {
+        let (offset, end_seq, floor) = match position {
             Position::V1 {
-                offset, end_seq, ..
-            } => (*offset, *end_seq),
-            _ => (0, 0),
+                offset,
+                end_seq,
+                floor,
+                ..
+            } => (*offset, *end_seq, *floor),
+            _ => (0, 0, 0),
         };
         let mut reader = V1Reader {
             day: files.day,
+            segment: files.seq,
+            floor: 0,
             counts: HashMap::new(),
             offset: 0,
             runs: 0,
@@ -146,6 +155,7 @@ impl V1Reader {
             reader.runs = runs;
             reader.offset = offset;
             reader.end_seq = end_seq;
+            reader.floor = floor;
         }
         Ok(reader)
     }
@@ -217,10 +227,14 @@ impl V1Reader {
             let before = *self.counts.get(&run.hash).unwrap_or(&0);
             let mut i = 0u32;
             let mut run_last = 0u64;
+            let mut run_first = 0u64;
             let damage = record::for_each_frame_as(run_bytes, files.kind, run.offset, |at, p| {
                 let ordinal = before + i;
                 i += 1;
                 run_last = p.seq;
+                if run_first == 0 {
+                    run_first = p.seq;
+                }
                 if run.offset + (at as u64) < offset {
                     return true; // before the position: counted, not sent
                 }
@@ -244,6 +258,9 @@ impl V1Reader {
             *self.counts.entry(run.hash).or_insert(0) += run.count;
             self.offset = run.end();
             self.end_seq = run_last;
+            // A flush writes each execution's entries together, in the order of their first
+            // entries: every entry not read yet is numbered above this run's first.
+            self.floor = self.floor.max(run_first);
             self.runs += 1;
         }
         Ok(self.chunk(sent, min_ts))
@@ -257,13 +274,14 @@ impl V1Reader {
                 offset: self.offset,
                 runs: self.runs,
                 end_seq: self.end_seq,
+                floor: self.floor,
             },
         }
     }
 
-    /// What this reader has read, per execution id (see `read_here`).
-    pub fn into_read_here(self) -> HashMap<String, u32> {
-        self.read_here
+    /// What this reader has read, per execution id (see `read_here`), and its floor.
+    pub fn into_read_here(self) -> (HashMap<String, u32>, u64) {
+        (self.read_here, self.floor)
     }
 
     /// Entries after the position and the smallest timestamp among them (for `--status`).
@@ -293,10 +311,18 @@ pub(crate) fn day_u16(day: Day, file: &Path) -> Result<u16> {
 
 /// A reader of one day in whichever layout it has.
 pub enum DayReader {
-    /// A v1 day (live, or sealed with a sorted index).
+    /// A day of one live segment (or sealed with a sorted index, from before parts).
     V1(V1Reader),
-    /// A sealed day (format v2).
-    Sealed(SealedReader),
+    /// A day with sealed files: their blocks, then its first live segment once every block is
+    /// read (a segment of numbered entries; one of version 1 waits for its part).
+    Sealed {
+        /// The blocks.
+        blocks: SealedReader,
+        /// The live segment being read, once every block is.
+        live: Option<V1Reader>,
+        /// Where the live segments' indexes are.
+        segments_dir: PathBuf,
+    },
 }
 
 /// The one segment of a day the v1 reader ships from: a day with no part and one segment.
@@ -307,28 +333,63 @@ pub(crate) fn single_segment(files: &DayFiles) -> Option<&SegFiles> {
     }
 }
 
+/// The live segment after a day's sealed files that the shipper may read: the first, if its
+/// entries are numbered (so that, once it is a part, what was shipped from it is known by
+/// number).
+fn first_live(files: &DayFiles) -> Option<&SegFiles> {
+    files
+        .segs
+        .first()
+        .map(|s| &**s)
+        .filter(|s| matches!(s.kind, record::FrameKind::V2 { .. }))
+}
+
 /// Whether the shipper can read `files` now: a day with sealed files (whole, or parts) is
 /// read through them, block by block (block numbers hold across merges, so a position does
-/// too), and its live segments once they are parts; a day of one live segment is read by the
-/// v1 reader. A day of several live segments and no part waits for its first part.
+/// too), then its first live segment; a day of one live segment is read by the v1 reader. A
+/// day of several live segments and no part waits for its first part.
 pub(crate) fn shippable(files: &DayFiles) -> bool {
     files.sealed().is_some() || single_segment(files).is_some()
 }
 
 impl DayReader {
-    /// A reader of `files` at `position`; a position of the other layout means the start.
-    /// `None` when the day cannot be shipped yet (see [`shippable`]).
+    /// A reader of `files` at `position`; a position of the other layout means the start
+    /// (less what a v1 position's floor says was shipped). `None` when the day cannot be
+    /// shipped yet (see [`shippable`]).
     pub fn open(
         files: &DayFiles,
         segments_dir: &Path,
         position: &Position,
     ) -> Result<Option<DayReader>> {
         if files.sealed().is_some() {
-            return Ok(Some(DayReader::Sealed(SealedReader::open(
-                files.day,
-                position,
-                HashMap::new(),
-            ))));
+            let blocks = SealedReader::open(files.day, position, HashMap::new());
+            let mut live = None;
+            if let Position::Sealed {
+                live: Some(l),
+                floor,
+                ..
+            } = position
+            {
+                // Still live: go on in it. Otherwise it is a part now, and the floor skips
+                // what was shipped from it.
+                if let Some(seg) = first_live(files).filter(|s| s.seq == l.segment) {
+                    live = Some(V1Reader::open(
+                        seg,
+                        segments_dir,
+                        &Position::V1 {
+                            offset: l.offset,
+                            runs: l.runs,
+                            end_seq: l.end_seq,
+                            floor: *floor,
+                        },
+                    )?);
+                }
+            }
+            return Ok(Some(DayReader::Sealed {
+                blocks,
+                live,
+                segments_dir: segments_dir.to_owned(),
+            }));
         }
         match single_segment(files) {
             Some(seg) => Ok(Some(DayReader::V1(V1Reader::open(
@@ -340,11 +401,27 @@ impl DayReader {
         }
     }
 
+    /// The reader of a day that got its first part while its one segment was being read:
+    /// its blocks from the first, less what `from` read.
+    pub fn sealed_after(from: V1Reader, segments_dir: &Path) -> DayReader {
+        let day = from.day();
+        let (read_here, floor) = from.into_read_here();
+        let mut blocks = SealedReader::open(day, &Position::Start, read_here);
+        blocks.raise_floor(floor);
+        DayReader::Sealed {
+            blocks,
+            live: None,
+            segments_dir: segments_dir.to_owned(),
+        }
+    }
+
     /// Whether this reader reads `files` as they are now (same day, same layout).
     pub fn fits(&self, files: &DayFiles) -> bool {
         match self {
             DayReader::V1(r) => r.day() == files.day && single_segment(files).is_some(),
-            DayReader::Sealed(r) => r.day() == files.day && files.sealed().is_some(),
+            DayReader::Sealed { blocks, .. } => {
+                blocks.day() == files.day && files.sealed().is_some()
+            }
         }
     }
 
@@ -352,11 +429,12 @@ impl DayReader {
     pub fn day(&self) -> Day {
         match self {
             DayReader::V1(r) => r.day(),
-            DayReader::Sealed(r) => r.day(),
+            DayReader::Sealed { blocks, .. } => blocks.day(),
         }
     }
 
-    /// See [`V1Reader::read`] and [`SealedReader::read`].
+    /// See [`V1Reader::read`] and [`SealedReader::read`]; a day with sealed files reads its
+    /// blocks, then its first live segment.
     pub fn read(
         &mut self,
         files: &DayFiles,
@@ -369,15 +447,92 @@ impl DayReader {
                 Some(seg) => r.read(seg, node, limits, out),
                 None => Ok(r.chunk(0, None)),
             },
-            DayReader::Sealed(r) => r.read(files, node, limits, out),
+            DayReader::Sealed {
+                blocks,
+                live,
+                segments_dir,
+            } => {
+                // The live segment became a part: its blocks come next, less the floor.
+                if live
+                    .as_ref()
+                    .is_some_and(|l| first_live(files).is_none_or(|s| s.seq != l.segment))
+                {
+                    *live = None;
+                }
+                if !blocks.at_end(files) || live.is_none() {
+                    let chunk = blocks.read(files, node, limits, out)?;
+                    if chunk.entries > 0 || !blocks.at_end(files) {
+                        return Ok(chunk);
+                    }
+                }
+                let Some(seg) = first_live(files) else {
+                    return Ok(Self::chunk_of(blocks, live.as_ref(), 0, None));
+                };
+                if live.is_none() {
+                    *live = Some(V1Reader::open(seg, segments_dir, &Position::Start)?);
+                }
+                let Some(reader) = live.as_mut() else {
+                    return Ok(Self::chunk_of(blocks, None, 0, None));
+                };
+                let chunk = reader.read(seg, node, limits, out)?;
+                blocks.raise_floor(reader.floor);
+                Ok(Self::chunk_of(
+                    blocks,
+                    live.as_ref(),
+                    chunk.entries,
+                    chunk.min_ts,
+                ))
+            }
         }
     }
 
-    /// Entries after the position and the smallest timestamp among them.
+    /// The chunk of a day with sealed files: the blocks' position plus the live one's.
+    fn chunk_of(
+        blocks: &SealedReader,
+        live: Option<&V1Reader>,
+        entries: usize,
+        min_ts: Option<i64>,
+    ) -> Chunk {
+        let mut end = blocks.position();
+        if let (Position::Sealed { live: l, .. }, Some(r)) = (&mut end, live) {
+            *l = Some(Live {
+                segment: r.segment,
+                offset: r.offset,
+                runs: r.runs,
+                end_seq: r.end_seq,
+            });
+        }
+        Chunk {
+            entries,
+            min_ts,
+            end,
+        }
+    }
+
+    /// Entries after the position and the smallest timestamp among them: a day with sealed
+    /// files counts its live segments too.
     pub fn pending(&self, files: &DayFiles) -> Result<(u64, Option<i64>)> {
         match self {
             DayReader::V1(r) => r.pending(),
-            DayReader::Sealed(r) => r.pending(files),
+            DayReader::Sealed {
+                blocks,
+                live,
+                segments_dir,
+            } => {
+                let (mut n, mut min_ts) = blocks.pending(files)?;
+                for seg in &files.segs {
+                    let (more, ts) = match live.as_ref().filter(|l| l.segment == seg.seq) {
+                        Some(l) => l.pending()?,
+                        None => V1Reader::open(seg, segments_dir, &Position::Start)?.pending()?,
+                    };
+                    n += more;
+                    min_ts = match (min_ts, ts) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+                Ok((n, min_ts))
+            }
         }
     }
 }
