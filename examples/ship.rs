@@ -352,6 +352,10 @@ fn child(dir: &str, once: bool) -> Result<(), Error> {
         ShipConfig::new(&url)
     };
     config.cluster = arg("--cluster");
+    if config.cluster.is_some() {
+        // Its own cursor: the store was shipped to the single server before.
+        config.target = Some("cluster".to_owned());
+    }
     config.node = "bench".to_owned();
     let mut shipper = Shipper::open(Path::new(dir), config)?;
     shipper.check(None)?;
