@@ -129,6 +129,7 @@ pub use store::query::{DayStats, ExecutionSummary, Filter, Follower, Stored};
 pub use store::recovery::Damage;
 pub use store::sealed::seal::{SealOutcome, SealStep};
 pub use store::verify::{Problem, VerifyReport};
+pub use store::waiters::Wake;
 pub use store::{Config, LogStore, DEFAULT_PART_BYTES};
 pub use trace::LogstoreLayer;
 

@@ -12,8 +12,9 @@ use super::output::{write_entry, write_entry_with_seq};
 use super::sgr::ColorWhen;
 use super::{parse_time, CmdResult, Out};
 
-/// How often a follower looks for new entries.
-const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// How often a follower looks without a wake-up (a lost inotify event, or none available:
+/// the store's watcher then looks every 100 ms itself).
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Arguments of `dump`.
 #[derive(Debug, clap::Args)]
@@ -60,7 +61,7 @@ pub struct Args {
     /// Only the last N matching entries (with --follow: of those already stored).
     #[arg(short = 'n', long, value_name = "N")]
     tail: Option<usize>,
-    /// Keep printing new entries (polling every 200 ms) until the execution's terminal entry
+    /// Keep printing new entries (woken by the store's files changing) until the execution's terminal entry
     /// is stored. An execution with nothing stored yet is waited for (the store directory
     /// must exist).
     #[arg(short = 'f', long)]
@@ -197,8 +198,12 @@ fn follow(store: &LogStore, args: &Args, out: &mut Out) -> CmdResult {
         ..args.filter()
     };
     let mut follower = store.follow(&args.execution_id, filter);
+    // Woken when the execution may have new entries (inotify on the store's files); the
+    // interval only guards against a lost wake-up.
+    let wake = store.wake_of(&args.execution_id);
     let mut tail = args.tail;
     loop {
+        let generation = wake.generation();
         let mut entries = follower.poll_stored()?;
         entries.retain(|s| args.keeps(&s.entry));
         // --tail applies to what was already stored, so only to the first poll.
@@ -214,6 +219,6 @@ fn follow(store: &LogStore, args: &Args, out: &mut Out) -> CmdResult {
         if follower.is_finished() {
             return Ok(ExitCode::SUCCESS);
         }
-        std::thread::sleep(POLL_INTERVAL);
+        wake.wait(generation, POLL_INTERVAL);
     }
 }

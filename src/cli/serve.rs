@@ -48,7 +48,10 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
         ..Default::default()
     };
     let app = logstore::serve::router_with(store, options);
+    // A bounded number of threads whatever the number of clients: followers are tasks, and
+    // store reads share a small blocking pool.
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(SERVE_BLOCKING_THREADS)
         .enable_all()
         .build()?;
     let served = runtime.block_on(async move {
@@ -66,11 +69,15 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
         }
         Ok::<_, Box<dyn std::error::Error>>(())
     });
-    // Follower threads poll until their stream is dropped; the process ends without them.
+    // Follower tasks wait until their stream is dropped; the process ends without them.
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     served?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// Threads of the blocking pool (store reads of requests and followers). With the runtime's
+/// workers (one per core) and the store's watcher, the server stays far below 64 threads.
+const SERVE_BLOCKING_THREADS: usize = 16;
 
 /// Resolves at SIGINT or SIGTERM.
 async fn shutdown() {

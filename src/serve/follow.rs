@@ -1,11 +1,16 @@
 //! Live follow: the async [`Follower`] stream, and `GET /api/executions/{id}/follow` as
 //! server-sent events on top of it.
 //!
-//! A follower is a reader thread that polls the store every `poll_interval` with a
-//! [`LineCursor`](crate::LineCursor), so each poll reads only runs flushed since the last one,
-//! and hands entries to the stream through a channel of 256: a client that does not read holds
-//! the thread back instead of growing memory. The thread ends when the execution's terminal
-//! entry has been read, or within one interval of the stream being dropped.
+//! A follower is a tokio task, not a thread. It takes its execution's wake-up
+//! ([`LogStore::wake_of`]) before each read, reads what was flushed since the last one with a
+//! [`LineCursor`](crate::LineCursor), hands the entries to the stream through a channel of 256
+//! (a client that does not read holds its task back instead of growing memory), and sleeps
+//! until the execution may have new entries: a flush of the writer in this process, or one
+//! the store's watcher saw in the files (inotify) in a reader process. So a thousand followers
+//! cost a thousand small tasks and no thread each, and an idle one costs nothing but a look
+//! every `poll_interval` in case a wake-up was lost. Reads are blocking file reads: they run on
+//! the blocking pool, at most [`READERS`] at a time, a page of entries at a time. The task ends
+//! when the execution's terminal entry has been read, or when the stream is dropped.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -17,7 +22,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
 use super::api::{build, Selection};
 use super::error::{ApiError, ApiResult};
@@ -35,7 +40,7 @@ pub struct FollowRequest {
     /// Start at this line: the entries before it are not sent. A [`Followed::cursor`] given
     /// here resumes just after that entry.
     pub after: u64,
-    /// How often to look for newly flushed entries.
+    /// How often to look without a wake-up (a safety net: wake-ups are what deliver).
     pub poll_interval: Duration,
 }
 
@@ -68,54 +73,107 @@ pub struct Follower {
     rx: mpsc::Receiver<Result<Followed, StoreError>>,
 }
 
-/// Starts following `execution_id` in `store`.
+/// Most followers reading the store at once (each on a blocking-pool thread); the others wait
+/// their turn without a thread.
+pub const READERS: usize = 4;
+
+/// Most entries one read hands over before the follower goes on with a fresh cursor: bounds
+/// the memory of catching up on a long execution.
+const PAGE: usize = 1024;
+
+static READING: Semaphore = Semaphore::const_new(READERS);
+
+/// Starts following `execution_id` in `store`, as a task of the current tokio runtime (call
+/// it from within one; outside, the stream yields one error).
 pub fn follow(store: Arc<LogStore>, execution_id: ExecutionId, request: FollowRequest) -> Follower {
     let (tx, rx) = mpsc::channel(256);
-    let spawned = std::thread::Builder::new()
-        .name("logstore-follow".to_owned())
-        .spawn(move || run(&store, &execution_id, &request, &tx));
-    if let Err(e) = spawned {
-        let (tx, rx) = mpsc::channel(1);
-        let _ = tx.try_send(Err(StoreError::io("start follower thread", "")(e)));
-        return Follower { rx };
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(run(store, execution_id, request, tx));
+        }
+        Err(e) => {
+            let _ = tx.try_send(Err(StoreError::io("follow outside a tokio runtime", "")(
+                std::io::Error::other(e),
+            )));
+        }
     }
     Follower { rx }
 }
 
-fn run(
-    store: &LogStore,
-    id: &ExecutionId,
-    request: &FollowRequest,
-    tx: &mpsc::Sender<Result<Followed, StoreError>>,
+async fn run(
+    store: Arc<LogStore>,
+    id: ExecutionId,
+    request: FollowRequest,
+    tx: mpsc::Sender<Result<Followed, StoreError>>,
 ) {
-    let sel = Selection {
+    let wake = store.wake_of(&id);
+    let sel = Arc::new(Selection {
         filter: request.filter.clone(),
         text: request.text.as_deref().map(Text::new),
-    };
+    });
     let mut cursor = LineCursor::default();
+    let mut after = request.after;
     loop {
-        let mut open = true;
-        let polled = store.read_new_lines(id, &mut cursor, request.after, |line, p| {
-            if !sel.matches(p) {
-                return true;
+        // Enabled before reading: a flush while we read still wakes us.
+        let notified = wake.notify().notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let Ok(permit) = READING.acquire().await else {
+            return;
+        };
+        let (store2, id2, sel2) = (Arc::clone(&store), id.clone(), Arc::clone(&sel));
+        let read = tokio::task::spawn_blocking(move || {
+            let mut page = Vec::new();
+            let mut more = false;
+            let r = store2.read_new_lines(&id2, &mut cursor, after, |line, p| {
+                if !sel2.matches(p) {
+                    return true;
+                }
+                if let Some(entry) = build(p) {
+                    page.push(Followed {
+                        cursor: line + 1,
+                        entry,
+                    });
+                }
+                more = page.len() >= PAGE;
+                !more
+            });
+            (cursor, page, more, r)
+        })
+        .await;
+        drop(permit);
+        let (back, page, more, result) = match read {
+            Ok(r) => r,
+            Err(e) => {
+                let e = StoreError::io("follow", "")(std::io::Error::other(e));
+                let _ = tx.send(Err(e)).await;
+                return;
             }
-            let Some(entry) = build(p) else { return true };
-            open = tx
-                .blocking_send(Ok(Followed {
-                    cursor: line + 1,
-                    entry,
-                }))
-                .is_ok();
-            open
-        });
-        if let Err(e) = polled {
-            let _ = tx.blocking_send(Err(e));
+        };
+        cursor = back;
+        if let Err(e) = result {
+            let _ = tx.send(Err(e)).await;
             return;
         }
-        if !open || cursor.is_finished() || tx.is_closed() {
+        for f in page {
+            after = f.cursor;
+            if tx.send(Ok(f)).await.is_err() {
+                return; // the stream was dropped
+            }
+        }
+        if more {
+            // A full page: go on at once, from the next line (a stopped cursor is spent).
+            cursor = LineCursor::default();
+            continue;
+        }
+        if cursor.is_finished() {
             return;
         }
-        std::thread::sleep(request.poll_interval);
+        tokio::select! {
+            () = &mut notified => {}
+            () = tokio::time::sleep(request.poll_interval) => {}
+            () = tx.closed() => return,
+        }
     }
 }
 

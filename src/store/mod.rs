@@ -30,6 +30,7 @@ pub(crate) mod seq;
 pub(crate) mod summary;
 pub(crate) mod verify;
 pub(crate) mod view;
+pub(crate) mod waiters;
 pub(crate) mod writer;
 
 use std::cell::RefCell;
@@ -259,6 +260,7 @@ impl LogStore {
             fsyncs: std::sync::atomic::AtomicU64::new(0),
             sealer: Sealer::default(),
             open_segment: Mutex::new(None),
+            waiters: waiters::Waiters::default(),
         });
         *inner.open_segment.lock() = inner
             .writer
@@ -313,6 +315,7 @@ impl LogStore {
             fsyncs: std::sync::atomic::AtomicU64::new(0),
             sealer: Sealer::default(),
             open_segment: Mutex::new(None),
+            waiters: waiters::Waiters::default(),
         });
         let store = LogStore {
             inner,
@@ -381,6 +384,19 @@ impl LogStore {
             }
             Ok(())
         })
+    }
+
+    /// The wake-up of `execution_id`'s followers in this process: take it before reading,
+    /// then wait on it ([`Wake::notify`] or [`Wake::wait`]); it fires when the execution may
+    /// have new entries (a flush of this writer, or, in a read-only store, one the watcher saw
+    /// in the files). A hint, not the data: read the store after it fires.
+    pub fn wake_of(&self, execution_id: &ExecutionId) -> Arc<crate::Wake> {
+        let watch = self
+            .inner
+            .writer
+            .is_none()
+            .then_some(self.inner.segments_dir.as_path());
+        self.inner.waiters.subscribe(execution_id.as_str(), watch)
     }
 
     /// Flushes the buffer and waits until everything appended so far has reached `level`.

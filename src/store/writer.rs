@@ -83,6 +83,8 @@ pub(crate) struct Inner {
     pub(super) sealer: super::sealer::Sealer,
     /// The segment the writer appends to: the sealer leaves it alone.
     pub(super) open_segment: Mutex<Option<(Day, u32)>>,
+    /// The followers waiting for executions' next entries.
+    pub(super) waiters: super::waiters::Waiters,
 }
 
 impl Inner {
@@ -191,15 +193,19 @@ impl Inner {
         live.index_len += index_bytes.len() as u64;
         live.index_count += u32::try_from(layout.runs.len()).unwrap_or(u32::MAX);
         // Readers learn of the runs only now, after both files hold them.
-        for (hash, n) in pending_heads {
+        for &(hash, n) in &pending_heads {
             heads.insert(hash, n);
         }
+
         let due = live.index_count - live.checkpoint_at >= crate::store::heads::every(heads.len());
         // The file is written under a read lock: this process's queries go on meanwhile.
         drop(heads);
         if due {
             live.write_checkpoint();
         }
+        // And this process's followers of those executions, now.
+        self.waiters
+            .wake(pending_heads.iter().map(|&(hash, _)| hash));
         Ok(())
     }
 

@@ -1,0 +1,255 @@
+//! Waking followers: who waits for which execution's next entries, and what wakes them.
+//!
+//! A follower takes its execution's [`Wake`] before it reads, reads what is new, and waits on
+//! it; it is woken only when its execution may have new entries, so an idle follower costs
+//! nothing and a thousand of them need no thread each.
+//!
+//! - **In the writer's process** a flush wakes exactly the executions of the runs it wrote,
+//!   after their index entries are in place (`Inner::write_batch`).
+//! - **In a reader process** (`logstore serve`, `dump -f`), one watcher thread learns of
+//!   flushes from inotify on `segments/` (the `notify` crate) and reads only the tail of each
+//!   live index since its last look: the new runs name their executions (by hash), and only
+//!   those are woken. A file appearing or going (a new segment, a part, a sealed day) wakes
+//!   every follower, which is rare. Without inotify (or when it fails), the watcher looks
+//!   every 100 ms instead; with it, it also looks every second in case an event was lost.
+//!
+//! A wake is a hint, never the data: followers read the store, so a spurious wake costs one
+//! read and a lost one at most the follower's own safety interval.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+use tokio::sync::Notify;
+
+use crate::store::day::Day;
+use crate::store::index::{exec_hash, scan_live_while, ENTRY_LEN, INDEX_HEADER_LEN};
+use crate::store::names;
+use crate::store::view::{Access, FileView};
+
+/// The wake-up of one execution's followers: async ones wait on [`Wake::notify`], blocking ones
+/// on [`Wake::wait`].
+#[derive(Debug, Default)]
+pub struct Wake {
+    notify: Notify,
+    generation: Mutex<u64>,
+    changed: Condvar,
+}
+
+impl Wake {
+    /// The async side: enable a `notified()` future before reading, then await it.
+    pub fn notify(&self) -> &Notify {
+        &self.notify
+    }
+
+    /// The current generation, to pass to [`wait`](Self::wait) after reading.
+    pub fn generation(&self) -> u64 {
+        *self.generation.lock()
+    }
+
+    /// Blocks until woken after `generation`, or `timeout`; true when woken.
+    pub fn wait(&self, generation: u64, timeout: Duration) -> bool {
+        let mut g = self.generation.lock();
+        if *g != generation {
+            return true;
+        }
+        self.changed.wait_for(&mut g, timeout);
+        *g != generation
+    }
+
+    fn wake(&self) {
+        *self.generation.lock() += 1;
+        self.changed.notify_all();
+        self.notify.notify_waiters();
+    }
+}
+
+/// Every execution's [`Wake`], by execution hash, while someone follows it.
+#[derive(Debug, Default)]
+pub(crate) struct Waiters {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    wakes: Mutex<HashMap<u64, Weak<Wake>>>,
+    /// The watcher of a reader process, once started.
+    watching: Mutex<bool>,
+}
+
+impl Shared {
+    fn wake(&self, hashes: impl IntoIterator<Item = u64>) {
+        let wakes = self.wakes.lock();
+        if wakes.is_empty() {
+            return;
+        }
+        for h in hashes {
+            if let Some(w) = wakes.get(&h).and_then(Weak::upgrade) {
+                w.wake();
+            }
+        }
+    }
+
+    fn wake_all(&self) {
+        let mut wakes = self.wakes.lock();
+        wakes.retain(|_, w| w.strong_count() > 0);
+        for w in wakes.values().filter_map(Weak::upgrade) {
+            w.wake();
+        }
+    }
+}
+
+impl Waiters {
+    /// The wake of `execution_id`, shared by all its followers in this process. In a reader
+    /// process, the first call starts the watcher of `segments_dir`.
+    pub(crate) fn subscribe(&self, execution_id: &str, watch: Option<&Path>) -> Arc<Wake> {
+        if let Some(dir) = watch {
+            let mut watching = self.shared.watching.lock();
+            if !*watching {
+                *watching = start_watcher(dir.to_owned(), Arc::downgrade(&self.shared));
+            }
+        }
+        let hash = exec_hash(execution_id);
+        let mut wakes = self.shared.wakes.lock();
+        if let Some(w) = wakes.get(&hash).and_then(Weak::upgrade) {
+            return w;
+        }
+        // Forget the wakes nobody holds any more before adding one.
+        if wakes.len() >= 64 && wakes.len().is_power_of_two() {
+            wakes.retain(|_, w| w.strong_count() > 0);
+        }
+        let w = Arc::new(Wake::default());
+        wakes.insert(hash, Arc::downgrade(&w));
+        w
+    }
+
+    /// Wakes the followers of the executions with these hashes (after a flush).
+    pub(crate) fn wake(&self, hashes: impl IntoIterator<Item = u64>) {
+        self.shared.wake(hashes);
+    }
+}
+
+/// How often the watcher looks without an event: with inotify, in case one was lost;
+/// without, as its only way to learn.
+const SAFETY_LOOK: Duration = Duration::from_secs(1);
+const POLL_LOOK: Duration = Duration::from_millis(100);
+
+/// Starts the watcher thread of a reader process; false if no thread could be started (the
+/// followers then rely on their own safety interval).
+fn start_watcher(dir: PathBuf, shared: Weak<Shared>) -> bool {
+    let spawned = std::thread::Builder::new()
+        .name("logstore-watch".to_owned())
+        .spawn(move || watch(&dir, &shared));
+    match spawned {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the store watcher; followers poll instead");
+            false
+        }
+    }
+}
+
+fn watch(dir: &Path, shared: &Weak<Shared>) {
+    let (tx, rx) = std::sync::mpsc::channel::<notify::Result<notify::Event>>();
+    let watcher = notify::recommended_watcher(tx).and_then(|mut w| {
+        notify::Watcher::watch(&mut w, dir, notify::RecursiveMode::NonRecursive).map(|()| w)
+    });
+    let (_watcher, interval) = match watcher {
+        Ok(w) => (Some(w), SAFETY_LOOK),
+        Err(e) => {
+            tracing::warn!(error = %e, dir = %dir.display(), "no inotify watch on the store; looking every 100 ms instead");
+            (None, POLL_LOOK)
+        }
+    };
+    let mut tails = Tails::default();
+    // Where the indexes end now: only what comes after is news.
+    tails.look(dir, None);
+    loop {
+        let first = rx.recv_timeout(interval);
+        let mut files_changed = false;
+        let mut note = |e: &notify::Result<notify::Event>| {
+            if let Ok(ev) = e {
+                files_changed |= matches!(
+                    ev.kind,
+                    notify::EventKind::Create(_) | notify::EventKind::Remove(_)
+                ) || matches!(
+                    ev.kind,
+                    notify::EventKind::Modify(notify::event::ModifyKind::Name(_))
+                );
+            }
+        };
+        match &first {
+            Ok(e) => note(e),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                std::thread::sleep(POLL_LOOK);
+            }
+        }
+        // Take every event that is already there: one look serves them all.
+        while let Ok(e) = rx.try_recv() {
+            note(&e);
+        }
+        let Some(shared) = shared.upgrade() else {
+            return; // the store is gone
+        };
+        let mut hashes = Vec::new();
+        tails.look(dir, Some(&mut |h| hashes.push(h)));
+        if files_changed {
+            shared.wake_all();
+        } else if !hashes.is_empty() {
+            hashes.sort_unstable();
+            hashes.dedup();
+            shared.wake(hashes);
+        }
+    }
+}
+
+/// How far the watcher has read each live index.
+#[derive(Default)]
+struct Tails {
+    read: HashMap<(Day, u32), (FileView, u64)>,
+}
+
+impl Tails {
+    /// Reads the new index entries of every live index in `dir`, calling `f` with each run's
+    /// execution hash (`None`: only note where each index ends now); forgets indexes that are
+    /// gone.
+    fn look(&mut self, dir: &Path, mut f: Option<&mut dyn FnMut(u64)>) {
+        let Ok(listed) = names::list(dir) else {
+            return;
+        };
+        let mut seen = Vec::new();
+        for l in listed {
+            for seq in l.segments {
+                let key = (l.day, seq);
+                seen.push(key);
+                let entry = match self.read.entry(key) {
+                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        let path = names::index_file(dir, l.day, seq);
+                        let Ok(view) = FileView::open(&path, Access::Pread) else {
+                            continue; // not there yet
+                        };
+                        v.insert((view, 0))
+                    }
+                };
+                let (view, n) = entry;
+                let Some(f) = f.as_deref_mut() else {
+                    let len = view.len().unwrap_or(0);
+                    *n = len.saturating_sub(INDEX_HEADER_LEN) / ENTRY_LEN as u64;
+                    continue;
+                };
+                let from = *n;
+                if let Ok(to) = scan_live_while(view, from, |_, e| {
+                    f(e.hash);
+                    true
+                }) {
+                    *n = to.max(from);
+                }
+            }
+        }
+        self.read.retain(|k, _| seen.contains(k));
+    }
+}
