@@ -43,6 +43,11 @@ impl Server {
             .to_owned();
         Server { child, url }
     }
+
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for Server {
