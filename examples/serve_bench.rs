@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example serve_bench -- [--entries N] [--executions E] [--samples S]
-//!                                              [--followers F] [--seconds T]
+//!                                              [--followers F] [--idle I] [--seconds T]
 //! ```
 //!
 //! The server always runs in a child process (this binary re-executed with `--serve DIR`), on
@@ -24,10 +24,13 @@
 //!    of the poll), `flush(Durability::Written)`, then the time until that entry's SSE event
 //!    arrives. Peer: the store's own `Follower::poll` in a thread of this process, polling at
 //!    the same interval: the difference is what HTTP and the SSE stream add.
-//! 3. **Followers' CPU.** F (default 100) SSE clients each follow their own execution while
-//!    this process appends to all of them (10 entries/s each) for T seconds (default 10); the
-//!    server's user + system CPU time over the window (`/proc/PID/stat`) divided by the wall
-//!    time gives the cores it used. Then the same with no writes (idle followers).
+//! 3. **Many followers.** F (default 1,000) SSE clients (async, on one client thread) each
+//!    follow their own execution while this process appends to all of them (20 entries/s each)
+//!    for T seconds (default 10): every entry's delivery delay (receipt minus its timestamp,
+//!    taken at append, so it includes the store's group commit), order, `event: end`, and the
+//!    server's cores (user + system CPU time over the window from `/proc/PID/stat`), threads
+//!    and RSS. Then I (default 10,000) followers of executions that get no entries, for T
+//!    seconds: the server's cores, threads and RSS.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -50,6 +53,7 @@ struct Args {
     executions: usize,
     samples: usize,
     followers: usize,
+    idle: usize,
     seconds: u64,
 }
 
@@ -72,7 +76,8 @@ fn run() -> Result<(), Error> {
         entries: 10_000_000,
         executions: 1_000,
         samples: 400,
-        followers: 100,
+        followers: 1_000,
+        idle: 10_000,
         seconds: 10,
     };
     let mut it = argv.into_iter();
@@ -83,6 +88,7 @@ fn run() -> Result<(), Error> {
             "--executions" => args.executions = value()?.parse()?,
             "--samples" => args.samples = value()?.parse()?,
             "--followers" => args.followers = value()?.parse()?,
+            "--idle" => args.idle = value()?.parse()?,
             "--seconds" => args.seconds = value()?.parse()?,
             other => return Err(format!("unknown argument {other}").into()),
         }
@@ -97,7 +103,9 @@ fn run() -> Result<(), Error> {
 /// The child: `logstore serve`'s router on a read-only handle, on a free loopback port.
 fn serve(dir: &Path) -> Result<(), Error> {
     let store = Arc::new(LogStore::open_read_only(dir)?);
+    // As `logstore serve` builds it.
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(16)
         .enable_all()
         .build()?;
     rt.block_on(async move {
@@ -431,14 +439,114 @@ fn latency(dir: &Path, args: &Args) -> Result<(), Error> {
 }
 
 fn followers_cpu(dir: &Path, args: &Args) -> Result<(), Error> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
     let f = args.followers;
     println!(
-        "== {f} followers, {} s with 10 entries/s per execution, then {} s idle",
-        args.seconds, args.seconds
+        "== {f} followers, {} s with 20 entries/s per execution",
+        args.seconds
     );
+    busy_followers(&rt, &dir.join("busy"), f, args.seconds)?;
+    let idle = args.idle;
+    println!("== {idle} idle followers, {} s", args.seconds);
+    idle_followers(&rt, &dir.join("idle"), idle, args.seconds)?;
+    Ok(())
+}
+
+/// What the clients saw.
+#[derive(Default)]
+struct Tally {
+    events: AtomicU64,
+    /// Entries that did not follow the previous one of their execution (gaps or steps back).
+    out_of_order: AtomicU64,
+    ended: AtomicU64,
+    delays: parking_lot::Mutex<Vec<f64>>,
+}
+
+/// One SSE client on its own HTTP/1.0 connection; `connected` counts it in once the answer's
+/// status line is read.
+async fn sse_client(addr: String, exec: String, tally: Arc<Tally>, connected: Arc<AtomicU64>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(&addr).await else {
+        return;
+    };
+    let request = format!("GET /api/executions/{exec}/follow HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return;
+    }
+    let mut lines = tokio::io::BufReader::new(stream).lines();
+    if !matches!(lines.next_line().await, Ok(Some(s)) if s.contains(" 200 ")) {
+        return;
+    }
+    connected.fetch_add(1, Ordering::Relaxed);
+    let mut last: Option<u64> = None;
+    let mut end = false;
+    while let Ok(Some(line)) = lines.next_line().await {
+        if line.starts_with("event: end") {
+            end = true;
+        } else if let Some(data) = line.strip_prefix("data: ") {
+            if end {
+                tally.ended.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(data) else {
+                continue;
+            };
+            tally.events.fetch_add(1, Ordering::Relaxed);
+            let n = v["message"]
+                .as_str()
+                .and_then(|m| m.strip_prefix("tick "))
+                .and_then(|m| m.split(' ').next())
+                .and_then(|n| n.parse::<u64>().ok());
+            if let Some(n) = n {
+                // Ticks go 0, 1, 2, ...: anything else is a gap or a step back.
+                if last.is_some_and(|l| n != l + 1) {
+                    tally.out_of_order.fetch_add(1, Ordering::Relaxed);
+                }
+                last = Some(n);
+                let ts = v["timestamp"].as_i64().unwrap_or(0);
+                tally.delays.lock().push((now_ms() - ts) as f64);
+            }
+        }
+    }
+}
+
+/// `(threads, RSS bytes)` of a process.
+fn threads_rss(pid: u32) -> Result<(u64, u64), Error> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| -> Option<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    };
+    Ok((
+        field("Threads:").ok_or("no Threads")?,
+        field("VmRSS:").ok_or("no VmRSS")? * 1024,
+    ))
+}
+
+/// Starts a server over a store of `n` executions (one entry each) and connects a follower
+/// to each; returns the store, the server, the ids and the clients.
+fn followed(
+    rt: &tokio::runtime::Runtime,
+    dir: &Path,
+    n: usize,
+    tally: &Arc<Tally>,
+) -> Result<
+    (
+        Arc<LogStore>,
+        Server,
+        Vec<ExecutionId>,
+        Vec<tokio::task::JoinHandle<()>>,
+    ),
+    Error,
+> {
     let store = Arc::new(LogStore::open(dir)?);
-    let ids: Vec<ExecutionId> = (0..f)
-        .map(|i| ExecutionId::new(format!("follow-{i:03}")))
+    let ids: Vec<ExecutionId> = (0..n)
+        .map(|i| ExecutionId::new(format!("follow-{i:05}")))
         .collect::<Result<_, _>>()?;
     for id in &ids {
         store.append(&LogEntry::new(
@@ -451,57 +559,123 @@ fn followers_cpu(dir: &Path, args: &Args) -> Result<(), Error> {
     }
     store.flush(Durability::Written)?;
     let server = Server::start(dir)?;
-    let events = Arc::new(AtomicU64::new(0));
-    let mut clients = Vec::new();
-    for id in &ids {
-        let url = format!("{}/api/executions/{}/follow", server.url, id.as_str());
-        let events = Arc::clone(&events);
-        clients.push(std::thread::spawn(move || {
-            let _ = read_events(&url, |data| {
-                events.fetch_add(1, Ordering::Relaxed);
-                !data.contains("\"state\"")
-            });
-        }));
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let connected = Arc::new(AtomicU64::new(0));
+    let clients = ids
+        .iter()
+        .map(|id| {
+            rt.spawn(sse_client(
+                addr.clone(),
+                id.as_str().to_owned(),
+                Arc::clone(tally),
+                Arc::clone(&connected),
+            ))
+        })
+        .collect();
+    let t0 = Instant::now();
+    while connected.load(Ordering::Relaxed) < n as u64 && t0.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(50));
     }
-    std::thread::sleep(Duration::from_secs(1));
-    let window = |writing: bool| -> Result<(f64, u64), Error> {
-        let before = events.load(Ordering::Relaxed);
-        let cpu0 = server.cpu_seconds()?;
-        let t0 = Instant::now();
-        let mut tick = 0u64;
-        while t0.elapsed() < Duration::from_secs(args.seconds) {
-            if writing {
-                for id in &ids {
-                    store.append(&LogEntry::new(
-                        id.clone(),
-                        now_ms(),
-                        Level::Info,
-                        "bench",
-                        format!("tick {tick} of a followed execution"),
-                    ))?;
-                }
-                tick += 1;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let cores = (server.cpu_seconds()? - cpu0) / t0.elapsed().as_secs_f64();
-        Ok((cores, events.load(Ordering::Relaxed) - before))
-    };
-    let (busy, got) = window(true)?;
-    store.flush(Durability::Written)?;
+    let c = connected.load(Ordering::Relaxed);
+    if c < n as u64 {
+        return Err(format!("only {c} of {n} followers connected").into());
+    }
+    Ok((store, server, ids, clients))
+}
+
+fn busy_followers(
+    rt: &tokio::runtime::Runtime,
+    dir: &Path,
+    f: usize,
+    seconds: u64,
+) -> Result<(), Error> {
+    let tally = Arc::new(Tally::default());
+    let (store, server, ids, clients) = followed(rt, dir, f, &tally)?;
     std::thread::sleep(Duration::from_millis(500));
-    let (idle, _) = window(false)?;
-    println!("   writing: server used {busy:.3} cores ({:.1} ms CPU per follower per second), {got} events delivered", busy * 1000.0 / f as f64);
+    let cpu0 = server.cpu_seconds()?;
+    let t0 = Instant::now();
+    let mut tick = 0u64;
+    let mut threads = 0;
+    let mut rss = 0;
+    // 20 entries/s per execution: a round every 50 ms.
+    while t0.elapsed() < Duration::from_secs(seconds) {
+        let round = Instant::now();
+        for id in &ids {
+            store.append(&LogEntry::new(
+                id.clone(),
+                now_ms(),
+                Level::Info,
+                "bench",
+                format!("tick {tick} of a followed execution"),
+            ))?;
+        }
+        tick += 1;
+        let (t, r) = threads_rss(server.child.id())?;
+        threads = threads.max(t);
+        rss = rss.max(r);
+        std::thread::sleep(Duration::from_millis(50).saturating_sub(round.elapsed()));
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    store.flush(Durability::Written)?;
+    std::thread::sleep(Duration::from_millis(1500));
+    let cores = (server.cpu_seconds()? - cpu0) / (wall + 1.5);
+    for id in &ids {
+        store.append(&workload::terminal_entry(id, now_ms()))?;
+    }
+    store.flush(Durability::Synced)?;
+    for c in clients {
+        let _ = rt.block_on(c);
+    }
+    let mut delays = std::mem::take(&mut *tally.delays.lock());
+    let written = tick * f as u64;
     println!(
-        "   idle:    server used {idle:.3} cores ({:.2} ms CPU per follower per second)",
-        idle * 1000.0 / f as f64
+        "   {written} entries written ({:.0}/s), {} delivered, {} out of order, {} streams ended",
+        written as f64 / wall,
+        delays.len(),
+        tally.out_of_order.load(Ordering::Relaxed),
+        tally.ended.load(Ordering::Relaxed),
+    );
+    println!(
+        "   delivery (append -> event received): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        percentile(&mut delays, 0.5),
+        percentile(&mut delays, 0.99),
+        percentile(&mut delays, 1.0),
+    );
+    println!(
+        "   server: {cores:.3} cores, at most {threads} threads, {:.0} MB RSS",
+        rss as f64 / 1e6
+    );
+    Ok(())
+}
+
+fn idle_followers(
+    rt: &tokio::runtime::Runtime,
+    dir: &Path,
+    n: usize,
+    seconds: u64,
+) -> Result<(), Error> {
+    let tally = Arc::new(Tally::default());
+    let (store, server, ids, clients) = followed(rt, dir, n, &tally)?;
+    std::thread::sleep(Duration::from_secs(1));
+    let cpu0 = server.cpu_seconds()?;
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(seconds));
+    let cores = (server.cpu_seconds()? - cpu0) / t0.elapsed().as_secs_f64();
+    let (threads, rss) = threads_rss(server.child.id())?;
+    println!(
+        "   server: {cores:.3} cores, {threads} threads, {:.0} MB RSS",
+        rss as f64 / 1e6
     );
     for id in &ids {
         store.append(&workload::terminal_entry(id, now_ms()))?;
     }
     store.flush(Durability::Synced)?;
     for c in clients {
-        let _ = c.join();
+        let _ = rt.block_on(c);
     }
+    println!(
+        "   {} of {n} streams ended after their terminal entry",
+        tally.ended.load(Ordering::Relaxed)
+    );
     Ok(())
 }

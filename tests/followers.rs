@@ -54,11 +54,20 @@ async fn follow(addr: String, exec: String, connected: Arc<AtomicU32>) -> Seen {
     let mut seen = Seen::default();
     let mut event: Option<String> = None;
     while let Some(line) = lines.next_line().await.unwrap() {
-        if let Some(id) = line.strip_prefix("id: ").or_else(|| line.strip_prefix("id:")) {
+        if let Some(id) = line
+            .strip_prefix("id: ")
+            .or_else(|| line.strip_prefix("id:"))
+        {
             seen.ids.push(id.trim().parse().unwrap());
-        } else if let Some(e) = line.strip_prefix("event: ").or_else(|| line.strip_prefix("event:")) {
+        } else if let Some(e) = line
+            .strip_prefix("event: ")
+            .or_else(|| line.strip_prefix("event:"))
+        {
             event = Some(e.trim().to_owned());
-        } else if let Some(data) = line.strip_prefix("data: ").or_else(|| line.strip_prefix("data:")) {
+        } else if let Some(data) = line
+            .strip_prefix("data: ")
+            .or_else(|| line.strip_prefix("data:"))
+        {
             match event.take().as_deref() {
                 Some("end") => {
                     seen.ended = true;
@@ -75,7 +84,8 @@ async fn follow(addr: String, exec: String, connected: Arc<AtomicU32>) -> Seen {
                     seen.numbers.push(n);
                     // Line 0 was written before the follower connected.
                     if n > 0 {
-                        seen.delays.push(now_ms() - v["timestamp"].as_i64().unwrap());
+                        seen.delays
+                            .push(now_ms() - v["timestamp"].as_i64().unwrap());
                     }
                 }
             }
@@ -154,8 +164,17 @@ fn a_thousand_followers_get_every_entry_in_order_on_few_threads() {
         // Every entry, in order: line 0 .. line 19, then the terminal entry (not a number).
         let want: Vec<u64> = (0..per_execution).collect();
         assert_eq!(seen.numbers[..want.len()], want[..], "{exec}");
-        assert_eq!(seen.numbers.len(), want.len() + 1, "{exec}: {:?}", seen.numbers);
-        assert!(seen.ids.windows(2).all(|w| w[0] < w[1]), "{exec}: ids {:?}", seen.ids);
+        assert_eq!(
+            seen.numbers.len(),
+            want.len() + 1,
+            "{exec}: {:?}",
+            seen.numbers
+        );
+        assert!(
+            seen.ids.windows(2).all(|w| w[0] < w[1]),
+            "{exec}: ids {:?}",
+            seen.ids
+        );
         delays.extend(seen.delays);
     }
     delays.sort_unstable();
@@ -167,5 +186,8 @@ fn a_thousand_followers_get_every_entry_in_order_on_few_threads() {
         followers as u64 * per_execution,
         delays[delays.len() / 2]
     );
-    assert!(busy_threads <= 64, "{busy_threads} threads for {followers} followers");
+    assert!(
+        busy_threads <= 64,
+        "{busy_threads} threads for {followers} followers"
+    );
 }

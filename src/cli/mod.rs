@@ -53,14 +53,27 @@ pub fn open_for_reading(dir: &Path) -> Result<LogStore, StoreError> {
 }
 
 /// Opens the store for a writing command. A held lock comes back as
-/// [`StoreError::Locked`], whose message names the holder's pid.
+/// [`StoreError::Locked`], whose message names the holder's pid, after waiting up to
+/// [`LOCK_WAIT`] for it: a writer that has just closed can hold its lock a moment longer, when
+/// a process it was forking at that instant shares the lock file until it executes.
 pub fn open_for_writing(dir: &Path) -> Result<LogStore, StoreError> {
     let mut config = logstore::Config::default();
     if let Some(&bytes) = PART_BYTES.get() {
         config.part_bytes = bytes;
     }
-    LogStore::open_with(dir, config)
+    let started = std::time::Instant::now();
+    loop {
+        match LogStore::open_with(dir, config.clone()) {
+            Err(StoreError::Locked { .. }) if started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
 }
+
+/// How long a writing command waits for the writer lock before it reports who holds it.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The global `--part-mb`, in bytes, set once by `main` before any command runs.
 pub static PART_BYTES: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
