@@ -150,7 +150,7 @@ fn a_thousand_followers_get_every_entry_in_order_on_few_threads() {
     }
     let mut chunk = String::new();
     for e in &execs {
-        let end = common::terminal(e, now_ms(), "SUCCESS");
+        let end = terminal(e, now_ms(), "SUCCESS");
         chunk.push_str(&serde_json::to_string(&end).unwrap());
         chunk.push('\n');
     }
