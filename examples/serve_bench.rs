@@ -530,20 +530,20 @@ fn threads_rss(pid: u32) -> Result<(u64, u64), Error> {
 
 /// Starts a server over a store of `n` executions (one entry each) and connects a follower
 /// to each; returns the store, the server, the ids and the clients.
+/// A store, its server, the executions and their follower tasks.
+type Followed = (
+    Arc<LogStore>,
+    Server,
+    Vec<ExecutionId>,
+    Vec<tokio::task::JoinHandle<()>>,
+);
+
 fn followed(
     rt: &tokio::runtime::Runtime,
     dir: &Path,
     n: usize,
     tally: &Arc<Tally>,
-) -> Result<
-    (
-        Arc<LogStore>,
-        Server,
-        Vec<ExecutionId>,
-        Vec<tokio::task::JoinHandle<()>>,
-    ),
-    Error,
-> {
+) -> Result<Followed, Error> {
     let store = Arc::new(LogStore::open(dir)?);
     let ids: Vec<ExecutionId> = (0..n)
         .map(|i| ExecutionId::new(format!("follow-{i:05}")))
