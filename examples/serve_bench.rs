@@ -22,8 +22,9 @@
 //!    the whole execution (what a server without line cursors would read for a middle page).
 //! 2. **Follow latency.** One entry at a time (every 5-30 ms, so flushes fall at every phase
 //!    of the poll), `flush(Durability::Written)`, then the time until that entry's SSE event
-//!    arrives. Peer: the store's own `Follower::poll` in a thread of this process, polling at
-//!    the same interval: the difference is what HTTP and the SSE stream add.
+//!    arrives. Peer: the store's own `Follower` on a read-only handle in a thread of this
+//!    process, woken by that handle's watcher as `dump -f` is: the difference is what HTTP and
+//!    the SSE stream add.
 //! 3. **Many followers.** F (default 1,000) SSE clients (async, on one client thread) each
 //!    follow their own execution while this process appends to all of them (20 entries/s each)
 //!    for T seconds (default 10): every entry's delivery delay (receipt minus its timestamp,
@@ -382,7 +383,10 @@ fn latency(dir: &Path, args: &Args) -> Result<(), Error> {
     let peer_exec = exec.clone();
     let peer = std::thread::spawn(move || {
         let mut f = ro.follow(&peer_exec, Filter::default());
+        // As `dump -f` does: woken by the store's watcher.
+        let wake = ro.wake_of(&peer_exec);
         loop {
+            let generation = wake.generation();
             let polled = f.poll().unwrap_or_default();
             let now = Instant::now();
             for e in polled {
@@ -393,7 +397,7 @@ fn latency(dir: &Path, args: &Args) -> Result<(), Error> {
                     }
                 }
             }
-            std::thread::sleep(logstore::serve::DEFAULT_POLL_INTERVAL);
+            wake.wait(generation, Duration::from_secs(1));
         }
     });
     std::thread::sleep(Duration::from_millis(500)); // both followers are up
@@ -425,14 +429,13 @@ fn latency(dir: &Path, args: &Args) -> Result<(), Error> {
     println!("   |---|---|---|---|");
     for (name, v) in [
         ("SSE over HTTP (server process)", &mut http),
-        ("store Follower::poll in-process (peer)", &mut own),
+        ("store Follower woken by the watcher, as dump -f (peer)", &mut own),
     ] {
         let (p50, p99, max) = (pct(v, 0.5), pct(v, 0.99), pct(v, 1.0));
         println!("   | {name} | {p50:.1} | {p99:.1} | {max:.1} |");
     }
     println!(
-        "   poll interval {:?}; ratio of p99s SSE / peer: {:.2}x",
-        logstore::serve::DEFAULT_POLL_INTERVAL,
+        "   ratio of p99s SSE / peer: {:.2}x",
         pct(&mut http, 0.99) / pct(&mut own, 0.99).max(0.001)
     );
     Ok(())
@@ -580,6 +583,17 @@ fn followed(
     if c < n as u64 {
         return Err(format!("only {c} of {n} followers connected").into());
     }
+    // Each has its first entry: the catching up is over before anything is measured.
+    let t1 = Instant::now();
+    while tally.events.load(Ordering::Relaxed) < n as u64 && t1.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!(
+        "   {n} followers connected in {:.1} s and had their first entry {:.1} s later",
+        (t1 - t0).as_secs_f64(),
+        t1.elapsed().as_secs_f64()
+    );
+    tally.events.store(0, Ordering::Relaxed);
     Ok((store, server, ids, clients))
 }
 

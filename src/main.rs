@@ -73,10 +73,13 @@ enum Command {
     Gc(cli::gc::Args),
     /// Find entries of any execution by words, phrase or regex (exit codes as grep's).
     Search(cli::search::Args),
-    /// Ship the entries to ClickHouse (exactly once, as readers see it), or print the lag.
+    /// Ship the entries to ClickHouse (exactly once, as readers see it) or to an OpenTelemetry
+    /// receiver (OTLP/HTTP), or print the lag.
     Ship(cli::ship::Args),
     /// Serve the HTTP API and the log viewer (read-only) on 127.0.0.1:7411.
     Serve(cli::serve::Args),
+    /// Print the shell completion script for bash, zsh, fish, elvish or PowerShell.
+    Completions(cli::completions::Args),
 }
 
 fn main() -> ExitCode {
@@ -110,6 +113,10 @@ fn main() -> ExitCode {
         Command::Search(a) => cli::search::run(dir, a),
         Command::Ship(a) => cli::ship::run(dir, a),
         Command::Serve(a) => cli::serve::run(dir, a),
+        Command::Completions(a) => {
+            use clap::CommandFactory;
+            cli::completions::run(Args::command(), a)
+        }
     };
     match result {
         Ok(code) => code,

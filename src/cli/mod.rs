@@ -15,6 +15,7 @@
 //! Usage errors are exit code 1 too (clap's default would be 2, which scripts would mistake
 //! for "verify found damage").
 
+pub mod completions;
 pub mod demo;
 pub mod dump;
 pub mod gc;

@@ -45,8 +45,9 @@ pub struct Options {
 }
 
 /// The default safety look of a follower: rare, so that ten thousand idle followers cost next
-/// to nothing; entries are delivered by wake-ups, not by it.
-pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// to nothing. Entries are delivered by wake-ups, not by it, and the store's watcher itself
+/// looks at the files every second in case inotify lost an event.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(60);
 
 impl Default for Options {
     fn default() -> Options {

@@ -155,7 +155,15 @@ impl DayFiles {
     /// The runs of `hash` among the index entries after `*seen` (a day-wide count: the
     /// segment in the high bits, entries of its index in the low ones), advancing it; see
     /// [`SegFiles::runs_after`]. Segments before the one in `*seen` were read whole.
-    pub(crate) fn runs_after(&self, hash: u64, seen: &mut u64) -> Result<Vec<IndexEntry>> {
+    ///
+    /// With `tails` (a reader process's watcher), the runs the watcher already read are taken
+    /// from it rather than read again from the index.
+    pub(crate) fn runs_after(
+        &self,
+        hash: u64,
+        seen: &mut u64,
+        tails: Option<&crate::store::waiters::Waiters>,
+    ) -> Result<Vec<IndexEntry>> {
         let (at_seq, at_n) = split_offset(*seen);
         let mut out = Vec::new();
         for s in &self.segs {
@@ -163,11 +171,18 @@ impl DayFiles {
                 continue;
             }
             let mut n = if s.seq == at_seq { at_n } else { 0 };
-            out.extend(
-                s.runs_after(hash, &mut n)?
-                    .into_iter()
-                    .map(|r| s.virtualize(r)),
-            );
+            let cached = match (&s.index, tails) {
+                (DayIndex::Scan(scan), Some(t)) => match scan.view()? {
+                    Some(view) => t.runs_after(self.day, s.seq, &view, hash, &mut n),
+                    None => None,
+                },
+                _ => None,
+            };
+            let runs = match cached {
+                Some(runs) => runs?,
+                None => s.runs_after(hash, &mut n)?,
+            };
+            out.extend(runs.into_iter().map(|r| s.virtualize(r)));
             *seen = virtual_offset(s.seq, n).max(*seen);
         }
         Ok(out)

@@ -216,7 +216,7 @@ impl LogStore {
                     return Ok(());
                 }
             }
-            let runs = day.runs_after(hash, &mut at.seen)?;
+            let runs = day.runs_after(hash, &mut at.seen, Some(&self.inner.waiters))?;
             let mut wanted = Vec::with_capacity(runs.len());
             for run in runs {
                 if run.offset < at.offset {

@@ -25,7 +25,8 @@ use parking_lot::{Condvar, Mutex};
 use tokio::sync::Notify;
 
 use crate::store::day::Day;
-use crate::store::index::{exec_hash, scan_live_while, ENTRY_LEN, INDEX_HEADER_LEN};
+use crate::store::heads::Checkpoint;
+use crate::store::index::{exec_hash, scan_live_while, IndexEntry, ENTRY_LEN, INDEX_HEADER_LEN};
 use crate::store::names;
 use crate::store::view::{Access, FileView};
 
@@ -77,7 +78,25 @@ struct Shared {
     wakes: Mutex<HashMap<u64, Weak<Wake>>>,
     /// The watcher of a reader process, once started.
     watching: Mutex<bool>,
+    /// What the watcher read of each live index, by execution: followers take their new runs
+    /// from here instead of each scanning the same new index entries.
+    tails: Mutex<HashMap<(Day, u32), TailIndex>>,
 }
+
+/// The entries of one live index from position `from` to `to`, by execution hash; and the
+/// writer's heads checkpoint that describes the entries before `from`, when there is one.
+#[derive(Debug)]
+struct TailIndex {
+    checkpoint: Option<Arc<Checkpoint>>,
+    from: u64,
+    to: u64,
+    by_hash: HashMap<u64, Vec<(u64, IndexEntry)>>,
+    entries: usize,
+}
+
+/// Most entries kept of one live index (a segment of `part_bytes` holds far fewer runs); past
+/// it, readers scan the index themselves.
+const MAX_TAIL_ENTRIES: usize = 4 << 20;
 
 impl Shared {
     fn wake(&self, hashes: impl IntoIterator<Item = u64>) {
@@ -129,6 +148,47 @@ impl Waiters {
     pub(crate) fn wake(&self, hashes: impl IntoIterator<Item = u64>) {
         self.shared.wake(hashes);
     }
+
+    /// The runs of `hash` in live segment `seq` of `day` (index `view`) from index position
+    /// `*seen` on, from what the watcher read, advancing `*seen`; a first look (`*seen` 0)
+    /// walks the execution's chain through the checkpoint the watcher started from. `None`
+    /// when the watcher does not hold that part of the index (the caller scans it).
+    pub(crate) fn runs_after(
+        &self,
+        day: Day,
+        seq: u32,
+        view: &FileView,
+        hash: u64,
+        seen: &mut u64,
+    ) -> Option<crate::error::Result<Vec<IndexEntry>>> {
+        let (checkpoint, from) = {
+            let tails = self.shared.tails.lock();
+            let t = tails.get(&(day, seq))?;
+            (t.checkpoint.clone(), t.from)
+        };
+        let mut runs = Vec::new();
+        let mut at = *seen;
+        if at < from {
+            // Only a first look, through a checkpoint covering exactly up to `from`.
+            let cp = checkpoint.filter(|c| at == 0 && u64::from(c.covered) == from)?;
+            match cp.runs(view, hash) {
+                Ok(Some(r)) => runs = r,
+                Ok(None) => return None,
+                Err(e) => return Some(Err(e)),
+            }
+            at = from;
+        }
+        let tails = self.shared.tails.lock();
+        let t = tails.get(&(day, seq))?;
+        if at > t.to || t.from != from {
+            return None;
+        }
+        if let Some(v) = t.by_hash.get(&hash) {
+            runs.extend(v.iter().filter(|(pos, _)| *pos >= at).map(|(_, e)| *e));
+        }
+        *seen = t.to;
+        Some(Ok(runs))
+    }
 }
 
 /// How often the watcher looks without an event: with inotify, in case one was lost;
@@ -165,38 +225,56 @@ fn watch(dir: &Path, shared: &Weak<Shared>) {
     };
     let mut tails = Tails::default();
     // Where the indexes end now: only what comes after is news.
-    tails.look(dir, None);
+    match shared.upgrade() {
+        Some(s) => {
+            tails.look(dir, &s, false);
+        }
+        None => return,
+    }
     loop {
         let first = rx.recv_timeout(interval);
+        // Opening or reading a file (ours included: a look opens the directory) is not news;
+        // only writes and files coming or going are.
         let mut files_changed = false;
+        let mut written = false;
         let mut note = |e: &notify::Result<notify::Event>| {
-            if let Ok(ev) = e {
-                files_changed |= matches!(
-                    ev.kind,
-                    notify::EventKind::Create(_) | notify::EventKind::Remove(_)
-                ) || matches!(
-                    ev.kind,
-                    notify::EventKind::Modify(notify::event::ModifyKind::Name(_))
-                );
+            use notify::event::ModifyKind;
+            use notify::EventKind;
+            match e {
+                Ok(ev) => match ev.kind {
+                    EventKind::Create(_)
+                    | EventKind::Remove(_)
+                    | EventKind::Modify(ModifyKind::Name(_)) => files_changed = true,
+                    EventKind::Modify(ModifyKind::Metadata(_)) | EventKind::Access(_) => {}
+                    _ => written = true,
+                },
+                // An overflowed queue: anything may have happened.
+                Err(_) => files_changed = true,
             }
         };
-        match &first {
-            Ok(e) => note(e),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        let timed_out = match &first {
+            Ok(e) => {
+                note(e);
+                false
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => true,
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                 std::thread::sleep(POLL_LOOK);
+                true
             }
-        }
+        };
         // Take every event that is already there: one look serves them all.
         while let Ok(e) = rx.try_recv() {
             note(&e);
         }
+        if !(timed_out || written || files_changed) {
+            continue;
+        }
         let Some(shared) = shared.upgrade() else {
             return; // the store is gone
         };
-        let mut hashes = Vec::new();
-        tails.look(dir, Some(&mut |h| hashes.push(h)));
-        if files_changed {
+        let mut hashes = tails.look(dir, &shared, true);
+        if files_changed || hashes.contains(&WAKE_ALL) {
             shared.wake_all();
         } else if !hashes.is_empty() {
             hashes.sort_unstable();
@@ -206,6 +284,9 @@ fn watch(dir: &Path, shared: &Weak<Shared>) {
     }
 }
 
+/// Not a hash the watcher wakes, but "wake everyone" (an index was cut back).
+const WAKE_ALL: u64 = u64::MAX;
+
 /// How far the watcher has read each live index.
 #[derive(Default)]
 struct Tails {
@@ -213,14 +294,16 @@ struct Tails {
 }
 
 impl Tails {
-    /// Reads the new index entries of every live index in `dir`, calling `f` with each run's
-    /// execution hash (`None`: only note where each index ends now); forgets indexes that are
-    /// gone.
-    fn look(&mut self, dir: &Path, mut f: Option<&mut dyn FnMut(u64)>) {
+    /// Reads the new index entries of every live index in `dir` into `shared`'s tail indexes
+    /// and returns their executions' hashes (with `news` false, only notes where each index
+    /// ends now); forgets indexes that are gone.
+    fn look(&mut self, dir: &Path, shared: &Shared, news: bool) -> Vec<u64> {
+        let mut hashes = Vec::new();
         let Ok(listed) = names::list(dir) else {
-            return;
+            return hashes;
         };
         let mut seen = Vec::new();
+        let mut cache = shared.tails.lock();
         for l in listed {
             for seq in l.segments {
                 let key = (l.day, seq);
@@ -236,20 +319,56 @@ impl Tails {
                     }
                 };
                 let (view, n) = entry;
-                let Some(f) = f.as_deref_mut() else {
-                    let len = view.len().unwrap_or(0);
-                    *n = len.saturating_sub(INDEX_HEADER_LEN) / ENTRY_LEN as u64;
-                    continue;
-                };
+                let total = view.len().unwrap_or(0).saturating_sub(INDEX_HEADER_LEN) / ENTRY_LEN as u64;
+                let mut checkpoint = None;
+                if !news && !cache.contains_key(&key) {
+                    // Start where the writer's checkpoint ends: a follower's first look then
+                    // walks its chain through the checkpoint and takes the rest from here.
+                    checkpoint = Checkpoint::read(&names::heads_file(dir, l.day, seq))
+                        .filter(|c| u64::from(c.covered) <= total)
+                        .map(Arc::new);
+                    *n = checkpoint.as_ref().map_or(0, |c| u64::from(c.covered));
+                } else if total < *n {
+                    // Cut back (a writer's recovery after a crash): what it held past the cut
+                    // is gone; start again from here, and let every follower look.
+                    *n = total;
+                    cache.remove(&key);
+                    hashes.push(WAKE_ALL);
+                }
+                let tail = cache.entry(key).or_insert_with(|| TailIndex {
+                    checkpoint,
+                    from: *n,
+                    to: *n,
+                    by_hash: HashMap::new(),
+                    entries: 0,
+                });
                 let from = *n;
-                if let Ok(to) = scan_live_while(view, from, |_, e| {
-                    f(e.hash);
+                let mut full = tail.entries >= MAX_TAIL_ENTRIES;
+                let scanned = scan_live_while(view, from, |number, e| {
+                    if news {
+                        hashes.push(e.hash);
+                    }
+                    if !full {
+                        let pos = u64::from(number) - 1;
+                        tail.by_hash.entry(e.hash).or_default().push((pos, e));
+                        tail.entries += 1;
+                        full = tail.entries >= MAX_TAIL_ENTRIES;
+                    }
                     true
-                }) {
+                });
+                if let Ok(to) = scanned {
                     *n = to.max(from);
+                }
+                if full {
+                    // Too big to keep: readers scan this index themselves.
+                    cache.remove(&key);
+                } else {
+                    tail.to = *n;
                 }
             }
         }
         self.read.retain(|k, _| seen.contains(k));
+        cache.retain(|k, _| seen.contains(k));
+        hashes
     }
 }

@@ -227,7 +227,7 @@ impl LogStore {
                 at.lines = at.lines.max(start - at.base);
                 cursor.days.insert(day.day, at);
             }
-            for run in day.runs_after(hash, &mut at.seen)? {
+            for run in day.runs_after(hash, &mut at.seen, Some(&self.inner.waiters))? {
                 if run.offset < at.offset {
                     continue; // read by an earlier call
                 }
