@@ -618,3 +618,62 @@ fn dir_defaults_to_the_environment_variable() {
         .unwrap();
     assert_eq!(messages(&out), ["via env"]);
 }
+
+/// `logstore completions SHELL` prints a script that the shell itself completes with: bash
+/// and fish complete subcommands and flags from it, zsh parses it.
+#[test]
+fn completions_complete_subcommands_and_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = |shell: &str| {
+        let out = common::logstore_output(dir.path(), &["completions", shell]);
+        assert!(out.status.success(), "{out:?}");
+        let path = dir.path().join(format!("logstore.{shell}"));
+        std::fs::write(&path, &out.stdout).unwrap();
+        path
+    };
+    let run = |shell: &str, code: &str| -> Option<String> {
+        match std::process::Command::new(shell).args(["-c", code]).output() {
+            Ok(out) => {
+                assert!(out.status.success(), "{shell}: {out:?}");
+                Some(String::from_utf8(out.stdout).unwrap())
+            }
+            Err(e) => {
+                common::skip_or_fail(&format!("completions: no {shell} ({e}); .ci/run installs it"));
+                None
+            }
+        }
+    };
+    let bash = script("bash");
+    let complete = |words: &str| {
+        run(
+            "bash",
+            &format!(
+                "source {}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}}-1)); \
+                 _logstore logstore \"${{COMP_WORDS[-1]}}\" \"${{COMP_WORDS[-2]}}\"; \
+                 printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+                bash.display()
+            ),
+        )
+    };
+    if let Some(got) = complete("logstore sh") {
+        assert_eq!(got.lines().collect::<Vec<_>>(), ["ship"], "{got}");
+    }
+    if let Some(got) = complete("logstore ship --cl") {
+        let mut got: Vec<_> = got.lines().collect();
+        got.sort_unstable();
+        assert_eq!(got, ["--clickhouse", "--cluster"]);
+    }
+    let fish = script("fish");
+    if let Some(got) = run(
+        "fish",
+        &format!("source {}; complete -C 'logstore dump --cl'", fish.display()),
+    ) {
+        let flags: Vec<_> = got.lines().map(|l| l.split('\t').next().unwrap()).collect();
+        assert_eq!(flags, ["--clickhouse", "--cluster"], "{got}");
+    }
+    let zsh = script("zsh");
+    if let Some(got) = run("zsh", &format!("zsh -n {} && echo parsed", zsh.display())) {
+        assert_eq!(got.trim(), "parsed");
+    }
+    assert!(std::fs::read_to_string(&zsh).unwrap().contains("--otlp"));
+}

@@ -8,8 +8,9 @@
 //! until the execution may have new entries: a flush of the writer in this process, or one
 //! the store's watcher saw in the files (inotify) in a reader process. So a thousand followers
 //! cost a thousand small tasks and no thread each, and an idle one costs nothing but a look
-//! every `poll_interval` in case a wake-up was lost. Reads are blocking file reads: they run on
-//! the blocking pool, at most [`READERS`] at a time, a page of entries at a time. The task ends
+//! every `poll_interval` in case a wake-up was lost. Catching up (the first read, a page of
+//! entries at a time) runs on the blocking pool, at most [`READERS`] followers at a time; a read
+//! after a wake-up (what one flush wrote, in the page cache) runs in the task. The task ends
 //! when the execution's terminal entry has been read, or when the stream is dropped.
 
 use std::convert::Infallible;
@@ -113,43 +114,41 @@ async fn run(
     });
     let mut cursor = LineCursor::default();
     let mut after = request.after;
+    // Catching up (a first read, or after a full page) may read much: on the blocking pool, a
+    // few followers at a time. A read after a wake-up reads what one flush just wrote, from
+    // the page cache: inline, where a hand-off to a pool thread and back would cost more than
+    // the read (futex wake-ups were most of the server's CPU with a thousand followers).
+    let mut fresh = true;
     loop {
         // Enabled before reading: a flush while we read still wakes us.
         let notified = wake.notify().notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let Ok(permit) = READING.acquire().await else {
-            return;
-        };
-        let (store2, id2, sel2) = (Arc::clone(&store), id.clone(), Arc::clone(&sel));
-        let read = tokio::task::spawn_blocking(move || {
-            let mut page = Vec::new();
-            let mut more = false;
-            let r = store2.read_new_lines(&id2, &mut cursor, after, |line, p| {
-                if !sel2.matches(p) {
-                    return true;
-                }
-                if let Some(entry) = build(p) {
-                    page.push(Followed {
-                        cursor: line + 1,
-                        entry,
-                    });
-                }
-                more = page.len() >= PAGE;
-                !more
-            });
-            (cursor, page, more, r)
-        })
-        .await;
-        drop(permit);
-        let (back, page, more, result) = match read {
-            Ok(r) => r,
-            Err(e) => {
-                let e = StoreError::io("follow", "")(std::io::Error::other(e));
-                let _ = tx.send(Err(e)).await;
+        // Catching up (a first read, or after a full page) may read much: on the blocking
+        // pool, a few followers at a time. A read after a wake-up reads what one flush just
+        // wrote, from the page cache: inline, where a hand-off to a pool thread and back would
+        // cost more than the read (futex wake-ups were most of the server's CPU).
+        let (back, page, more, result) = if fresh {
+            let Ok(permit) = READING.acquire().await else {
                 return;
+            };
+            let (store2, sel2, id2) = (Arc::clone(&store), Arc::clone(&sel), id.clone());
+            let done =
+                tokio::task::spawn_blocking(move || read_page(&store2, &id2, &sel2, cursor, after))
+                    .await;
+            drop(permit);
+            match done {
+                Ok(r) => r,
+                Err(e) => {
+                    let e = StoreError::io("follow", "")(std::io::Error::other(e));
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
             }
+        } else {
+            read_page(&store, &id, &sel, cursor, after)
         };
+        fresh = more;
         cursor = back;
         if let Err(e) = result {
             let _ = tx.send(Err(e)).await;
@@ -175,6 +174,34 @@ async fn run(
             () = tx.closed() => return,
         }
     }
+}
+
+/// One read of a follower: the entries after `cursor` that pass `sel`, at most a page;
+/// returns the cursor, the page, whether the page is full (the cursor is then spent), and the
+/// read's result.
+fn read_page(
+    store: &LogStore,
+    id: &ExecutionId,
+    sel: &Selection,
+    mut cursor: LineCursor,
+    after: u64,
+) -> (LineCursor, Vec<Followed>, bool, Result<bool, StoreError>) {
+    let mut page = Vec::new();
+    let mut more = false;
+    let r = store.read_new_lines(id, &mut cursor, after, |line, p| {
+        if !sel.matches(p) {
+            return true;
+        }
+        if let Some(entry) = build(p) {
+            page.push(Followed {
+                cursor: line + 1,
+                entry,
+            });
+        }
+        more = page.len() >= PAGE;
+        !more
+    });
+    (cursor, page, more, r)
 }
 
 impl futures::Stream for Follower {
