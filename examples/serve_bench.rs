@@ -429,7 +429,10 @@ fn latency(dir: &Path, args: &Args) -> Result<(), Error> {
     println!("   |---|---|---|---|");
     for (name, v) in [
         ("SSE over HTTP (server process)", &mut http),
-        ("store Follower woken by the watcher, as dump -f (peer)", &mut own),
+        (
+            "store Follower woken by the watcher, as dump -f (peer)",
+            &mut own,
+        ),
     ] {
         let (p50, p99, max) = (pct(v, 0.5), pct(v, 0.99), pct(v, 1.0));
         println!("   | {name} | {p50:.1} | {p99:.1} | {max:.1} |");
@@ -585,7 +588,8 @@ fn followed(
     }
     // Each has its first entry: the catching up is over before anything is measured.
     let t1 = Instant::now();
-    while tally.events.load(Ordering::Relaxed) < n as u64 && t1.elapsed() < Duration::from_secs(120) {
+    while tally.events.load(Ordering::Relaxed) < n as u64 && t1.elapsed() < Duration::from_secs(120)
+    {
         std::thread::sleep(Duration::from_millis(50));
     }
     println!(

@@ -632,13 +632,18 @@ fn completions_complete_subcommands_and_flags() {
         path
     };
     let run = |shell: &str, code: &str| -> Option<String> {
-        match std::process::Command::new(shell).args(["-c", code]).output() {
+        match std::process::Command::new(shell)
+            .args(["-c", code])
+            .output()
+        {
             Ok(out) => {
                 assert!(out.status.success(), "{shell}: {out:?}");
                 Some(String::from_utf8(out.stdout).unwrap())
             }
             Err(e) => {
-                common::skip_or_fail(&format!("completions: no {shell} ({e}); .ci/run installs it"));
+                common::skip_or_fail(&format!(
+                    "completions: no {shell} ({e}); .ci/run installs it"
+                ));
                 None
             }
         }
@@ -666,7 +671,10 @@ fn completions_complete_subcommands_and_flags() {
     let fish = script("fish");
     if let Some(got) = run(
         "fish",
-        &format!("source {}; complete -C 'logstore dump --cl'", fish.display()),
+        &format!(
+            "source {}; complete -C 'logstore dump --cl'",
+            fish.display()
+        ),
     ) {
         let flags: Vec<_> = got.lines().map(|l| l.split('\t').next().unwrap()).collect();
         assert_eq!(flags, ["--clickhouse", "--cluster"], "{got}");

@@ -261,6 +261,7 @@ impl LogStore {
             sealer: Sealer::default(),
             open_segment: Mutex::new(None),
             waiters: waiters::Waiters::default(),
+            listed: std::sync::atomic::AtomicU64::new(0),
         });
         *inner.open_segment.lock() = inner
             .writer
@@ -316,6 +317,7 @@ impl LogStore {
             sealer: Sealer::default(),
             open_segment: Mutex::new(None),
             waiters: waiters::Waiters::default(),
+            listed: std::sync::atomic::AtomicU64::new(0),
         });
         let store = LogStore {
             inner,
@@ -513,6 +515,14 @@ impl LogStore {
         if self.inner.writer.is_some() {
             return Ok(());
         }
+        // A watcher (inotify) that saw no file come or go since the last listing: it holds.
+        // (The watcher bumps the generation before it wakes followers of the change.)
+        let generation = self.inner.waiters.files_generation();
+        if generation != 0
+            && generation == self.inner.listed.load(std::sync::atomic::Ordering::Acquire)
+        {
+            return Ok(());
+        }
         // A file deleted between the listing and its open (a segment that became a part, parts
         // merged) means the listing is stale: list again.
         let mut tries = 0;
@@ -523,6 +533,12 @@ impl LogStore {
                 {
                     tries += 1;
                     std::thread::sleep(Duration::from_millis(2));
+                }
+                Ok(()) => {
+                    self.inner
+                        .listed
+                        .store(generation, std::sync::atomic::Ordering::Release);
+                    return Ok(());
                 }
                 other => return other,
             }

@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use parking_lot::{Condvar, Mutex};
 use tokio::sync::Notify;
 
@@ -81,6 +83,9 @@ struct Shared {
     /// What the watcher read of each live index, by execution: followers take their new runs
     /// from here instead of each scanning the same new index entries.
     tails: Mutex<HashMap<(Day, u32), TailIndex>>,
+    /// Bumped by the watcher whenever files came or went; 0 while no watcher with inotify
+    /// runs (then every refresh lists the directory).
+    files: AtomicU64,
 }
 
 /// The entries of one live index from position `from` to `to`, by execution hash; and the
@@ -147,6 +152,12 @@ impl Waiters {
     /// Wakes the followers of the executions with these hashes (after a flush).
     pub(crate) fn wake(&self, hashes: impl IntoIterator<Item = u64>) {
         self.shared.wake(hashes);
+    }
+
+    /// The generation of the directory's file list as the watcher saw it: unchanged since a
+    /// listing means the listing still holds (0: no watcher knows; list again).
+    pub(crate) fn files_generation(&self) -> u64 {
+        self.shared.files.load(Ordering::Acquire)
     }
 
     /// The runs of `hash` in live segment `seq` of `day` (index `view`) from index position
@@ -217,7 +228,13 @@ fn watch(dir: &Path, shared: &Weak<Shared>) {
         notify::Watcher::watch(&mut w, dir, notify::RecursiveMode::NonRecursive).map(|()| w)
     });
     let (_watcher, interval) = match watcher {
-        Ok(w) => (Some(w), SAFETY_LOOK),
+        Ok(w) => {
+            // From now on every change of the file list bumps the generation.
+            if let Some(s) = shared.upgrade() {
+                s.files.fetch_add(1, Ordering::AcqRel);
+            }
+            (Some(w), SAFETY_LOOK)
+        }
         Err(e) => {
             tracing::warn!(error = %e, dir = %dir.display(), "no inotify watch on the store; looking every 100 ms instead");
             (None, POLL_LOOK)
@@ -225,12 +242,10 @@ fn watch(dir: &Path, shared: &Weak<Shared>) {
     };
     let mut tails = Tails::default();
     // Where the indexes end now: only what comes after is news.
-    match shared.upgrade() {
-        Some(s) => {
-            tails.look(dir, &s, false);
-        }
+    let mut last_listing = match shared.upgrade() {
+        Some(s) => tails.look(dir, &s, false).1,
         None => return,
-    }
+    };
     loop {
         let first = rx.recv_timeout(interval);
         // Opening or reading a file (ours included: a look opens the directory) is not news;
@@ -273,7 +288,15 @@ fn watch(dir: &Path, shared: &Weak<Shared>) {
         let Some(shared) = shared.upgrade() else {
             return; // the store is gone
         };
-        let mut hashes = tails.look(dir, &shared, true);
+        let (mut hashes, listing) = tails.look(dir, &shared, true);
+        if listing != last_listing {
+            // Also when an event was lost: the periodic look compares the listings.
+            files_changed = true;
+            last_listing = listing;
+        }
+        if files_changed && _watcher.is_some() {
+            shared.files.fetch_add(1, Ordering::AcqRel);
+        }
         if files_changed || hashes.contains(&WAKE_ALL) {
             shared.wake_all();
         } else if !hashes.is_empty() {
@@ -297,11 +320,17 @@ impl Tails {
     /// Reads the new index entries of every live index in `dir` into `shared`'s tail indexes
     /// and returns their executions' hashes (with `news` false, only notes where each index
     /// ends now); forgets indexes that are gone.
-    fn look(&mut self, dir: &Path, shared: &Shared, news: bool) -> Vec<u64> {
+    fn look(
+        &mut self,
+        dir: &Path,
+        shared: &Shared,
+        news: bool,
+    ) -> (Vec<u64>, Vec<names::DayListing>) {
         let mut hashes = Vec::new();
         let Ok(listed) = names::list(dir) else {
-            return hashes;
+            return (hashes, Vec::new());
         };
+        let listing = listed.clone();
         let mut seen = Vec::new();
         let mut cache = shared.tails.lock();
         for l in listed {
@@ -319,7 +348,8 @@ impl Tails {
                     }
                 };
                 let (view, n) = entry;
-                let total = view.len().unwrap_or(0).saturating_sub(INDEX_HEADER_LEN) / ENTRY_LEN as u64;
+                let total =
+                    view.len().unwrap_or(0).saturating_sub(INDEX_HEADER_LEN) / ENTRY_LEN as u64;
                 let mut checkpoint = None;
                 if !news && !cache.contains_key(&key) {
                     // Start where the writer's checkpoint ends: a follower's first look then
@@ -369,6 +399,6 @@ impl Tails {
         }
         self.read.retain(|k, _| seen.contains(k));
         cache.retain(|k, _| seen.contains(k));
-        hashes
+        (hashes, listing)
     }
 }

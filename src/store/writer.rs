@@ -85,6 +85,8 @@ pub(crate) struct Inner {
     pub(super) open_segment: Mutex<Option<(Day, u32)>>,
     /// The followers waiting for executions' next entries.
     pub(super) waiters: super::waiters::Waiters,
+    /// The watcher's file-list generation of the last listing (`refresh_days`).
+    pub(super) listed: std::sync::atomic::AtomicU64,
 }
 
 impl Inner {
