@@ -95,6 +95,7 @@ mod clock;
 mod engine;
 mod entry;
 mod error;
+pub mod observe;
 mod runner;
 mod search;
 pub mod serve;

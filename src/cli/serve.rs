@@ -45,6 +45,7 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
     let store = Arc::new(super::open_for_reading(dir)?);
     let options = logstore::serve::Options {
         token: args.token,
+        metrics: Some(prometheus(dir, Arc::clone(&store))?),
         ..Default::default()
     };
     let app = logstore::serve::router_with(store, options);
@@ -73,6 +74,37 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Installs a Prometheus recorder of `logstore::observe`'s metrics and returns what renders
+/// `/metrics`: the store's gauges and every ship target's lag, set at each scrape, then the
+/// recorder's text.
+fn prometheus(
+    dir: &Path,
+    store: Arc<logstore::LogStore>,
+) -> Result<logstore::serve::metrics::Render, Box<dyn std::error::Error>> {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(logstore::observe::BUCKETS)?
+        .install_recorder()?;
+    logstore::observe::describe();
+    let dir = dir.to_owned();
+    Ok(Arc::new(move || {
+        logstore::serve::metrics::record_store_gauges(&store);
+        for target in logstore::ship::cursor::targets(&dir).unwrap_or_default() {
+            let Ok(s) = logstore::Shipper::status_of(&dir, target.as_deref()) else {
+                continue;
+            };
+            let name = target.unwrap_or_else(|| "default".to_owned());
+            metrics::gauge!("logstore_ship_lag_entries", "target" => name.clone())
+                .set(s.lag_entries as f64);
+            metrics::gauge!("logstore_ship_lag_seconds", "target" => name.clone())
+                .set(s.lag_seconds);
+            metrics::gauge!("logstore_shipped_entries", "target" => name)
+                .set(s.cursor.shipped as f64);
+        }
+        handle.run_upkeep();
+        handle.render()
+    }))
 }
 
 /// Threads of the blocking pool (store reads of requests and followers). With the runtime's

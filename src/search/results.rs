@@ -245,6 +245,7 @@ impl Iterator for Matches {
                 }
                 Ok(Msg::Found(Found::Damage(d))) => {
                     tracing::warn!(file = %d.file.display(), offset = d.offset, reason = %d.reason, "search skipped damaged data (run `logstore verify`)");
+                    crate::observe::damage(1);
                     self.damage.push(d);
                 }
                 Ok(Msg::Counted(n)) => {

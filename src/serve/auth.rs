@@ -16,7 +16,7 @@ use axum::Json;
 /// The cookie the viewer keeps the token in.
 pub(crate) const COOKIE: &str = "logstore_token";
 
-/// Refuses an `/api` request without the token (when one is set) with 401.
+/// Refuses an `/api` or `/metrics` request without the token (when one is set) with 401.
 pub(crate) async fn check(
     State(token): State<Option<Arc<str>>>,
     request: Request,
@@ -25,7 +25,8 @@ pub(crate) async fn check(
     let Some(token) = token else {
         return next.run(request).await;
     };
-    if !request.uri().path().starts_with("/api/") || presented(&request, &token) {
+    let path = request.uri().path();
+    if !(path.starts_with("/api/") || path == "/metrics") || presented(&request, &token) {
         return next.run(request).await;
     }
     let mut response = (

@@ -107,6 +107,7 @@ async fn run(
     request: FollowRequest,
     tx: mpsc::Sender<Result<Followed, StoreError>>,
 ) {
+    let _counted = crate::observe::Following::start();
     let wake = store.wake_of(&id);
     let sel = Arc::new(Selection {
         filter: request.filter.clone(),

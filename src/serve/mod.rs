@@ -4,6 +4,7 @@
 //! ```text
 //! router(store) ── auth (token, when set) ── headers (CSP, nosniff) ─┬─ /api/...   api.rs, follow.rs
 //!                                                                    ├─ /, /executions/{id}, /assets/...  viewer.rs
+//!                                                                    ├─ /metrics   metrics.rs
 //!                                                                    └─ /healthz
 //! ```
 //!
@@ -18,6 +19,7 @@ mod api;
 mod auth;
 mod error;
 mod follow;
+pub mod metrics;
 mod params;
 mod search;
 mod viewer;
@@ -34,7 +36,7 @@ use crate::{ExecutionId, LogStore, RunCache, StoreError};
 pub use follow::{follow, FollowRequest, Followed, Follower};
 
 /// How a [`router_with`] serves.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     /// When set, every `/api` request must carry `Authorization: Bearer TOKEN` (or the
     /// viewer's `logstore_token` cookie holding it).
@@ -42,6 +44,20 @@ pub struct Options {
     /// How often a follower looks without a wake-up (followers are woken when their
     /// execution may have new entries; this is the net under a lost wake-up).
     pub poll_interval: Duration,
+    /// Renders `GET /metrics` (Prometheus text); `None`: no `/metrics`. `logstore serve`
+    /// renders a `metrics-exporter-prometheus` recorder of `logstore::observe`'s metrics; an
+    /// engine with its own recorder can serve its own.
+    pub metrics: Option<metrics::Render>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("poll_interval", &self.poll_interval)
+            .field("metrics", &self.metrics.is_some())
+            .finish()
+    }
 }
 
 /// The default safety look of a follower: rare, so that ten thousand idle followers cost next
@@ -54,6 +70,7 @@ impl Default for Options {
         Options {
             token: None,
             poll_interval: DEFAULT_POLL_INTERVAL,
+            metrics: None,
         }
     }
 }
@@ -123,10 +140,15 @@ pub fn router_with(store: Arc<LogStore>, options: Options) -> Router {
         .route("/api/{*rest}", get(api::not_found))
         .with_state(state);
     let token = options.token.map(Arc::<str>::from);
+    let scrape = Router::new()
+        .route("/metrics", get(metrics::metrics))
+        .with_state(options.metrics);
     Router::new()
         .route("/healthz", get(api::healthz))
         .merge(viewer::routes())
         .merge(api)
+        .merge(scrape)
+        .layer(axum::middleware::from_fn(metrics::timed))
         .layer(axum::middleware::from_fn_with_state(token, auth::check))
         .layer(axum::middleware::from_fn(auth::headers))
 }

@@ -184,6 +184,7 @@ impl LogStore {
                 }
                 for d in &rec.damage {
                     tracing::warn!(file = %d.file.display(), offset = d.offset, len = d.len, reason = %d.reason, "damaged records skipped");
+                    crate::observe::damage(1);
                 }
                 damage.extend(rec.damage.iter().cloned());
                 let files = LiveFiles::resume(&segments_dir, day, seq, &rec)?;
@@ -389,7 +390,7 @@ impl LogStore {
     }
 
     /// The wake-up of `execution_id`'s followers in this process: take it before reading,
-    /// then wait on it ([`Wake::notify`] or [`Wake::wait`]); it fires when the execution may
+    /// then wait on it ([`Wake::notify`](crate::Wake::notify) or [`Wake::wait`](crate::Wake::wait)); it fires when the execution may
     /// have new entries (a flush of this writer, or, in a read-only store, one the watcher saw
     /// in the files). A hint, not the data: read the store after it fires.
     pub fn wake_of(&self, execution_id: &ExecutionId) -> Arc<crate::Wake> {

@@ -286,6 +286,7 @@ fn visit_run(
     });
     for (at, len, e) in damage {
         tracing::warn!(file = %day.path().display(), offset = run.offset + at as u64, len, error = %e, "skipped damaged bytes (run `logstore verify`)");
+        crate::observe::damage(1);
     }
     result.map(|()| keep_going)
 }
@@ -328,6 +329,7 @@ fn visit_sealed(
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "skipped a damaged block (run `logstore verify`)");
+                    crate::observe::damage(1);
                     return true;
                 }
             };

@@ -187,7 +187,16 @@ fn tidy_day(inner: &Inner, day: Day) -> Result<Vec<SealOutcome>> {
             None => return Ok(done),
         };
         match step {
-            Some(outcome) => done.push(outcome),
+            Some(outcome) => {
+                let name = match outcome.step {
+                    SealStep::Part { .. } => "part",
+                    SealStep::Day { .. } => "day",
+                    SealStep::Merge { .. } => "merge",
+                    SealStep::Whole => "day",
+                };
+                crate::observe::sealed(name, outcome.v1_bytes, outcome.elapsed);
+                done.push(outcome);
+            }
             None => return Ok(done),
         }
     }

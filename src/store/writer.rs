@@ -131,9 +131,12 @@ impl Inner {
         if w.batch.is_empty() {
             return Ok(());
         }
+        let started = std::time::Instant::now();
+        let entries = w.batch.len();
         let result = self.write_batch(w);
         match &result {
             Ok(()) => {
+                crate::observe::flushed(entries, w.layout.bytes.len(), started.elapsed());
                 w.batch.clear();
                 w.last_error = None;
             }
@@ -299,8 +302,10 @@ impl Inner {
             // that can hold unsynced flushes.
             let result = flushed.and_then(|(file, written)| {
                 if let Some(f) = &file {
+                    let started = std::time::Instant::now();
                     f.sync_data()
                         .map_err(StoreError::io("fsync segment", &self.segments_dir))?;
+                    crate::observe::fsynced(started.elapsed());
                     self.fsyncs
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }

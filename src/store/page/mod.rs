@@ -349,6 +349,7 @@ fn read_run_lines(
     });
     for (at, len, e) in damage {
         tracing::warn!(file = %day.path().display(), offset = run.offset + at as u64, len, error = %e, "skipped damaged bytes (run `logstore verify`)");
+        crate::observe::damage(1);
     }
     Ok(more)
 }

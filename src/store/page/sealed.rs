@@ -71,6 +71,7 @@ pub(super) fn read_lines(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "skipped a damaged block (run `logstore verify`)");
+                crate::observe::damage(1);
                 if inner(i) {
                     line += entries_of(i);
                 }
