@@ -82,6 +82,48 @@ fn bench_append(c: &mut Criterion) {
     group.finish();
 }
 
+/// Entries appended per measured call of `append_threads`, split evenly between the threads.
+const THREADED_PER_CALL: u64 = 64_000;
+
+/// `append` from 1, 2, 8 and 64 threads at once (each its own executions, default group
+/// commit), in entries/s of all threads together: how the append path scales with callers.
+fn bench_append_threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("append_threads");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .throughput(Throughput::Elements(THREADED_PER_CALL));
+    for threads in [1u64, 2, 8, 64] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LogStore::open(dir.path()).expect("open");
+        let per_thread = THREADED_PER_CALL / threads;
+        group.bench_function(BenchmarkId::from_parameter(threads), |b| {
+            b.iter_custom(|iters| {
+                let start = Barrier::new(usize::try_from(threads).expect("fits") + 1);
+                let elapsed = std::thread::scope(|scope| {
+                    for t in 0..threads {
+                        let (store, start) = (&store, &start);
+                        scope.spawn(move || {
+                            let mut wl = Workload::new(EXECUTIONS);
+                            start.wait();
+                            for i in 0..iters * per_thread {
+                                // Thread t's entries: its own slice of the workload's executions.
+                                store.append(wl.entry(i * threads + t)).expect("append");
+                            }
+                        });
+                    }
+                    start.wait();
+                    Instant::now()
+                });
+                elapsed.elapsed()
+            });
+        });
+        drop(store);
+    }
+    group.finish();
+}
+
 /// One finishing execution: a few entries, the terminal entry, then `finish_execution` (which
 /// flushes and fsyncs, sharing the fsync with concurrent callers).
 struct Finisher {
@@ -511,6 +553,7 @@ fn bench_capture(c: &mut Criterion) {
 criterion_group!(
     benches,
     bench_append,
+    bench_append_threads,
     bench_finish,
     bench_finish_async,
     bench_query,

@@ -129,6 +129,7 @@ pub use store::page::{LineCursor, RunCache};
 pub use store::query::{DayStats, ExecutionSummary, Filter, Follower, Stored};
 pub use store::recovery::Damage;
 pub use store::sealed::seal::{SealOutcome, SealStep};
+pub use store::summary::{ListFilter, ListPage};
 pub use store::verify::{Problem, VerifyReport};
 pub use store::waiters::Wake;
 pub use store::{Config, LogStore, DEFAULT_PART_BYTES};

@@ -685,3 +685,58 @@ fn completions_complete_subcommands_and_flags() {
     }
     assert!(std::fs::read_to_string(&zsh).unwrap().contains("--otlp"));
 }
+
+/// `list -n N` gives the newest N, newest first; the filters (state, time range, id prefix)
+/// narrow both forms.
+#[test]
+fn list_newest_with_state_time_and_prefix_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path()).unwrap();
+    for i in 0..6i64 {
+        let exec = format!("job-{}-{i}", if i % 2 == 0 { "a" } else { "b" });
+        store.append(&entry(&exec, NOON + i * 1000, "x")).unwrap();
+        if i % 3 == 0 {
+            store
+                .append(&terminal(&exec, NOON + i * 1000 + 1, "FAILED"))
+                .unwrap();
+        }
+    }
+    drop(store);
+    let ids = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["list", "--json"];
+        all.extend_from_slice(args);
+        let out = logstore_output(dir.path(), &all);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["execution_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(ids(&["-n", "2"]), ["job-b-5", "job-a-4"]);
+    assert_eq!(
+        ids(&["--prefix", "job-a"]),
+        ["job-a-0", "job-a-2", "job-a-4"]
+    );
+    assert_eq!(ids(&["--state", "failed"]), ["job-a-0", "job-b-3"]);
+    assert_eq!(
+        ids(&["-n", "5", "--state", "running"]),
+        ["job-b-5", "job-a-4", "job-a-2", "job-b-1"]
+    );
+    let since = (NOON + 2000).to_string();
+    let until = (NOON + 4000).to_string();
+    assert_eq!(
+        ids(&["--since", &since, "--until", &until]),
+        ["job-a-2", "job-b-3"]
+    );
+    let out = logstore_output(dir.path(), &["list", "--state", "done"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not a state"),
+        "{out:?}"
+    );
+}

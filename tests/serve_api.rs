@@ -165,6 +165,40 @@ fn executions_are_listed_newest_first_with_cursor_paging() {
         t0 + 20_000
     ));
     assert_eq!(running["executions"].as_array().unwrap().len(), 2); // exec-20, exec-23
+                                                                    // A time range (an entry in [since, until)) and an id prefix, paged.
+    let ids_of = |v: &serde_json::Value| -> Vec<String> {
+        v["executions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["execution_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let range = get_json(&format!(
+        "{}/api/executions?since={}&until={}",
+        server.url,
+        t0 + 5_001,
+        t0 + 8_000
+    ));
+    assert_eq!(ids_of(&range), ["exec-07", "exec-06", "exec-05"]);
+    let prefixed = get_json(&format!(
+        "{}/api/executions?prefix=exec-1&limit=4",
+        server.url
+    ));
+    assert_eq!(
+        ids_of(&prefixed),
+        ["exec-19", "exec-18", "exec-17", "exec-16"]
+    );
+    let rest = get_json(&format!(
+        "{}/api/executions?prefix=exec-1&limit=10&cursor={}",
+        server.url,
+        prefixed["next"].as_str().unwrap()
+    ));
+    assert_eq!(
+        ids_of(&rest),
+        ["exec-15", "exec-14", "exec-13", "exec-12", "exec-11", "exec-10"]
+    );
+    assert!(rest["next"].is_null());
     let one = get_json(&format!("{}/api/executions/exec-03", server.url));
     assert_eq!(one["final_state"], "SUCCESS");
     assert_eq!(one["entries"], 3);

@@ -24,6 +24,34 @@ pub struct Args {
     /// Print NDJSON, one object per execution.
     #[arg(long)]
     json: bool,
+    /// Only the newest N executions (by first entry), newest first. Without it, every
+    /// execution, oldest first.
+    #[arg(short = 'n', long = "newest", value_name = "N")]
+    newest: Option<usize>,
+    /// Only executions in this state: SUCCESS, FAILED, CANCELLED, or RUNNING (no terminal
+    /// entry stored).
+    #[arg(long, value_name = "STATE", value_parser = parse_state)]
+    state: Option<String>,
+    /// Only executions with an entry at or after T (RFC 3339, Unix ms, or a duration ago such
+    /// as 2h).
+    #[arg(long, value_name = "T", value_parser = super::parse_time)]
+    since: Option<i64>,
+    /// Only executions with an entry before T.
+    #[arg(long, value_name = "T", value_parser = super::parse_time)]
+    until: Option<i64>,
+    /// Only executions whose id starts with PREFIX.
+    #[arg(long, value_name = "PREFIX")]
+    prefix: Option<String>,
+}
+
+fn parse_state(s: &str) -> Result<String, String> {
+    let up = s.to_ascii_uppercase();
+    match up.as_str() {
+        "SUCCESS" | "FAILED" | "CANCELLED" | "RUNNING" => Ok(up),
+        _ => Err(format!(
+            "{s:?} is not a state: expected SUCCESS, FAILED, CANCELLED or RUNNING"
+        )),
+    }
 }
 
 /// One execution in `list --json`.
@@ -41,7 +69,21 @@ struct JsonSummary<'a> {
 /// Lists the executions of the store at `dir`.
 pub fn run(dir: &Path, args: Args) -> CmdResult {
     let store = super::open_for_reading(dir)?;
-    let executions = store.list()?;
+    let filter = logstore::ListFilter {
+        state: args.state.clone(),
+        since_ms: args.since,
+        until_ms: args.until,
+        prefix: args.prefix.clone(),
+        after: None,
+        limit: args.newest,
+    };
+    let executions = if args.newest.is_some() {
+        store.executions(&filter)?.executions
+    } else {
+        let mut all = store.list()?;
+        all.retain(|s| filter.matches(s));
+        all
+    };
     let mut out = Out::stdout();
     if args.json {
         for s in &executions {

@@ -14,6 +14,7 @@ use super::error::{ApiError, ApiResult};
 use super::params::{self, Params, RawQuery, Text, DEFAULT_LIMIT, MAX_LIMIT};
 use super::AppState;
 use crate::format::PayloadRef;
+use crate::ListFilter;
 use crate::{ExecutionId, ExecutionSummary, Filter, LogEntry, LogStore, RunCache, StoreError};
 
 /// `GET /healthz`.
@@ -52,7 +53,10 @@ impl<'a> From<&'a ExecutionSummary> for ExecutionJson<'a> {
 
 /// `GET /api/executions?state=&since=&limit=&cursor=`: newest first (by first entry).
 pub(crate) async fn executions(State(app): State<AppState>, raw: RawQuery) -> ApiResult<Response> {
-    let p = Params::parse(raw, &["state", "since", "limit", "cursor"])?;
+    let p = Params::parse(
+        raw,
+        &["state", "since", "until", "prefix", "limit", "cursor"],
+    )?;
     let state = p.parse_with("state", |s| {
         let up = s.to_ascii_uppercase();
         match up.as_str() {
@@ -62,36 +66,19 @@ pub(crate) async fn executions(State(app): State<AppState>, raw: RawQuery) -> Ap
             )),
         }
     })?;
-    let since = p.time("since")?;
-    let limit = p.count("limit", MAX_LIMIT)?.unwrap_or(100).max(1);
-    let cursor = p.parse_with("cursor", parse_list_cursor)?;
+    let filter = ListFilter {
+        state,
+        since_ms: p.time("since")?,
+        until_ms: p.time("until")?,
+        prefix: p.get("prefix").filter(|s| !s.is_empty()).map(str::to_owned),
+        after: p.parse_with("cursor", parse_list_cursor)?,
+        limit: Some(p.count("limit", MAX_LIMIT)?.unwrap_or(100).max(1)),
+    };
     let store = Arc::clone(&app.store);
-    let all = tokio::task::spawn_blocking(move || store.list()).await??;
-    let mut picked: Vec<&ExecutionSummary> = all
-        .iter()
-        .rev() // list() is oldest first
-        .filter(|s| {
-            cursor
-                .as_ref()
-                .is_none_or(|c| (s.first_ts, s.execution_id.as_str()) < (c.0, c.1.as_str()))
-        })
-        .filter(|s| since.is_none_or(|t| s.last_ts >= t))
-        .filter(|s| match state.as_deref() {
-            None => true,
-            Some("RUNNING") => s.final_state.is_none(),
-            Some(st) => s.final_state.as_deref() == Some(st),
-        })
-        .take(limit + 1)
-        .collect();
-    let next = (picked.len() > limit).then(|| {
-        picked.truncate(limit);
-        picked
-            .last()
-            .map(|s| format!("{}_{}", s.first_ts, s.execution_id.as_str()))
-    });
+    let page = tokio::task::spawn_blocking(move || store.executions(&filter)).await??;
     let body = serde_json::json!({
-        "executions": picked.iter().map(|s| ExecutionJson::from(*s)).collect::<Vec<_>>(),
-        "next": next.flatten(),
+        "executions": page.executions.iter().map(ExecutionJson::from).collect::<Vec<_>>(),
+        "next": page.next.map(|(ts, id)| format!("{ts}_{id}")),
     });
     Ok(Json(body).into_response())
 }

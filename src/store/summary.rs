@@ -292,3 +292,78 @@ pub struct DayStats {
     /// Segments in the live layout (the open one, and closed ones not yet parts).
     pub segments: u64,
 }
+
+/// Which executions a listing wants, newest first (`LogStore::executions`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    /// Only executions in this state: `SUCCESS`, `FAILED`, `CANCELLED`, or `RUNNING` (no
+    /// terminal entry stored).
+    pub state: Option<String>,
+    /// Only executions with an entry at or after this time (Unix ms): their last entry is.
+    pub since_ms: Option<i64>,
+    /// Only executions with an entry before this time: their first entry is.
+    pub until_ms: Option<i64>,
+    /// Only executions whose id starts with this.
+    pub prefix: Option<String>,
+    /// Only executions that come after this one in the listing (a page's `next`): by first
+    /// timestamp, then id, both descending.
+    pub after: Option<(i64, String)>,
+    /// At most this many.
+    pub limit: Option<usize>,
+}
+
+impl ListFilter {
+    /// Whether `s` passes every condition but the paging.
+    pub fn matches(&self, s: &ExecutionSummary) -> bool {
+        self.since_ms.is_none_or(|t| s.last_ts >= t)
+            && self.until_ms.is_none_or(|t| s.first_ts < t)
+            && self
+                .prefix
+                .as_deref()
+                .is_none_or(|p| s.execution_id.as_str().starts_with(p))
+            && match self.state.as_deref() {
+                None => true,
+                Some("RUNNING") => s.final_state.is_none(),
+                Some(st) => s.final_state.as_deref() == Some(st),
+            }
+    }
+}
+
+/// A page of executions, newest first, and where the next page starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPage {
+    /// The executions, newest (by first entry) first.
+    pub executions: Vec<ExecutionSummary>,
+    /// The `after` of the next page, when there is more.
+    pub next: Option<(i64, String)>,
+}
+
+impl LogStore {
+    /// The executions that pass `filter`, newest first (by first entry, then id), at most
+    /// `filter.limit`, after `filter.after`.
+    pub fn executions(&self, filter: &ListFilter) -> Result<ListPage> {
+        let mut all = self.list()?;
+        all.retain(|s| filter.matches(s));
+        fn key(s: &ExecutionSummary) -> (i64, &str) {
+            (s.first_ts, s.execution_id.as_str())
+        }
+        all.sort_unstable_by(|a, b| key(b).cmp(&key(a)));
+        if let Some((ts, id)) = &filter.after {
+            let start = all.partition_point(|s| key(s) >= (*ts, id.as_str()));
+            all.drain(..start);
+        }
+        let mut next = None;
+        if let Some(limit) = filter.limit {
+            if all.len() > limit {
+                all.truncate(limit);
+                next = all
+                    .last()
+                    .map(|s| (s.first_ts, s.execution_id.as_str().to_owned()));
+            }
+        }
+        Ok(ListPage {
+            executions: all,
+            next,
+        })
+    }
+}
