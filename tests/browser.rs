@@ -478,3 +478,74 @@ fn hostile_messages_show_as_text_and_execute_nothing() {
     );
     screenshot(&tab, "hostile");
 }
+
+/// The list page's filters (id prefix, state, time range) reach the API and the page's URL,
+/// the "Started" column says how long ago, and a long line wraps on the execution page when
+/// asked to (remembered across reloads) instead of scrolling sideways.
+#[test]
+fn list_filters_relative_times_and_wrapped_lines() {
+    let Some(tab) = tab() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let now = now_ms();
+    let long = format!("start {} end", "wrap-me ".repeat(400));
+    write_store(
+        dir.path(),
+        [
+            varied("batch-a-1", now - 3 * 3_600_000, 0),
+            terminal("batch-a-1", now - 3 * 3_600_000 + 5, "SUCCESS"),
+            varied("batch-b-2", now - 120_000, 1),
+            LogEntry::new(common::id("other-3"), now - 60_000, Level::Info, "worker", long),
+        ],
+    );
+    let server = Server::start(dir.path(), None);
+    open(&tab, &server.url);
+    let rows = |n: usize| format!("document.querySelectorAll('#executions tbody tr').length === {n}");
+    wait_for(&tab, &rows(3), Duration::from_secs(10));
+    assert_eq!(texts(&tab, "#executions td.ago"), ["1 min ago", "2 min ago", "3 h ago"]);
+    // The absolute time is the cell's title.
+    assert!(eval(&tab, "document.querySelector('td.ago').title")
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
+
+    let set = |id: &str, value: &str, event: &str| {
+        eval(
+            &tab,
+            &format!("(() => {{ const e = document.getElementById('{id}'); e.value = '{value}'; e.dispatchEvent(new Event('{event}')); return 0; }})()"),
+        )
+    };
+    set("prefix", "batch", "input");
+    wait_for(&tab, &rows(2), Duration::from_secs(10));
+    assert_eq!(texts(&tab, "#executions td.id"), ["batch-b-2", "batch-a-1"]);
+    assert_eq!(eval(&tab, "location.search"), "?prefix=batch");
+    set("state", "RUNNING", "change");
+    wait_for(&tab, &rows(1), Duration::from_secs(10));
+    assert_eq!(texts(&tab, "#executions td.id"), ["batch-b-2"]);
+    set("state", "", "change");
+    wait_for(&tab, &rows(2), Duration::from_secs(10));
+    set("when", "3600000", "change");
+    wait_for(&tab, &rows(1), Duration::from_secs(10));
+    assert_eq!(texts(&tab, "#executions td.id"), ["batch-b-2"]);
+    // A reload keeps the filters (they are in the URL).
+    open(&tab, &format!("{}/{}", server.url, eval(&tab, "location.search").as_str().unwrap()));
+    wait_for(&tab, &rows(1), Duration::from_secs(10));
+    assert_eq!(eval(&tab, "document.getElementById('prefix').value"), "batch");
+    screenshot(&tab, "list-filtered");
+
+    // The long line scrolls sideways, then wraps.
+    open(&tab, &format!("{}/executions/other-3", server.url));
+    wait_for(&tab, READY, Duration::from_secs(10));
+    eval(&tab, "localStorage.removeItem('logstore.wrap'); 0");
+    let sideways = "(() => { const l = document.getElementById('log'); return l.scrollWidth > l.clientWidth + 1; })()";
+    let tall = "document.querySelector('.row[data-line]').offsetHeight > 40";
+    assert_eq!(eval(&tab, sideways), Value::Bool(true));
+    tab.find_element("#wrap").unwrap().click().unwrap();
+    wait_for(&tab, tall, Duration::from_secs(10));
+    assert_eq!(eval(&tab, sideways), Value::Bool(false));
+    assert_eq!(eval(&tab, "document.getElementById('wrap').getAttribute('aria-pressed')"), "true");
+    screenshot(&tab, "wrapped");
+    open(&tab, &format!("{}/executions/other-3", server.url));
+    wait_for(&tab, READY, Duration::from_secs(10));
+    wait_for(&tab, tall, Duration::from_secs(10));
+    eval(&tab, "localStorage.removeItem('logstore.wrap'); 0");
+}

@@ -79,6 +79,18 @@ const Viewer = (() => {
       pad(d.getMilliseconds(), 3);
   }
 
+  // "just now", "3 min ago", "2 h ago", "5 days ago" (or "in 2 min" for a clock ahead).
+  function ago(ms, now) {
+    const d = (now === undefined ? Date.now() : now) - ms;
+    const a = Math.abs(d);
+    const say = (n, unit) => (d < 0 ? "in " + n + " " + unit : n + " " + unit + " ago");
+    if (a < 45000) return "just now";
+    if (a < 3600000) return say(Math.round(a / 60000), "min");
+    if (a < 86400000) return say(Math.round(a / 3600000), "h");
+    const days = Math.round(a / 86400000);
+    return say(days, days === 1 ? "day" : "days");
+  }
+
   function el(tag, cls, text) {
     const e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -190,5 +202,5 @@ const Viewer = (() => {
     return Date.now() - e.last_timestamp < 3600 * 1000 ? "RUNNING" : "-";
   }
 
-  return { api, askToken, el, ansi, time, setupTz, stateOf, headers };
+  return { api, askToken, el, ansi, time, ago, setupTz, stateOf, headers };
 })();

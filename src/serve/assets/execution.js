@@ -305,6 +305,19 @@
   $("task").oninput = changed;
   $("q").oninput = changed;
   Viewer.setupTz(schedule);
+  // Wrap long lines (remembered across pages). The window stays one line per step of the
+  // scroll bar; a wrapped line only takes more room on screen.
+  const wrapBtn = $("wrap");
+  const setWrap = (on) => {
+    log.classList.toggle("wrap", on);
+    wrapBtn.setAttribute("aria-pressed", String(on));
+    localStorage.setItem("logstore.wrap", on ? "1" : "0");
+  };
+  setWrap(localStorage.getItem("logstore.wrap") === "1");
+  wrapBtn.onclick = () => {
+    setWrap(!log.classList.contains("wrap"));
+    schedule();
+  };
 
   // Filters may come in the address (a search hit links to `?q=...`).
   const initial = new URLSearchParams(location.search);

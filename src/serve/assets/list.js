@@ -1,4 +1,5 @@
-// The executions list: newest first, paged by the API's cursor.
+// The executions list: newest first, paged by the API's cursor, filtered by state, time and
+// id prefix (kept in the page's URL, so a filtered list can be linked and reloaded).
 "use strict";
 
 (() => {
@@ -6,6 +7,12 @@
   const status = document.getElementById("status");
   const more = document.getElementById("more");
   const stateSel = document.getElementById("state");
+  const whenSel = document.getElementById("when");
+  const prefixIn = document.getElementById("prefix");
+  const start = new URLSearchParams(location.search);
+  stateSel.value = start.get("state") || "";
+  whenSel.value = start.get("when") || "";
+  prefixIn.value = start.get("prefix") || "";
   let next = null;
   let shown = [];
 
@@ -16,6 +23,10 @@
     a.href = "/executions/" + encodeURIComponent(e.execution_id);
     idCell.appendChild(a);
     tr.appendChild(idCell);
+    const started = Viewer.el("td", "ago", Viewer.ago(e.first_timestamp));
+    started.title = Viewer.time(e.first_timestamp);
+    started.dataset.ms = String(e.first_timestamp);
+    tr.appendChild(started);
     tr.appendChild(Viewer.el("td", null, Viewer.time(e.first_timestamp)));
     tr.appendChild(Viewer.el("td", null, Viewer.time(e.last_timestamp)));
     tr.appendChild(Viewer.el("td", "num", e.entries.toLocaleString("en")));
@@ -35,7 +46,20 @@
 
   async function load(append) {
     const params = new URLSearchParams({ limit: "100" });
-    if (stateSel.value) params.set("state", stateSel.value);
+    const inUrl = new URLSearchParams();
+    if (stateSel.value) {
+      params.set("state", stateSel.value);
+      inUrl.set("state", stateSel.value);
+    }
+    if (whenSel.value) {
+      params.set("since", String(Date.now() - Number(whenSel.value)));
+      inUrl.set("when", whenSel.value);
+    }
+    if (prefixIn.value.trim()) {
+      params.set("prefix", prefixIn.value.trim());
+      inUrl.set("prefix", prefixIn.value.trim());
+    }
+    if (!append) history.replaceState(null, "", inUrl.toString() ? "?" + inUrl : location.pathname);
     if (append && next) params.set("cursor", next);
     status.textContent = "Loading…";
     try {
@@ -87,6 +111,18 @@
   };
 
   stateSel.onchange = () => load(false);
+  whenSel.onchange = () => load(false);
+  let typing = null;
+  prefixIn.oninput = () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => load(false), 250);
+  };
+  // Relative times age: refresh them every half minute.
+  setInterval(() => {
+    for (const td of tbody.querySelectorAll("td.ago")) {
+      td.textContent = Viewer.ago(Number(td.dataset.ms));
+    }
+  }, 30000);
   document.getElementById("refresh").onclick = () => load(false);
   more.onclick = () => load(true);
   Viewer.setupTz(render);
