@@ -494,14 +494,24 @@ fn list_filters_relative_times_and_wrapped_lines() {
             varied("batch-a-1", now - 3 * 3_600_000, 0),
             terminal("batch-a-1", now - 3 * 3_600_000 + 5, "SUCCESS"),
             varied("batch-b-2", now - 120_000, 1),
-            LogEntry::new(common::id("other-3"), now - 60_000, Level::Info, "worker", long),
+            LogEntry::new(
+                common::id("other-3"),
+                now - 60_000,
+                Level::Info,
+                "worker",
+                long,
+            ),
         ],
     );
     let server = Server::start(dir.path(), None);
     open(&tab, &server.url);
-    let rows = |n: usize| format!("document.querySelectorAll('#executions tbody tr').length === {n}");
+    let rows =
+        |n: usize| format!("document.querySelectorAll('#executions tbody tr').length === {n}");
     wait_for(&tab, &rows(3), Duration::from_secs(10));
-    assert_eq!(texts(&tab, "#executions td.ago"), ["1 min ago", "2 min ago", "3 h ago"]);
+    assert_eq!(
+        texts(&tab, "#executions td.ago"),
+        ["1 min ago", "2 min ago", "3 h ago"]
+    );
     // The absolute time is the cell's title.
     assert!(eval(&tab, "document.querySelector('td.ago').title")
         .as_str()
@@ -527,9 +537,19 @@ fn list_filters_relative_times_and_wrapped_lines() {
     wait_for(&tab, &rows(1), Duration::from_secs(10));
     assert_eq!(texts(&tab, "#executions td.id"), ["batch-b-2"]);
     // A reload keeps the filters (they are in the URL).
-    open(&tab, &format!("{}/{}", server.url, eval(&tab, "location.search").as_str().unwrap()));
+    open(
+        &tab,
+        &format!(
+            "{}/{}",
+            server.url,
+            eval(&tab, "location.search").as_str().unwrap()
+        ),
+    );
     wait_for(&tab, &rows(1), Duration::from_secs(10));
-    assert_eq!(eval(&tab, "document.getElementById('prefix').value"), "batch");
+    assert_eq!(
+        eval(&tab, "document.getElementById('prefix').value"),
+        "batch"
+    );
     screenshot(&tab, "list-filtered");
 
     // The long line scrolls sideways, then wraps.
@@ -542,7 +562,13 @@ fn list_filters_relative_times_and_wrapped_lines() {
     tab.find_element("#wrap").unwrap().click().unwrap();
     wait_for(&tab, tall, Duration::from_secs(10));
     assert_eq!(eval(&tab, sideways), Value::Bool(false));
-    assert_eq!(eval(&tab, "document.getElementById('wrap').getAttribute('aria-pressed')"), "true");
+    assert_eq!(
+        eval(
+            &tab,
+            "document.getElementById('wrap').getAttribute('aria-pressed')"
+        ),
+        "true"
+    );
     screenshot(&tab, "wrapped");
     open(&tab, &format!("{}/executions/other-3", server.url));
     wait_for(&tab, READY, Duration::from_secs(10));

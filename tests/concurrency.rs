@@ -32,11 +32,14 @@ fn assert_prefix(exec: &str, got: &[LogEntry], seen_before: usize, who: &str) {
         got.len()
     );
     for (seq, e) in got.iter().enumerate() {
-        assert_eq!(
-            e,
-            &generated_entry(exec, seq as u64, PER_EXEC),
-            "{who}: {exec} entry {seq} is not the one appended at that place"
-        );
+        let want = generated_entry(exec, seq as u64, PER_EXEC);
+        if e != &want {
+            let around: Vec<_> = got[seq.saturating_sub(2)..(seq + 8).min(got.len())]
+                .iter()
+                .map(generated_seq)
+                .collect();
+            panic!("{who}: {exec} entry {seq} is not the one appended at that place (numbers around it: {around:?})\n got {e:?}\nwant {want:?}");
+        }
     }
 }
 

@@ -466,3 +466,27 @@ fn gc_honours_every_retention_hold() {
         ("audit", Some(days[3]))
     );
 }
+
+/// A reader that opens a segment the instant after the writer created it, before its header
+/// is written, must not keep its guess of the segment's format: once the header and records
+/// are there, the reader sees them (it once took such a segment for the old format forever
+/// and skipped every record in it as damaged).
+#[test]
+fn a_reader_that_saw_a_segment_before_its_header_reads_it_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path()).unwrap();
+    for i in 0..10 {
+        store.append(&entry("early", NOON + i, "line")).unwrap();
+    }
+    store.flush(Durability::Written).unwrap();
+    let seg = last_segment(dir.path());
+    let bytes = std::fs::read(&seg).unwrap();
+    // The reader opens while the segment is still empty...
+    std::fs::write(&seg, b"").unwrap();
+    let reader = LogStore::open_read_only(dir.path()).unwrap();
+    assert!(all_of(&reader, "early").is_empty());
+    // ... then the header and the records land.
+    std::fs::write(&seg, &bytes).unwrap();
+    assert_eq!(all_of(&reader, "early").len(), 10);
+    drop(store);
+}

@@ -89,6 +89,9 @@ pub(crate) struct SegFiles {
     /// How its frames are checked (its header's version and salt).
     pub(crate) kind: FrameKind,
     pub(crate) index: DayIndex,
+    /// Opened before the writer had written its header (a reader that raced the roll): it
+    /// holds nothing yet, and `kind` is a guess, so the next refresh opens it again.
+    pub(crate) provisional: bool,
 }
 
 /// One day's files, as readers see them: the sealed prefix (parts, or the whole sealed day),
@@ -487,8 +490,9 @@ pub(super) fn open_day(
         let reused = reuse
             .old
             .and_then(|d| d.segs.iter().find(|s| s.seq == seq))
-            // A segment whose index was sorted or scanned stays what it was.
-            .filter(|s| !matches!(s.index, DayIndex::Own(_)) || !foreign);
+            // A segment whose index was sorted or scanned stays what it was (one opened
+            // before its header was written is opened again).
+            .filter(|s| (!matches!(s.index, DayIndex::Own(_)) || !foreign) && !s.provisional);
         match reused {
             Some(s) => segs.push(Arc::clone(s)),
             None => segs.push(Arc::new(open_segment(segments_dir, day, seq, foreign)?)),
@@ -547,6 +551,10 @@ pub(super) fn open_segment(
     };
     let access = if foreign { Access::Pread } else { Access::Map };
     let segment = FileView::open(&seg, access).map_err(StoreError::io("open segment", &seg))?;
+    let provisional = segment
+        .len()
+        .map_err(StoreError::io("stat segment", &seg))?
+        < crate::store::segment::SEGMENT_HEADER_LEN;
     let kind = crate::store::segment::read_frame_kind(&segment)?;
     Ok(SegFiles {
         day,
@@ -554,5 +562,6 @@ pub(super) fn open_segment(
         segment,
         kind,
         index,
+        provisional,
     })
 }

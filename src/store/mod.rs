@@ -547,13 +547,23 @@ impl LogStore {
     }
 
     fn refresh_once(&self) -> Result<()> {
-        let listed = names::list(&self.inner.segments_dir)?;
+        let mut listed = names::list(&self.inner.segments_dir)?;
+        // A listing that raced the sealer's rename of a part can miss it: list again.
+        for _ in 0..100 {
+            if !listed.iter().any(names::DayListing::has_gap) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            listed = names::list(&self.inner.segments_dir)?;
+        }
         let old = self.inner.days.read().clone();
         let mut fresh = Vec::with_capacity(listed.len());
         let mut unreadable = Vec::new();
         for l in listed.into_iter().filter(|l| !l.is_empty()) {
             let prev = old.iter().find(|d| d.day == l.day);
-            if let Some(d) = prev.filter(|d| d.listing == l) {
+            if let Some(d) =
+                prev.filter(|d| d.listing == l && !d.segs.iter().any(|s| s.provisional))
+            {
                 fresh.push(Arc::clone(d));
                 continue;
             }

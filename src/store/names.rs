@@ -155,6 +155,26 @@ impl DayListing {
         seg.max(part.as_ref()).map_or(1, |&n| n + 1)
     }
 
+    /// Whether the parts and segments in use leave a segment number out between them. The
+    /// writer never does (a part replaces exactly the segments it covers), so a gap means
+    /// this listing raced a rename: `readdir` may miss a part renamed into place while it
+    /// runs, yet not the unlink of the segment it replaced. Readers list again.
+    pub(crate) fn has_gap(&self) -> bool {
+        if self.sealed {
+            return false;
+        }
+        let mut ranges: Vec<(u32, u32)> = self
+            .parts
+            .iter()
+            .copied()
+            .chain(self.segments.iter().map(|&s| (s, s)))
+            .collect();
+        ranges.sort_unstable();
+        ranges
+            .windows(2)
+            .any(|w| w[1].0 != w[0].1.saturating_add(1))
+    }
+
     /// Whether the day has any file holding entries.
     pub(crate) fn is_empty(&self) -> bool {
         !self.sealed && self.parts.is_empty() && self.segments.is_empty()
@@ -321,6 +341,25 @@ pub(crate) fn remove_covered(dir: &Path, l: &DayListing) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_listing_that_misses_a_renamed_part_has_a_gap() {
+        let day = |parts: Vec<(u32, u32)>, segments: Vec<u32>| DayListing {
+            parts,
+            segments,
+            ..DayListing::default()
+        };
+        assert!(!day(vec![(1, 3), (4, 4)], vec![5, 6]).has_gap());
+        assert!(!day(vec![], vec![1, 2, 3]).has_gap());
+        // Part 4-4 renamed into place while readdir ran, segment 4 already unlinked.
+        assert!(day(vec![(1, 3)], vec![5, 6]).has_gap());
+        assert!(day(vec![], vec![1, 3]).has_gap());
+        assert!(!DayListing {
+            sealed: true,
+            ..day(vec![(1, 3)], vec![5])
+        }
+        .has_gap());
+    }
     use super::*;
 
     #[test]

@@ -456,6 +456,8 @@ impl LiveFiles {
                 .map_err(StoreError::io("open segment", path))?,
             kind: self.segment.kind(),
             index: DayIndex::Own(Arc::clone(&self.heads)),
+            // The writer knows its own header.
+            provisional: false,
         })
     }
 }
