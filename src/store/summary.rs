@@ -449,7 +449,7 @@ impl LogStore {
             })
             .map(|(&h, a)| (a.first, h))
             .collect();
-        cands.sort_unstable_by(|x, y| y.0.cmp(&x.0));
+        cands.sort_unstable_by_key(|&(first, _)| std::cmp::Reverse(first));
         let mut out: Vec<ExecutionSummary> = Vec::with_capacity(limit + 1);
         let mut i = 0;
         // Named a first-timestamp group at a time, so that ties are ordered by id.
