@@ -61,9 +61,11 @@ fn run() -> Result<(), Error> {
     let live = arg("--live", 1_000)?;
     let dir = tempfile::tempdir()?;
     let day_ms = 86_400_000i64;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_millis() as i64;
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis(),
+    )?;
     let clock = ManualClock::new(now - day_ms);
     let config = || Config {
         clock: Arc::new(clock.clone()),
