@@ -1,5 +1,6 @@
 //! The first page of the executions list over many executions, measured: what `logstore list
-//! -n 50` does, in a fresh process (this binary re-executed with `--list DIR`), and `LogStore::executions` (what `/api/executions` runs) on a read-only
+//! -n 50` does, in a fresh process (this binary re-executed with `--list DIR`), and
+//! `LogStore::executions` (what `/api/executions` runs) on a read-only
 //! handle, against reading the whole listing (`LogStore::list`).
 //!
 //! ```text
@@ -8,7 +9,7 @@
 //!
 //! The store: N executions (default 100,000) of 3 entries each on a past day, sealed, and L
 //! (default 1,000) running executions of 20 entries each on today's live day, written by this
-//! process with an injected clock.
+//! process with an injected clock. `LOGSTORE_BENCH_KEEP=1` keeps the store and prints where.
 
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
@@ -60,6 +61,9 @@ fn run() -> Result<(), Error> {
     let executions = arg("--executions", 100_000)?;
     let live = arg("--live", 1_000)?;
     let dir = tempfile::tempdir()?;
+    if std::env::var_os("LOGSTORE_BENCH_KEEP").is_some() {
+        println!("store kept in {}", dir.path().display());
+    }
     let day_ms = 86_400_000i64;
     let now = i64::try_from(
         std::time::SystemTime::now()
@@ -144,9 +148,12 @@ fn run() -> Result<(), Error> {
             return Err(format!("list gave {}", all.len()).into());
         }
     }
+    if std::env::var_os("LOGSTORE_BENCH_KEEP").is_some() {
+        std::mem::forget(dir);
+    }
     println!("first page of 50, median of 7:");
     println!(
-        "  logstore list -n 50 (fresh process)       {:8.1} ms",
+        "  list -n 50 in a fresh process             {:8.1} ms",
         median(cli)
     );
     println!(

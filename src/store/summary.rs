@@ -376,7 +376,18 @@ impl LogStore {
     fn executions_page(&self, filter: &ListFilter, limit: usize) -> Result<ListPage> {
         self.refresh_days()?;
         let days = self.days();
-        let mut by_hash: HashMap<u64, Agg> = HashMap::new();
+        // Keys are execution hashes already: no rehashing; sized for the sealed tables.
+        let sealed_execs: usize = days
+            .iter()
+            .filter_map(|d| d.sealed())
+            .flat_map(|s| s.files())
+            .map(|f| f.executions() as usize)
+            .sum();
+        let mut by_hash: crate::store::commit::ByExecHash<Agg> =
+            crate::store::commit::ByExecHash::with_capacity_and_hasher(
+                sealed_execs,
+                Default::default(),
+            );
         let mut add = |hash: u64,
                        min: i64,
                        max: i64,
