@@ -29,6 +29,9 @@
 //!        ─► frames ─► filters ─► entries in append order
 //!  LogStore::search ─► every day: sealed blocks whose token filters may match, live frames
 //!        with a literal hit (aho-corasick) ─► matches of any execution, streamed in order
+//!  a flush ─► wakes the followers of the executions it wrote (store/waiters.rs); in another
+//!        process, one watcher thread (inotify) reads the new tail of each live index and
+//!        wakes exactly theirs
 //! ```
 //!
 //! Modules follow that path: [`entry`](LogEntry) (the format and its validation), then the
@@ -38,15 +41,17 @@
 //! partition sort and the rewrite, merges, one file's reader and a day's files read as one) and
 //! `sealer` (the background thread that turns segments into parts, merges parts and seals
 //! days), `days` (a day's files as readers see them), `lock`, `holds` (retention holds that
-//! `gc` honours), `mod` (the `LogStore` handle: directory, retention), `query`, `summary`
-//! (`list`, `stats`), `verify`; `search/`
+//! `gc` honours), `waiters` (waking followers), `mod` (the `LogStore` handle: directory,
+//! retention), `query`, `summary` (`list`, `stats`, pages of executions), `verify`; `search/`
 //! finds entries of any execution by words, phrase or regex (its module doc tells how it skips
 //! what cannot match); the capture side is `capture`
 //! (lines, the `0x1E` protocol, limits, processes and containers), `engine` (lifecycle and
 //! task entries, secrets), `runner` (a plugin task with its retry policy) and `trace` (the
 //! `tracing` layer). `serve` is the read-only HTTP API, live follow and log viewer over a store
-//! (`docs/HTTP.md`); `ship` tails a store into ClickHouse, exactly once as readers see it, for
-//! a fleet of engines (`docs/FLEET.md`). The byte layout of every file is in `docs/FORMAT.md`; the plugin author's
+//! (`docs/HTTP.md`); `ship` tails a store into ClickHouse (one server or a sharded cluster),
+//! exactly once as readers see it, or into any OpenTelemetry backend over OTLP/HTTP, for a
+//! fleet of engines (`docs/FLEET.md`); `observe` names the metrics the store, the server and
+//! the shipper report through the `metrics` facade. The byte layout of every file is in `docs/FORMAT.md`; the plugin author's
 //! side is `docs/PLUGINS.md`.
 //!
 //! # Durability
