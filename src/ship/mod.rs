@@ -633,7 +633,11 @@ impl Shipper {
                 self.cursor.rejected += rejected;
                 r
             }
-            _ => unreachable!("rows are made by their target"),
+            // Rows come from `Target::empty_rows`: they always match their target.
+            (target, _) => Err(ShipError::Protocol {
+                url: target.url().to_owned(),
+                reason: "a batch encoded for another kind of target".to_owned(),
+            }),
         };
         if let Err(e) = sent {
             // The reader is past the batch: start again from the cursor next time.
