@@ -298,8 +298,9 @@ impl StoredVec for LogStore {
 
 #[test]
 fn a_busy_throttling_or_vanishing_receiver_leaves_the_cursor_alone() {
-    // 503, 429 with Retry-After 1, a connection dropped mid-request: all retried, then 200.
-    let Some(rx) = Receiver::start("503,429:1,close") else {
+    // 500, 503, 429 with Retry-After 1, a connection dropped mid-request: all retried, then
+    // 200.
+    let Some(rx) = Receiver::start("500,503,429:1,close") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -312,7 +313,7 @@ fn a_busy_throttling_or_vanishing_receiver_leaves_the_cursor_alone() {
         "Retry-After was honoured"
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for said in ["HTTP 503", "HTTP 429", "Retry-After 1s", "went away"] {
+    for said in ["HTTP 500", "HTTP 503", "HTTP 429", "Retry-After 1s", "went away"] {
         assert!(stderr.contains(said), "{said}: {stderr}");
     }
     // Nothing was accepted before the 200, so nothing arrived twice.

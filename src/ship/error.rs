@@ -89,7 +89,7 @@ pub enum ShipError {
         /// The server's message.
         message: String,
     },
-    /// The OTLP receiver asked to be sent the batch later (429, 502, 503, 504).
+    /// The OTLP receiver asked to be sent the batch later (429, or a server error).
     #[error("the OTLP receiver at {url} answered HTTP {status} (retryable{}): {message}", retry_after.map(|d| format!(", Retry-After {d:?}")).unwrap_or_default())]
     Throttled {
         /// The endpoint.
@@ -101,7 +101,7 @@ pub enum ShipError {
         /// Its message.
         message: String,
     },
-    /// The OTLP receiver refused the batch for good (any status OTLP does not retry).
+    /// The OTLP receiver refused the batch for good (a 4xx other than 429, or 501/505).
     #[error("the OTLP receiver at {url} refused the batch with HTTP {status}: {message} (not retried: check the URL, the --header credentials, and the receiver's log)")]
     Refused {
         /// The endpoint.

@@ -8,9 +8,9 @@
 //! batch sent twice after a crash. Every record carries `log.record.uid`, the entry's row key,
 //! for a backend that can deduplicate on it.
 //!
-//! Retries follow the OTLP/HTTP specification: 429, 502, 503 and 504 are retried (honouring
-//! `Retry-After`), as are connections that fail or break; any other status is an error that
-//! stops the shipper with the receiver's message.
+//! Retries: 429 and server errors (5xx but 501 and 505; OTLP/HTTP names 429, 502, 503, 504)
+//! are retried, honouring `Retry-After`, as are connections that fail or break; any other
+//! status is an error that stops the shipper with the receiver's message.
 
 use std::io::{Read, Write};
 use std::time::{Duration, SystemTime};
@@ -329,7 +329,10 @@ impl Otlp {
             return Ok(0);
         }
         let message = status_message(&text);
-        if matches!(status, 429 | 502 | 503 | 504) {
+        // OTLP/HTTP names 429, 502, 503 and 504 retryable; a receiver's other 5xx (a collector
+        // whose exporter is down answers 500) is retried too, as any server error is by the
+        // ClickHouse path, except those that say the request itself can never work.
+        if status == 429 || ((500..600).contains(&status) && !matches!(status, 501 | 505)) {
             return Err(ShipError::Throttled {
                 url: self.endpoint.clone(),
                 status,

@@ -10,7 +10,8 @@ every record is appended to OUT_DIR/records.jsonl as one JSON object with every 
 every request's headers to OUT_DIR/requests.jsonl. A malformed request is answered 400 and
 logged to OUT_DIR/errors.log, so a test sees it.
 
-`--script` answers the first requests as listed, then 200: `503`, `429:SECS` (with
+`--script` answers the first requests as listed, then 200: a status such as `503` or `500`,
+`429:SECS` (with
 Retry-After), `close` (read half the body, then drop the connection without an answer),
 `400` (a permanent refusal, with a google.rpc.Status message). Answers that are not 200 do
 not store the request's records. Requests under 200 bytes (the shipper's empty start-up
@@ -107,8 +108,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return
         body = self.rfile.read(length)
-        if step == "503":
-            return self.answer(503, b"busy")
+        if step.isdigit() and step != "400":
+            return self.answer(int(step), b"busy")
         if step.startswith("429"):
             secs = step.split(":", 1)[1] if ":" in step else "1"
             return self.answer(429, b"slow down", [("Retry-After", secs)])
