@@ -313,7 +313,13 @@ fn a_busy_throttling_or_vanishing_receiver_leaves_the_cursor_alone() {
         "Retry-After was honoured"
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for said in ["HTTP 500", "HTTP 503", "HTTP 429", "Retry-After 1s", "went away"] {
+    for said in [
+        "HTTP 500",
+        "HTTP 503",
+        "HTTP 429",
+        "Retry-After 1s",
+        "went away",
+    ] {
         assert!(stderr.contains(said), "{said}: {stderr}");
     }
     // Nothing was accepted before the 200, so nothing arrived twice.
