@@ -125,10 +125,6 @@ async fn run(
         let notified = wake.notify().notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        // Catching up (a first read, or after a full page) may read much: on the blocking
-        // pool, a few followers at a time. A read after a wake-up reads what one flush just
-        // wrote, from the page cache: inline, where a hand-off to a pool thread and back would
-        // cost more than the read (futex wake-ups were most of the server's CPU).
         let (back, page, more, result) = if fresh {
             let Ok(permit) = READING.acquire().await else {
                 return;
