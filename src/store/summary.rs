@@ -460,11 +460,33 @@ impl LogStore {
             })
             .map(|(&h, a)| (a.first, h))
             .collect();
-        cands.sort_unstable_by_key(|&(first, _)| std::cmp::Reverse(first));
+        // Only the newest are needed: order a prefix holding every candidate at least as new as
+        // the `want`-th (ties included, so that a group is whole), and the rest only if the
+        // page is not full by then (a state filter can drop candidates once they are named).
+        let newest = |&(first, _): &(i64, u64)| std::cmp::Reverse(first);
+        let want = limit.saturating_add(1).saturating_mul(4);
+        let mut sorted = cands.len();
+        if cands.len() > want + 1 {
+            cands.select_nth_unstable_by_key(want, newest);
+            let edge = cands[want].0;
+            let mut end = want + 1;
+            for k in end..cands.len() {
+                if cands[k].0 == edge {
+                    cands.swap(k, end);
+                    end += 1;
+                }
+            }
+            sorted = end;
+        }
+        cands[..sorted].sort_unstable_by_key(newest);
         let mut out: Vec<ExecutionSummary> = Vec::with_capacity(limit + 1);
         let mut i = 0;
         // Named a first-timestamp group at a time, so that ties are ordered by id.
         while i < cands.len() && out.len() <= limit {
+            if i == sorted {
+                cands[sorted..].sort_unstable_by_key(newest);
+                sorted = cands.len();
+            }
             let ts = cands[i].0;
             let mut j = i;
             while j < cands.len() && cands[j].0 == ts {
