@@ -470,7 +470,7 @@ impl LogStore {
             cands.select_nth_unstable_by_key(want, newest);
             let edge = cands[want].0;
             let mut end = want + 1;
-            for k in end..cands.len() {
+            for k in want + 1..cands.len() {
                 if cands[k].0 == edge {
                     cands.swap(k, end);
                     end += 1;
