@@ -97,16 +97,22 @@ fn an_embedding_engine_gets_the_store_counters_and_serve_exposes_metrics() {
         .unwrap();
     let server = Server::start(live.path(), None);
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
     let follow = {
         let url = format!("{}/api/executions/s1/follow", server.url);
         std::thread::spawn(move || {
             let mut sse = serve_util::SseReader::open(&url, None);
             let first = sse.next_event();
+            // The follower is counted once it delivered its first entry.
+            let _ = ready_tx.send(());
             // Stay connected until the scrape is done.
             let _ = done_rx.recv();
             first
         })
     };
+    ready_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the follower got its first entry");
     let a = agent();
     a.get(format!("{}/api/executions/s1/logs", server.url))
         .call()
@@ -114,7 +120,6 @@ fn an_embedding_engine_gets_the_store_counters_and_serve_exposes_metrics() {
     a.get(format!("{}/api/search?q=hello", server.url))
         .call()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
     let text = a
         .get(format!("{}/metrics", server.url))
         .call()
