@@ -23,9 +23,15 @@ use server::Server;
 
 const CLUSTER: &str = "logs2";
 
-fn cluster(test: &str) -> Option<Vec<Server>> {
+/// One cluster at a time: two clusters started at once by parallel tests could pick each
+/// other's just-released ports, and one cluster's `remote_servers` would then name the other's
+/// server.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn cluster(test: &str) -> Option<(Vec<Server>, std::sync::MutexGuard<'static, ()>)> {
+    let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     match Server::start_cluster(CLUSTER, 2) {
-        Ok(s) => Some(s),
+        Ok(s) => Some((s, turn)),
         Err(why) => {
             common::skip_or_fail(&format!(
                 "{test}: cannot start a ClickHouse cluster: {why} (.ci/run installs clickhouse-server)"
@@ -179,7 +185,7 @@ fn init_everywhere(servers: &[Server], dir: &Path) {
 
 #[test]
 fn three_stores_ship_to_two_shards_through_kills_and_a_shard_restart() {
-    let Some(mut servers) = cluster("ship_cluster_torture") else {
+    let Some((mut servers, _turn)) = cluster("ship_cluster_torture") else {
         return;
     };
     let kills: u32 = std::env::var("LOGSTORE_CLUSTER_TORTURE_KILLS")
@@ -316,7 +322,7 @@ fn three_stores_ship_to_two_shards_through_kills_and_a_shard_restart() {
 
 #[test]
 fn a_cluster_layout_is_checked_before_anything_is_sent() {
-    let Some(servers) = cluster("ship_cluster_checks") else {
+    let Some((servers, _turn)) = cluster("ship_cluster_checks") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -26,11 +26,6 @@ pub struct Server {
     pub http_port: u16,
 }
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("local addr").port()
-}
-
 fn find_binary() -> Option<PathBuf> {
     let candidates = ["/usr/bin/clickhouse-server", "/usr/sbin/clickhouse-server"];
     candidates
@@ -50,13 +45,28 @@ fn find_binary() -> Option<PathBuf> {
 impl Server {
     /// Starts a server on free ports and waits until `SELECT 1` answers.
     pub fn start() -> Result<Server, String> {
-        Server::start_on(free_port(), free_port(), "")
+        // Both ports chosen while the other is held, so they differ.
+        let http = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let tcp = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let port = |l: &TcpListener| l.local_addr().map(|a| a.port()).map_err(|e| e.to_string());
+        let (http_port, tcp_port) = (port(&http)?, port(&tcp)?);
+        drop((http, tcp));
+        Server::start_on(http_port, tcp_port, "")
     }
 
     /// Starts `shards` servers, each one shard of the cluster `cluster` (one replica per
     /// shard, no ZooKeeper), which every server's `remote_servers` declares.
     pub fn start_cluster(cluster: &str, shards: usize) -> Result<Vec<Server>, String> {
-        let ports: Vec<(u16, u16)> = (0..shards).map(|_| (free_port(), free_port())).collect();
+        // Every port is chosen while the others are still held, so none is chosen twice.
+        let held: Vec<TcpListener> = (0..shards * 2)
+            .map(|_| TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?;
+        let port = |l: &TcpListener| l.local_addr().map(|a| a.port()).map_err(|e| e.to_string());
+        let ports: Vec<(u16, u16)> = held
+            .chunks(2)
+            .map(|p| Ok((port(&p[0])?, port(&p[1])?)))
+            .collect::<Result<_, String>>()?;
+        drop(held);
         let mut xml = format!("<remote_servers><{cluster}>");
         for (_, tcp) in &ports {
             xml.push_str(&format!(
