@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+/// A server could not take its port: another answers there.
+const PORT_TAKEN: &str = "another server answers on a port this one was given";
+
 /// The password of the extra user `shipper` the generated config declares.
 pub const SHIPPER_PASSWORD: &str = "s3cret";
 
@@ -45,18 +48,35 @@ fn find_binary() -> Option<PathBuf> {
 impl Server {
     /// Starts a server on free ports and waits until `SELECT 1` answers.
     pub fn start() -> Result<Server, String> {
-        // Both ports chosen while the other is held, so they differ.
-        let http = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-        let tcp = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-        let port = |l: &TcpListener| l.local_addr().map(|a| a.port()).map_err(|e| e.to_string());
-        let (http_port, tcp_port) = (port(&http)?, port(&tcp)?);
-        drop((http, tcp));
-        Server::start_on(http_port, tcp_port, "")
+        let mut tries = 0;
+        loop {
+            // Both ports chosen while the other is held, so they differ.
+            let http = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+            let tcp = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+            let port =
+                |l: &TcpListener| l.local_addr().map(|a| a.port()).map_err(|e| e.to_string());
+            let (http_port, tcp_port) = (port(&http)?, port(&tcp)?);
+            drop((http, tcp));
+            match Server::start_on(http_port, tcp_port, "") {
+                Err(e) if e == PORT_TAKEN && tries < 5 => tries += 1,
+                other => return other,
+            }
+        }
     }
 
     /// Starts `shards` servers, each one shard of the cluster `cluster` (one replica per
     /// shard, no ZooKeeper), which every server's `remote_servers` declares.
     pub fn start_cluster(cluster: &str, shards: usize) -> Result<Vec<Server>, String> {
+        let mut tries = 0;
+        loop {
+            match Server::try_cluster(cluster, shards) {
+                Err(e) if e == PORT_TAKEN && tries < 5 => tries += 1,
+                other => return other,
+            }
+        }
+    }
+
+    fn try_cluster(cluster: &str, shards: usize) -> Result<Vec<Server>, String> {
         // Every port is chosen while the others are still held, so none is chosen twice.
         let held: Vec<TcpListener> = (0..shards * 2)
             .map(|_| TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string()))
@@ -119,7 +139,17 @@ impl Server {
         let started = Instant::now();
         loop {
             if self.ping() {
-                return Ok(());
+                // The answer may come from another test's server on a port ours could not
+                // bind (18.16 logs a failed listen and keeps running): ours knows its directory.
+                return match self.query_opt(
+                    "SELECT substitution FROM system.macros WHERE macro = 'logstore_test'",
+                ) {
+                    Some(dir) if dir.trim() == self.dir.path().display().to_string() => Ok(()),
+                    _ => {
+                        self.kill();
+                        Err(PORT_TAKEN.to_owned())
+                    }
+                };
             }
             if let Some(status) = self
                 .child
@@ -139,6 +169,12 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    fn query_opt(&self, sql: &str) -> Option<String> {
+        logstore::ship::ClickHouse::new(&self.url())
+            .and_then(|c| c.execute(sql))
+            .ok()
     }
 
     fn ping(&self) -> bool {
@@ -239,6 +275,7 @@ fn write_config(dir: &Path, http_port: u16, tcp_port: u16, extra: &str) -> std::
     let data = dir.join("data");
     std::fs::create_dir_all(&data)?;
     let d = data.display();
+    let own = dir.display();
     std::fs::write(
         dir.join("config.xml"),
         format!(
@@ -260,6 +297,7 @@ fn write_config(dir: &Path, http_port: u16, tcp_port: u16, extra: &str) -> std::
   <default_profile>default</default_profile>
   <default_database>default</default_database>
   <timezone>UTC</timezone>
+  <macros><logstore_test>{own}</logstore_test></macros>
   {extra}
 </yandex>
 "#
