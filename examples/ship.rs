@@ -213,7 +213,7 @@ fn otlp(dir: &Path, entries_built: &[LogEntry]) -> Result<(), Error> {
                 fields(e),
             );
         }
-        bodies.push(client.encode(&records));
+        bodies.push(client.encode(&mut records));
     }
     let started = Instant::now();
     for body in &bodies {

@@ -30,7 +30,7 @@ pub struct Args {
     newest: Option<usize>,
     /// Only executions in this state: SUCCESS, FAILED, CANCELLED, or RUNNING (no terminal
     /// entry stored).
-    #[arg(long, value_name = "STATE", value_parser = parse_state)]
+    #[arg(long, value_name = "STATE", value_parser = logstore::ListFilter::parse_state)]
     state: Option<String>,
     /// Only executions with an entry at or after T (RFC 3339, Unix ms, or a duration ago such
     /// as 2h).
@@ -42,16 +42,6 @@ pub struct Args {
     /// Only executions whose id starts with PREFIX.
     #[arg(long, value_name = "PREFIX")]
     prefix: Option<String>,
-}
-
-fn parse_state(s: &str) -> Result<String, String> {
-    let up = s.to_ascii_uppercase();
-    match up.as_str() {
-        "SUCCESS" | "FAILED" | "CANCELLED" | "RUNNING" => Ok(up),
-        _ => Err(format!(
-            "{s:?} is not a state: expected SUCCESS, FAILED, CANCELLED or RUNNING"
-        )),
-    }
 }
 
 /// One execution in `list --json`.

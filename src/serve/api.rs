@@ -51,21 +51,14 @@ impl<'a> From<&'a ExecutionSummary> for ExecutionJson<'a> {
     }
 }
 
-/// `GET /api/executions?state=&since=&limit=&cursor=`: newest first (by first entry).
+/// `GET /api/executions?state=&since=&until=&prefix=&limit=&cursor=`: newest first (by first
+/// entry).
 pub(crate) async fn executions(State(app): State<AppState>, raw: RawQuery) -> ApiResult<Response> {
     let p = Params::parse(
         raw,
         &["state", "since", "until", "prefix", "limit", "cursor"],
     )?;
-    let state = p.parse_with("state", |s| {
-        let up = s.to_ascii_uppercase();
-        match up.as_str() {
-            "SUCCESS" | "FAILED" | "CANCELLED" | "RUNNING" => Ok(up),
-            _ => Err(format!(
-                "{s:?} is not a state: expected SUCCESS, FAILED, CANCELLED or RUNNING"
-            )),
-        }
-    })?;
+    let state = p.parse_with("state", ListFilter::parse_state)?;
     let filter = ListFilter {
         state,
         since_ms: p.time("since")?,

@@ -275,46 +275,12 @@ impl ClickHouse {
     }
 
     fn request_failed(&self, e: ureq::Error, what: &dyn Fn() -> String) -> ShipError {
-        let url = self.url().to_owned();
-        match e {
-            ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => ShipError::Unreachable {
-                peer: "ClickHouse",
-                url,
+        ShipError::of_transport(&e, "ClickHouse", self.url(), what).unwrap_or_else(|| {
+            ShipError::Protocol {
+                url: self.url().to_owned(),
                 reason: e.to_string(),
-                retried: Duration::ZERO,
-            },
-            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-                ShipError::Unreachable {
-                    peer: "ClickHouse",
-                    url,
-                    reason: io.to_string(),
-                    retried: Duration::ZERO,
-                }
             }
-            ureq::Error::Timeout(t)
-                if matches!(t, ureq::Timeout::Connect | ureq::Timeout::Resolve) =>
-            {
-                ShipError::Unreachable {
-                    peer: "ClickHouse",
-                    url,
-                    reason: format!("timed out ({t:?})"),
-                    retried: Duration::ZERO,
-                }
-            }
-            ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::Protocol(_) => {
-                ShipError::Interrupted {
-                    peer: "ClickHouse",
-                    url,
-                    what: what(),
-                    reason: e.to_string(),
-                    retried: Duration::ZERO,
-                }
-            }
-            other => ShipError::Protocol {
-                url,
-                reason: other.to_string(),
-            },
-        }
+        })
     }
 
     fn broken(&self, what: &str, e: ureq::Error) -> ShipError {

@@ -166,6 +166,46 @@ impl ShipError {
         }
     }
 
+    /// The error of a request that got no HTTP answer: `Unreachable` when no connection could
+    /// be made, `Interrupted` when one broke under way; `None` for any other failure, which
+    /// each client names itself.
+    pub(crate) fn of_transport(
+        e: &ureq::Error,
+        peer: &'static str,
+        url: &str,
+        what: &dyn Fn() -> String,
+    ) -> Option<ShipError> {
+        let unreachable = |reason: String| ShipError::Unreachable {
+            peer,
+            url: url.to_owned(),
+            reason,
+            retried: Duration::ZERO,
+        };
+        match e {
+            ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
+                Some(unreachable(e.to_string()))
+            }
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+                Some(unreachable(io.to_string()))
+            }
+            ureq::Error::Timeout(t)
+                if matches!(t, ureq::Timeout::Connect | ureq::Timeout::Resolve) =>
+            {
+                Some(unreachable(format!("timed out ({t:?})")))
+            }
+            ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::Protocol(_) => {
+                Some(ShipError::Interrupted {
+                    peer,
+                    url: url.to_owned(),
+                    what: what(),
+                    reason: e.to_string(),
+                    retried: Duration::ZERO,
+                })
+            }
+            _ => None,
+        }
+    }
+
     /// How long the other side asked to wait before the next try, if it said.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

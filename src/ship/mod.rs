@@ -334,7 +334,7 @@ impl Shipper {
         match &self.target {
             Target::Otlp(o) => {
                 // An empty request is a valid export: it tests the URL and the headers.
-                let body = o.encode(&otlp::Records::default());
+                let body = o.encode(&mut otlp::Records::default());
                 let o = o.clone();
                 self.retrying(stop, || {
                     o.export(&body, &|| "an empty export".to_owned()).map(drop)
@@ -359,9 +359,11 @@ impl Shipper {
                         message: "no such column".to_owned(),
                     });
                 }
-                let found = Features::detect(&ch)?;
+                // What the server supports, unless `init` just asked.
                 if let Target::ClickHouse { features, .. } = &mut self.target {
-                    *features = Some(found);
+                    if features.is_none() {
+                        *features = Some(Features::detect(&ch)?);
+                    }
                 }
                 Ok(())
             }
@@ -415,7 +417,7 @@ impl Shipper {
         let Some(batch) = self.next_batch(&mut rows, None, None)? else {
             return Ok(None);
         };
-        self.send(&rows, &batch, None)?;
+        self.send(&mut rows, &batch, None)?;
         Ok(Some(batch.entries as u64))
     }
 
@@ -430,7 +432,7 @@ impl Shipper {
             let deadline = Instant::now() + self.config.max_batch_delay;
             match self.next_batch(&mut rows, Some(deadline), Some(stop))? {
                 Some(batch) => {
-                    self.send(&rows, &batch, Some(stop))?;
+                    self.send(&mut rows, &batch, Some(stop))?;
                     done.entries += batch.entries as u64;
                     done.batches += 1;
                 }
@@ -598,7 +600,7 @@ impl Shipper {
     /// Inserts `rows`, retrying transient failures with backoff, then moves the cursor.
     fn send(
         &mut self,
-        rows: &Rows,
+        rows: &mut Rows,
         batch: &Batch,
         stop: Option<&AtomicBool>,
     ) -> Result<(), ShipError> {

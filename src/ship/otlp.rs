@@ -270,21 +270,28 @@ impl Otlp {
     }
 
     /// The request body for `records`: an `ExportLogsServiceRequest`, gzipped. Built once per
-    /// batch, so a retry sends the very same bytes.
-    pub fn encode(&self, records: &Records) -> Vec<u8> {
-        let request = ExportLogsServiceRequest {
+    /// batch, so a retry sends the very same bytes. The records are lent to the request, not
+    /// copied, and are back in `records` when it returns.
+    pub fn encode(&self, records: &mut Records) -> Vec<u8> {
+        let mut request = ExportLogsServiceRequest {
             resource_logs: vec![ResourceLogs {
                 resource: Some(self.resource.clone()),
                 scope_logs: vec![ScopeLogs {
                     scope: Some(self.scope.clone()),
-                    log_records: records.records.clone(),
+                    log_records: std::mem::take(&mut records.records),
                     ..ScopeLogs::default()
                 }],
                 ..ResourceLogs::default()
             }],
         };
         let plain = request.encode_to_vec();
-        drop(request);
+        if let Some(scope) = request
+            .resource_logs
+            .pop()
+            .and_then(|mut r| r.scope_logs.pop())
+        {
+            records.records = scope.log_records;
+        }
         let mut gz = flate2::write::GzEncoder::new(
             Vec::with_capacity(plain.len() / 4),
             flate2::Compression::fast(),
@@ -348,37 +355,13 @@ impl Otlp {
     }
 
     fn request_failed(&self, e: ureq::Error, what: &dyn Fn() -> String) -> ShipError {
-        let url = self.endpoint.clone();
-        let connect = match &e {
-            ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => true,
-            ureq::Error::Io(io) => io.kind() == std::io::ErrorKind::ConnectionRefused,
-            ureq::Error::Timeout(t) => matches!(t, ureq::Timeout::Connect | ureq::Timeout::Resolve),
-            _ => false,
-        };
-        if connect {
-            return ShipError::Unreachable {
-                peer: PEER,
-                url,
-                reason: e.to_string(),
-                retried: Duration::ZERO,
-            };
-        }
-        match e {
-            ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::Protocol(_) => {
-                ShipError::Interrupted {
-                    peer: PEER,
-                    url,
-                    what: what(),
-                    reason: e.to_string(),
-                    retried: Duration::ZERO,
-                }
-            }
-            other => ShipError::Refused {
-                url,
+        ShipError::of_transport(&e, PEER, &self.endpoint, what).unwrap_or_else(|| {
+            ShipError::Refused {
+                url: self.endpoint.clone(),
                 status: 0,
-                message: other.to_string(),
-            },
-        }
+                message: e.to_string(),
+            }
+        })
     }
 }
 
@@ -605,7 +588,7 @@ mod tests {
                 },
             );
         }
-        let body = client.encode(&records);
+        let body = client.encode(&mut records);
         let mut plain = Vec::new();
         flate2::read::GzDecoder::new(&body[..])
             .read_to_end(&mut plain)

@@ -168,6 +168,7 @@ impl DayFiles {
         tails: Option<&crate::store::waiters::Waiters>,
     ) -> Result<Vec<IndexEntry>> {
         let (at_seq, at_n) = split_offset(*seen);
+        let tails = tails.filter(|t| t.keeps_tails());
         let mut out = Vec::new();
         for s in &self.segs {
             if s.seq < at_seq {

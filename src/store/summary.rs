@@ -314,6 +314,18 @@ pub struct ListFilter {
 }
 
 impl ListFilter {
+    /// A state as the API and the CLI take it, any case: `SUCCESS`, `FAILED`, `CANCELLED` or
+    /// `RUNNING`, upper-cased.
+    pub fn parse_state(s: &str) -> std::result::Result<String, String> {
+        let up = s.to_ascii_uppercase();
+        match up.as_str() {
+            "SUCCESS" | "FAILED" | "CANCELLED" | "RUNNING" => Ok(up),
+            _ => Err(format!(
+                "{s:?} is not a state: expected SUCCESS, FAILED, CANCELLED or RUNNING"
+            )),
+        }
+    }
+
     /// Whether `s` passes every condition but the paging.
     pub fn matches(&self, s: &ExecutionSummary) -> bool {
         self.since_ms.is_none_or(|t| s.last_ts >= t)

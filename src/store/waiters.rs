@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::{Condvar, Mutex};
 use tokio::sync::Notify;
@@ -80,6 +80,8 @@ struct Shared {
     wakes: Mutex<HashMap<u64, Weak<Wake>>>,
     /// The watcher of a reader process, once started.
     watching: Mutex<bool>,
+    /// The same, read without a lock by every query (`keeps_tails`).
+    tailing: AtomicBool,
     /// What the watcher read of each live index, by execution: followers take their new runs
     /// from here instead of each scanning the same new index entries.
     tails: Mutex<HashMap<(Day, u32), TailIndex>>,
@@ -133,6 +135,7 @@ impl Waiters {
             let mut watching = self.shared.watching.lock();
             if !*watching {
                 *watching = start_watcher(dir.to_owned(), Arc::downgrade(&self.shared));
+                self.shared.tailing.store(*watching, Ordering::Release);
             }
         }
         let hash = exec_hash(execution_id);
@@ -152,6 +155,11 @@ impl Waiters {
     /// Wakes the followers of the executions with these hashes (after a flush).
     pub(crate) fn wake(&self, hashes: impl IntoIterator<Item = u64>) {
         self.shared.wake(hashes);
+    }
+
+    /// Whether a watcher keeps tail indexes here: without one, a query need not ask.
+    pub(crate) fn keeps_tails(&self) -> bool {
+        self.shared.tailing.load(Ordering::Acquire)
     }
 
     /// The generation of the directory's file list as the watcher saw it: unchanged since a
