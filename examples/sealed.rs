@@ -191,6 +191,7 @@ fn config(clock: &ManualClock) -> Config {
         // One segment for the whole day, as the day this example measures was written before
         // segments rolled (`examples/today.rs` measures today in parts).
         part_bytes: u64::MAX,
+        tail_bytes: logstore::DEFAULT_TAIL_BYTES,
     }
 }
 

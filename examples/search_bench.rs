@@ -196,6 +196,7 @@ fn build(a: &Args, lines: &[String], dir: &Path) -> Result<(), Error> {
         commit: CommitPolicy::default(),
         clock: Arc::new(clock.clone()),
         part_bytes: logstore::DEFAULT_PART_BYTES,
+        tail_bytes: logstore::DEFAULT_TAIL_BYTES,
     };
     let store = LogStore::open_with(dir.join("store"), config)?;
     let mut ndjson =

@@ -207,6 +207,7 @@ fn pages(dir: &Path, args: &Args) -> Result<(), Error> {
             commit: CommitPolicy::default(),
             clock: Arc::new(clock.clone()),
             part_bytes: logstore::DEFAULT_PART_BYTES,
+            tail_bytes: logstore::DEFAULT_TAIL_BYTES,
         },
     )?;
     let mut w = workload::Workload::new(e);

@@ -435,6 +435,7 @@ fn gc_deletes_days_older_than_keep_days() {
             commit: CommitPolicy::default(),
             clock: Arc::new(ManualClock::new(then)),
             part_bytes: logstore::DEFAULT_PART_BYTES,
+            tail_bytes: logstore::DEFAULT_TAIL_BYTES,
         };
         let store = LogStore::open_with(dir.path(), config).unwrap();
         store.append(&entry(exec, then, "x")).unwrap();

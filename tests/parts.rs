@@ -500,3 +500,52 @@ fn another_process_finds_an_execution_through_the_heads_checkpoint_and_no_bad_on
     std::fs::remove_file(&path).unwrap();
     check(&LogStore::open_read_only(dir.path()).unwrap(), &want);
 }
+
+/// The writer keeps its open segment's newest bytes in memory for its own readers
+/// (`Config::tail_bytes`). With a mirror far smaller than the segment, an execution's runs are
+/// read partly from memory and partly from the file, and the chain walk likewise: every
+/// query, follower and count must equal what the files alone give (another process), before
+/// and after the writer reopens (which warms the mirror from the files).
+#[test]
+fn the_writers_readers_get_from_memory_exactly_what_the_files_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOON);
+    for tail_bytes in [1usize, 0, 64 << 20] {
+        let dir = dir.path().join(tail_bytes.to_string());
+        let config = || Config {
+            tail_bytes,
+            ..tiny(&clock, 64 << 20)
+        };
+        let store = LogStore::open_with(&dir, config()).unwrap();
+        let mut follower = store.follow(
+            &logstore::ExecutionId::new("x3").unwrap(),
+            Filter::default(),
+        );
+        // About 3 MB in the open segment: three times the mirror's smallest size.
+        let want = write(&store, 7, 30_000, NOON);
+        let seen = follower.poll().unwrap();
+        assert_eq!(seen, want[3], "tail_bytes {tail_bytes}: follower");
+        check(&store, &want);
+        let reader = LogStore::open_read_only(&dir).unwrap();
+        check(&reader, &want);
+        let filter = Filter {
+            tail: Some(5),
+            ..Filter::default()
+        };
+        let id = logstore::ExecutionId::new("x5").unwrap();
+        assert_eq!(
+            store.query(&id, &filter).unwrap(),
+            reader.query(&id, &filter).unwrap()
+        );
+        drop(store);
+        let store = LogStore::open_with(&dir, config()).unwrap();
+        check(&store, &want);
+        // And what the reopened writer appends after the warmed bytes.
+        let more = write(&store, 7, 700, NOON + 40_000);
+        for (k, w) in want.iter().enumerate() {
+            let mut all = w.clone();
+            all.extend(more[k].iter().cloned());
+            assert_eq!(all_of(&store, &format!("x{k}")), all, "x{k} after reopen");
+        }
+    }
+}

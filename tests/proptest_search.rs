@@ -362,6 +362,7 @@ proptest! {
             // Tiny segments: the day rolls into parts (and merges) under the ops, and every
             // search must still see exactly the model.
             part_bytes: 2048,
+            tail_bytes: logstore::DEFAULT_TAIL_BYTES,
         };
         let store = LogStore::open_with(dir.path(), config).unwrap();
         for op in &ops {

@@ -94,6 +94,7 @@ fn config(clock: &ManualClock, batch: usize) -> Config {
         } else {
             logstore::DEFAULT_PART_BYTES
         },
+        tail_bytes: logstore::DEFAULT_TAIL_BYTES,
     }
 }
 

@@ -18,6 +18,7 @@ use crate::store::names::{
 use crate::store::record::FrameKind;
 use crate::store::sealed::layout::sealed_path;
 use crate::store::sealed::{SealedDay, SealedFile};
+use crate::store::tail::TailMirror;
 use crate::store::view::{Access, FileView};
 
 /// Runs of one segment at most this far apart are read with one `pread`.
@@ -78,6 +79,20 @@ impl ScanIndex {
 pub(crate) struct LiveHeads {
     pub(crate) heads: RwLock<ByExecHash<u32>>,
     pub(crate) index: FileView,
+    /// The newest bytes of the segment and of its index, for this process's readers.
+    pub(crate) segment_tail: TailMirror,
+    pub(crate) index_tail: TailMirror,
+}
+
+impl LiveHeads {
+    /// Live index entry number `n` (1-based), from memory when the mirror holds it.
+    fn entry(&self, n: u32) -> Result<Option<IndexEntry>> {
+        let at = INDEX_HEADER_LEN + (u64::from(n) - 1) * ENTRY_LEN as u64;
+        match self.index_tail.read(at, ENTRY_LEN) {
+            Some(b) => Ok(IndexEntry::from_bytes(&b)),
+            None => index::read_live_entry(&self.index, n),
+        }
+    }
 }
 
 /// One segment of a day (and its index), as readers see it. Offsets in its runs are offsets
@@ -321,7 +336,7 @@ impl SegFiles {
                 let mut runs = Vec::new();
                 let mut n = head;
                 while n != 0 {
-                    let Some(e) = index::read_live_entry(&live.index, n)? else {
+                    let Some(e) = live.entry(n)? else {
                         return Err(StoreError::Corrupt {
                             file: live.index.path().to_owned(),
                             offset: INDEX_HEADER_LEN + (u64::from(n) - 1) * ENTRY_LEN as u64,
@@ -395,6 +410,11 @@ impl SegFiles {
         max: usize,
     ) -> Result<crate::store::view::Chunk> {
         let len = usize::try_from(run.length).unwrap_or(usize::MAX).min(max);
+        if let DayIndex::Own(live) = &self.index {
+            if let Some(bytes) = live.segment_tail.read(run.offset, len) {
+                return Ok(crate::store::view::Chunk::from(bytes));
+            }
+        }
         let io = || StoreError::io("read segment", self.segment.path());
         match self.segment.read(run.offset, len) {
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {

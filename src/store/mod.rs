@@ -28,6 +28,7 @@ pub(crate) mod sealer;
 pub(crate) mod segment;
 pub(crate) mod seq;
 pub(crate) mod summary;
+pub(crate) mod tail;
 pub(crate) mod verify;
 pub(crate) mod view;
 pub(crate) mod waiters;
@@ -58,6 +59,10 @@ pub struct Config {
     /// is sealed into a part in the background (default 64 MiB). Readers in any process read
     /// at most this much of a day in the live layout.
     pub part_bytes: u64,
+    /// Bytes of the open segment's newest runs the writer keeps in memory for this process's
+    /// queries and followers (`store::tail`; default 16 MiB, plus a quarter of that for the
+    /// index). 0 keeps none: every read goes to the file.
+    pub tail_bytes: usize,
     /// Where "now" comes from (the day of a write, the age of the buffer).
     pub clock: Arc<dyn Clock>,
 }
@@ -67,6 +72,7 @@ impl Default for Config {
         Config {
             commit: CommitPolicy::default(),
             part_bytes: DEFAULT_PART_BYTES,
+            tail_bytes: DEFAULT_TAIL_BYTES,
             clock: Arc::new(SystemClock),
         }
     }
@@ -77,12 +83,16 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("commit", &self.commit)
             .field("part_bytes", &self.part_bytes)
+            .field("tail_bytes", &self.tail_bytes)
             .finish_non_exhaustive()
     }
 }
 
 /// Default of [`Config::part_bytes`].
 pub const DEFAULT_PART_BYTES: u64 = 64 << 20;
+
+/// Default of [`Config::tail_bytes`].
+pub const DEFAULT_TAIL_BYTES: usize = 16 << 20;
 
 /// An embedded log store: one writer per directory, any number of readers.
 ///
@@ -187,7 +197,7 @@ impl LogStore {
                     crate::observe::damage(1);
                 }
                 damage.extend(rec.damage.iter().cloned());
-                let files = LiveFiles::resume(&segments_dir, day, seq, &rec)?;
+                let files = LiveFiles::resume(&segments_dir, day, seq, &rec, config.tail_bytes)?;
                 // A segment of an older format (no sequence numbers, unkeyed CRCs) is closed:
                 // the next flush starts a segment of this version.
                 if is_live && files.segment.kind() != record::FrameKind::V1 {
@@ -197,7 +207,12 @@ impl LogStore {
                     // goes on in a new segment of this version (the day stays live, so the
                     // sealer turns the old one into a part, never the day into a sealed file).
                     files.close()?;
-                    open = Some(LiveFiles::create(&segments_dir, day, seq + 1)?);
+                    open = Some(LiveFiles::create(
+                        &segments_dir,
+                        day,
+                        seq + 1,
+                        config.tail_bytes,
+                    )?);
                     fresh = true;
                 } else {
                     // Closed now: durable like a rolled segment.

@@ -29,6 +29,12 @@ pub enum Access {
 /// Bytes read from a view.
 pub struct Chunk(Vec<u8>);
 
+impl From<Vec<u8>> for Chunk {
+    fn from(bytes: Vec<u8>) -> Chunk {
+        Chunk(bytes)
+    }
+}
+
 impl Deref for Chunk {
     type Target = [u8];
     fn deref(&self) -> &[u8] {

@@ -19,6 +19,7 @@ use crate::store::names::{
 };
 use crate::store::recovery::{self, entry_number, Damage};
 use crate::store::segment::{SegmentWriter, SEGMENT_HEADER_LEN};
+use crate::store::tail::TailMirror;
 use crate::store::view::{Access, FileView};
 
 /// The segment being written.
@@ -195,6 +196,9 @@ impl Inner {
             let _ = live.segment_truncate(base);
             return Err(StoreError::io("append to index", &live.index_path)(e));
         }
+        // This process's readers copy the newest runs from memory (`store::tail`).
+        shared.segment_tail.append(base, &layout.bytes);
+        shared.index_tail.append(live.index_len, index_bytes);
         live.index_len += index_bytes.len() as u64;
         live.index_count += u32::try_from(layout.runs.len()).unwrap_or(u32::MAX);
         // Readers learn of the runs only now, after both files hold them.
@@ -227,7 +231,7 @@ impl Inner {
                 .map_or(1, |l| l.next_seq()),
         };
         // The next segment exists before the old one is handed to the sealer.
-        let files = LiveFiles::create(&self.segments_dir, day, seq)?;
+        let files = LiveFiles::create(&self.segments_dir, day, seq, self.config.tail_bytes)?;
         let mut closed = None;
         if let Some(old) = w.live.take() {
             if let Err(e) = old.close() {
@@ -326,7 +330,12 @@ impl LiveFiles {
     /// Starts writing `day`: a new segment and live index with their headers, both fsynced with
     /// their directory so the new files survive a power cut. If the day already has a segment
     /// (a clock that went back to a sealed day), it is unsealed and appended to, never rewritten.
-    pub(super) fn create(segments_dir: &Path, day: Day, seq: u32) -> Result<LiveFiles> {
+    pub(super) fn create(
+        segments_dir: &Path,
+        day: Day,
+        seq: u32,
+        tail: usize,
+    ) -> Result<LiveFiles> {
         let seg = segment_file(segments_dir, day, seq);
         let rec = if seg.exists() {
             let sidx = sorted_index_file(segments_dir, day, seq);
@@ -335,7 +344,7 @@ impl LiveFiles {
         } else {
             recovery::Recovered::default()
         };
-        let files = LiveFiles::resume(segments_dir, day, seq, &rec)?;
+        let files = LiveFiles::resume(segments_dir, day, seq, &rec, tail)?;
         files.segment.sync()?;
         files
             .index
@@ -351,6 +360,7 @@ impl LiveFiles {
         day: Day,
         seq: u32,
         rec: &recovery::Recovered,
+        tail: usize,
     ) -> Result<LiveFiles> {
         let seg_path = segment_file(segments_dir, day, seq);
         let segment = SegmentWriter::open(&seg_path, rec.segment_len)?;
@@ -392,17 +402,51 @@ impl LiveFiles {
         let sync_handle = Arc::new(segment.sync_handle()?);
         let view = FileView::open(&index_path, Access::Map)
             .map_err(StoreError::io("open index", &index_path))?;
+        let index_len = INDEX_HEADER_LEN + (count * ENTRY_LEN) as u64;
+        // The mirrors start with what the files already hold, so that a restarted writer's
+        // readers are as fast as before it stopped. (A failed read only leaves them empty.)
+        // The index holds a 32-byte entry per run of a few hundred bytes: a quarter of the
+        // segment's share covers the same runs.
+        let segment_tail = TailMirror::new(rec.segment_len, tail);
+        let index_tail = TailMirror::new(index_len, tail / 4);
+        let segment_view = FileView::open(&seg_path, Access::Map);
+        for (mirror, view, len, cap, first) in [
+            (
+                &segment_tail,
+                segment_view.as_ref().ok(),
+                rec.segment_len,
+                tail,
+                SEGMENT_HEADER_LEN,
+            ),
+            (
+                &index_tail,
+                Some(&view),
+                index_len,
+                tail / 4,
+                INDEX_HEADER_LEN,
+            ),
+        ] {
+            let from = len.saturating_sub(cap as u64).max(first);
+            if let Some(bytes) = view.and_then(|v| {
+                v.read(from, usize::try_from(len - from.min(len)).ok()?)
+                    .ok()
+            }) {
+                mirror.append(from, &bytes);
+            }
+        }
         Ok(LiveFiles {
             day,
             seq,
             segment,
             index,
             index_path,
-            index_len: INDEX_HEADER_LEN + (count * ENTRY_LEN) as u64,
+            index_len,
             index_count: u32::try_from(count).unwrap_or(u32::MAX),
             heads: Arc::new(LiveHeads {
                 heads: RwLock::new(heads),
                 index: view,
+                segment_tail,
+                index_tail,
             }),
             sync_handle,
             heads_path,
@@ -441,6 +485,9 @@ impl LiveFiles {
             }
         }
         self.segment.sync()?;
+        // Closed: its readers go to the file (soon a part), and the memory goes back now.
+        self.heads.segment_tail.clear();
+        self.heads.index_tail.clear();
         self.index
             .sync_all()
             .map_err(StoreError::io("fsync index", &self.index_path))

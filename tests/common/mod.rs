@@ -53,6 +53,7 @@ pub fn manual(clock: &ManualClock) -> Config {
         commit: CommitPolicy::default(),
         clock: Arc::new(clock.clone()),
         part_bytes: logstore::DEFAULT_PART_BYTES,
+        tail_bytes: logstore::DEFAULT_TAIL_BYTES,
     }
 }
 
@@ -65,6 +66,7 @@ pub fn manual_with(clock: &ManualClock, batch: usize, delay_ms: u64) -> Config {
         },
         clock: Arc::new(clock.clone()),
         part_bytes: logstore::DEFAULT_PART_BYTES,
+        tail_bytes: logstore::DEFAULT_TAIL_BYTES,
     }
 }
 

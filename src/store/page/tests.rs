@@ -129,6 +129,7 @@ fn sealed_days_keep_their_lines_and_a_follower_crosses_the_sealing() {
         commit: CommitPolicy::default(),
         clock: std::sync::Arc::new(clock),
         part_bytes: crate::store::DEFAULT_PART_BYTES,
+        ..Config::default()
     };
     let long = |exec: &str, i: usize| {
         let mut e = entry(exec, i);

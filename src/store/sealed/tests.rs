@@ -26,6 +26,7 @@ fn v1_day(dir: &Path, n: usize) -> (Day, Vec<LogEntry>) {
         },
         clock: Arc::new(clock.clone()),
         part_bytes: crate::store::DEFAULT_PART_BYTES,
+        ..Config::default()
     };
     let store = LogStore::open_with(dir, config).unwrap();
     let mut written = Vec::new();
@@ -189,6 +190,7 @@ fn sealed_layout_matches_format_doc() {
             commit: CommitPolicy::default(),
             clock: Arc::new(clock),
             part_bytes: crate::store::DEFAULT_PART_BYTES,
+            ..Config::default()
         },
     )
     .unwrap();
