@@ -131,6 +131,28 @@ pub fn sealed_file(data: &[u8]) {
     if let Ok(store) = logstore::LogStore::open_read_only(&dir) {
         let _ = store.stats();
         let _ = store.verify();
+        // The newest-first pages (the catalog and its fence): every page holds at most its
+        // limit, and paging ends without giving an execution twice.
+        let mut after = None;
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..64 {
+            let filter = logstore::ListFilter {
+                limit: Some(2),
+                after: after.take(),
+                ..logstore::ListFilter::default()
+            };
+            let Ok(page) = store.executions(&filter) else {
+                break;
+            };
+            assert!(page.executions.len() <= 2);
+            for s in &page.executions {
+                assert!(seen.insert(s.execution_id.clone()), "listed twice");
+            }
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
         if let Ok(list) = store.list() {
             for s in list {
                 if let Ok(entries) = store.query(&s.execution_id, &logstore::Filter::default()) {

@@ -21,12 +21,15 @@
 //!        ─► (fsync, shared by everyone waiting: group commit)
 //!  segment full (part_bytes) or day over ─► roll to the next segment
 //!  closed segment ─► background seal (store/sealed/): YYYY-MM-DD.N-N.part, entries grouped
-//!        by execution in zstd blocks stored by column, token filters, execution table
+//!        by execution in zstd blocks stored by column, token filters, execution table and
+//!        its catalog (the table by first entry, a fence of its hashes)
 //!  > 8 parts ─► merge by copying blocks (sealed/merge.rs); day over ─► YYYY-MM-DD.sealed
 //!  LogStore::query ─► a day's sealed files, read as one sequence of blocks (sealed/parts.rs):
-//!        execution tables (binary search) ─► its blocks; then the live segments: the chain
-//!        of runs (from the writer's memory, or the .heads checkpoint plus the index after it)
-//!        ─► frames ─► filters ─► entries in append order
+//!        execution tables (through the fence) ─► its blocks; then the live segments: the
+//!        chain of runs (from the writer's memory, or the .heads checkpoint plus the index
+//!        after it) ─► runs (the writer's own process copies the newest 16 MiB from memory,
+//!        store/tail.rs) ─► frames ─► filters ─► entries in append order
+//!  LogStore::executions ─► the files' catalogs merged newest first (store/listing.rs)
 //!  LogStore::search ─► every day: sealed blocks whose token filters may match, live frames
 //!        with a literal hit (aho-corasick) ─► matches of any execution, streamed in order
 //!  a flush ─► wakes the followers of the executions it wrote (store/waiters.rs); in another
@@ -41,8 +44,9 @@
 //! partition sort and the rewrite, merges, one file's reader and a day's files read as one) and
 //! `sealer` (the background thread that turns segments into parts, merges parts and seals
 //! days), `days` (a day's files as readers see them), `lock`, `holds` (retention holds that
-//! `gc` honours), `waiters` (waking followers), `mod` (the `LogStore` handle: directory,
-//! retention), `query`, `summary` (`list`, `stats`, pages of executions), `verify`; `search/`
+//! `gc` honours), `waiters` (waking followers), `tail` (the open segment's newest bytes in
+//! memory), `mod` (the `LogStore` handle: directory, retention), `query`, `summary` (`list`,
+//! `stats`), `listing` (pages of executions, newest first, from the catalogs), `verify`; `search/`
 //! finds entries of any execution by words, phrase or regex (its module doc tells how it skips
 //! what cannot match); the capture side is `capture`
 //! (lines, the `0x1E` protocol, limits, processes and containers), `engine` (lifecycle and

@@ -570,3 +570,167 @@ fn a_page_of_executions_equals_the_whole_listing_cut_to_the_page() {
         }
     }
 }
+
+/// Pages of the listing, every filter, through the catalogs of a sealed day of thousands of
+/// executions (several catalog pages, many fence windows) and of today's parts, with
+/// executions that continue from one day into the next: equal to the whole listing. Then with
+/// the sealed day's catalog page and fence damaged: the same listing (from the execution
+/// table), and every execution still found.
+#[test]
+fn pages_through_catalogs_equal_the_whole_listing_and_survive_a_damaged_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = logstore::ManualClock::new(NOON - 86_400_000);
+    let config = || logstore::Config {
+        part_bytes: 4 << 10,
+        ..common::manual(&clock)
+    };
+    let n = 2_500i64;
+    {
+        let store = LogStore::open_with(dir.path(), config()).unwrap();
+        for i in 0..n {
+            // First entries in an order unrelated to the ids' hashes, some tied.
+            let ts = NOON - 80_000_000 + (i * 7919 % n) * 10 + i % 3;
+            let id = format!("a{i:04}");
+            store.append(&entry(&id, ts, "first")).unwrap();
+            if i % 7 == 0 {
+                let state = ["SUCCESS", "FAILED", "CANCELLED"][usize::try_from(i % 3).unwrap()];
+                store.append(&terminal(&id, ts + 5, state)).unwrap();
+            } else {
+                store.append(&entry(&id, ts + 5, "second")).unwrap();
+            }
+        }
+        store.flush(Durability::Written).unwrap();
+    }
+    clock.advance(86_400_000);
+    {
+        let store = LogStore::open_with(dir.path(), config()).unwrap();
+        store.seal().unwrap();
+        for i in 0..600i64 {
+            let id = format!("b{i:03}");
+            store.append(&entry(&id, NOON + i * 3, "today")).unwrap();
+            // Some of yesterday's go on today.
+            if i % 20 == 0 {
+                store
+                    .append(&entry(&format!("a{:04}", i * 4), NOON + i * 3 + 1, "again"))
+                    .unwrap();
+            }
+            if i % 50 == 0 {
+                store
+                    .append(&terminal(&id, NOON + i * 3 + 2, "FAILED"))
+                    .unwrap();
+            }
+        }
+        store.flush(Durability::Written).unwrap();
+        store.seal().unwrap();
+        // And a live tail after the parts.
+        for i in 0..30i64 {
+            store
+                .append(&entry(&format!("c{i:02}"), NOON + 5_000 + i, "live"))
+                .unwrap();
+        }
+        store.flush(Durability::Written).unwrap();
+    }
+    let reader = LogStore::open_read_only(dir.path()).unwrap();
+    let parts = std::fs::read_dir(dir.path().join("segments"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".part")
+        })
+        .count();
+    assert!(parts >= 2, "today should be in parts: {parts}");
+    let check = |reader: &LogStore, what: &str| {
+        for (state, since, until) in [
+            (None, None, None),
+            (Some("FAILED"), None, None),
+            (Some("RUNNING"), Some(NOON - 79_990_000), None),
+            (None, None, Some(NOON - 79_980_000)),
+            (None, Some(NOON + 100), Some(NOON + 1_000)),
+        ] {
+            let base = logstore::ListFilter {
+                state: state.map(str::to_owned),
+                since_ms: since,
+                until_ms: until,
+                ..Default::default()
+            };
+            let all = reader.executions(&base).unwrap().executions;
+            assert!(!all.is_empty(), "{what}: {state:?} {since:?} {until:?}");
+            for limit in [50, 700] {
+                let mut paged = Vec::new();
+                let mut after = None;
+                loop {
+                    let page = reader
+                        .executions(&logstore::ListFilter {
+                            limit: Some(limit),
+                            after: after.clone(),
+                            ..base.clone()
+                        })
+                        .unwrap();
+                    assert!(page.executions.len() <= limit);
+                    paged.extend(page.executions);
+                    match page.next {
+                        Some(n) => after = Some(n),
+                        None => break,
+                    }
+                }
+                assert!(
+                    paged == all,
+                    "{what}: state {state:?} since {since:?} until {until:?} limit {limit}"
+                );
+            }
+        }
+    };
+    check(&reader, "intact");
+    let whole = reader.list().unwrap();
+    assert_eq!(whole.len(), 2_500 + 600 + 30);
+    let again = whole
+        .iter()
+        .find(|s| s.execution_id.as_str() == "a0080")
+        .unwrap();
+    assert_eq!(again.entries, 3, "a0080 continues today");
+    drop(reader);
+
+    // Damage the sealed day's catalog: a byte of its first page by first entry, and one of
+    // its fence.
+    let sealed = std::fs::read_dir(dir.path().join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "sealed"))
+        .unwrap();
+    let mut bytes = std::fs::read(&sealed).unwrap();
+    let t = bytes.len() - 72;
+    let exec_table = u64::from_le_bytes(bytes[t + 16..t + 24].try_into().unwrap());
+    let execs = u32::from_le_bytes(bytes[t + 60..t + 64].try_into().unwrap());
+    assert_eq!(execs, 2_500);
+    assert_eq!(
+        bytes[t + 64],
+        1,
+        "the trailer says a catalog follows the table"
+    );
+    let catalog = usize::try_from(exec_table).unwrap() + 56 * execs as usize;
+    let by_time_len = 4 * execs as usize + 4 * (execs as usize).div_ceil(1024);
+    bytes[catalog + 10] ^= 0x40;
+    bytes[catalog + by_time_len + 3] ^= 0x01;
+    std::fs::write(&sealed, &bytes).unwrap();
+    let reader = LogStore::open_read_only(dir.path()).unwrap();
+    check(&reader, "damaged catalog");
+    assert_eq!(reader.list().unwrap(), whole);
+    for i in (0..n).step_by(97) {
+        let got = all_of(&reader, &format!("a{i:04}"));
+        assert!(got.len() >= 2, "a{i:04}: {}", got.len());
+    }
+    let report = reader.verify().unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .filter(|p| p.reason.contains("catalog"))
+            .count()
+            == 2,
+        "verify reports both damaged catalog parts: {:?}",
+        report.problems
+    );
+}

@@ -17,6 +17,7 @@ pub(crate) mod days;
 pub(crate) mod heads;
 pub(crate) mod holds;
 pub(crate) mod index;
+pub(crate) mod listing;
 pub(crate) mod lock;
 pub(crate) mod names;
 pub(crate) mod page;

@@ -12,7 +12,6 @@ use crate::store::record;
 use crate::store::sealed::layout::state_name;
 use crate::store::sealed::SealedDay;
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use crate::store::days::DayIndex;
 use crate::store::names;
@@ -216,7 +215,7 @@ fn sealed_stats(sealed: &SealedDay, file_len: u64) -> Result<DayStats> {
     })
 }
 
-fn first_id(day: &DayFiles, run: &IndexEntry) -> Result<Option<ExecutionId>> {
+pub(crate) fn first_id(day: &DayFiles, run: &IndexEntry) -> Result<Option<ExecutionId>> {
     let bytes = day.read_run(run, usize::MAX)?;
     // The first intact record of the run names the execution.
     let mut id = None;
@@ -228,7 +227,7 @@ fn first_id(day: &DayFiles, run: &IndexEntry) -> Result<Option<ExecutionId>> {
     Ok(id)
 }
 
-fn final_state(day: &DayFiles, run: &IndexEntry) -> Result<Option<String>> {
+pub(crate) fn final_state(day: &DayFiles, run: &IndexEntry) -> Result<Option<String>> {
     let bytes = day.read_run(run, usize::MAX)?;
     let mut state = None;
     let (kind, at) = day.frames(run);
@@ -351,216 +350,18 @@ pub struct ListPage {
     pub next: Option<(i64, String)>,
 }
 
-/// Where an execution's name (and, for a live day, its final state) is read from, once it is
-/// on the page.
-#[derive(Clone, Copy)]
-enum NameAt {
-    Sealed(usize, crate::store::sealed::layout::ExecRecord),
-    Run(usize, IndexEntry),
-}
-
-/// An execution's totals before its name is read.
-struct Agg {
-    first: i64,
-    last: i64,
-    entries: u64,
-    errors: u64,
-    terminal: Option<Terminal>,
-    name: NameAt,
-}
-
 impl LogStore {
     /// The executions that pass `filter`, newest first (by first entry, then id), at most
     /// `filter.limit`, after `filter.after`.
     ///
-    /// With a limit and no id prefix, only the page's executions are named: every execution's
-    /// totals come from the execution tables and index runs (no name, no record read), are
-    /// ordered by first entry, and names and final states are read for those that make the
-    /// page (and those tied with its edges). An id prefix needs every name: then this is
-    /// [`list`](LogStore::list), filtered.
+    /// With a limit and no id prefix, the page is read newest first from the sealed files'
+    /// catalogs (`store::listing`): its cost is the page's, not the store's. An id prefix
+    /// needs every name: then this is [`list`](LogStore::list), filtered.
     pub fn executions(&self, filter: &ListFilter) -> Result<ListPage> {
         match filter.limit {
-            Some(limit) if filter.prefix.is_none() => self.executions_page(filter, limit),
+            Some(limit) if filter.prefix.is_none() => self.executions_newest(filter, limit),
             _ => self.executions_all(filter),
         }
-    }
-
-    fn executions_page(&self, filter: &ListFilter, limit: usize) -> Result<ListPage> {
-        self.refresh_days()?;
-        let days = self.days();
-        // Keys are execution hashes already: no rehashing; sized for the sealed tables.
-        let sealed_execs: usize = days
-            .iter()
-            .filter_map(|d| d.sealed())
-            .flat_map(|s| s.files())
-            .map(|f| f.executions() as usize)
-            .sum();
-        let mut by_hash: crate::store::commit::ByExecHash<Agg> =
-            crate::store::commit::ByExecHash::with_capacity_and_hasher(
-                sealed_execs,
-                Default::default(),
-            );
-        let mut add = |hash: u64,
-                       min: i64,
-                       max: i64,
-                       entries: u64,
-                       errors: u64,
-                       terminal: Option<Terminal>,
-                       name: NameAt| {
-            match by_hash.entry(hash) {
-                Entry::Occupied(o) => {
-                    let a = o.into_mut();
-                    a.first = a.first.min(min);
-                    a.last = a.last.max(max);
-                    a.entries += entries;
-                    a.errors += errors;
-                    if terminal.is_some() {
-                        a.terminal = terminal;
-                    }
-                }
-                Entry::Vacant(v) => {
-                    v.insert(Agg {
-                        first: min,
-                        last: max,
-                        entries,
-                        errors,
-                        terminal,
-                        name,
-                    });
-                }
-            }
-        };
-        for (di, day) in days.iter().enumerate() {
-            if let Some(sealed) = day.sealed() {
-                sealed.for_each_record(|r| {
-                    add(
-                        r.hash,
-                        r.min_ts,
-                        r.max_ts,
-                        u64::from(r.entries),
-                        u64::from(r.errors),
-                        state_name(r.state).map(Terminal::State),
-                        NameAt::Sealed(di, r),
-                    );
-                })?;
-            }
-            day.for_each_run(&mut |run| {
-                add(
-                    run.hash,
-                    run.min_ts,
-                    run.max_ts,
-                    u64::from(run.count),
-                    u64::from(run.errors),
-                    run.is_terminal().then_some(Terminal::Run(di, run)),
-                    NameAt::Run(di, run),
-                );
-                Ok(())
-            })?;
-        }
-        // Conditions that need no name first; newest first by first entry.
-        let mut cands: Vec<(i64, u64)> = by_hash
-            .iter()
-            .filter(|(_, a)| {
-                filter.since_ms.is_none_or(|t| a.last >= t)
-                    && filter.until_ms.is_none_or(|t| a.first < t)
-                    && filter.after.as_ref().is_none_or(|(ts, _)| a.first <= *ts)
-                    && match filter.state.as_deref() {
-                        Some("RUNNING") => a.terminal.is_none(),
-                        Some(_) => a.terminal.is_some(),
-                        None => true,
-                    }
-            })
-            .map(|(&h, a)| (a.first, h))
-            .collect();
-        // Only the newest are needed: order a prefix holding every candidate at least as new as
-        // the `want`-th (ties included, so that a group is whole), and the rest only if the
-        // page is not full by then (a state filter can drop candidates once they are named).
-        let newest = |&(first, _): &(i64, u64)| std::cmp::Reverse(first);
-        let want = limit.saturating_add(1).saturating_mul(4);
-        let mut sorted = cands.len();
-        if cands.len() > want + 1 {
-            cands.select_nth_unstable_by_key(want, newest);
-            let edge = cands[want].0;
-            let mut end = want + 1;
-            for k in want + 1..cands.len() {
-                if cands[k].0 == edge {
-                    cands.swap(k, end);
-                    end += 1;
-                }
-            }
-            sorted = end;
-        }
-        cands[..sorted].sort_unstable_by_key(newest);
-        let mut out: Vec<ExecutionSummary> = Vec::with_capacity(limit + 1);
-        let mut i = 0;
-        // Named a first-timestamp group at a time, so that ties are ordered by id.
-        while i < cands.len() && out.len() <= limit {
-            if i == sorted {
-                cands[sorted..].sort_unstable_by_key(newest);
-                sorted = cands.len();
-            }
-            let ts = cands[i].0;
-            let mut j = i;
-            while j < cands.len() && cands[j].0 == ts {
-                j += 1;
-            }
-            let mut group = Vec::with_capacity(j - i);
-            for &(_, h) in &cands[i..j] {
-                let Some(a) = by_hash.get(&h) else { continue };
-                let Some(s) = self.summary_of(&days, a)? else {
-                    continue;
-                };
-                if filter.matches(&s) {
-                    group.push(s);
-                }
-            }
-            group.sort_unstable_by(|a, b| b.execution_id.as_str().cmp(a.execution_id.as_str()));
-            if let Some((ats, aid)) = &filter.after {
-                group.retain(|s| (s.first_ts, s.execution_id.as_str()) < (*ats, aid.as_str()));
-            }
-            out.extend(group);
-            i = j;
-        }
-        let mut next = None;
-        if out.len() > limit {
-            out.truncate(limit);
-            next = out
-                .last()
-                .map(|s| (s.first_ts, s.execution_id.as_str().to_owned()));
-        }
-        Ok(ListPage {
-            executions: out,
-            next,
-        })
-    }
-
-    /// The summary of one aggregated execution: its name and final state read now.
-    fn summary_of(&self, days: &[Arc<DayFiles>], a: &Agg) -> Result<Option<ExecutionSummary>> {
-        let id = match a.name {
-            NameAt::Sealed(di, r) => days[di]
-                .sealed()
-                .map(|s| s.name(&r))
-                .transpose()?
-                .flatten()
-                .map(|n| ExecutionId::from_checked(&n)),
-            NameAt::Run(di, run) => first_id(&days[di], &run)?,
-        };
-        let Some(execution_id) = id else {
-            return Ok(None);
-        };
-        let final_state = match &a.terminal {
-            Some(Terminal::Run(di, run)) => final_state(&days[*di], run)?,
-            Some(Terminal::State(name)) => Some((*name).to_owned()),
-            None => None,
-        };
-        Ok(Some(ExecutionSummary {
-            execution_id,
-            first_ts: a.first,
-            last_ts: a.last,
-            entries: a.entries,
-            errors: a.errors,
-            final_state,
-        }))
     }
 
     fn executions_all(&self, filter: &ListFilter) -> Result<ListPage> {

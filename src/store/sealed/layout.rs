@@ -8,6 +8,7 @@
 //!        filter 0 | filter 1 | ...                  token filters (filter.rs)
 //!        block table: 64 bytes per block
 //!        execution table: 56 bytes per execution, sorted by (hash, id)
+//!        catalog (version 5): the table by first entry, and a fence of hashes (catalog.rs)
 //!        names: the execution ids, back to back
 //! end-72 trailer (72)
 //! ```
@@ -19,7 +20,7 @@ use crate::store::day::Day;
 /// First bytes of a sealed file.
 pub const SEALED_MAGIC: [u8; 8] = *b"LOGSTSLD";
 /// The sealed format's version. Readers refuse a higher one and read every lower one.
-pub const SEALED_VERSION: u32 = 4;
+pub const SEALED_VERSION: u32 = 5;
 /// Magic of the trailer.
 pub(crate) const TRAILER_MAGIC: [u8; 8] = *b"LOGSTEND";
 /// Bytes of the trailer (and of its copy after the header).
@@ -74,6 +75,8 @@ pub(crate) struct Trailer {
     pub(crate) v1_bytes: u64,
     pub(crate) blocks: u32,
     pub(crate) execs: u32,
+    /// A catalog section follows the execution table (version 5; trailer byte 64 = 1).
+    pub(crate) catalog: bool,
 }
 
 impl Trailer {
@@ -88,6 +91,7 @@ impl Trailer {
         b[48..56].copy_from_slice(&self.v1_bytes.to_le_bytes());
         b[56..60].copy_from_slice(&self.blocks.to_le_bytes());
         b[60..64].copy_from_slice(&self.execs.to_le_bytes());
+        b[64] = u8::from(self.catalog);
         seal_crc(&mut b[..]);
         b
     }
@@ -95,7 +99,7 @@ impl Trailer {
     /// Decodes a trailer and checks it against the file length: `None` if anything is off.
     pub(crate) fn from_bytes(b: &[u8], file_len: u64) -> Option<Trailer> {
         let b = b.get(..TRAILER_LEN)?;
-        if b[0..8] != TRAILER_MAGIC || b[64..68] != [0; 4] || !crc_ok(b) {
+        if b[0..8] != TRAILER_MAGIC || b[64] > 1 || b[65..68] != [0; 3] || !crc_ok(b) {
             return None;
         }
         let t = Trailer {
@@ -107,10 +111,16 @@ impl Trailer {
             v1_bytes: u64_at(b, 48),
             blocks: u32_at(b, 56),
             execs: u32_at(b, 60),
+            catalog: b[64] == 1,
+        };
+        let catalog = if t.catalog {
+            super::catalog::catalog_len(t.execs)
+        } else {
+            0
         };
         let sections_fit = t.block_table >= DATA_START
             && t.block_table + u64::from(t.blocks) * BLOCK_ENTRY_LEN as u64 == t.exec_table
-            && t.exec_table + u64::from(t.execs) * EXEC_RECORD_LEN as u64 == t.names
+            && t.exec_table + u64::from(t.execs) * EXEC_RECORD_LEN as u64 + catalog == t.names
             && t.names.checked_add(t.names_len)? + TRAILER_LEN as u64 == file_len;
         sections_fit.then_some(t)
     }
@@ -315,10 +325,21 @@ mod tests {
             v1_bytes: 1000,
             blocks: 1,
             execs: 1,
+            catalog: false,
         };
         let len = 320 + 5 + TRAILER_LEN as u64;
         assert_eq!(Trailer::from_bytes(&t.to_bytes(), len), Some(t));
         assert_eq!(Trailer::from_bytes(&t.to_bytes(), len + 1), None);
         flips_are_caught(&t.to_bytes(), |b| Trailer::from_bytes(b, len) == Some(t));
+        // With a catalog, the names start after it.
+        let c = Trailer {
+            names: 320 + super::super::catalog::catalog_len(1),
+            catalog: true,
+            ..t
+        };
+        let len = c.names + 5 + TRAILER_LEN as u64;
+        assert_eq!(Trailer::from_bytes(&c.to_bytes(), len), Some(c));
+        assert_eq!(Trailer::from_bytes(&t.to_bytes(), len), None);
+        flips_are_caught(&c.to_bytes(), |b| Trailer::from_bytes(b, len) == Some(c));
     }
 }

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::catalog::CatalogBuilder;
 use super::layout::{
     BlockEntry, ExecRecord, Trailer, DATA_START, HEAD_LEN, SEALED_MAGIC, SEALED_VERSION,
 };
@@ -155,9 +156,12 @@ pub(crate) fn merge(
         }
         records.sort_by_key(|r| (r.hash, r.first_block));
         let exec_table = out.len;
+        let mut catalog = CatalogBuilder::default();
         for r in &records {
             out.write(&r.to_bytes())?;
+            catalog.push(r);
         }
+        catalog.write(&mut |b| out.write(b))?;
         let names = out.len;
         for f in inputs {
             let t = f.trailer();
@@ -176,6 +180,7 @@ pub(crate) fn merge(
                 offset: 0,
                 reason: "more than 4 billion execution records".to_owned(),
             })?,
+            catalog: true,
         }
         .to_bytes();
         out.write(&trailer)?;

@@ -10,6 +10,8 @@
 //! - `filter`: the words of a message ([`filter::words`]) and the per-block token filter.
 //! - `block`: the column layout of one block; `columns`: parsing it, column by column.
 //! - `layout`: the fixed-size parts of the file (header, trailer, block table, execution table).
+//! - `catalog`: the execution table by first entry and a fence of its hashes (version 5), for
+//!   the newest executions and for finding one in a big table.
 //! - `seal`: the rewrite into one file and its crash-safe commit.
 //! - `partition`: the spill partition sort that groups a day by execution in bounded memory.
 //! - `reader`: [`SealedFile`], one open file; `parts`: [`SealedDay`], a day's files read as one.
@@ -18,6 +20,7 @@
 //! The byte layout is in `docs/FORMAT.md` ("Version 2: sealed days").
 
 mod block;
+pub(crate) mod catalog;
 mod codec;
 pub(crate) mod columns;
 pub(crate) mod filter;

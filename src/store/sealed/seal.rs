@@ -24,6 +24,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use super::block::BlockBuilder;
+use super::catalog::CatalogBuilder;
 use super::layout::{
     sealed_tmp_path, state_byte, BlockEntry, ExecRecord, Trailer, HEAD_LEN, SEALED_MAGIC,
     SEALED_VERSION,
@@ -313,6 +314,8 @@ pub(super) struct Sealer {
     exec: Option<Exec>,
     entries: u64,
     exec_count: u32,
+    /// The catalog of the execution table, built as records are written.
+    catalog: CatalogBuilder,
     /// How the frames of the segment being sealed are checked; spill files keep them checkable
     /// the same way (`partition::spill` re-keys each frame to its place there).
     pub(super) frame_kind: FrameKind,
@@ -382,6 +385,7 @@ impl Sealer {
         };
         self.names.write(e.id.as_bytes())?;
         self.execs.write(&rec.to_bytes())?;
+        self.catalog.push(&rec);
         self.exec_count += 1;
         Ok(())
     }
@@ -440,6 +444,8 @@ impl Sealer {
         }
         let exec_table = self.out.len;
         self.out.append_spill(self.execs)?;
+        let out = &mut self.out;
+        std::mem::take(&mut self.catalog).write(&mut |b| out.write(b))?;
         let names = self.out.len;
         let names_len = self.names.len;
         self.out.append_spill(self.names)?;
@@ -452,6 +458,7 @@ impl Sealer {
             v1_bytes,
             blocks: u32::try_from(self.table.len()).unwrap_or(u32::MAX),
             execs: self.exec_count,
+            catalog: true,
         }
         .to_bytes();
         self.out.write(&trailer)?;
@@ -545,6 +552,7 @@ fn write_tmp(
         exec: None,
         entries: 0,
         exec_count: 0,
+        catalog: CatalogBuilder::default(),
         frame_kind,
     };
     s.out.write(&file_header(SEALED_MAGIC, SEALED_VERSION))?;

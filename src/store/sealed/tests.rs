@@ -209,7 +209,7 @@ fn sealed_layout_matches_format_doc() {
     // Header, then the trailer copy.
     assert_eq!(
         hex(&f[..16]),
-        "4C 4F 47 53 54 53 4C 44 04 00 00 00 00 00 00 00"
+        "4C 4F 47 53 54 53 4C 44 05 00 00 00 00 00 00 00"
     );
     assert_eq!(f[16..88], f[len - 72..]);
     let t = Trailer::from_bytes(&f[len - 72..], len as u64).unwrap();
@@ -232,12 +232,15 @@ fn sealed_layout_matches_format_doc() {
     assert_eq!(hex(&f[table..table + 64]), BLOCK_ENTRY);
     let x = usize::try_from(t.exec_table).unwrap();
     assert_eq!(hex(&f[x..x + 56]), EXEC_RECORD);
+    // The catalog (version 5): record 0 by first entry, its page CRC; the fence: hash("e1"),
+    // its page CRC.
+    assert_eq!(hex(&f[x + 56..x + 76]), CATALOG);
     assert_eq!(
         hex(&f[usize::try_from(t.names).unwrap()..len - 72]),
         "65 31"
     );
     assert_eq!(hex(&f[len - 72..]), TRAILER);
-    assert_eq!(len, 329);
+    assert_eq!(len, 349);
     // The bloom bits are those of the word "hi" (FNV-1a 0x...; 7 double-hashed positions in
     // 64 bits).
     let h = super::filter::word_hash("hi");
@@ -259,9 +262,10 @@ E8 03 00 00 00 00 00 00 E8 03 00 00 00 00 00 00 75 00 00 00 00 00 00 00 12 00 00
 const EXEC_RECORD: &str =
     "83 B8 39 B5 07 7B 8E 08 00 00 00 00 00 00 00 00 01 00 00 00 00 00 00 00 \
 E8 03 00 00 00 00 00 00 E8 03 00 00 00 00 00 00 00 00 00 00 00 00 00 00 02 00 00 00 DF 6D 00 82";
+const CATALOG: &str = "00 00 00 00 1C DF 44 21 83 B8 39 B5 07 7B 8E 08 69 0F F6 3E";
 const TRAILER: &str = "4C 4F 47 53 54 45 4E 44 87 00 00 00 00 00 00 00 C7 00 00 00 00 00 00 00 \
-FF 00 00 00 00 00 00 00 02 00 00 00 00 00 00 00 01 00 00 00 00 00 00 00 76 00 00 00 00 00 00 00 \
-01 00 00 00 01 00 00 00 00 00 00 00 5E 7F 95 9D";
+13 01 00 00 00 00 00 00 02 00 00 00 00 00 00 00 01 00 00 00 00 00 00 00 76 00 00 00 00 00 00 00 \
+01 00 00 00 01 00 00 00 01 00 00 00 CD 92 6B 41";
 
 /// A day sealed by a version-1 writer has both indexes; the partition sort reads the live one.
 /// Here `spoil` damages the live index (given its path and entry count) beside a whole sorted
