@@ -38,6 +38,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use logstore::format::{seal_closed_day, IndexEntry, SealOptions, SortedIndex};
+
+#[path = "../tests/ship_support/clickhouse_server.rs"]
+mod clickhouse_server;
 use logstore::{
     CommitPolicy, Config, Day, Durability, ExecutionId, Filter, Level, LogEntry, LogStore,
     ManualClock, TaskId,
@@ -60,6 +63,8 @@ struct Args {
     /// `--today`: today in parts against the same day sealed (see `today`).
     today: bool,
     part_mb: u64,
+    /// Load the same entries into a ClickHouse MergeTree and set it beside the sealed day.
+    clickhouse: bool,
 }
 
 fn parse_args() -> Result<Args, Error> {
@@ -73,6 +78,7 @@ fn parse_args() -> Result<Args, Error> {
         zstd_level: None,
         today: false,
         part_mb: 64,
+        clickhouse: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -86,6 +92,7 @@ fn parse_args() -> Result<Args, Error> {
                 a.phase = Some((p, value()?.into()));
             }
             "--no-variants" => a.variants = false,
+            "--no-clickhouse" => a.clickhouse = false,
             "--today" => a.today = true,
             "--part-mb" => a.part_mb = value()?.parse()?,
             "--partition-mb" => a.partition_mb = Some(value()?.parse()?),
@@ -535,11 +542,198 @@ fn main() -> Result<(), Error> {
     }
     say("seal (256 KiB)", child("seal", &v1, &args))?;
     say("query sealed", child("query", &v1, &args))?;
+    print_breakdown(&v1)?;
+    if args.clickhouse {
+        clickhouse_peer(&v1, &args)?;
+    }
     std::fs::remove_dir_all(&v1)?;
     say(
         "ingest while sealing",
         child("ingest-while-sealing", &root.path().join("iws"), &args),
     )?;
+    Ok(())
+}
+
+/// The words both systems count: common in the changelogs, and rare.
+const WORDS: [&str; 2] = ["installed", "kerberos"];
+
+/// The peer: Debian's `clickhouse-server` (started here, as the shipping tests do) with zstd
+/// as its `<compression>` method, a `MergeTree` table `ORDER BY (execution_id, timestamp)`
+/// holding the same entries (and the same sequence numbers, since the sealed day stores them),
+/// merged with `OPTIMIZE ... FINAL`. Bytes (the table's active parts, and per column), one
+/// execution's query over HTTP, and the words counted with a word-boundary regex, beside the
+/// sealed day's.
+fn clickhouse_peer(dir: &Path, args: &Args) -> Result<(), Error> {
+    let level = args.zstd_level.unwrap_or(SealOptions::default().level);
+    let server = match clickhouse_server::Server::start_with(&format!(
+        "<compression><case><method>zstd</method><level>{level}</level></case></compression>"
+    )) {
+        Ok(s) => s,
+        Err(e) => {
+            println!(
+                "{:>24}: skipped ({e}; `apt-get install clickhouse-server`)",
+                "clickhouse"
+            );
+            return Ok(());
+        }
+    };
+    let ch = logstore::ship::ClickHouse::new(&server.url())?;
+    let version = ch.execute("SELECT version()")?;
+    ch.execute("CREATE DATABASE bench")?;
+    ch.execute(
+        "CREATE TABLE bench.logs (execution_id String, timestamp Int64, level UInt8, \
+         source String, task_id String, message String, metadata String, seq UInt64) \
+         ENGINE = MergeTree ORDER BY (execution_id, timestamp)",
+    )?;
+    let w = Workload::new(corpus(args)?, args.executions);
+    let t = Instant::now();
+    let mut rows = Vec::with_capacity(64 << 20);
+    for i in 0..args.entries {
+        let e = w.entry(DAY0, i);
+        serde_json::to_writer(
+            &mut rows,
+            &serde_json::json!({
+                "execution_id": e.execution_id.as_str(),
+                "timestamp": e.timestamp,
+                "level": e.level as u8,
+                "source": e.source,
+                "task_id": e.task_id.as_ref().map_or("", |t| t.as_str()),
+                "message": e.message,
+                "metadata": "",
+                "seq": i + 1,
+            }),
+        )?;
+        rows.push(b'\n');
+        if rows.len() > 32 << 20 || i + 1 == args.entries {
+            ch.insert(
+                "INSERT INTO bench.logs FORMAT JSONEachRow",
+                &[],
+                &rows,
+                &|| "rows".to_owned(),
+            )?;
+            rows.clear();
+        }
+    }
+    let load = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    ch.execute("OPTIMIZE TABLE bench.logs FINAL")?;
+    let optimize = t.elapsed().as_secs_f64();
+    let bytes: u64 = ch
+        .execute("SELECT sum(bytes) FROM system.parts WHERE database = 'bench' AND active")?
+        .trim()
+        .parse()?;
+    let sealed = std::fs::metadata(logstore::format::sealed_path(
+        &dir.join("segments"),
+        Day::from_unix_ms(DAY0),
+    ))?
+    .len();
+    println!(
+        "{:>24}: clickhouse {} (zstd level {level}), loaded in {load:.1} s, OPTIMIZE FINAL {optimize:.1} s",
+        "clickhouse peer",
+        version.trim()
+    );
+    #[allow(clippy::cast_precision_loss)]
+    let ratio = sealed as f64 / bytes as f64;
+    println!(
+        "{:>24}: sealed day {:.2} MB, ClickHouse MergeTree {:.2} MB: sealed / ClickHouse = {ratio:.3}",
+        "bytes",
+        mb(sealed),
+        mb(bytes)
+    );
+    for line in ch
+        .execute(
+            "SELECT name, data_compressed_bytes, data_uncompressed_bytes FROM system.columns \
+             WHERE database = 'bench' AND table = 'logs' ORDER BY data_compressed_bytes DESC",
+        )?
+        .lines()
+    {
+        let f: Vec<&str> = line.split('\t').collect();
+        if let [name, z, raw] = f[..] {
+            println!(
+                "{:>24}  {:<28} {:>9.3} MB stored, {:>9.3} MB raw",
+                "",
+                format!("column: {name}"),
+                mb(z.parse()?),
+                mb(raw.parse()?)
+            );
+        }
+    }
+    let marks = ch.execute(
+        "SELECT sum(marks_size), sum(primary_key_bytes_in_memory) FROM system.parts \
+         WHERE database = 'bench' AND active",
+    );
+    if let Ok(m) = marks {
+        println!(
+            "{:>24}  marks and primary key: {}",
+            "",
+            m.trim().replace('\t', " B, ") + " B"
+        );
+    }
+    // One execution: its rows in order, over HTTP, median of 9.
+    let id = Workload::exec_id(args.executions / 2);
+    let sql = format!(
+        "SELECT * FROM bench.logs WHERE execution_id = '{}' ORDER BY timestamp, seq FORMAT JSONEachRow",
+        id.as_str()
+    );
+    let mut times = Vec::new();
+    let mut n = 0;
+    for _ in 0..9 {
+        let t = Instant::now();
+        n = ch.execute(&sql)?.lines().count();
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let ours = fresh_process_ms("open-query", dir, args)?;
+    println!(
+        "{:>24}: {n} entries: ClickHouse over HTTP {:.1} ms; sealed day in a fresh process (open, query, JSON) {ours:.1} ms",
+        "one execution",
+        times[4]
+    );
+    // Words: ClickHouse's word-boundary regex count (all its threads) against `search --count`.
+    let ours = child("search", dir, args)?;
+    for word in WORDS {
+        let sql =
+            format!("SELECT count() FROM bench.logs WHERE match(message, '(?i)\\\\b{word}\\\\b')");
+        let mut times = Vec::new();
+        let mut count = String::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            count = ch.execute(&sql)?.trim().to_owned();
+            times.push(t.elapsed().as_secs_f64());
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "{:>24}: ClickHouse {count} lines in {:.3} s (median of 3)",
+            format!("count {word}"),
+            times[1]
+        );
+    }
+    println!("{:>24}: {ours}", "logstore search --count");
+    drop(server);
+    Ok(())
+}
+
+/// Where the sealed day's bytes go, column by column (`format::sealed_breakdown`).
+fn print_breakdown(dir: &Path) -> Result<(), Error> {
+    let path = logstore::format::sealed_path(&dir.join("segments"), Day::from_unix_ms(DAY0));
+    let rows = logstore::format::sealed_breakdown(&path)?;
+    let total: u64 = rows.iter().map(|r| r.stored).sum();
+    println!(
+        "{:>24}: {:.2} MB, by section (columns: their share of the zstd blocks)",
+        "sealed bytes",
+        mb(total)
+    );
+    for r in &rows {
+        #[allow(clippy::cast_precision_loss)]
+        let pct = 100.0 * r.stored as f64 / total.max(1) as f64;
+        println!(
+            "{:>24}  {:<28} {:>9.3} MB stored ({pct:4.1} %), {:>9.3} MB raw",
+            "",
+            r.name,
+            mb(r.stored),
+            mb(r.raw)
+        );
+    }
     Ok(())
 }
 
@@ -620,7 +814,7 @@ fn list_phase(dir: &Path) -> Result<String, Error> {
 fn search_phase(dir: &Path) -> Result<String, Error> {
     let store = LogStore::open_read_only(dir)?;
     let mut out = Vec::new();
-    for word in ["installed", "kerberos"] {
+    for word in WORDS {
         let search = logstore::Search {
             terms: vec![word.to_owned()],
             ..logstore::Search::default()

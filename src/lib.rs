@@ -155,6 +155,7 @@ pub mod format {
         finish_frames, for_each_frame_as, next_frame, next_frame_as, set_seq, FrameError,
         FrameKind, PayloadRef, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN,
     };
+    pub use crate::store::sealed::breakdown::{breakdown as sealed_breakdown, Section};
     pub use crate::store::sealed::layout::{sealed_path, SEALED_MAGIC, SEALED_VERSION};
     pub use crate::store::sealed::seal::SealOptions;
     pub use crate::store::sealer::seal_closed_day;

@@ -11,6 +11,10 @@
 //! everything else (other terms, non-ASCII messages, regexes) calls `text_matches` on the
 //! message that holds the hit.
 
+use std::cell::RefCell;
+use std::ops::Range;
+
+use super::prefilter::Hit;
 use super::query::on_ascii_word_boundaries;
 use super::Query;
 
@@ -45,8 +49,51 @@ pub(crate) fn for_each_match(
     let hay = text.as_bytes();
     let decides = query.word_hit_decides();
     let all_ascii = hay.is_ascii();
+    LOWERED.with_borrow_mut(|lowered| {
+        // The column is searched lowered (see `Prefilter::lowered`): ASCII lowering keeps
+        // every offset. Only the Kelvin sign lowercases to an ASCII letter (`k`): a column
+        // that may hold it, with a word that has a `k`, takes the searchers that know it.
+        let low = match prefilter.lowered() {
+            Some(finder) if all_ascii || !finder.needle().contains(&b'k') => {
+                lowered.clear();
+                lowered.extend(hay.iter().map(u8::to_ascii_lowercase));
+                Some((finder, &lowered[..]))
+            }
+            _ => None,
+        };
+        let find = |span: Range<usize>| match low {
+            Some((finder, low)) => finder.find(&low[span.clone()]).map(|at| Hit {
+                at: span.start + at..span.start + at + finder.needle().len(),
+                word: true,
+            }),
+            None => prefilter.find_in_column(hay, span),
+        };
+        scan(query, text, offs, decides, all_ascii, &find, &mut each);
+    });
+}
+
+thread_local! {
+    /// The lowered copy of the column being searched, reused from block to block.
+    static LOWERED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The loop of [`for_each_match`] over the prefilter's hits, `find(span)` giving the first
+/// hit inside `span`.
+fn scan(
+    query: &Query,
+    text: &str,
+    offs: &[u32],
+    decides: Option<bool>,
+    all_ascii: bool,
+    find: &dyn Fn(Range<usize>) -> Option<Hit>,
+    each: &mut dyn FnMut(usize) -> bool,
+) {
+    let hay = text.as_bytes();
+    let n = offs.len().saturating_sub(1);
+    let span = |k: usize| offs[k] as usize..offs[k + 1] as usize;
+    let message = |k: usize| text.get(span(k)).unwrap_or_default();
     let (mut from, mut k) = (0usize, 0usize);
-    while let Some(mut hit) = prefilter.find_in_column(hay, from..hay.len()) {
+    while let Some(mut hit) = find(from..hay.len()) {
         // The message holding the hit's start (empty messages hold nothing).
         while k < n && offs[k + 1] as usize <= hit.at.start {
             k += 1;
@@ -57,7 +104,7 @@ pub(crate) fn for_each_match(
         let msg = span(k);
         if hit.at.end > msg.end {
             // It runs into the next message: look again inside this one only.
-            match prefilter.find_in_column(hay, from.max(msg.start)..msg.end) {
+            match find(from.max(msg.start)..msg.end) {
                 Some(inner) => hit = inner,
                 None => {
                     from = msg.end;
@@ -146,6 +193,28 @@ mod tests {
         // The Kelvin sign lowercases to 'k'.
         let key = q(&["key"], None);
         assert_eq!(matching(&key, &["a \u{212A}EY", "keys", "KEY"]), [0, 2]);
+        // Words too long to spell out their case variants are searched in the lowered column,
+        // ASCII or not; with a `k`, a non-ASCII column keeps the search that knows the Kelvin
+        // sign.
+        let long = q(&["installed"], None);
+        let msgs = [
+            "Jörg INSTALLED it",
+            "reinstalled",
+            "installedx Installed,",
+            "ünïcode",
+            "installed",
+            "x-installed-y",
+        ];
+        assert_eq!(matching(&long, &msgs), [0, 2, 4, 5]);
+        assert_eq!(matching(&long, &["a", "INSTALLED", "b installed"]), [1, 2]);
+        let kerberos = q(&["kerberos"], None);
+        assert_eq!(
+            matching(
+                &kerberos,
+                &["é", "\u{212A}ERBEROS ticket", "kerberos5", "Kerberos."]
+            ),
+            [1, 3]
+        );
     }
 
     #[test]

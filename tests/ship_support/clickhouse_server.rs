@@ -48,6 +48,12 @@ fn find_binary() -> Option<PathBuf> {
 impl Server {
     /// Starts a server on free ports and waits until `SELECT 1` answers.
     pub fn start() -> Result<Server, String> {
+        Server::start_with("")
+    }
+
+    /// [`start`](Server::start) with `extra` added to the server's config (for example its
+    /// `<compression>` setting).
+    pub fn start_with(extra: &str) -> Result<Server, String> {
         let mut tries = 0;
         loop {
             // Both ports chosen while the other is held, so they differ.
@@ -57,7 +63,7 @@ impl Server {
                 |l: &TcpListener| l.local_addr().map(|a| a.port()).map_err(|e| e.to_string());
             let (http_port, tcp_port) = (port(&http)?, port(&tcp)?);
             drop((http, tcp));
-            match Server::start_on(http_port, tcp_port, "") {
+            match Server::start_on(http_port, tcp_port, extra) {
                 Err(e) if e == PORT_TAKEN && tries < 5 => tries += 1,
                 other => return other,
             }

@@ -116,6 +116,16 @@ fn lengths(c: &mut Cursor<'_>, n: usize, max: u64, what: &str) -> Result<Vec<u64
 impl<'a> Columns<'a> {
     /// Parses and checks a raw block (the layout is in the module doc of `block`).
     pub(crate) fn parse(raw: &'a [u8], with_seq: bool) -> Result<Columns<'a>, String> {
+        Columns::parse_marking(raw, with_seq, &mut |_, _| {})
+    }
+
+    /// [`parse`](Columns::parse), calling `mark(column, end)` with the offset in `raw` where
+    /// each column ends (for the per-column byte breakdown of `examples/sealed.rs`).
+    pub(crate) fn parse_marking(
+        raw: &'a [u8],
+        with_seq: bool,
+        mark: &mut dyn FnMut(&'static str, usize),
+    ) -> Result<Columns<'a>, String> {
         if u32::try_from(raw.len()).is_err() {
             return Err(bad("block larger than 4 GiB"));
         }
@@ -129,6 +139,7 @@ impl<'a> Columns<'a> {
             crate::entry::check_id("execution_id", e).map_err(|e| bad(&e.to_string()))?;
         }
         let exec_ix = indexes(&mut c, n, execs.len(), "execution column")?;
+        mark("execution ids", raw.len() - c.left());
         let mut last = 0i64;
         let ts: Vec<i64> = varints(&mut c, n, u64::MAX, "timestamps")?
             .into_iter()
@@ -137,7 +148,9 @@ impl<'a> Columns<'a> {
                 last
             })
             .collect();
+        mark("timestamps", raw.len() - c.left());
         let levels = c.bytes(n).ok_or_else(|| bad("levels"))?;
+        mark("levels", raw.len() - c.left());
         if let Some(l) = levels.iter().find(|&&l| Level::from_byte(l).is_none()) {
             return Err(bad(&format!("unknown level byte {l}")));
         }
@@ -146,17 +159,21 @@ impl<'a> Columns<'a> {
             crate::entry::check_source(s).map_err(|e| bad(&e.to_string()))?;
         }
         let source_ix = indexes(&mut c, n, sources.len(), "source column")?;
+        mark("sources", raw.len() - c.left());
         let tasks = dict(&mut c, "task dictionary")?;
         for t in &tasks {
             crate::entry::check_id("task_id", t).map_err(|e| bad(&e.to_string()))?;
         }
         let task_ix = indexes(&mut c, n, tasks.len() + 1, "task column")?;
+        mark("tasks", raw.len() - c.left());
         let meta_tags = lengths(&mut c, n, MAX_METADATA_LEN as u64 + 1, "metadata lengths")?;
         let has_meta: Vec<bool> = meta_tags.iter().map(|&t| t != 0).collect();
         let meta_lens: Vec<u64> = meta_tags.iter().map(|&t| t.saturating_sub(1)).collect();
         let (meta, meta_offs) = text_column(&mut c, &meta_lens, "metadata")?;
+        mark("metadata", raw.len() - c.left());
         let msg_lens = lengths(&mut c, n, MAX_MESSAGE_LEN as u64, "message lengths")?;
         let (messages, msg_offs) = text_column(&mut c, &msg_lens, "message")?;
+        mark("messages", raw.len() - c.left());
         let seqs = if with_seq {
             let mut last = 0u64;
             varints(&mut c, n, u64::MAX, "sequence numbers")?
@@ -169,6 +186,7 @@ impl<'a> Columns<'a> {
         } else {
             vec![0; n]
         };
+        mark("seqs", raw.len() - c.left());
         if !c.is_empty() {
             return Err(bad(&format!("{} bytes after the last message", c.left())));
         }

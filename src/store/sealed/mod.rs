@@ -16,10 +16,12 @@
 //! - `partition`: the spill partition sort that groups a day by execution in bounded memory.
 //! - `reader`: [`SealedFile`], one open file; `parts`: [`SealedDay`], a day's files read as one.
 //! - `merge`: parts merged by copying their blocks (no decompression, no re-tokenizing).
+//! - `breakdown`: where a file's bytes go, column by column (for the benchmarks).
 //!
 //! The byte layout is in `docs/FORMAT.md` ("Version 2: sealed days").
 
 mod block;
+pub(crate) mod breakdown;
 pub(crate) mod catalog;
 mod codec;
 pub(crate) mod columns;

@@ -248,6 +248,11 @@ impl SealedFile {
         })
     }
 
+    /// Reads `buf.len()` bytes at `at` (for `breakdown`).
+    pub(super) fn read_exact_at(&self, buf: &mut [u8], at: u64) -> Result<()> {
+        self.read_at(buf, at)
+    }
+
     /// Reads `buf.len()` bytes at `at`. A file shorter than that (truncated under this reader)
     /// is an error that says how long it is and what was asked.
     fn read_at(&self, buf: &mut [u8], at: u64) -> Result<()> {

@@ -332,3 +332,21 @@ fn a_live_index_short_of_the_sorted_index_is_not_trusted() {
             .unwrap();
     });
 }
+
+/// The byte breakdown of a sealed file accounts for every byte of it, and its message column's
+/// raw size is the messages' bytes.
+#[test]
+fn the_breakdown_accounts_for_every_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let (day, written) = v1_day(dir.path(), 3000);
+    let f = seal(dir.path(), day, small_blocks());
+    let rows =
+        super::breakdown::breakdown(&sealed_path(&dir.path().join("segments"), day)).unwrap();
+    assert_eq!(rows.iter().map(|r| r.stored).sum::<u64>(), f.len() as u64);
+    let messages = rows.iter().find(|r| r.name == "column: messages").unwrap();
+    let text: usize = written.iter().map(|e| e.message.len()).sum();
+    // The column holds the text and one length varint per message.
+    assert!(messages.raw >= text as u64 && messages.raw <= (text + 2 * written.len()) as u64);
+    assert!(rows.iter().any(|r| r.name == "catalog" && r.stored > 0));
+    assert!(!rows.iter().any(|r| r.name.starts_with("unaccounted")));
+}
