@@ -23,7 +23,13 @@
 //! - `grep -F -c WORD` / `grep -E -c RE` over the NDJSON export (`dump --json` lines);
 //! - `zstdcat export.ndjson.zst | grep -F -c WORD` (`zstd -3`);
 //! - SQLite FTS5 (rusqlite, bundled): `SELECT count(*) ... MATCH '"word"'`, with its build
-//!   time and size (of F entries, default all: FTS5 has no regex).
+//!   time and size (of F entries, default all: FTS5 has no regex);
+//! - ClickHouse (Debian's `clickhouse-server`, started here as the shipping tests do, zstd as
+//!   its `<compression>` method): the NDJSON export loaded into a `MergeTree`
+//!   `ORDER BY (execution_id, timestamp)` and merged (`OPTIMIZE ... FINAL`); `SELECT count()
+//!   ... WHERE match(lower(message), '\\bword\\b')` (a word-boundary regex, all its threads;
+//!   not `(?i)`, which 18.16 gets wrong) or `match(message, RE)`, over HTTP, with its bytes.
+//!   `--no-clickhouse` leaves it out.
 //!
 //! The counts differ in meaning and are printed beside the times: grep -F counts lines holding
 //! the bytes anywhere, case-sensitively; search and FTS5 count whole words, case-insensitively.
@@ -38,6 +44,9 @@ use std::time::{Duration, Instant};
 use logstore::{
     CommitPolicy, Config, Durability, ExecutionId, Level, LogEntry, LogStore, ManualClock, TaskId,
 };
+
+#[path = "../tests/ship_support/clickhouse_server.rs"]
+mod clickhouse_server;
 
 type Error = Box<dyn std::error::Error>;
 
@@ -59,6 +68,7 @@ struct Args {
     dir: Option<PathBuf>,
     keep: bool,
     regex: String,
+    clickhouse: bool,
 }
 
 fn parse_args() -> Result<Args, Error> {
@@ -73,6 +83,7 @@ fn parse_args() -> Result<Args, Error> {
         dir: None,
         keep: false,
         regex: DEFAULT_REGEX.to_owned(),
+        clickhouse: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -88,6 +99,7 @@ fn parse_args() -> Result<Args, Error> {
             "--dir" => a.dir = Some(value()?.into()),
             "--regex" => a.regex = value()?,
             "--keep" => a.keep = true,
+            "--no-clickhouse" => a.clickhouse = false,
             "-h" | "--help" => {
                 println!("see the doc comment of examples/search_bench.rs");
                 std::process::exit(0);
@@ -358,6 +370,102 @@ struct Peers {
     word: Option<String>,
 }
 
+/// ClickHouse holding the export (see the module doc).
+struct ClickHousePeer {
+    _server: clickhouse_server::Server,
+    ch: logstore::ship::ClickHouse,
+    version: String,
+    bytes: u64,
+    load_s: f64,
+    optimize_s: f64,
+}
+
+impl ClickHousePeer {
+    /// Median of `runs` counts: of `word` with a case-insensitive word-boundary regex, else of
+    /// the regex `re`.
+    fn count(&self, runs: usize, word: Option<&str>, re: &str) -> Result<(Duration, String), Error> {
+        let pattern = match word {
+            // `lower(message)`: 18.16's `match` gets `(?i)` wrong (its required-substring
+            // prefilter is case-sensitive: 18,116 lines for `(?i)\bfix\b` where there are
+            // 39,654); `[Ff][Ii][Xx]` is right too, and 1.6x slower.
+            Some(w) => format!("\\\\b{}\\\\b", w.to_lowercase()),
+            None => re.replace('\\', "\\\\").replace('\'', "\\'"),
+        };
+        let hay = if word.is_some() { "lower(message)" } else { "message" };
+        let sql = format!("SELECT count() FROM bench.logs WHERE match({hay}, '{pattern}')");
+        let mut times = Vec::new();
+        let mut n = String::new();
+        for _ in 0..runs {
+            let t = Instant::now();
+            n = self.ch.execute(&sql)?.trim().to_owned();
+            times.push(t.elapsed());
+        }
+        times.sort();
+        Ok((times[times.len() / 2], n))
+    }
+}
+
+/// Starts ClickHouse and loads the NDJSON export into it; `None` (said on stderr) if the server
+/// is not installed.
+fn clickhouse_peer(ndjson: &Path) -> Result<Option<ClickHousePeer>, Error> {
+    let server = match clickhouse_server::Server::start_with(
+        "<compression><case><method>zstd</method></case></compression>",
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ClickHouse peer skipped: {e} (`apt-get install clickhouse-server`)");
+            return Ok(None);
+        }
+    };
+    let ch = logstore::ship::ClickHouse::new(&server.url())?;
+    let version = ch.execute("SELECT version()")?.trim().to_owned();
+    ch.execute("CREATE DATABASE bench")?;
+    ch.execute(
+        "CREATE TABLE bench.logs (execution_id String, timestamp Int64, level String, \
+         source String, task_id String, message String) \
+         ENGINE = MergeTree ORDER BY (execution_id, timestamp)",
+    )?;
+    let t = Instant::now();
+    let mut rows = Vec::with_capacity(40 << 20);
+    let mut lines = std::io::BufReader::new(std::fs::File::open(ndjson)?);
+    loop {
+        let before = rows.len();
+        let n = lines.read_until(b'\n', &mut rows)?;
+        let end = n == 0;
+        if end {
+            rows.truncate(before);
+        }
+        if (end || rows.len() > 32 << 20) && !rows.is_empty() {
+            ch.insert(
+                "INSERT INTO bench.logs FORMAT JSONEachRow",
+                &[("input_format_skip_unknown_fields", "1")],
+                &rows,
+                &|| "the export".to_owned(),
+            )?;
+            rows.clear();
+        }
+        if end {
+            break;
+        }
+    }
+    let load_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    ch.execute("OPTIMIZE TABLE bench.logs FINAL")?;
+    let optimize_s = t.elapsed().as_secs_f64();
+    let bytes = ch
+        .execute("SELECT sum(bytes) FROM system.parts WHERE database = 'bench' AND active")?
+        .trim()
+        .parse()?;
+    Ok(Some(ClickHousePeer {
+        _server: server,
+        ch,
+        version,
+        bytes,
+        load_s,
+        optimize_s,
+    }))
+}
+
 fn sh(script: &str) -> Command {
     let mut c = Command::new("sh");
     c.args(["-c", script]);
@@ -402,6 +510,11 @@ fn run(a: &Args) -> Result<(), Error> {
     }
     let zstd_s = t.elapsed().as_secs_f64();
     let (fts_s, fts_bytes) = build_fts(&dir, a.fts_entries.unwrap_or(a.entries))?;
+    let ch = if a.clickhouse {
+        clickhouse_peer(&ndjson)?
+    } else {
+        None
+    };
     let overhead = LogStore::open_read_only(&store_dir)?.search_overhead()?;
     // Warm the page cache: every peer reads its files once before the timed runs.
     for f in [&ndjson, &zst] {
@@ -460,8 +573,8 @@ fn run(a: &Args) -> Result<(), Error> {
         ),
     ];
     println!("{} entries ({} sealed days + a live day of {}), {} executions per day; corpus {} real lines; runs {}", a.entries, a.days, a.live, a.executions, lines.len(), a.runs);
-    println!("| query | search ms (hits) | grep ms (hits) | ratio | zstdcat\\|grep ms | ratio | FTS5 ms (hits) | ratio |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| query | search ms (hits) | grep ms (hits) | ratio | zstdcat\\|grep ms | ratio | FTS5 ms (hits) | ratio | ClickHouse ms (hits) | ratio |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for Peers {
         name,
         args,
@@ -483,8 +596,15 @@ fn run(a: &Args) -> Result<(), Error> {
             || "n/a (no regex) | - ".to_owned(),
             |(t, n)| format!("{:.1} ({n}) | {:.2}x", ms(*t), ratio(*t)),
         );
+        let ch_cell = match &ch {
+            Some(peer) => {
+                let (t, n) = peer.count(a.runs, word.as_deref(), args.last().map_or("", String::as_str))?;
+                format!("{:.1} ({n}) | {:.2}x", ms(t), ratio(t))
+            }
+            None => "- | -".to_owned(),
+        };
         println!(
-            "| {name} `{}` | {:.1} ({s_n}) | {:.1} ({g_n}) | {:.2}x | {:.1} | {:.2}x | {fts_cell} |",
+            "| {name} `{}` | {:.1} ({s_n}) | {:.1} ({g_n}) | {:.2}x | {:.1} | {:.2}x | {fts_cell} | {ch_cell} |",
             args.last().map_or("", String::as_str),
             ms(s_t),
             ms(g_t),
@@ -510,6 +630,16 @@ fn run(a: &Args) -> Result<(), Error> {
         mb(overhead.block_meta_bytes),
         100.0 * (overhead.filter_bytes + overhead.block_meta_bytes) as f64 / overhead.sealed_bytes.max(1) as f64
     );
+    if let Some(peer) = &ch {
+        println!(
+            "ClickHouse MergeTree {:>10.1} MB ({}, zstd level 1, its default; loaded in {:.1} s + OPTIMIZE FINAL {:.1} s); sealed days / ClickHouse = {:.3} (ClickHouse also holds the live day's entries)",
+            mb(peer.bytes),
+            peer.version,
+            peer.load_s,
+            peer.optimize_s,
+            overhead.sealed_bytes as f64 / peer.bytes.max(1) as f64
+        );
+    }
     println!(
         "FTS5 database        {:>10.1} MB for {} entries ({:.2}x the NDJSON of those entries)",
         mb(fts_bytes),
