@@ -383,7 +383,12 @@ struct ClickHousePeer {
 impl ClickHousePeer {
     /// Median of `runs` counts: of `word` with a case-insensitive word-boundary regex, else of
     /// the regex `re`.
-    fn count(&self, runs: usize, word: Option<&str>, re: &str) -> Result<(Duration, String), Error> {
+    fn count(
+        &self,
+        runs: usize,
+        word: Option<&str>,
+        re: &str,
+    ) -> Result<(Duration, String), Error> {
         let pattern = match word {
             // `lower(message)`: 18.16's `match` gets `(?i)` wrong (its required-substring
             // prefilter is case-sensitive: 18,116 lines for `(?i)\bfix\b` where there are
@@ -391,7 +396,11 @@ impl ClickHousePeer {
             Some(w) => format!("\\\\b{}\\\\b", w.to_lowercase()),
             None => re.replace('\\', "\\\\").replace('\'', "\\'"),
         };
-        let hay = if word.is_some() { "lower(message)" } else { "message" };
+        let hay = if word.is_some() {
+            "lower(message)"
+        } else {
+            "message"
+        };
         let sql = format!("SELECT count() FROM bench.logs WHERE match({hay}, '{pattern}')");
         let mut times = Vec::new();
         let mut n = String::new();
@@ -598,7 +607,11 @@ fn run(a: &Args) -> Result<(), Error> {
         );
         let ch_cell = match &ch {
             Some(peer) => {
-                let (t, n) = peer.count(a.runs, word.as_deref(), args.last().map_or("", String::as_str))?;
+                let (t, n) = peer.count(
+                    a.runs,
+                    word.as_deref(),
+                    args.last().map_or("", String::as_str),
+                )?;
                 format!("{:.1} ({n}) | {:.2}x", ms(t), ratio(t))
             }
             None => "- | -".to_owned(),

@@ -9,14 +9,20 @@
 //! store, which is small or old, is summed up front as before: the live segments (bounded by
 //! `part_bytes`) and files of older versions or with a damaged catalog.
 //!
+//! A filter that few executions pass (a rare state, an old time range) would make the walk look
+//! up most of the store one read at a time: past a budget of candidates, the page is summed from
+//! every record up front instead, which costs what the store holds, as before the catalogs.
+//!
 //! An execution spans files when it runs across a roll or midnight. Its place in the listing
 //! is its first entry, over all files; the merge meets each of its records, and keeps the
 //! execution only at the record whose timestamp is its first (the others are skipped).
 
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashSet};
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 use crate::error::Result;
+use crate::store::commit::{ByExecHash, PrehashedHasher};
 use crate::store::index::IndexEntry;
 use crate::store::sealed::layout::{state_name, ExecRecord};
 use crate::store::sealed::SealedFile;
@@ -69,6 +75,21 @@ impl Agg {
         }
     }
 
+    /// False if the totals alone show that the execution fails `filter` (its time range, or
+    /// a state the sealed records already name).
+    fn may_pass(&self, filter: &ListFilter) -> bool {
+        filter.since_ms.is_none_or(|t| self.last >= t)
+            && filter.until_ms.is_none_or(|t| self.first < t)
+            && match (filter.state.as_deref(), self.terminal) {
+                (None, _) => true,
+                (Some("RUNNING"), t) => t.is_none(),
+                (Some(_), None) => false,
+                (Some(want), Some((_, Terminal::State(s)))) => want == s,
+                // A live run's state is read with its record.
+                (Some(_), Some((_, Terminal::Run(..)))) => true,
+            }
+    }
+
     fn of_record(fi: usize, order: Order, r: &ExecRecord) -> Agg {
         Agg {
             first: r.min_ts,
@@ -102,14 +123,49 @@ struct Source {
 /// A list of the merge that is not refilled: records of a file whose catalog is damaged.
 const NO_REFILL: usize = usize::MAX;
 
+/// Candidates a page may sum through the catalogs before it sums the whole store instead: a
+/// state or time filter that few executions pass would otherwise look up every execution in
+/// every file, one read each.
+fn budget(limit: usize) -> usize {
+    limit.saturating_mul(16).saturating_add(4096)
+}
+
 impl LogStore {
     /// [`executions`](LogStore::executions) with a limit and no id prefix: see the module doc.
     pub(crate) fn executions_newest(&self, filter: &ListFilter, limit: usize) -> Result<ListPage> {
         self.refresh_days()?;
+        match self.newest_page(filter, limit, false)? {
+            Some(page) => Ok(page),
+            None => Ok(self.newest_page(filter, limit, true)?.unwrap_or(ListPage {
+                executions: Vec::new(),
+                next: None,
+            })),
+        }
+    }
+
+    /// The page, through the catalogs; or, with `sum_all`, from every execution record and
+    /// index run summed up front (the cost of the store, for the filters the catalogs do not
+    /// serve). `None` if the catalogs' walk ran over its [`budget`].
+    fn newest_page(
+        &self,
+        filter: &ListFilter,
+        limit: usize,
+        sum_all: bool,
+    ) -> Result<Option<ListPage>> {
         let days = self.days();
         let mut sources: Vec<Source> = Vec::new();
         // Everything without a catalog, summed by hash up front.
-        let mut rest: HashMap<u64, Agg> = HashMap::new();
+        // Sized for the tables it will hold: growing a map of a million 200-byte totals
+        // copies it again at every doubling.
+        let summed_execs: usize = days
+            .iter()
+            .filter_map(|d| d.sealed())
+            .flat_map(|s| s.files())
+            .filter(|f| sum_all || !f.has_catalog())
+            .map(|f| f.executions() as usize)
+            .sum();
+        let mut rest: ByExecHash<Agg> =
+            ByExecHash::with_capacity_and_hasher(summed_execs, Default::default());
         let mut add_rest = |hash: u64, a: Agg| {
             rest.entry(hash).and_modify(|x| x.add(&a)).or_insert(a);
         };
@@ -117,12 +173,13 @@ impl LogStore {
             if let Some(sealed) = day.sealed() {
                 for (k, file) in sealed.files().enumerate() {
                     let fi = sources.len();
+                    let catalog = file.has_catalog() && !sum_all;
                     sources.push(Source {
                         file: Arc::clone(file),
                         order: (di, k),
-                        catalog: file.has_catalog(),
+                        catalog,
                     });
-                    if !file.has_catalog() {
+                    if !catalog {
                         file.for_each_record(|r| {
                             add_rest(r.hash, Agg::of_record(fi, (di, k), &r))
                         })?;
@@ -180,7 +237,8 @@ impl LogStore {
             heap.push((ts, h, rest_walk));
         }
 
-        let mut done: HashSet<u64> = HashSet::new();
+        let mut done: HashSet<u64, BuildHasherDefault<PrehashedHasher>> = HashSet::default();
+        let mut summed = 0usize;
         let mut out: Vec<ExecutionSummary> = Vec::with_capacity(limit + 1);
         let mut group: Vec<ExecutionSummary> = Vec::new();
         let mut group_ts = None;
@@ -205,6 +263,10 @@ impl LogStore {
                 continue;
             }
             // Its totals over every source.
+            summed += 1;
+            if !sum_all && summed > budget(limit) {
+                return Ok(None);
+            }
             let mut agg = rest.get(&hash).copied();
             for (fi, s) in sources.iter().enumerate() {
                 if !s.catalog {
@@ -223,6 +285,10 @@ impl LogStore {
                 continue; // met again at its first entry
             }
             done.insert(hash);
+            // What can be decided before the name and state are read.
+            if !agg.may_pass(filter) {
+                continue;
+            }
             if let Some(s) = self.summary(&days, &sources, &agg)? {
                 group.push(s);
             }
@@ -235,10 +301,10 @@ impl LogStore {
                 .last()
                 .map(|s| (s.first_ts, s.execution_id.as_str().to_owned()));
         }
-        Ok(ListPage {
+        Ok(Some(ListPage {
             executions: out,
             next,
-        })
+        }))
     }
 
     fn summary(
@@ -295,7 +361,7 @@ fn push_next(
     w: &mut Walk,
     wi: usize,
     heap: &mut BinaryHeap<(i64, u64, usize)>,
-    rest: &mut HashMap<u64, Agg>,
+    rest: &mut ByExecHash<Agg>,
 ) -> Result<()> {
     let s = &mut sources[w.fi];
     loop {
@@ -357,4 +423,72 @@ fn seek(file: &SealedFile, w: &mut Walk, bound: i64) -> Result<()> {
     }
     w.page = lo;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, Durability, Level, LogEntry, LogStore, ManualClock};
+
+    /// The fallback a page takes past its budget (everything summed up front) gives the same
+    /// pages as the walk through the catalogs, for every filter and through every page.
+    #[test]
+    fn summing_everything_gives_the_pages_the_catalogs_give() {
+        let dir = tempfile::tempdir().unwrap();
+        let noon = 1_795_608_000_000i64;
+        let clock = ManualClock::new(noon - 86_400_000);
+        let config = || Config {
+            part_bytes: 4 << 10,
+            clock: std::sync::Arc::new(clock.clone()),
+            ..Config::default()
+        };
+        for day in 0..2i64 {
+            let store = LogStore::open_with(dir.path(), config()).unwrap();
+            for i in 0..400i64 {
+                let id = ExecutionId::new(format!("e{}", (i * 7 + day * 100) % 300)).unwrap();
+                let ts = noon - 50_000_000 + day * 60_000_000 + (i % 37) * 1000;
+                let e = if i % 9 == 0 {
+                    // A terminal entry: the scheduler's, with the state in its metadata.
+                    let meta = serde_json::json!({"state": "FAILED"});
+                    LogEntry::new(id, ts + 1, Level::Info, "scheduler", "execution FAILED")
+                        .with_metadata(meta.as_object().cloned().unwrap())
+                } else {
+                    LogEntry::new(id, ts, Level::Info, "s", "line")
+                };
+                store.append(&e).unwrap();
+                if i % 50 == 49 {
+                    store.flush(Durability::Written).unwrap();
+                }
+            }
+            store.flush(Durability::Written).unwrap();
+            store.seal().unwrap();
+            drop(store);
+            clock.advance(86_400_000);
+        }
+        let reader = LogStore::open_read_only(dir.path()).unwrap();
+        reader.refresh_days().unwrap();
+        for state in [None, Some("FAILED"), Some("RUNNING")] {
+            for limit in [1, 7, 500] {
+                let mut after = None;
+                let mut listed = 0;
+                loop {
+                    let f = ListFilter {
+                        state: state.map(str::to_owned),
+                        limit: Some(limit),
+                        after: after.clone(),
+                        ..ListFilter::default()
+                    };
+                    let walked = reader.newest_page(&f, limit, false).unwrap().unwrap();
+                    let summed = reader.newest_page(&f, limit, true).unwrap().unwrap();
+                    assert_eq!(walked, summed, "{state:?} {limit} {after:?}");
+                    listed += walked.executions.len();
+                    match walked.next {
+                        Some(n) => after = Some(n),
+                        None => break,
+                    }
+                }
+                assert!(listed > 0, "{state:?}: nothing listed");
+            }
+        }
+    }
 }

@@ -202,6 +202,7 @@ impl LogStore {
                 // A segment of an older format (no sequence numbers, unkeyed CRCs) is closed:
                 // the next flush starts a segment of this version.
                 if is_live && files.segment.kind() != record::FrameKind::V1 {
+                    files.warm_tails();
                     open = Some(files);
                 } else if is_live {
                     // Written by an older version: closed like a rolled segment, and the day

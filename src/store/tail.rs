@@ -48,6 +48,11 @@ impl TailMirror {
         }
     }
 
+    /// The most bytes it keeps (about).
+    pub(crate) fn capacity(&self) -> usize {
+        self.cap
+    }
+
     /// Records that `bytes` were written at `offset`. A write anywhere but at the end (the
     /// file was cut back) starts the mirror over from there.
     pub(crate) fn append(&self, offset: u64, mut bytes: &[u8]) {

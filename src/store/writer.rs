@@ -403,37 +403,10 @@ impl LiveFiles {
         let view = FileView::open(&index_path, Access::Map)
             .map_err(StoreError::io("open index", &index_path))?;
         let index_len = INDEX_HEADER_LEN + (count * ENTRY_LEN) as u64;
-        // The mirrors start with what the files already hold, so that a restarted writer's
-        // readers are as fast as before it stopped. (A failed read only leaves them empty.)
         // The index holds a 32-byte entry per run of a few hundred bytes: a quarter of the
         // segment's share covers the same runs.
         let segment_tail = TailMirror::new(rec.segment_len, tail);
         let index_tail = TailMirror::new(index_len, tail / 4);
-        let segment_view = FileView::open(&seg_path, Access::Map);
-        for (mirror, view, len, cap, first) in [
-            (
-                &segment_tail,
-                segment_view.as_ref().ok(),
-                rec.segment_len,
-                tail,
-                SEGMENT_HEADER_LEN,
-            ),
-            (
-                &index_tail,
-                Some(&view),
-                index_len,
-                tail / 4,
-                INDEX_HEADER_LEN,
-            ),
-        ] {
-            let from = len.saturating_sub(cap as u64).max(first);
-            if let Some(bytes) = view.and_then(|v| {
-                v.read(from, usize::try_from(len - from.min(len)).ok()?)
-                    .ok()
-            }) {
-                mirror.append(from, &bytes);
-            }
-        }
         Ok(LiveFiles {
             day,
             seq,
@@ -452,6 +425,35 @@ impl LiveFiles {
             heads_path,
             checkpoint_at: 0,
         })
+    }
+
+    /// Fills the mirrors with the newest bytes the files already hold, so that a reopened
+    /// writer's readers are as fast as before it stopped (only for the segment it goes on
+    /// writing). A failed read leaves them empty: reads then go to the files.
+    pub(super) fn warm_tails(&self) {
+        let segment = FileView::open(self.segment.path(), Access::Map).ok();
+        for (mirror, view, len, first) in [
+            (
+                &self.heads.segment_tail,
+                segment.as_ref(),
+                self.segment.len(),
+                SEGMENT_HEADER_LEN,
+            ),
+            (
+                &self.heads.index_tail,
+                Some(&self.heads.index),
+                self.index_len,
+                INDEX_HEADER_LEN,
+            ),
+        ] {
+            let from = len.saturating_sub(mirror.capacity() as u64).max(first);
+            let Ok(n) = usize::try_from(len.saturating_sub(from)) else {
+                continue;
+            };
+            if let Some(bytes) = view.and_then(|v| v.read(from, n).ok()) {
+                mirror.append(from, &bytes);
+            }
+        }
     }
 
     /// Writes the heads checkpoint of the whole index so far. A failure costs other processes
