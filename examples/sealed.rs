@@ -67,6 +67,10 @@ struct Args {
     clickhouse: bool,
     /// ClickHouse's zstd level (default: its own default, 1).
     clickhouse_level: Option<i32>,
+    /// `--dict-kb N`: the sealer's zstd dictionary size (0: none).
+    dict_kb: Option<usize>,
+    /// `--train-mb N`: raw block bytes it trains on.
+    train_mb: Option<usize>,
 }
 
 fn parse_args() -> Result<Args, Error> {
@@ -82,6 +86,8 @@ fn parse_args() -> Result<Args, Error> {
         part_mb: 64,
         clickhouse: true,
         clickhouse_level: None,
+        dict_kb: None,
+        train_mb: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -97,6 +103,8 @@ fn parse_args() -> Result<Args, Error> {
             "--no-variants" => a.variants = false,
             "--no-clickhouse" => a.clickhouse = false,
             "--clickhouse-level" => a.clickhouse_level = Some(value()?.parse()?),
+            "--dict-kb" => a.dict_kb = Some(value()?.parse()?),
+            "--train-mb" => a.train_mb = Some(value()?.parse()?),
             "--today" => a.today = true,
             "--part-mb" => a.part_mb = value()?.parse()?,
             "--partition-mb" => a.partition_mb = Some(value()?.parse()?),
@@ -376,6 +384,12 @@ fn child(phase: &str, dir: &Path, args: &Args) -> Result<String, Error> {
         cmd.arg("--zstd-level").arg(l.to_string());
     }
     cmd.arg("--part-mb").arg(args.part_mb.to_string());
+    if let Some(k) = args.dict_kb {
+        cmd.arg("--dict-kb").arg(k.to_string());
+    }
+    if let Some(m) = args.train_mb {
+        cmd.arg("--train-mb").arg(m.to_string());
+    }
     let out = cmd.arg("--phase").arg(phase).arg(dir).output()?;
     if !out.status.success() {
         return Err(format!("{phase}: {}", String::from_utf8_lossy(&out.stderr)).into());
@@ -409,6 +423,12 @@ fn run_phase(phase: &str, dir: &Path, args: &Args) -> Result<String, Error> {
                     .partition_mb
                     .map_or(SealOptions::default().partition_bytes, |m| m << 20),
                 level: args.zstd_level.unwrap_or(SealOptions::default().level),
+                dict_bytes: args
+                    .dict_kb
+                    .map_or(SealOptions::default().dict_bytes, |k| k << 10),
+                train_bytes: args
+                    .train_mb
+                    .map_or(SealOptions::default().train_bytes, |m| m << 20),
                 ..SealOptions::default()
             },
         ),

@@ -227,7 +227,14 @@ fn seal_part(inner: &Inner, files: &DayFiles, seq: u32) -> Result<Option<SealOut
     let dir = &inner.segments_dir;
     let day = files.day;
     let tmp = part_tmp_file(dir, day, seq, seq);
-    let input = SealInput::segment(dir, day, seq, tmp.clone());
+    // The day's dictionary, from its newest part that has one (sealed/dict.rs).
+    let dict = files
+        .sealed()
+        .into_iter()
+        .flat_map(|s| s.files().collect::<Vec<_>>())
+        .rev()
+        .find_map(|f| f.dict_bytes(0).ok().flatten());
+    let input = SealInput::segment(dir, day, seq, tmp.clone()).with_dict(dict);
     let empty = std::fs::metadata(&input.segment).map_or(true, |m| m.len() <= SEGMENT_HEADER_LEN);
     let outcome = if empty {
         None

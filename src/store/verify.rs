@@ -225,6 +225,9 @@ fn verify_sealed(sealed: &SealedFile, report: &mut VerifyReport) -> Result<()> {
         }
     }
     report.index_entries += u64::from(sealed.executions());
+    for (offset, reason) in sealed.check_dicts()? {
+        problem(&mut problems, offset, reason);
+    }
     for (offset, reason) in sealed.check_catalog()? {
         problem(&mut problems, offset, reason);
     }

@@ -43,8 +43,7 @@ pub fn breakdown(path: &Path) -> Result<Vec<Section>> {
     for e in file.block_table().iter().flatten() {
         let mut data = vec![0u8; e.len as usize];
         file.read_exact_at(&mut data, e.offset)?;
-        let raw = zstd::bulk::decompress(&data, e.raw_len as usize)
-            .map_err(|err| corrupt(format!("zstd: {err}")))?;
+        let raw = file.decompress(e, &data)?;
         let mut ends: Vec<(&'static str, usize)> = Vec::new();
         Columns::parse_marking(&raw, with_seq, &mut |name, end| ends.push((name, end)))
             .map_err(corrupt)?;
@@ -94,8 +93,10 @@ pub fn breakdown(path: &Path) -> Result<Vec<Section>> {
     } else {
         0
     };
+    let dicts = file.dict_layout().map_or(0, |l| t.block_table - l.start);
     for (name, bytes) in [
         ("token filters", filters),
+        ("zstd dictionaries", dicts),
         ("block table", u64::from(t.blocks) * BLOCK_ENTRY_LEN as u64),
         ("execution table", execs * EXEC_RECORD_LEN as u64),
         ("catalog", catalog),

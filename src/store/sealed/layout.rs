@@ -6,6 +6,7 @@
 //! 16     trailer copy (72)
 //! 88     block 0 (zstd) | block 1 | ...            the entries, executions clustered
 //!        filter 0 | filter 1 | ...                  token filters (filter.rs)
+//!        dictionaries (version 6, if any)          zstd dictionaries the blocks name (dict.rs)
 //!        block table: 64 bytes per block
 //!        execution table: 56 bytes per execution, sorted by (hash, id)
 //!        catalog (version 5): the table by first entry, and a fence of hashes (catalog.rs)
@@ -20,7 +21,7 @@ use crate::store::day::Day;
 /// First bytes of a sealed file.
 pub const SEALED_MAGIC: [u8; 8] = *b"LOGSTSLD";
 /// The sealed format's version. Readers refuse a higher one and read every lower one.
-pub const SEALED_VERSION: u32 = 5;
+pub const SEALED_VERSION: u32 = 6;
 /// Magic of the trailer.
 pub(crate) const TRAILER_MAGIC: [u8; 8] = *b"LOGSTEND";
 /// Bytes of the trailer (and of its copy after the header).
@@ -75,8 +76,10 @@ pub(crate) struct Trailer {
     pub(crate) v1_bytes: u64,
     pub(crate) blocks: u32,
     pub(crate) execs: u32,
-    /// A catalog section follows the execution table (version 5; trailer byte 64 = 1).
+    /// A catalog section follows the execution table (version 5; trailer byte 64, bit 0).
     pub(crate) catalog: bool,
+    /// A dictionaries section ends where the block table starts (version 6; bit 1).
+    pub(crate) dicts: bool,
 }
 
 impl Trailer {
@@ -91,7 +94,7 @@ impl Trailer {
         b[48..56].copy_from_slice(&self.v1_bytes.to_le_bytes());
         b[56..60].copy_from_slice(&self.blocks.to_le_bytes());
         b[60..64].copy_from_slice(&self.execs.to_le_bytes());
-        b[64] = u8::from(self.catalog);
+        b[64] = u8::from(self.catalog) | u8::from(self.dicts) << 1;
         seal_crc(&mut b[..]);
         b
     }
@@ -99,7 +102,7 @@ impl Trailer {
     /// Decodes a trailer and checks it against the file length: `None` if anything is off.
     pub(crate) fn from_bytes(b: &[u8], file_len: u64) -> Option<Trailer> {
         let b = b.get(..TRAILER_LEN)?;
-        if b[0..8] != TRAILER_MAGIC || b[64] > 1 || b[65..68] != [0; 3] || !crc_ok(b) {
+        if b[0..8] != TRAILER_MAGIC || b[64] > 3 || b[65..68] != [0; 3] || !crc_ok(b) {
             return None;
         }
         let t = Trailer {
@@ -111,7 +114,8 @@ impl Trailer {
             v1_bytes: u64_at(b, 48),
             blocks: u32_at(b, 56),
             execs: u32_at(b, 60),
-            catalog: b[64] == 1,
+            catalog: b[64] & 1 == 1,
+            dicts: b[64] & 2 == 2,
         };
         let catalog = if t.catalog {
             super::catalog::catalog_len(t.execs)
@@ -140,6 +144,9 @@ pub(crate) struct BlockEntry {
     pub(crate) filter_len: u32,
     pub(crate) filter_crc: u32,
     pub(crate) level_mask: u8,
+    /// The dictionary its frame was compressed with: 0 none, else number `dict` (1-based) of
+    /// the file's dictionaries (version 6).
+    pub(crate) dict: u16,
 }
 
 impl BlockEntry {
@@ -156,6 +163,7 @@ impl BlockEntry {
         b[48..52].copy_from_slice(&self.filter_len.to_le_bytes());
         b[52..56].copy_from_slice(&self.filter_crc.to_le_bytes());
         b[56] = self.level_mask;
+        b[57..59].copy_from_slice(&self.dict.to_le_bytes());
         seal_crc(&mut b[..]);
         b
     }
@@ -163,7 +171,7 @@ impl BlockEntry {
     /// Decodes and checks one entry; `None` if its CRC or a field is wrong.
     pub(crate) fn from_bytes(b: &[u8]) -> Option<BlockEntry> {
         let b = b.get(..BLOCK_ENTRY_LEN)?;
-        if !crc_ok(b) || b[57..60] != [0; 3] {
+        if !crc_ok(b) || b[59] != 0 {
             return None;
         }
         let e = BlockEntry {
@@ -178,6 +186,7 @@ impl BlockEntry {
             filter_len: u32_at(b, 48),
             filter_crc: u32_at(b, 52),
             level_mask: b[56],
+            dict: u16::from_le_bytes([b[57], b[58]]),
         };
         (e.entries > 0 && e.min_ts <= e.max_ts && e.level_mask & 0xf0 == 0).then_some(e)
     }
@@ -299,6 +308,7 @@ mod tests {
             filter_len: 3,
             filter_crc: 9,
             level_mask: 0b1001,
+            dict: 2,
         };
         assert_eq!(BlockEntry::from_bytes(&e.to_bytes()), Some(e));
         flips_are_caught(&e.to_bytes(), |b| BlockEntry::from_bytes(b) == Some(e));
@@ -326,6 +336,7 @@ mod tests {
             blocks: 1,
             execs: 1,
             catalog: false,
+            dicts: false,
         };
         let len = 320 + 5 + TRAILER_LEN as u64;
         assert_eq!(Trailer::from_bytes(&t.to_bytes(), len), Some(t));

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::catalog::CatalogBuilder;
+use super::dict;
 use super::layout::{
     BlockEntry, ExecRecord, Trailer, DATA_START, HEAD_LEN, SEALED_MAGIC, SEALED_VERSION,
 };
@@ -48,7 +49,7 @@ pub(crate) fn mergeable(file: &SealedFile) -> bool {
     if !file.is_clean() || file.version() != SEALED_VERSION {
         return false;
     }
-    let mut bad = false;
+    let mut bad = !file.check_dicts().is_ok_and(|p| p.is_empty());
     match file.for_each_record(|_| {}) {
         Ok(damaged) => bad |= !damaged.is_empty(),
         Err(_) => bad = true,
@@ -78,7 +79,9 @@ fn regions(file: &SealedFile) -> Option<((u64, u64), (u64, u64))> {
         }
         filters_end = e.filter_offset + u64::from(e.filter_len);
     }
-    (filters_end == t.block_table).then_some((
+    // Version 6: the dictionaries sit between the filters and the block table.
+    let end = file.dict_layout().map_or(t.block_table, |l| l.start);
+    (filters_end == end).then_some((
         (DATA_START, blocks_end - DATA_START),
         (blocks_end, filters_end - blocks_end),
     ))
@@ -121,6 +124,50 @@ pub(crate) fn merge(
             filter_at.push(out.len);
             f.copy_range(*off, *len, &mut |b| out.write(b))?;
         }
+        // Every input's dictionaries, in input order, each written once: parts of one day
+        // share its dictionary. Each block's number is renumbered to the merged list.
+        let mut dicts: Vec<Vec<u8>> = Vec::new();
+        let mut renumber: Vec<Vec<u16>> = Vec::with_capacity(inputs.len());
+        for f in inputs {
+            let n = f.dict_layout().map_or(0, |l| l.dicts.len());
+            let mut map = vec![0u16];
+            for i in 0..n {
+                let d = f.dict_bytes(i)?.ok_or_else(|| StoreError::Corrupt {
+                    file: f.path().to_owned(),
+                    offset: 0,
+                    reason: format!("dictionary {} fails its checksum; not merged", i + 1),
+                })?;
+                let at = match dicts.iter().position(|x| *x == d) {
+                    Some(k) => k,
+                    None => {
+                        out.write(&d)?;
+                        dicts.push(d);
+                        dicts.len() - 1
+                    }
+                };
+                map.push(u16::try_from(at + 1).unwrap_or(u16::MAX));
+            }
+            renumber.push(map);
+        }
+        let dict_table: Vec<(u32, u32)> = dicts
+            .iter()
+            .map(|d| {
+                (
+                    u32::try_from(d.len()).unwrap_or(u32::MAX),
+                    crc32fast::hash(d),
+                )
+            })
+            .collect();
+        if dict_table.len() > dict::MAX_DICTS {
+            return Err(StoreError::Corrupt {
+                file: tmp.to_owned(),
+                offset: 0,
+                reason: "more dictionaries than a file may hold; not merged".to_owned(),
+            });
+        }
+        if !dict_table.is_empty() {
+            dict::write_table(dict_table.iter().copied(), &mut |b| out.write(b))?;
+        }
         let block_table = out.len;
         let mut blocks = 0u32;
         let mut bases = Vec::with_capacity(inputs.len());
@@ -130,6 +177,10 @@ pub(crate) fn merge(
                 let moved = BlockEntry {
                     offset: e.offset - boff + block_at[k],
                     filter_offset: e.filter_offset - foff + filter_at[k],
+                    dict: renumber[k]
+                        .get(usize::from(e.dict))
+                        .copied()
+                        .unwrap_or(u16::MAX),
                     ..*e
                 };
                 out.write(&moved.to_bytes())?;
@@ -181,6 +232,7 @@ pub(crate) fn merge(
                 reason: "more than 4 billion execution records".to_owned(),
             })?,
             catalog: true,
+            dicts: !dict_table.is_empty(),
         }
         .to_bytes();
         out.write(&trailer)?;

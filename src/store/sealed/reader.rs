@@ -17,6 +17,7 @@ use std::sync::OnceLock;
 use super::block;
 use super::catalog;
 use super::columns::Columns;
+use super::dict;
 use super::filter::TokenFilter;
 use super::layout::{
     BlockEntry, ExecRecord, Trailer, BLOCK_ENTRY_LEN, DATA_START, EXEC_RECORD_LEN, HEAD_LEN,
@@ -142,6 +143,10 @@ pub(crate) struct SealedFile {
     metas: OnceLock<Vec<BlockMeta>>,
     /// The catalog's fence, read on first use; `None` inside if there is none or it is damaged.
     fence: OnceLock<Option<Vec<u64>>>,
+    /// Where the zstd dictionaries are (version 6).
+    dict_layout: Option<dict::DictLayout>,
+    /// The dictionaries, prepared on first use; `None` for a damaged one.
+    ddicts: OnceLock<Vec<Option<zstd::dict::DecoderDictionary<'static>>>>,
 }
 
 impl std::fmt::Debug for SealedFile {
@@ -220,6 +225,21 @@ impl SealedFile {
                     "the trailer and its copy both fail their checks".to_owned(),
                 )
             })?;
+        let dict_layout = if trailer.dicts {
+            let found = dict::layout(trailer.block_table, DATA_START, &mut |b, at| {
+                file.read_into(at, b)
+                    .map_err(StoreError::io("read sealed file", path))
+            })?;
+            if found.is_none() {
+                damage.push((
+                    trailer.block_table,
+                    "the dictionaries section does not fit before the block table".to_owned(),
+                ));
+            }
+            found
+        } else {
+            None
+        };
         let n = usize::try_from(trailer.blocks).unwrap_or(0);
         let mut bytes = vec![0u8; n * BLOCK_ENTRY_LEN];
         file.read_into(trailer.block_table, &mut bytes)
@@ -245,6 +265,8 @@ impl SealedFile {
             damage,
             metas: OnceLock::new(),
             fence: OnceLock::new(),
+            dict_layout,
+            ddicts: OnceLock::new(),
         })
     }
 
@@ -506,13 +528,17 @@ impl SealedFile {
                 e.crc
             )));
         }
-        raw.clear();
-        raw.reserve(e.raw_len as usize);
-        let unpacked = match dctx {
-            Some(d) => d.decompress_to_buffer(data, raw).map(|_| ()),
-            None => zstd::bulk::decompress(data, e.raw_len as usize).map(|v| *raw = v),
-        };
-        unpacked.map_err(|err| corrupt(format!("zstd: {err}")))?;
+        match dctx {
+            // A frame compressed with one of the file's dictionaries (version 6).
+            _ if e.dict != 0 => self.unpack_raw(e, data, raw).map_err(corrupt)?,
+            Some(d) => {
+                raw.clear();
+                raw.reserve(e.raw_len as usize);
+                d.decompress_to_buffer(data, raw)
+                    .map_err(|err| corrupt(format!("zstd: {err}")))?;
+            }
+            None => self.unpack_raw(e, data, raw).map_err(corrupt)?,
+        }
         if raw.len() != e.raw_len as usize {
             return Err(corrupt(format!(
                 "{} bytes decompressed, {} declared",
@@ -712,6 +738,95 @@ impl SealedFile {
             }
         }
         Ok(problems)
+    }
+
+    /// Where the dictionaries are (version 6), if the file has any.
+    pub(crate) fn dict_layout(&self) -> Option<&dict::DictLayout> {
+        self.dict_layout.as_ref()
+    }
+
+    /// The bytes of dictionary `i` (0-based), if they pass their CRC.
+    pub(crate) fn dict_bytes(&self, i: usize) -> Result<Option<Vec<u8>>> {
+        let Some(&(at, len, crc)) = self.dict_layout.as_ref().and_then(|l| l.dicts.get(i)) else {
+            return Ok(None);
+        };
+        let mut b = vec![0u8; len as usize];
+        self.read_at(&mut b, at)?;
+        Ok((crc32fast::hash(&b) == crc).then_some(b))
+    }
+
+    /// Dictionary number `n` (1-based), ready for decompression; read and checked once.
+    fn ddict(&self, n: u16) -> Option<&zstd::dict::DecoderDictionary<'static>> {
+        let all = self.ddicts.get_or_init(|| {
+            let count = self.dict_layout.as_ref().map_or(0, |l| l.dicts.len());
+            (0..count)
+                .map(|i| match self.dict_bytes(i) {
+                    Ok(Some(b)) => zstd::dict::DecoderDictionary::try_copy(&b).ok(),
+                    _ => {
+                        tracing::warn!(file = %self.path.display(), dictionary = i + 1, "damaged zstd dictionary; the blocks compressed with it are lost (run `logstore verify`)");
+                        None
+                    }
+                })
+                .collect()
+        });
+        all.get(usize::from(n).checked_sub(1)?)?.as_ref()
+    }
+
+    /// Decompresses a block's frame `data` (for the byte breakdown).
+    pub(crate) fn decompress(&self, e: &BlockEntry, data: &[u8]) -> Result<Vec<u8>> {
+        let mut raw = Vec::new();
+        self.unpack_raw(e, data, &mut raw)
+            .map_err(|reason| StoreError::Corrupt {
+                file: self.path.clone(),
+                offset: e.offset,
+                reason,
+            })?;
+        Ok(raw)
+    }
+
+    /// Decompresses a block's frame into `raw` without a pooled context (with its dictionary,
+    /// if it names one); the reason if it cannot.
+    fn unpack_raw(
+        &self,
+        e: &BlockEntry,
+        data: &[u8],
+        raw: &mut Vec<u8>,
+    ) -> std::result::Result<(), String> {
+        raw.clear();
+        raw.reserve(e.raw_len as usize);
+        let r = if e.dict != 0 {
+            let dd = self.ddict(e.dict).ok_or_else(|| {
+                format!(
+                    "its zstd dictionary {} is missing or damaged (run `logstore verify`)",
+                    e.dict
+                )
+            })?;
+            zstd::bulk::Decompressor::with_prepared_dictionary(dd)
+                .and_then(|mut d| d.decompress_to_buffer(data, raw))
+                .map(|_| ())
+        } else {
+            zstd::bulk::decompress(data, e.raw_len as usize).map(|v| *raw = v)
+        };
+        r.map_err(|err| format!("zstd: {err}"))
+    }
+
+    /// Checks every dictionary's CRC, for `verify`: the problems as (offset, what).
+    pub(crate) fn check_dicts(&self) -> Result<Vec<(u64, String)>> {
+        let mut out = Vec::new();
+        if self.trailer.dicts && self.dict_layout.is_none() {
+            out.push((
+                self.trailer.block_table,
+                "the dictionaries section does not fit before the block table; every block compressed with a dictionary is lost".to_owned(),
+            ));
+        }
+        let count = self.dict_layout.as_ref().map_or(0, |l| l.dicts.len());
+        for i in 0..count {
+            if self.dict_bytes(i)?.is_none() {
+                let at = self.dict_layout.as_ref().map_or(0, |l| l.dicts[i].0);
+                out.push((at, format!("zstd dictionary {} fails its checksum; the blocks compressed with it are lost", i + 1)));
+            }
+        }
+        Ok(out)
     }
 
     /// The catalog's fence of hashes, read once.

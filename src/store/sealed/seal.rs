@@ -24,7 +24,9 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use super::block::BlockBuilder;
+use super::block::BlockStats;
 use super::catalog::CatalogBuilder;
+use super::dict;
 use super::layout::{
     sealed_tmp_path, state_byte, BlockEntry, ExecRecord, Trailer, HEAD_LEN, SEALED_MAGIC,
     SEALED_VERSION,
@@ -158,6 +160,9 @@ pub(crate) struct SealInput {
     pub(crate) sorted_index: PathBuf,
     /// The temporary output; its spill files are named after it.
     pub(crate) tmp: PathBuf,
+    /// A dictionary to compress with instead of training one: the one the day's earlier parts
+    /// use, so that the day holds one once its parts merge, and training is paid once a day.
+    pub(crate) dict: Option<Vec<u8>>,
 }
 
 impl SealInput {
@@ -168,7 +173,13 @@ impl SealInput {
             live_index: names::index_file(dir, day, seq),
             sorted_index: names::sorted_index_file(dir, day, seq),
             tmp,
+            dict: None,
         }
+    }
+
+    /// Compress with `dict` (see [`SealInput::dict`]).
+    pub(crate) fn with_dict(self, dict: Option<Vec<u8>>) -> SealInput {
+        SealInput { dict, ..self }
     }
 }
 
@@ -181,6 +192,10 @@ pub struct SealOptions {
     pub partition_bytes: u64,
     /// zstd level of the blocks.
     pub level: i32,
+    /// Bytes of the zstd dictionary trained for the file (0: none).
+    pub dict_bytes: usize,
+    /// Raw block bytes sampled to train it; a smaller file gets none.
+    pub train_bytes: usize,
 }
 
 impl Default for SealOptions {
@@ -189,6 +204,8 @@ impl Default for SealOptions {
             block_target: BLOCK_TARGET,
             partition_bytes: PARTITION_BYTES,
             level: ZSTD_LEVEL,
+            dict_bytes: dict::DICT_BYTES,
+            train_bytes: dict::TRAIN_BYTES,
         }
     }
 }
@@ -316,14 +333,20 @@ pub(super) struct Sealer {
     exec_count: u32,
     /// The catalog of the execution table, built as records are written.
     catalog: CatalogBuilder,
+    /// The blocks closed before the dictionary is decided: raw bytes, stats, filter.
+    pending: Vec<(Vec<u8>, BlockStats, Vec<u8>)>,
+    pending_bytes: usize,
+    /// `None` until decided; then the dictionary, if the file has one.
+    dict: Option<Option<Vec<u8>>>,
     /// How the frames of the segment being sealed are checked; spill files keep them checkable
     /// the same way (`partition::spill` re-keys each frame to its place there).
     pub(super) frame_kind: FrameKind,
 }
 
 impl Sealer {
+    /// The number the next block closed will have (blocks waiting for the dictionary count).
     fn block_index(&self) -> u32 {
-        u32::try_from(self.table.len()).unwrap_or(u32::MAX)
+        u32::try_from(self.table.len() + self.pending.len()).unwrap_or(u32::MAX)
     }
 
     pub(super) fn push(&mut self, p: &PayloadRef<'_>) -> Result<()> {
@@ -395,12 +418,84 @@ impl Sealer {
             return Ok(());
         }
         let (stats, filter) = self.builder.finish(&mut self.raw);
-        let compressed = self
-            .zstd
-            .compress(&self.raw)
-            .map_err(StoreError::io("compress block", &self.out.path))?;
         self.filter_bytes.clear();
         filter.encode(&mut self.filter_bytes);
+        if self.dict.is_none() {
+            // The first blocks wait for the dictionary they will be compressed with.
+            self.pending_bytes += self.raw.len();
+            self.pending
+                .push((self.raw.clone(), stats, self.filter_bytes.clone()));
+            if self.pending_bytes >= self.opts.train_bytes {
+                self.train()?;
+            }
+            return Ok(());
+        }
+        let (raw, fb) = (
+            std::mem::take(&mut self.raw),
+            std::mem::take(&mut self.filter_bytes),
+        );
+        let r = self.write_block(&raw, stats, &fb);
+        (self.raw, self.filter_bytes) = (raw, fb);
+        r
+    }
+
+    /// Decides the dictionary from the blocks waiting, then writes them. It is kept only if it
+    /// pays for itself on those blocks: their frames with it, plus its own bytes, must be
+    /// smaller than their frames without (each block is compressed both ways once, and the
+    /// frames of the way chosen are the ones written).
+    fn train(&mut self) -> Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        let io = |what: &'static str| StoreError::io(what, &self.out.path);
+        let compress_all = |c: &mut zstd::bulk::Compressor<'_>| -> std::io::Result<Vec<Vec<u8>>> {
+            pending.iter().map(|p| c.compress(&p.0)).collect()
+        };
+        let mut chosen = None;
+        if self.opts.dict_bytes > 0 && self.pending_bytes >= self.opts.train_bytes {
+            let raws: Vec<&[u8]> = pending.iter().map(|p| p.0.as_slice()).collect();
+            if let Some(d) = dict::train(&raws, self.opts.dict_bytes) {
+                let mut with = zstd::bulk::Compressor::with_dictionary(self.opts.level, &d)
+                    .map_err(io("start zstd"))?;
+                let with_frames = compress_all(&mut with).map_err(io("compress block"))?;
+                let plain_frames = compress_all(&mut self.zstd).map_err(io("compress block"))?;
+                let total = |f: &[Vec<u8>]| f.iter().map(Vec::len).sum::<usize>();
+                if total(&with_frames) + d.len() < total(&plain_frames) {
+                    self.zstd = with;
+                    chosen = Some((Some(d), with_frames));
+                } else {
+                    chosen = Some((None, plain_frames));
+                }
+            }
+        }
+        let (dict, frames) = match chosen {
+            Some((d, f)) => (d, Some(f)),
+            None => (None, None),
+        };
+        self.dict = Some(dict);
+        for (k, (raw, stats, fb)) in pending.iter().enumerate() {
+            match &frames {
+                Some(f) => self.write_frame(&f[k], raw.len(), *stats, fb)?,
+                None => self.write_block(raw, *stats, fb)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn write_block(&mut self, raw: &[u8], stats: BlockStats, filter_bytes: &[u8]) -> Result<()> {
+        let compressed = self
+            .zstd
+            .compress(raw)
+            .map_err(StoreError::io("compress block", &self.out.path))?;
+        self.write_frame(&compressed, raw.len(), stats, filter_bytes)
+    }
+
+    /// Writes a block's frame `compressed` (of `raw_len` bytes) and its filter.
+    fn write_frame(
+        &mut self,
+        compressed: &[u8],
+        raw_len: usize,
+        stats: BlockStats,
+        filter_bytes: &[u8],
+    ) -> Result<()> {
         let too_big = || StoreError::Corrupt {
             file: self.out.path.clone(),
             offset: self.out.len,
@@ -409,21 +504,20 @@ impl Sealer {
         let entry = BlockEntry {
             offset: self.out.len,
             len: u32::try_from(compressed.len()).map_err(|_| too_big())?,
-            raw_len: u32::try_from(self.raw.len()).map_err(|_| too_big())?,
+            raw_len: u32::try_from(raw_len).map_err(|_| too_big())?,
             entries: stats.entries,
-            crc: crc32fast::hash(&compressed),
+            crc: crc32fast::hash(compressed),
             min_ts: stats.min_ts,
             max_ts: stats.max_ts,
             // Relative to the filter section until `finish` knows where it starts.
             filter_offset: self.filters.len,
-            filter_len: u32::try_from(self.filter_bytes.len()).map_err(|_| too_big())?,
-            filter_crc: crc32fast::hash(&self.filter_bytes),
+            filter_len: u32::try_from(filter_bytes.len()).map_err(|_| too_big())?,
+            filter_crc: crc32fast::hash(filter_bytes),
             level_mask: stats.level_mask,
+            dict: u16::from(matches!(self.dict, Some(Some(_)))),
         };
-        self.out.write(&compressed)?;
-        let fb = std::mem::take(&mut self.filter_bytes);
-        self.filters.write(&fb)?;
-        self.filter_bytes = fb;
+        self.out.write(compressed)?;
+        self.filters.write(filter_bytes)?;
         self.table.push(entry);
         Ok(())
     }
@@ -432,8 +526,14 @@ impl Sealer {
     fn finish(mut self, v1_bytes: u64) -> Result<(File, u64, u64, u32)> {
         self.end_exec()?;
         self.flush_block()?;
+        if self.dict.is_none() {
+            self.train()?;
+        }
         let filters_at = self.out.len;
         self.out.append_spill(self.filters)?;
+        let dicts: Vec<Vec<u8>> = self.dict.take().flatten().into_iter().collect();
+        let out = &mut self.out;
+        dict::write_section(&dicts, &mut |b| out.write(b))?;
         let block_table = self.out.len;
         for e in &self.table {
             let e = BlockEntry {
@@ -459,6 +559,7 @@ impl Sealer {
             blocks: u32::try_from(self.table.len()).unwrap_or(u32::MAX),
             execs: self.exec_count,
             catalog: true,
+            dicts: !dicts.is_empty(),
         }
         .to_bytes();
         self.out.write(&trailer)?;
@@ -553,10 +654,18 @@ fn write_tmp(
         entries: 0,
         exec_count: 0,
         catalog: CatalogBuilder::default(),
+        pending: Vec::new(),
+        pending_bytes: 0,
+        dict: None,
         frame_kind,
     };
     s.out.write(&file_header(SEALED_MAGIC, SEALED_VERSION))?;
     s.out.write(&[0u8; HEAD_LEN - 16])?;
+    if let Some(d) = input.dict.as_ref().filter(|_| opts.dict_bytes > 0) {
+        s.zstd = zstd::bulk::Compressor::with_dictionary(opts.level, d)
+            .map_err(StoreError::io("start zstd", &tmp))?;
+        s.dict = Some(Some(d.clone()));
+    }
 
     let done = match &runs {
         RunSource::Live(live) => partition::seal_partitioned(&mut s, &segment, live, &tmp, stop)?,

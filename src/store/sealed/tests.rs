@@ -209,7 +209,7 @@ fn sealed_layout_matches_format_doc() {
     // Header, then the trailer copy.
     assert_eq!(
         hex(&f[..16]),
-        "4C 4F 47 53 54 53 4C 44 05 00 00 00 00 00 00 00"
+        "4C 4F 47 53 54 53 4C 44 06 00 00 00 00 00 00 00"
     );
     assert_eq!(f[16..88], f[len - 72..]);
     let t = Trailer::from_bytes(&f[len - 72..], len as u64).unwrap();
@@ -349,4 +349,138 @@ fn the_breakdown_accounts_for_every_byte() {
     assert!(messages.raw >= text as u64 && messages.raw <= (text + 2 * written.len()) as u64);
     assert!(rows.iter().any(|r| r.name == "catalog" && r.stored > 0));
     assert!(!rows.iter().any(|r| r.name.starts_with("unaccounted")));
+}
+
+fn with_dict() -> SealOptions {
+    SealOptions {
+        block_target: 16 << 10,
+        train_bytes: 2 << 20,
+        dict_bytes: 16 << 10,
+        ..SealOptions::default()
+    }
+}
+
+/// Every entry of `file`, block after block.
+fn all_entries(file: &SealedFile) -> Vec<LogEntry> {
+    (0..file.block_count())
+        .flat_map(|b| file.read_block(b).unwrap())
+        .collect()
+}
+
+/// A file sealed with a trained dictionary (version 6) holds every entry exactly, in fewer
+/// bytes than without; a damaged dictionary loses the blocks that use it, and is reported.
+#[test]
+fn a_dictionary_shrinks_the_blocks_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (day, written) = v1_day(dir.path(), 60_000);
+    let plain = seal(
+        dir.path(),
+        day,
+        SealOptions {
+            dict_bytes: 0,
+            ..with_dict()
+        },
+    );
+    let f = seal(dir.path(), day, with_dict());
+    assert!(
+        f.len() < plain.len(),
+        "with a dictionary {} bytes, without {}",
+        f.len(),
+        plain.len()
+    );
+    let path = sealed_path(&dir.path().join("segments"), day);
+    let sealed = SealedFile::open(&path).unwrap();
+    assert!(sealed.trailer().dicts);
+    assert_eq!(sealed.dict_layout().unwrap().dicts.len(), 1);
+    assert!(sealed.block_table().iter().all(|e| e.unwrap().dict == 1));
+    let mut expected = written.clone();
+    expected.sort_by_key(|e| exec_hash(e.execution_id.as_str()));
+    assert_eq!(all_entries(&sealed), expected);
+    assert!(sealed.check_dicts().unwrap().is_empty());
+    let rows = super::breakdown::breakdown(&path).unwrap();
+    assert_eq!(rows.iter().map(|r| r.stored).sum::<u64>(), f.len() as u64);
+    // Damage the dictionary: its blocks are lost, said so, and `verify` says why.
+    let (at, _, _) = sealed.dict_layout().unwrap().dicts[0];
+    drop(sealed);
+    let mut bytes = f.clone();
+    bytes[usize::try_from(at).unwrap() + 100] ^= 0x20;
+    std::fs::write(&path, &bytes).unwrap();
+    let sealed = SealedFile::open(&path).unwrap();
+    let err = sealed.read_block(0).unwrap_err().to_string();
+    assert!(err.contains("dictionary 1"), "{err}");
+    let problems = sealed.check_dicts().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].1.contains("checksum"));
+}
+
+/// A merge keeps each input's dictionary, writes one met twice once, and renumbers the
+/// blocks: the merged file holds every entry of its inputs, in order.
+#[test]
+fn merges_keep_and_share_dictionaries() {
+    let one = tempfile::tempdir().unwrap();
+    let two = tempfile::tempdir().unwrap();
+    let (day, _) = v1_day(one.path(), 60_000);
+    let (day2, _) = v1_day(two.path(), 50_000);
+    seal(one.path(), day, with_dict());
+    seal(two.path(), day2, with_dict());
+    let a = Arc::new(SealedFile::open(&sealed_path(&one.path().join("segments"), day)).unwrap());
+    let b = Arc::new(SealedFile::open(&sealed_path(&two.path().join("segments"), day2)).unwrap());
+    assert_ne!(a.dict_bytes(0).unwrap(), b.dict_bytes(0).unwrap());
+    assert!(super::merge::mergeable(&a) && super::merge::mergeable(&b));
+    let tmp = one.path().join("merged.tmp");
+    let inputs = [Arc::clone(&a), Arc::clone(&b), Arc::clone(&a)];
+    super::merge::merge(&inputs, &tmp, &AtomicBool::new(false))
+        .unwrap()
+        .unwrap();
+    let m = SealedFile::open(&tmp).unwrap();
+    assert_eq!(
+        m.dict_layout().unwrap().dicts.len(),
+        2,
+        "a's dictionary once"
+    );
+    let mut want = all_entries(&a);
+    want.extend(all_entries(&b));
+    want.extend(all_entries(&a));
+    assert_eq!(all_entries(&m), want);
+    assert!(m.check_dicts().unwrap().is_empty());
+    assert!(super::merge::mergeable(&m), "a merged file merges again");
+}
+
+/// A part sealed with the day's dictionary (what the sealer hands a later part of the day)
+/// uses it without training, and merged with the part it came from, the day holds it once.
+#[test]
+fn a_later_part_reuses_the_days_dictionary_and_the_merge_holds_it_once() {
+    let one = tempfile::tempdir().unwrap();
+    let two = tempfile::tempdir().unwrap();
+    let (day, _) = v1_day(one.path(), 60_000);
+    let (day2, _) = v1_day(two.path(), 30_000);
+    seal(one.path(), day, with_dict());
+    let a = Arc::new(SealedFile::open(&sealed_path(&one.path().join("segments"), day)).unwrap());
+    let d = a.dict_bytes(0).unwrap().unwrap();
+    let segs = two.path().join("segments");
+    let input = super::seal::SealInput::segment(&segs, day2, 1, sealed_tmp_path(&segs, day2))
+        .with_dict(Some(d.clone()));
+    super::seal::write_sealed_from(&input, day2, with_dict(), &AtomicBool::new(false))
+        .unwrap()
+        .unwrap();
+    let b = Arc::new(SealedFile::open(&sealed_tmp_path(&segs, day2)).unwrap());
+    assert_eq!(
+        b.dict_bytes(0).unwrap().as_ref(),
+        Some(&d),
+        "the dictionary it was given"
+    );
+    assert!(b.block_table().iter().all(|e| e.unwrap().dict == 1));
+    let tmp = one.path().join("merged.tmp");
+    super::merge::merge(
+        &[Arc::clone(&a), Arc::clone(&b)],
+        &tmp,
+        &AtomicBool::new(false),
+    )
+    .unwrap()
+    .unwrap();
+    let m = SealedFile::open(&tmp).unwrap();
+    assert_eq!(m.dict_layout().unwrap().dicts.len(), 1);
+    let mut want = all_entries(&a);
+    want.extend(all_entries(&b));
+    assert_eq!(all_entries(&m), want);
 }
