@@ -145,8 +145,11 @@ pub(crate) struct SealedFile {
     fence: OnceLock<Option<Vec<u64>>>,
     /// Where the zstd dictionaries are (version 6).
     dict_layout: Option<dict::DictLayout>,
-    /// The dictionaries, prepared on first use; `None` for a damaged one.
-    ddicts: OnceLock<Vec<Option<zstd::dict::DecoderDictionary<'static>>>>,
+    /// The dictionaries' bytes, read and checked on first use; `None` for a damaged one.
+    dicts: OnceLock<Vec<Option<Vec<u8>>>>,
+    /// Decompression contexts with a dictionary loaded (its number, the context), reused from
+    /// block to block: loading a 256 KiB dictionary costs more than decompressing a block.
+    dctxs: parking_lot::Mutex<Vec<(u16, zstd::bulk::Decompressor<'static>)>>,
 }
 
 impl std::fmt::Debug for SealedFile {
@@ -266,7 +269,8 @@ impl SealedFile {
             metas: OnceLock::new(),
             fence: OnceLock::new(),
             dict_layout,
-            ddicts: OnceLock::new(),
+            dicts: OnceLock::new(),
+            dctxs: parking_lot::Mutex::new(Vec::new()),
         })
     }
 
@@ -755,13 +759,13 @@ impl SealedFile {
         Ok((crc32fast::hash(&b) == crc).then_some(b))
     }
 
-    /// Dictionary number `n` (1-based), ready for decompression; read and checked once.
-    fn ddict(&self, n: u16) -> Option<&zstd::dict::DecoderDictionary<'static>> {
-        let all = self.ddicts.get_or_init(|| {
+    /// The bytes of dictionary number `n` (1-based); read and checked once.
+    fn dict(&self, n: u16) -> Option<&[u8]> {
+        let all = self.dicts.get_or_init(|| {
             let count = self.dict_layout.as_ref().map_or(0, |l| l.dicts.len());
             (0..count)
                 .map(|i| match self.dict_bytes(i) {
-                    Ok(Some(b)) => zstd::dict::DecoderDictionary::try_copy(&b).ok(),
+                    Ok(Some(b)) => Some(b),
                     _ => {
                         tracing::warn!(file = %self.path.display(), dictionary = i + 1, "damaged zstd dictionary; the blocks compressed with it are lost (run `logstore verify`)");
                         None
@@ -769,7 +773,28 @@ impl SealedFile {
                 })
                 .collect()
         });
-        all.get(usize::from(n).checked_sub(1)?)?.as_ref()
+        all.get(usize::from(n).checked_sub(1)?)?.as_deref()
+    }
+
+    /// Runs `f` with a decompression context that has dictionary `n` loaded, from the pool;
+    /// `None` if the dictionary is missing or damaged.
+    fn with_dict_dctx<R>(
+        &self,
+        n: u16,
+        f: impl FnOnce(&mut zstd::bulk::Decompressor<'static>) -> R,
+    ) -> Option<R> {
+        let pooled = {
+            let mut pool = self.dctxs.lock();
+            let at = pool.iter().position(|(k, _)| *k == n);
+            at.map(|i| pool.swap_remove(i).1)
+        };
+        let mut d = match pooled {
+            Some(d) => d,
+            None => zstd::bulk::Decompressor::with_dictionary(self.dict(n)?).ok()?,
+        };
+        let r = f(&mut d);
+        self.dctxs.lock().push((n, d));
+        Some(r)
     }
 
     /// Decompresses a block's frame `data` (for the byte breakdown).
@@ -795,15 +820,13 @@ impl SealedFile {
         raw.clear();
         raw.reserve(e.raw_len as usize);
         let r = if e.dict != 0 {
-            let dd = self.ddict(e.dict).ok_or_else(|| {
-                format!(
-                    "its zstd dictionary {} is missing or damaged (run `logstore verify`)",
-                    e.dict
-                )
-            })?;
-            zstd::bulk::Decompressor::with_prepared_dictionary(dd)
-                .and_then(|mut d| d.decompress_to_buffer(data, raw))
-                .map(|_| ())
+            self.with_dict_dctx(e.dict, |d| d.decompress_to_buffer(data, raw).map(|_| ()))
+                .ok_or_else(|| {
+                    format!(
+                        "its zstd dictionary {} is missing or damaged (run `logstore verify`)",
+                        e.dict
+                    )
+                })?
         } else {
             zstd::bulk::decompress(data, e.raw_len as usize).map(|v| *raw = v)
         };
