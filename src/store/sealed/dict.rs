@@ -2,9 +2,9 @@
 //!
 //! A block is one zstd frame of 256 KiB: small enough that a query reads little, too small for
 //! zstd to see what the whole file repeats (the same plugin's lines in every execution). A
-//! dictionary trained on the file's first blocks gives every frame that context up front:
-//! measured on real log text, the blocks shrink by 13 % with a 256 KiB dictionary, and a
-//! query still reads one block (`docs/PERFORMANCE.md`). A file holds its dictionaries in one
+//! dictionary made from the file's first blocks gives every frame that context up front:
+//! measured on real log text, the blocks shrink by about 9 % with a 256 KiB dictionary, and
+//! a query still reads one block (`docs/PERFORMANCE.md`). A file holds its dictionaries in one
 //! section just before the block table, and each block-table entry names the one its frame
 //! needs (0: none). A merge keeps the dictionaries of its inputs and renumbers the entries.
 //!
@@ -22,24 +22,36 @@ pub(crate) const DICT_BYTES: usize = 256 << 10;
 /// Raw block bytes the sealer samples before it trains: files smaller than this get no
 /// dictionary (it would cost more than it saves).
 pub(crate) const TRAIN_BYTES: usize = 8 << 20;
-/// Bytes per training sample (zstd's trainer wants many small samples).
-const SAMPLE: usize = 4096;
+/// Bytes taken from each sampled block.
+const CHUNK: usize = 16 << 10;
+/// The first four bytes of a dictionary in zstd's own format (with entropy tables).
+const ZSTD_DICT_MAGIC: [u8; 4] = 0xEC30_A437u32.to_le_bytes();
 /// The most dictionaries a file may hold (a merge of many parts keeps each one's).
 pub(crate) const MAX_DICTS: usize = u16::MAX as usize;
 
-/// Trains a dictionary of at most `max` bytes on `raws` (raw blocks); `None` if zstd cannot
-/// (too little or too uniform data).
+/// Builds a dictionary of at most `max` bytes for `raws` (raw blocks): a raw-content
+/// dictionary (zstd takes any bytes as a prefix of every frame) of 16 KiB pieces from the
+/// middle of blocks spread evenly over them, where the message column is. Measured on real log
+/// text it does as well as zstd's trainer with tuned parameters (COVER, k = 1024: blocks −9.0 %
+/// against −10 %) and much better than its default one (fastCover: −4 %), and costs nothing to
+/// build. `None` if the blocks are too small to give one.
 pub(crate) fn train(raws: &[&[u8]], max: usize) -> Option<Vec<u8>> {
-    let mut sizes = Vec::new();
-    let mut all = Vec::with_capacity(raws.iter().map(|r| r.len()).sum());
-    for raw in raws {
-        for chunk in raw.chunks(SAMPLE) {
-            all.extend_from_slice(chunk);
-            sizes.push(chunk.len());
+    let want = (max / CHUNK).max(1);
+    let step = (raws.len() / want).max(1);
+    let mut dict = Vec::with_capacity(max);
+    for raw in raws.iter().step_by(step) {
+        if dict.len() >= max {
+            break;
         }
+        let n = CHUNK.min(raw.len()).min(max - dict.len());
+        let from = (raw.len() - n) / 2;
+        dict.extend_from_slice(&raw[from..from + n]);
     }
-    let dict = zstd::dict::from_continuous(&all, &sizes, max).ok()?;
-    (!dict.is_empty()).then_some(dict)
+    // Bytes that begin like zstd's own dictionary format would be read as one.
+    if dict.starts_with(&ZSTD_DICT_MAGIC) {
+        dict.remove(0);
+    }
+    (dict.len() >= 4 << 10).then_some(dict)
 }
 
 /// Writes the section for `dicts` (nothing for none).

@@ -440,9 +440,9 @@ impl Sealer {
     }
 
     /// Decides the dictionary from the blocks waiting, then writes them. It is kept only if it
-    /// pays for itself on those blocks: their frames with it, plus its own bytes, must be
-    /// smaller than their frames without (each block is compressed both ways once, and the
-    /// frames of the way chosen are the ones written).
+    /// pays: their frames with it, plus a quarter of its own bytes, must be smaller than their
+    /// frames without (each block is compressed both ways once, and the frames of the way
+    /// chosen are the ones written).
     fn train(&mut self) -> Result<()> {
         let pending = std::mem::take(&mut self.pending);
         let io = |what: &'static str| StoreError::io(what, &self.out.path);
@@ -458,7 +458,9 @@ impl Sealer {
                 let with_frames = compress_all(&mut with).map_err(io("compress block"))?;
                 let plain_frames = compress_all(&mut self.zstd).map_err(io("compress block"))?;
                 let total = |f: &[Vec<u8>]| f.iter().map(Vec::len).sum::<usize>();
-                if total(&with_frames) + d.len() < total(&plain_frames) {
+                // It must pay back a quarter of its bytes on the sample alone: the files that
+                // get one (a default part holds ~40 MiB of blocks) are several samples long.
+                if total(&with_frames) + d.len() / 4 < total(&plain_frames) {
                     self.zstd = with;
                     chosen = Some((Some(d), with_frames));
                 } else {

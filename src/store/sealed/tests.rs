@@ -422,7 +422,15 @@ fn merges_keep_and_share_dictionaries() {
     let (day, _) = v1_day(one.path(), 60_000);
     let (day2, _) = v1_day(two.path(), 50_000);
     seal(one.path(), day, with_dict());
-    seal(two.path(), day2, with_dict());
+    // Other blocks, so another dictionary.
+    seal(
+        two.path(),
+        day2,
+        SealOptions {
+            block_target: 24 << 10,
+            ..with_dict()
+        },
+    );
     let a = Arc::new(SealedFile::open(&sealed_path(&one.path().join("segments"), day)).unwrap());
     let b = Arc::new(SealedFile::open(&sealed_path(&two.path().join("segments"), day2)).unwrap());
     assert_ne!(a.dict_bytes(0).unwrap(), b.dict_bytes(0).unwrap());
