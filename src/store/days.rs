@@ -87,8 +87,7 @@ pub(crate) struct LiveHeads {
 impl LiveHeads {
     /// Live index entry number `n` (1-based), from memory when the mirror holds it.
     fn entry(&self, n: u32) -> Result<Option<IndexEntry>> {
-        let at = INDEX_HEADER_LEN + (u64::from(n) - 1) * ENTRY_LEN as u64;
-        match self.index_tail.read(at, ENTRY_LEN) {
+        match self.index_tail.read(index::live_entry_at(n), ENTRY_LEN) {
             Some(b) => Ok(IndexEntry::from_bytes(&b)),
             None => index::read_live_entry(&self.index, n),
         }
@@ -339,7 +338,7 @@ impl SegFiles {
                     let Some(e) = live.entry(n)? else {
                         return Err(StoreError::Corrupt {
                             file: live.index.path().to_owned(),
-                            offset: INDEX_HEADER_LEN + (u64::from(n) - 1) * ENTRY_LEN as u64,
+                            offset: index::live_entry_at(n),
                             reason: "index entry fails its checksum".to_owned(),
                         });
                     };

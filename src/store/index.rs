@@ -198,9 +198,14 @@ pub fn scan_live_while(
     Ok(n)
 }
 
+/// Where live index entry number `n` (1-based) is in its file.
+pub fn live_entry_at(n: u32) -> u64 {
+    INDEX_HEADER_LEN + u64::from(n).saturating_sub(1) * ENTRY_LEN as u64
+}
+
 /// Reads live index entry number `n` (1-based) at random.
 pub fn read_live_entry(view: &FileView, n: u32) -> Result<Option<IndexEntry>> {
-    let at = INDEX_HEADER_LEN + (u64::from(n) - 1) * ENTRY_LEN as u64;
+    let at = live_entry_at(n);
     let chunk = view
         .read(at, ENTRY_LEN)
         .map_err(StoreError::io("read index", view.path()))?;

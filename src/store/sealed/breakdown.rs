@@ -12,7 +12,7 @@ use super::catalog;
 use super::columns::Columns;
 use super::layout::{BLOCK_ENTRY_LEN, EXEC_RECORD_LEN, HEAD_LEN, TRAILER_LEN};
 use super::reader::SealedFile;
-use super::seal::ZSTD_LEVEL;
+use super::seal::{block_compressor, ZSTD_LEVEL};
 use crate::error::{Result, StoreError};
 
 /// One row of a breakdown.
@@ -40,6 +40,8 @@ pub fn breakdown(path: &Path) -> Result<Vec<Section>> {
     let mut blocks_stored = 0u64;
     let mut filters = 0u64;
     let with_seq = file.version() >= 4;
+    let mut zstd =
+        block_compressor(ZSTD_LEVEL, None).map_err(StoreError::io("start zstd", path))?;
     for e in file.block_table().iter().flatten() {
         let mut data = vec![0u8; e.len as usize];
         file.read_exact_at(&mut data, e.offset)?;
@@ -51,7 +53,8 @@ pub fn breakdown(path: &Path) -> Result<Vec<Section>> {
         let mut alone = Vec::with_capacity(ends.len());
         for &(name, end) in &ends {
             let bytes = &raw[start..end];
-            let z = zstd::bulk::compress(bytes, ZSTD_LEVEL)
+            let z = zstd
+                .compress(bytes)
                 .map_err(StoreError::io("compress", path))?;
             alone.push((name, (end - start) as u64, z.len() as u64));
             start = end;

@@ -183,6 +183,18 @@ impl SealInput {
     }
 }
 
+/// The one way a block's frame is compressed: at `level`, with the file's dictionary if it has
+/// one (sealing, and the per-column estimate of `breakdown`).
+pub(super) fn block_compressor(
+    level: i32,
+    dict: Option<&[u8]>,
+) -> std::io::Result<zstd::bulk::Compressor<'static>> {
+    match dict {
+        Some(d) => zstd::bulk::Compressor::with_dictionary(level, d),
+        None => zstd::bulk::Compressor::new(level),
+    }
+}
+
 /// Options of a seal (tests and benchmarks vary them; the store uses the defaults).
 #[derive(Debug, Clone, Copy)]
 pub struct SealOptions {
@@ -335,7 +347,6 @@ pub(super) struct Sealer {
     catalog: CatalogBuilder,
     /// The blocks closed before the dictionary is decided: raw bytes, stats, filter.
     pending: Vec<(Vec<u8>, BlockStats, Vec<u8>)>,
-    pending_bytes: usize,
     /// `None` until decided; then the dictionary, if the file has one.
     dict: Option<Option<Vec<u8>>>,
     /// How the frames of the segment being sealed are checked; spill files keep them checkable
@@ -422,10 +433,10 @@ impl Sealer {
         filter.encode(&mut self.filter_bytes);
         if self.dict.is_none() {
             // The first blocks wait for the dictionary they will be compressed with.
-            self.pending_bytes += self.raw.len();
-            self.pending
-                .push((self.raw.clone(), stats, self.filter_bytes.clone()));
-            if self.pending_bytes >= self.opts.train_bytes {
+            let raw = std::mem::take(&mut self.raw);
+            let fb = std::mem::take(&mut self.filter_bytes);
+            self.pending.push((raw, stats, fb));
+            if self.pending_bytes() >= self.opts.train_bytes {
                 self.train()?;
             }
             return Ok(());
@@ -444,17 +455,18 @@ impl Sealer {
     /// frames without (each block is compressed both ways once, and the frames of the way
     /// chosen are the ones written).
     fn train(&mut self) -> Result<()> {
+        let sampled = self.pending_bytes();
         let pending = std::mem::take(&mut self.pending);
         let io = |what: &'static str| StoreError::io(what, &self.out.path);
         let compress_all = |c: &mut zstd::bulk::Compressor<'_>| -> std::io::Result<Vec<Vec<u8>>> {
             pending.iter().map(|p| c.compress(&p.0)).collect()
         };
         let mut chosen = None;
-        if self.opts.dict_bytes > 0 && self.pending_bytes >= self.opts.train_bytes {
+        if self.opts.dict_bytes > 0 && sampled >= self.opts.train_bytes {
             let raws: Vec<&[u8]> = pending.iter().map(|p| p.0.as_slice()).collect();
             if let Some(d) = dict::train(&raws, self.opts.dict_bytes) {
-                let mut with = zstd::bulk::Compressor::with_dictionary(self.opts.level, &d)
-                    .map_err(io("start zstd"))?;
+                let mut with =
+                    block_compressor(self.opts.level, Some(&d)).map_err(io("start zstd"))?;
                 let with_frames = compress_all(&mut with).map_err(io("compress block"))?;
                 let plain_frames = compress_all(&mut self.zstd).map_err(io("compress block"))?;
                 let total = |f: &[Vec<u8>]| f.iter().map(Vec::len).sum::<usize>();
@@ -480,6 +492,11 @@ impl Sealer {
             }
         }
         Ok(())
+    }
+
+    /// Raw bytes of the blocks waiting for the dictionary.
+    fn pending_bytes(&self) -> usize {
+        self.pending.iter().map(|p| p.0.len()).sum()
     }
 
     fn write_block(&mut self, raw: &[u8], stats: BlockStats, filter_bytes: &[u8]) -> Result<()> {
@@ -640,6 +657,7 @@ fn write_tmp(
         .sum();
     let tmp = input.tmp.clone();
     let spill = |ext: &str| Out::create(partition::spill_path(&tmp, ext));
+    let preset = input.dict.as_deref().filter(|_| opts.dict_bytes > 0);
     let mut s = Sealer {
         opts,
         out: Out::create(tmp.clone())?,
@@ -650,24 +668,18 @@ fn write_tmp(
         builder: BlockBuilder::default(),
         raw: Vec::new(),
         filter_bytes: Vec::new(),
-        zstd: zstd::bulk::Compressor::new(opts.level)
-            .map_err(StoreError::io("start zstd", &tmp))?,
+        zstd: block_compressor(opts.level, preset).map_err(StoreError::io("start zstd", &tmp))?,
         exec: None,
         entries: 0,
         exec_count: 0,
         catalog: CatalogBuilder::default(),
         pending: Vec::new(),
-        pending_bytes: 0,
-        dict: None,
+        // A dictionary handed in (the day's) is used as it is; otherwise one is decided.
+        dict: preset.map(|d| Some(d.to_vec())),
         frame_kind,
     };
     s.out.write(&file_header(SEALED_MAGIC, SEALED_VERSION))?;
     s.out.write(&[0u8; HEAD_LEN - 16])?;
-    if let Some(d) = input.dict.as_ref().filter(|_| opts.dict_bytes > 0) {
-        s.zstd = zstd::bulk::Compressor::with_dictionary(opts.level, d)
-            .map_err(StoreError::io("start zstd", &tmp))?;
-        s.dict = Some(Some(d.clone()));
-    }
 
     let done = match &runs {
         RunSource::Live(live) => partition::seal_partitioned(&mut s, &segment, live, &tmp, stop)?,
