@@ -382,8 +382,81 @@ fn real_sealed() -> &'static [u8] {
     })
 }
 
+/// A real sealed file of one day sealed whole with small blocks and a small sample, so that it
+/// has every optional section: a dictionary (version 6) and common words (version 7).
+fn real_sealed_with_every_section() -> &'static [u8] {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = logstore::ManualClock::new(1_795_608_000_000);
+        let config = logstore::Config {
+            clock: std::sync::Arc::new(clock.clone()),
+            ..logstore::Config::default()
+        };
+        let store = logstore::LogStore::open_with(dir.path(), config).unwrap();
+        // Words a dictionary pays for: the same few hundred, in an order no block repeats.
+        let vocab: Vec<String> = (0..300)
+            .map(|k| format!("w{}x{}", k * 7919 % 1000, k * 31 % 97))
+            .collect();
+        for i in 0..12_000i64 {
+            let k = usize::try_from(i * 104_729 % 300).unwrap();
+            store
+                .append(&LogEntry::new(
+                    ExecutionId::new(format!("run-{}", i % 3)).unwrap(),
+                    1_795_608_000_000 + i,
+                    Level::Info,
+                    "plugin:acme/db.query",
+                    format!(
+                        "line {i}: {} {} connection from 10.0.0.{} was accepted",
+                        vocab[k],
+                        vocab[(k * 13 + 7) % 300],
+                        i % 9
+                    ),
+                ))
+                .unwrap();
+        }
+        store.flush(logstore::Durability::Written).unwrap();
+        drop(store);
+        let day = logstore::Day::from_unix_ms(1_795_608_000_000);
+        let opts = logstore::format::SealOptions {
+            block_target: 16 << 10,
+            train_bytes: 256 << 10,
+            dict_bytes: 16 << 10,
+            ..logstore::format::SealOptions::default()
+        };
+        logstore::format::seal_closed_day(dir.path(), day, opts)
+            .unwrap()
+            .unwrap();
+        let path = logstore::format::sealed_path(&dir.path().join("segments"), day);
+        std::fs::read(path).unwrap()
+    })
+}
+
+#[test]
+fn the_seed_with_every_section_has_them() {
+    let data = real_sealed_with_every_section();
+    // Trailer byte 64: bit 0 catalog, bit 1 dictionaries, bit 2 common words.
+    assert_eq!(data[data.len() - 72 + 64], 0b111);
+    sealed_file(data);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Flips in the sections after the blocks (filters, common words, dictionary, tables,
+    /// trailer) of a file that has them all.
+    #[test]
+    fn sealed_files_with_every_section_and_flipped_bytes_near_the_end(
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        let mut data = real_sealed_with_every_section().to_vec();
+        let tail = data.len() / 3;
+        let from = data.len() - tail;
+        for (at, x) in flips {
+            data[from + at.index(tail)] ^= x | 1;
+        }
+        sealed_file(&data);
+    }
 
     #[test]
     fn sealed_files_and_parts_on_arbitrary_bytes(data in proptest::collection::vec(any::<u8>(), 0..400)) {

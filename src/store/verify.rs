@@ -228,6 +228,9 @@ fn verify_sealed(sealed: &SealedFile, report: &mut VerifyReport) -> Result<()> {
     for (offset, reason) in sealed.check_dicts()? {
         problem(&mut problems, offset, reason);
     }
+    for (offset, reason) in sealed.check_common() {
+        problem(&mut problems, offset, reason);
+    }
     for (offset, reason) in sealed.check_catalog()? {
         problem(&mut problems, offset, reason);
     }

@@ -109,6 +109,37 @@ impl Dict {
     }
 }
 
+/// What a block's token filter is made of, kept apart until the file's common words
+/// (`common.rs`) are known: the distinct word hashes of its messages and its distinct sources,
+/// tasks and execution ids.
+pub(crate) struct BlockWords {
+    pub(crate) words: HashSet<u64, WordHashing>,
+    sources: Vec<String>,
+    tasks: Vec<String>,
+    executions: Vec<String>,
+}
+
+impl BlockWords {
+    /// The block's filter, without the words in `common` (the file lists those once).
+    pub(crate) fn filter(&self, common: &HashSet<u64, WordHashing>) -> TokenFilter {
+        let kept: Vec<u64> = if common.is_empty() {
+            self.words.iter().copied().collect()
+        } else {
+            self.words
+                .iter()
+                .copied()
+                .filter(|h| !common.contains(h))
+                .collect()
+        };
+        TokenFilter::build(
+            &kept,
+            self.sources.clone(),
+            self.tasks.clone(),
+            self.executions.clone(),
+        )
+    }
+}
+
 /// What a block holds besides its bytes: the fields of its block-table entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct BlockStats {
@@ -249,9 +280,9 @@ impl BlockBuilder {
             + 8
     }
 
-    /// Writes the raw block into `out` (cleared first), returns its statistics and its token
-    /// filter, and empties the builder for the next block.
-    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) -> (BlockStats, TokenFilter) {
+    /// Writes the raw block into `out` (cleared first), returns its statistics and what its
+    /// token filter is built from, and empties the builder for the next block.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) -> (BlockStats, BlockWords) {
         out.clear();
         put_varint(out, u64::from(self.n));
         self.execs.encode(out);
@@ -273,14 +304,22 @@ impl BlockBuilder {
             max_ts: self.max_ts,
             level_mask: self.level_mask,
         };
-        let filter = TokenFilter::build(
-            &self.words,
-            std::mem::take(&mut self.sources.values),
-            std::mem::take(&mut self.tasks.values),
-            std::mem::take(&mut self.execs.values),
-        );
+        let words = BlockWords {
+            words: std::mem::take(&mut self.words),
+            sources: std::mem::take(&mut self.sources.values),
+            tasks: std::mem::take(&mut self.tasks.values),
+            executions: std::mem::take(&mut self.execs.values),
+        };
         self.clear();
-        (stats, filter)
+        (stats, words)
+    }
+
+    /// Takes back the word set of a block whose filter is built, to reuse its allocation.
+    pub(crate) fn reuse(&mut self, mut words: BlockWords) {
+        words.words.clear();
+        if words.words.capacity() > self.words.capacity() {
+            self.words = words.words;
+        }
     }
 
     fn clear(&mut self) {
@@ -349,7 +388,8 @@ mod tests {
             b.push(e);
         }
         let mut raw = Vec::new();
-        let (stats, filter) = b.finish(&mut raw);
+        let (stats, words) = b.finish(&mut raw);
+        let filter = words.filter(&HashSet::default());
         assert_eq!(stats.entries, 3);
         assert_eq!((stats.min_ts, stats.max_ts), (i64::MIN, 1000));
         assert_eq!(stats.level_mask, 0b1010);

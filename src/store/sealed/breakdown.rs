@@ -96,9 +96,12 @@ pub fn breakdown(path: &Path) -> Result<Vec<Section>> {
     } else {
         0
     };
-    let dicts = file.dict_layout().map_or(0, |l| t.block_table - l.start);
+    let dicts_at = file.dict_layout().map_or(t.block_table, |l| l.start);
+    let dicts = t.block_table - dicts_at;
+    let common = dicts_at - file.filters_end();
     for (name, bytes) in [
         ("token filters", filters),
+        ("common words", common),
         ("zstd dictionaries", dicts),
         ("block table", u64::from(t.blocks) * BLOCK_ENTRY_LEN as u64),
         ("execution table", execs * EXEC_RECORD_LEN as u64),

@@ -21,7 +21,7 @@ use crate::store::day::Day;
 /// First bytes of a sealed file.
 pub const SEALED_MAGIC: [u8; 8] = *b"LOGSTSLD";
 /// The sealed format's version. Readers refuse a higher one and read every lower one.
-pub const SEALED_VERSION: u32 = 6;
+pub const SEALED_VERSION: u32 = 7;
 /// Magic of the trailer.
 pub(crate) const TRAILER_MAGIC: [u8; 8] = *b"LOGSTEND";
 /// Bytes of the trailer (and of its copy after the header).
@@ -80,6 +80,9 @@ pub(crate) struct Trailer {
     pub(crate) catalog: bool,
     /// A dictionaries section ends where the block table starts (version 6; bit 1).
     pub(crate) dicts: bool,
+    /// A common-words section ends where the dictionaries (or the block table) start
+    /// (version 7; bit 2).
+    pub(crate) common: bool,
 }
 
 impl Trailer {
@@ -94,7 +97,7 @@ impl Trailer {
         b[48..56].copy_from_slice(&self.v1_bytes.to_le_bytes());
         b[56..60].copy_from_slice(&self.blocks.to_le_bytes());
         b[60..64].copy_from_slice(&self.execs.to_le_bytes());
-        b[64] = u8::from(self.catalog) | u8::from(self.dicts) << 1;
+        b[64] = u8::from(self.catalog) | u8::from(self.dicts) << 1 | u8::from(self.common) << 2;
         seal_crc(&mut b[..]);
         b
     }
@@ -102,7 +105,7 @@ impl Trailer {
     /// Decodes a trailer and checks it against the file length: `None` if anything is off.
     pub(crate) fn from_bytes(b: &[u8], file_len: u64) -> Option<Trailer> {
         let b = b.get(..TRAILER_LEN)?;
-        if b[0..8] != TRAILER_MAGIC || b[64] > 3 || b[65..68] != [0; 3] || !crc_ok(b) {
+        if b[0..8] != TRAILER_MAGIC || b[64] > 7 || b[65..68] != [0; 3] || !crc_ok(b) {
             return None;
         }
         let t = Trailer {
@@ -116,6 +119,7 @@ impl Trailer {
             execs: u32_at(b, 60),
             catalog: b[64] & 1 == 1,
             dicts: b[64] & 2 == 2,
+            common: b[64] & 4 == 4,
         };
         let catalog = if t.catalog {
             super::catalog::catalog_len(t.execs)
@@ -337,6 +341,7 @@ mod tests {
             execs: 1,
             catalog: false,
             dicts: false,
+            common: false,
         };
         let len = 320 + 5 + TRAILER_LEN as u64;
         assert_eq!(Trailer::from_bytes(&t.to_bytes(), len), Some(t));

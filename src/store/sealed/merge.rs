@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::catalog::CatalogBuilder;
+use super::common::{self, CommonWords};
 use super::dict;
 use super::layout::{
     BlockEntry, ExecRecord, Trailer, DATA_START, HEAD_LEN, SEALED_MAGIC, SEALED_VERSION,
@@ -44,12 +45,14 @@ pub struct MergeOutcome {
 
 /// Whether `file` can be merged (see the module doc).
 pub(crate) fn mergeable(file: &SealedFile) -> bool {
-    // Blocks are copied as they are, so only files of this version (whose blocks have its
-    // columns) merge; older parts stay parts.
-    if !file.is_clean() || file.version() != SEALED_VERSION {
+    // Blocks are copied as they are, so only files whose blocks have this version's columns
+    // and dictionaries merge (version 6, which has no common words, and this one); older
+    // parts stay parts.
+    if !file.is_clean() || !(6..=SEALED_VERSION).contains(&file.version()) {
         return false;
     }
     let mut bad = !file.check_dicts().is_ok_and(|p| p.is_empty());
+    bad |= !file.check_common().is_empty();
     match file.for_each_record(|_| {}) {
         Ok(damaged) => bad |= !damaged.is_empty(),
         Err(_) => bad = true,
@@ -61,7 +64,6 @@ pub(crate) fn mergeable(file: &SealedFile) -> bool {
 /// lays them out as a sealer writes them: blocks back to back from the data start, then the
 /// filters back to back up to the block table.
 fn regions(file: &SealedFile) -> Option<((u64, u64), (u64, u64))> {
-    let t = file.trailer();
     let table = file.block_table();
     let mut blocks_end = DATA_START;
     for e in table {
@@ -79,9 +81,9 @@ fn regions(file: &SealedFile) -> Option<((u64, u64), (u64, u64))> {
         }
         filters_end = e.filter_offset + u64::from(e.filter_len);
     }
-    // Version 6: the dictionaries sit between the filters and the block table.
-    let end = file.dict_layout().map_or(t.block_table, |l| l.start);
-    (filters_end == end).then_some((
+    // Version 6 and 7: the common words and the dictionaries sit between the filters and the
+    // block table.
+    (filters_end == file.filters_end()).then_some((
         (DATA_START, blocks_end - DATA_START),
         (blocks_end, filters_end - blocks_end),
     ))
@@ -124,6 +126,29 @@ pub(crate) fn merge(
             filter_at.push(out.len);
             f.copy_range(*off, *len, &mut |b| out.write(b))?;
         }
+        // The union of the inputs' common words: each block's filter left out its own file's,
+        // a subset of the union, so the union is right for every block.
+        let mut lists = Vec::with_capacity(inputs.len());
+        for f in inputs {
+            match f.common_words().as_deref() {
+                None => {}
+                Some(CommonWords::Listed(w)) => lists.push(w.clone()),
+                Some(CommonWords::Lost) => {
+                    return Err(StoreError::Corrupt {
+                        file: f.path().to_owned(),
+                        offset: 0,
+                        reason: "its common-words section is damaged; not merged".to_owned(),
+                    })
+                }
+            }
+        }
+        let words: Vec<&[u64]> = lists.iter().map(|w| &w[..]).collect();
+        let common = common::union(&words).ok_or_else(|| StoreError::Corrupt {
+            file: tmp.to_owned(),
+            offset: 0,
+            reason: "more common words than a file may hold; not merged".to_owned(),
+        })?;
+        common::write_section(&common, &mut |b| out.write(b))?;
         // Every input's dictionaries, in input order, each written once: parts of one day
         // share its dictionary. Each block's number is renumbered to the merged list.
         let mut dicts: Vec<Vec<u8>> = Vec::new();
@@ -233,6 +258,7 @@ pub(crate) fn merge(
             })?,
             catalog: true,
             dicts: !dict_table.is_empty(),
+            common: !common.is_empty(),
         }
         .to_bytes();
         out.write(&trailer)?;

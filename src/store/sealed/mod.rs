@@ -11,6 +11,8 @@
 //! - `block`: the column layout of one block; `columns`: parsing it, column by column.
 //! - `layout`: the fixed-size parts of the file (header, trailer, block table, execution table).
 //! - `dict`: the zstd dictionary trained for a file's blocks (version 6).
+//! - `common`: the words most blocks of a file hold, listed once instead of in every block
+//!   filter (version 7).
 //! - `catalog`: the execution table by first entry and a fence of its hashes (version 5), for
 //!   the newest executions and for finding one in a big table.
 //! - `seal`: the rewrite into one file and its crash-safe commit.
@@ -26,6 +28,7 @@ pub(crate) mod breakdown;
 pub(crate) mod catalog;
 mod codec;
 pub(crate) mod columns;
+pub(crate) mod common;
 pub(crate) mod dict;
 pub(crate) mod filter;
 pub(crate) mod layout;

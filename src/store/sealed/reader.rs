@@ -12,13 +12,14 @@
 //! is replaced by its copy after the header.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use super::block;
 use super::catalog;
 use super::columns::Columns;
+use super::common::{self, CommonWords};
 use super::dict;
-use super::filter::TokenFilter;
+use super::filter::{word_hash, TokenFilter};
 use super::layout::{
     BlockEntry, ExecRecord, Trailer, BLOCK_ENTRY_LEN, DATA_START, EXEC_RECORD_LEN, HEAD_LEN,
     SEALED_MAGIC, SEALED_VERSION, TRAILER_LEN,
@@ -95,15 +96,19 @@ pub(crate) struct BlockMeta {
     pub(crate) level_mask: u8,
     /// `None` when the filter is damaged: then every question answers "maybe".
     filter: Option<TokenFilter>,
+    /// The words its file lists once instead of in the filter (version 7).
+    common: Option<Arc<CommonWords>>,
 }
 
 impl BlockMeta {
     /// False only when no message of the block contains `token` as a word (`token` lowercased,
     /// one word as [`words`](super::filter::words) splits them).
     pub(crate) fn may_contain_word(&self, token: &str) -> bool {
-        self.filter
-            .as_ref()
-            .is_none_or(|f| f.may_contain_word(token))
+        let Some(f) = &self.filter else {
+            return true;
+        };
+        let h = word_hash(token);
+        self.common.as_ref().is_some_and(|c| c.hides(h)) || f.may_contain_hash(h)
     }
 
     /// False only when no entry of the block has a source starting with `prefix`.
@@ -147,6 +152,11 @@ pub(crate) struct SealedFile {
     dict_layout: Option<dict::DictLayout>,
     /// The dictionaries' bytes, read and checked on first use; `None` for a damaged one.
     dicts: OnceLock<Vec<Option<Vec<u8>>>>,
+    /// Where the common-words section is, (start, end) (version 7); `None` without one, or
+    /// if it does not fit (then its words are lost).
+    common_at: Option<(u64, u64)>,
+    /// The common words, read and checked on first use.
+    common: OnceLock<Option<Arc<CommonWords>>>,
     /// Decompression contexts with a dictionary loaded (its number, the context), reused from
     /// block to block: loading a 256 KiB dictionary costs more than decompressing a block.
     dctxs: parking_lot::Mutex<Vec<(u16, zstd::bulk::Decompressor<'static>)>>,
@@ -243,6 +253,25 @@ impl SealedFile {
         } else {
             None
         };
+        let common_at = if trailer.common {
+            let end = dict_layout
+                .as_ref()
+                .map_or(trailer.block_table, |l| l.start);
+            let found = common::start(end, DATA_START, &mut |b, at| {
+                file.read_into(at, b)
+                    .map_err(StoreError::io("read sealed file", path))
+            })?;
+            if found.is_none() {
+                damage.push((
+                    end,
+                    "the common-words section does not fit before the dictionaries and the block table"
+                        .to_owned(),
+                ));
+            }
+            found.map(|start| (start, end))
+        } else {
+            None
+        };
         let n = usize::try_from(trailer.blocks).unwrap_or(0);
         let mut bytes = vec![0u8; n * BLOCK_ENTRY_LEN];
         file.read_into(trailer.block_table, &mut bytes)
@@ -270,6 +299,8 @@ impl SealedFile {
             fence: OnceLock::new(),
             dict_layout,
             dicts: OnceLock::new(),
+            common_at,
+            common: OnceLock::new(),
             dctxs: parking_lot::Mutex::new(Vec::new()),
         })
     }
@@ -359,6 +390,7 @@ impl SealedFile {
                     entries: e.entries,
                     level_mask: e.level_mask,
                     filter: self.filter(e),
+                    common: self.common_words(),
                 },
                 // Unknown: "maybe" everywhere, so a search reads it and reports the damage.
                 None => BlockMeta {
@@ -367,12 +399,13 @@ impl SealedFile {
                     entries: 0,
                     level_mask: 0x0f,
                     filter: None,
+                    common: None,
                 },
             })
             .collect()
     }
 
-    fn filter(&self, e: &BlockEntry) -> Option<TokenFilter> {
+    pub(super) fn filter(&self, e: &BlockEntry) -> Option<TokenFilter> {
         let mut b = vec![0u8; e.filter_len as usize];
         self.file.read_into(e.filter_offset, &mut b).ok()?;
         if crc32fast::hash(&b) != e.filter_crc {
@@ -380,6 +413,52 @@ impl SealedFile {
             return None;
         }
         TokenFilter::decode(&b)
+    }
+
+    /// The words the block filters leave out, read once (`None`: the file lists none). A
+    /// section that is damaged or does not fit gives [`CommonWords::Lost`].
+    pub(crate) fn common_words(&self) -> Option<Arc<CommonWords>> {
+        self.common
+            .get_or_init(|| {
+                if !self.trailer.common {
+                    return None;
+                }
+                let words = self
+                    .common_at
+                    .and_then(|(start, end)| {
+                        let mut b = vec![0u8; usize::try_from(end - start).ok()?];
+                        self.read_at(&mut b, start).ok()?;
+                        Some(common::decode(&b))
+                    })
+                    .unwrap_or(CommonWords::Lost);
+                if words == CommonWords::Lost {
+                    tracing::warn!(file = %self.path.display(), "damaged common-words section; every search reads every block of the file (run `logstore verify`)");
+                }
+                Some(Arc::new(words))
+            })
+            .clone()
+    }
+
+    /// Where the sections after the filters start: the common words, else the dictionaries,
+    /// else the block table.
+    pub(crate) fn filters_end(&self) -> u64 {
+        self.common_at.map(|(start, _)| start).unwrap_or_else(|| {
+            self.dict_layout
+                .as_ref()
+                .map_or(self.trailer.block_table, |l| l.start)
+        })
+    }
+
+    /// The common-words section's damage, for `verify`: (offset, what).
+    pub(crate) fn check_common(&self) -> Vec<(u64, String)> {
+        match self.common_words().as_deref() {
+            Some(CommonWords::Lost) => vec![(
+                self.common_at.map_or(self.trailer.block_table, |(s, _)| s),
+                "the common-words section fails its checksum or does not fit; every search reads every block of this file"
+                    .to_owned(),
+            )],
+            _ => Vec::new(),
+        }
     }
 
     /// The decoded token filter of block `i` (for `verify`): `Err` names the damage.

@@ -16,6 +16,7 @@
 //! that. A reader or a recovering writer that finds both prefers the sealed file, which is
 //! whole by construction (the rename is atomic and came after the fsync).
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
@@ -23,9 +24,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use super::block::BlockBuilder;
-use super::block::BlockStats;
+use super::block::{BlockBuilder, BlockStats, BlockWords, WordHashing};
 use super::catalog::CatalogBuilder;
+use super::common;
 use super::dict;
 use super::layout::{
     sealed_tmp_path, state_byte, BlockEntry, ExecRecord, Trailer, HEAD_LEN, SEALED_MAGIC,
@@ -345,17 +346,21 @@ pub(super) struct Sealer {
     exec_count: u32,
     /// The catalog of the execution table, built as records are written.
     catalog: CatalogBuilder,
-    /// The blocks closed before the dictionary is decided: raw bytes, stats, filter.
-    pending: Vec<(Vec<u8>, BlockStats, Vec<u8>)>,
-    /// `None` until decided; then the dictionary, if the file has one.
-    dict: Option<Option<Vec<u8>>>,
+    /// The blocks closed before the common words and the dictionary are decided: raw bytes,
+    /// stats, what their filters are made of.
+    pending: Vec<(Vec<u8>, BlockStats, BlockWords)>,
+    /// `None` until decided; then the words the block filters leave out (`common.rs`).
+    common: Option<HashSet<u64, WordHashing>>,
+    /// The dictionary the blocks are compressed with: handed in, or decided with the common
+    /// words.
+    dict: Option<Vec<u8>>,
     /// How the frames of the segment being sealed are checked; spill files keep them checkable
     /// the same way (`partition::spill` re-keys each frame to its place there).
     pub(super) frame_kind: FrameKind,
 }
 
 impl Sealer {
-    /// The number the next block closed will have (blocks waiting for the dictionary count).
+    /// The number the next block closed will have (blocks waiting to be written count).
     fn block_index(&self) -> u32 {
         u32::try_from(self.table.len() + self.pending.len()).unwrap_or(u32::MAX)
     }
@@ -428,19 +433,20 @@ impl Sealer {
         if self.builder.len() == 0 {
             return Ok(());
         }
-        let (stats, filter) = self.builder.finish(&mut self.raw);
-        self.filter_bytes.clear();
-        filter.encode(&mut self.filter_bytes);
-        if self.dict.is_none() {
-            // The first blocks wait for the dictionary they will be compressed with.
+        let (stats, words) = self.builder.finish(&mut self.raw);
+        let Some(common) = &self.common else {
+            // The first blocks wait for the common words their filters leave out and the
+            // dictionary they will be compressed with.
             let raw = std::mem::take(&mut self.raw);
-            let fb = std::mem::take(&mut self.filter_bytes);
-            self.pending.push((raw, stats, fb));
+            self.pending.push((raw, stats, words));
             if self.pending_bytes() >= self.opts.train_bytes {
-                self.train()?;
+                self.decide()?;
             }
             return Ok(());
-        }
+        };
+        self.filter_bytes.clear();
+        words.filter(common).encode(&mut self.filter_bytes);
+        self.builder.reuse(words);
         let (raw, fb) = (
             std::mem::take(&mut self.raw),
             std::mem::take(&mut self.filter_bytes),
@@ -450,19 +456,22 @@ impl Sealer {
         r
     }
 
-    /// Decides the dictionary from the blocks waiting, then writes them. It is kept only if it
-    /// pays: their frames with it, plus a quarter of its own bytes, must be smaller than their
-    /// frames without (each block is compressed both ways once, and the frames of the way
-    /// chosen are the ones written).
-    fn train(&mut self) -> Result<()> {
+    /// Decides the common words and the dictionary from the blocks waiting, then writes them.
+    /// A word is common if half of them hold it (`common::choose`). A dictionary handed in is
+    /// used as it is; otherwise one is built, and kept only if it pays: their frames with it,
+    /// plus a quarter of its own bytes, must be smaller than their frames without (each block
+    /// is compressed both ways once, and the frames of the way chosen are the ones written).
+    fn decide(&mut self) -> Result<()> {
         let sampled = self.pending_bytes();
         let pending = std::mem::take(&mut self.pending);
+        let sets: Vec<&HashSet<u64, WordHashing>> = pending.iter().map(|p| &p.2.words).collect();
+        let common: HashSet<u64, WordHashing> = common::choose(&sets).into_iter().collect();
         let io = |what: &'static str| StoreError::io(what, &self.out.path);
         let compress_all = |c: &mut zstd::bulk::Compressor<'_>| -> std::io::Result<Vec<Vec<u8>>> {
             pending.iter().map(|p| c.compress(&p.0)).collect()
         };
         let mut chosen = None;
-        if self.opts.dict_bytes > 0 && sampled >= self.opts.train_bytes {
+        if self.dict.is_none() && self.opts.dict_bytes > 0 && sampled >= self.opts.train_bytes {
             let raws: Vec<&[u8]> = pending.iter().map(|p| p.0.as_slice()).collect();
             if let Some(d) = dict::train(&raws, self.opts.dict_bytes) {
                 let mut with =
@@ -480,17 +489,23 @@ impl Sealer {
                 }
             }
         }
-        let (dict, frames) = match chosen {
-            Some((d, f)) => (d, Some(f)),
-            None => (None, None),
+        let frames = match chosen {
+            Some((d, f)) => {
+                self.dict = d;
+                Some(f)
+            }
+            None => None,
         };
-        self.dict = Some(dict);
-        for (k, (raw, stats, fb)) in pending.iter().enumerate() {
+        let mut fb = Vec::new();
+        for (k, (raw, stats, words)) in pending.iter().enumerate() {
+            fb.clear();
+            words.filter(&common).encode(&mut fb);
             match &frames {
-                Some(f) => self.write_frame(&f[k], raw.len(), *stats, fb)?,
-                None => self.write_block(raw, *stats, fb)?,
+                Some(f) => self.write_frame(&f[k], raw.len(), *stats, &fb)?,
+                None => self.write_block(raw, *stats, &fb)?,
             }
         }
+        self.common = Some(common);
         Ok(())
     }
 
@@ -533,7 +548,7 @@ impl Sealer {
             filter_len: u32::try_from(filter_bytes.len()).map_err(|_| too_big())?,
             filter_crc: crc32fast::hash(filter_bytes),
             level_mask: stats.level_mask,
-            dict: u16::from(matches!(self.dict, Some(Some(_)))),
+            dict: u16::from(self.dict.is_some()),
         };
         self.out.write(compressed)?;
         self.filters.write(filter_bytes)?;
@@ -545,13 +560,16 @@ impl Sealer {
     fn finish(mut self, v1_bytes: u64) -> Result<(File, u64, u64, u32)> {
         self.end_exec()?;
         self.flush_block()?;
-        if self.dict.is_none() {
-            self.train()?;
+        if self.common.is_none() {
+            self.decide()?;
         }
         let filters_at = self.out.len;
         self.out.append_spill(self.filters)?;
-        let dicts: Vec<Vec<u8>> = self.dict.take().flatten().into_iter().collect();
+        let mut common: Vec<u64> = self.common.take().unwrap_or_default().into_iter().collect();
+        common.sort_unstable();
+        let dicts: Vec<Vec<u8>> = self.dict.take().into_iter().collect();
         let out = &mut self.out;
+        common::write_section(&common, &mut |b| out.write(b))?;
         dict::write_section(&dicts, &mut |b| out.write(b))?;
         let block_table = self.out.len;
         for e in &self.table {
@@ -579,6 +597,7 @@ impl Sealer {
             execs: self.exec_count,
             catalog: true,
             dicts: !dicts.is_empty(),
+            common: !common.is_empty(),
         }
         .to_bytes();
         self.out.write(&trailer)?;
@@ -674,8 +693,9 @@ fn write_tmp(
         exec_count: 0,
         catalog: CatalogBuilder::default(),
         pending: Vec::new(),
+        common: None,
         // A dictionary handed in (the day's) is used as it is; otherwise one is decided.
-        dict: preset.map(|d| Some(d.to_vec())),
+        dict: preset.map(<[u8]>::to_vec),
         frame_kind,
     };
     s.out.write(&file_header(SEALED_MAGIC, SEALED_VERSION))?;

@@ -4,7 +4,10 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use super::filter::words;
+use std::collections::HashSet;
+
+use super::common::CommonWords;
+use super::filter::{word_hash, words, BITS_PER_WORD};
 use super::layout::{sealed_path, sealed_tmp_path};
 use super::seal::{write_sealed, SealOptions};
 use super::SealedFile;
@@ -209,7 +212,7 @@ fn sealed_layout_matches_format_doc() {
     // Header, then the trailer copy.
     assert_eq!(
         hex(&f[..16]),
-        "4C 4F 47 53 54 53 4C 44 06 00 00 00 00 00 00 00"
+        "4C 4F 47 53 54 53 4C 44 07 00 00 00 00 00 00 00"
     );
     assert_eq!(f[16..88], f[len - 72..]);
     let t = Trailer::from_bytes(&f[len - 72..], len as u64).unwrap();
@@ -241,11 +244,11 @@ fn sealed_layout_matches_format_doc() {
     );
     assert_eq!(hex(&f[len - 72..]), TRAILER);
     assert_eq!(len, 349);
-    // The bloom bits are those of the word "hi" (FNV-1a 0x...; 7 double-hashed positions in
+    // The bloom bits are those of the word "hi" (FNV-1a 0x...; 6 double-hashed positions in
     // 64 bits).
     let h = super::filter::word_hash("hi");
     let mut bits = [0u8; 8];
-    for i in 0..7u64 {
+    for i in 0..u64::from(super::filter::HASHES) {
         let bit = ((h & 0xffff_ffff) + i * ((h >> 32) | 1)) % 64;
         bits[usize::try_from(bit / 8).unwrap()] |= 1 << (bit % 8);
     }
@@ -254,11 +257,11 @@ fn sealed_layout_matches_format_doc() {
 
 const FRAME: &str =
     "28 B5 2F FD 20 14 A1 00 00 01 01 02 65 31 00 D0 0F 01 01 01 73 00 00 00 00 02 68 69 02";
-const FILTER: &str = "08 07 10 00 00 04 02 81 40 20 01 01 73 00 01 02 65 31";
+const FILTER: &str = "08 06 00 00 00 04 02 81 40 20 01 01 73 00 01 02 65 31";
 const BLOCK_ENTRY: &str =
     "58 00 00 00 00 00 00 00 1D 00 00 00 14 00 00 00 01 00 00 00 0D A7 8A 16 \
-E8 03 00 00 00 00 00 00 E8 03 00 00 00 00 00 00 75 00 00 00 00 00 00 00 12 00 00 00 57 E0 5E 25 \
-02 00 00 00 B7 21 32 BB";
+E8 03 00 00 00 00 00 00 E8 03 00 00 00 00 00 00 75 00 00 00 00 00 00 00 12 00 00 00 8A 15 DF 44 \
+02 00 00 00 84 CE D2 61";
 const EXEC_RECORD: &str =
     "83 B8 39 B5 07 7B 8E 08 00 00 00 00 00 00 00 00 01 00 00 00 00 00 00 00 \
 E8 03 00 00 00 00 00 00 E8 03 00 00 00 00 00 00 00 00 00 00 00 00 00 00 02 00 00 00 DF 6D 00 82";
@@ -413,6 +416,123 @@ fn a_dictionary_shrinks_the_blocks_and_loses_nothing() {
     assert!(problems[0].1.contains("checksum"));
 }
 
+/// The common words of `file` (version 7), `[]` if it lists none; panics if they are lost.
+fn common_list(file: &SealedFile) -> Vec<u64> {
+    match file.common_words().as_deref() {
+        None => Vec::new(),
+        Some(CommonWords::Listed(w)) => w.to_vec(),
+        Some(CommonWords::Lost) => panic!("{}: common words lost", file.path().display()),
+    }
+}
+
+/// Every block's filter holds exactly the words of its messages that the file does not list
+/// as common, sized at [`BITS_PER_WORD`] each, and the block's metadata answers "maybe" for
+/// every word of its messages (common or not): no search can miss an entry.
+fn assert_filters_leave_out_exactly_the_common_words(file: &SealedFile) {
+    let list = common_list(file);
+    for (i, e) in file.block_table().iter().enumerate() {
+        let entries = file.read_block(i).unwrap();
+        let all: HashSet<u64> = entries
+            .iter()
+            .flat_map(|e| words(&e.message).collect::<Vec<_>>())
+            .map(|w| word_hash(&w))
+            .collect();
+        let kept: Vec<u64> = all
+            .iter()
+            .copied()
+            .filter(|h| list.binary_search(h).is_err())
+            .collect();
+        let filter = file.filter(&e.unwrap()).unwrap();
+        let want = if kept.is_empty() {
+            0
+        } else {
+            (kept.len() * BITS_PER_WORD).div_ceil(8).max(8)
+        };
+        assert_eq!(
+            filter.bits.len(),
+            want,
+            "block {i}: {} words kept",
+            kept.len()
+        );
+        assert!(
+            kept.iter().all(|&h| filter.may_contain_hash(h)),
+            "block {i}"
+        );
+        let meta = &file.blocks()[i];
+        for entry in &entries {
+            for w in words(&entry.message) {
+                assert!(meta.may_contain_word(&w), "block {i} lost {w}");
+            }
+        }
+    }
+}
+
+/// Version 7: the words held by half the sampled blocks are listed once, every block filter
+/// leaves exactly them out, and every word is still found; a damaged list makes every block a
+/// "maybe" for every word, and is reported.
+#[test]
+fn common_words_are_listed_once_and_left_out_of_every_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let (day, written) = v1_day(dir.path(), 20_000);
+    let opts = SealOptions {
+        block_target: 8 << 10,
+        train_bytes: 128 << 10,
+        ..SealOptions::default()
+    };
+    let f = seal(dir.path(), day, opts);
+    let path = sealed_path(&dir.path().join("segments"), day);
+    let sealed = SealedFile::open(&path).unwrap();
+    assert!(sealed.trailer().common);
+    let list = common_list(&sealed);
+    // In every message: common. A line number is in one block: not.
+    for w in [
+        "line",
+        "downloading",
+        "crate",
+        "serde_json",
+        "from",
+        "index",
+    ] {
+        assert!(list.binary_search(&word_hash(w)).is_ok(), "{w}");
+    }
+    assert!(list.binary_search(&word_hash("12345")).is_err());
+    assert!(list.len() < 80, "{} common words", list.len());
+    assert_filters_leave_out_exactly_the_common_words(&sealed);
+    let mut expected = written.clone();
+    expected.sort_by_key(|e| exec_hash(e.execution_id.as_str()));
+    assert_eq!(all_entries(&sealed), expected);
+    assert!(sealed.check_common().is_empty());
+    let rows = super::breakdown::breakdown(&path).unwrap();
+    let row = rows.iter().find(|r| r.name == "common words").unwrap();
+    assert_eq!(row.stored, 8 * list.len() as u64 + 8);
+    // A rare word is still ruled out by most filters.
+    let skipped = sealed
+        .blocks()
+        .iter()
+        .filter(|m| !m.may_contain_word("12345"))
+        .count();
+    assert!(
+        skipped * 10 >= sealed.block_count() * 9,
+        "{skipped} of {}",
+        sealed.block_count()
+    );
+    // Damage the list: every block may hold every word, and `verify` says why.
+    let start = sealed.filters_end();
+    drop(sealed);
+    let mut bytes = f.clone();
+    bytes[usize::try_from(start).unwrap() + 3] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    let sealed = SealedFile::open(&path).unwrap();
+    assert_eq!(sealed.common_words().as_deref(), Some(&CommonWords::Lost));
+    assert!(sealed.blocks().iter().all(|m| m.may_contain_word("12345")));
+    let problems = sealed.check_common();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].0, start);
+    assert!(problems[0].1.contains("common-words"), "{problems:?}");
+    assert_eq!(all_entries(&sealed), expected, "the entries are all there");
+    assert!(!super::merge::mergeable(&sealed));
+}
+
 /// A merge keeps each input's dictionary, writes one met twice once, and renumbers the
 /// blocks: the merged file holds every entry of its inputs, in order.
 #[test]
@@ -452,6 +572,11 @@ fn merges_keep_and_share_dictionaries() {
     assert_eq!(all_entries(&m), want);
     assert!(m.check_dicts().unwrap().is_empty());
     assert!(super::merge::mergeable(&m), "a merged file merges again");
+    // Its common words are the union of its inputs'.
+    let (la, lb) = (common_list(&a), common_list(&b));
+    assert!(!la.is_empty() && !lb.is_empty());
+    assert_eq!(common_list(&m), super::common::union(&[&la, &lb]).unwrap());
+    assert_filters_leave_out_exactly_the_common_words(&m);
 }
 
 /// A part sealed with the day's dictionary (what the sealer hands a later part of the day)
