@@ -17,11 +17,13 @@
 
 use crate::error::Result;
 
-/// Bytes of a trained dictionary.
-pub(crate) const DICT_BYTES: usize = 256 << 10;
+/// Bytes of a trained dictionary (at most: the sealer may keep only its last quarter).
+pub(crate) const DICT_BYTES: usize = 1 << 20;
 /// Raw block bytes the sealer samples before it trains: files smaller than this get no
 /// dictionary (it would cost more than it saves).
 pub(crate) const TRAIN_BYTES: usize = 8 << 20;
+/// The smallest dictionary worth its section.
+pub(crate) const MIN_DICT_BYTES: usize = 4 << 10;
 /// Bytes taken from each sampled block.
 const CHUNK: usize = 16 << 10;
 /// The first four bytes of a dictionary in zstd's own format (with entropy tables).
@@ -51,7 +53,7 @@ pub(crate) fn train(raws: &[&[u8]], max: usize) -> Option<Vec<u8>> {
     if dict.starts_with(&ZSTD_DICT_MAGIC) {
         dict.remove(0);
     }
-    (dict.len() >= 4 << 10).then_some(dict)
+    (dict.len() >= MIN_DICT_BYTES).then_some(dict)
 }
 
 /// Writes the section for `dicts` (nothing for none).

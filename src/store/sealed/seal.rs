@@ -474,18 +474,31 @@ impl Sealer {
         if self.dict.is_none() && self.opts.dict_bytes > 0 && sampled >= self.opts.train_bytes {
             let raws: Vec<&[u8]> = pending.iter().map(|p| p.0.as_slice()).collect();
             if let Some(d) = dict::train(&raws, self.opts.dict_bytes) {
-                let mut with =
-                    block_compressor(self.opts.level, Some(&d)).map_err(io("start zstd"))?;
-                let with_frames = compress_all(&mut with).map_err(io("compress block"))?;
-                let plain_frames = compress_all(&mut self.zstd).map_err(io("compress block"))?;
                 let total = |f: &[Vec<u8>]| f.iter().map(Vec::len).sum::<usize>();
-                // It must pay back a quarter of its bytes on the sample alone: the files that
-                // get one (a default part holds ~40 MiB of blocks) are several samples long.
-                if total(&with_frames) + d.len() / 4 < total(&plain_frames) {
+                // Only the plain frames' total is kept (memory): if no dictionary pays, the
+                // blocks are compressed again as they are written.
+                let plain = total(&compress_all(&mut self.zstd).map_err(io("compress block"))?);
+                // A dictionary must pay back a quarter of its bytes on the sample alone: the
+                // files that get one (a default part holds ~40 MiB of blocks) are several
+                // samples long. The whole one is tried, then its last quarter (the pieces
+                // nearest every frame), in case text that repeats less pays for less.
+                let mut best = None;
+                let quarter = d.len() - d.len() / 4;
+                for cand in [&d[..], &d[quarter..]] {
+                    if cand.len() < dict::MIN_DICT_BYTES {
+                        continue;
+                    }
+                    let mut with =
+                        block_compressor(self.opts.level, Some(cand)).map_err(io("start zstd"))?;
+                    let frames = compress_all(&mut with).map_err(io("compress block"))?;
+                    let cost = total(&frames) + cand.len() / 4;
+                    if cost < best.as_ref().map_or(plain, |b: &(usize, _, _, _)| b.0) {
+                        best = Some((cost, cand.to_vec(), with, frames));
+                    }
+                }
+                if let Some((_, d, with, frames)) = best {
                     self.zstd = with;
-                    chosen = Some((Some(d), with_frames));
-                } else {
-                    chosen = Some((None, plain_frames));
+                    chosen = Some((Some(d), frames));
                 }
             }
         }
