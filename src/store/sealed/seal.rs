@@ -482,23 +482,28 @@ impl Sealer {
                 // files that get one (a default part holds ~40 MiB of blocks) are several
                 // samples long. The whole one is tried, then its last quarter (the pieces
                 // nearest every frame), in case text that repeats less pays for less.
-                let mut best = None;
+                // One context at a time (each holds its dictionary and tables, megabytes):
+                // the winner's is built again once it is known.
+                let mut best: Option<(usize, &[u8], Vec<Vec<u8>>)> = None;
                 let quarter = d.len() - d.len() / 4;
                 for cand in [&d[..], &d[quarter..]] {
                     if cand.len() < dict::MIN_DICT_BYTES {
                         continue;
                     }
-                    let mut with =
-                        block_compressor(self.opts.level, Some(cand)).map_err(io("start zstd"))?;
-                    let frames = compress_all(&mut with).map_err(io("compress block"))?;
+                    let frames = compress_all(
+                        &mut block_compressor(self.opts.level, Some(cand))
+                            .map_err(io("start zstd"))?,
+                    )
+                    .map_err(io("compress block"))?;
                     let cost = total(&frames) + cand.len() / 4;
-                    if cost < best.as_ref().map_or(plain, |b: &(usize, _, _, _)| b.0) {
-                        best = Some((cost, cand.to_vec(), with, frames));
+                    if cost < best.as_ref().map_or(plain, |b| b.0) {
+                        best = Some((cost, cand, frames));
                     }
                 }
-                if let Some((_, d, with, frames)) = best {
-                    self.zstd = with;
-                    chosen = Some((Some(d), frames));
+                if let Some((_, d, frames)) = best {
+                    self.zstd =
+                        block_compressor(self.opts.level, Some(d)).map_err(io("start zstd"))?;
+                    chosen = Some((Some(d.to_vec()), frames));
                 }
             }
         }
