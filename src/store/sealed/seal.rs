@@ -484,7 +484,8 @@ impl Sealer {
                 // nearest every frame), in case text that repeats less pays for less.
                 // One context at a time (each holds its dictionary and tables, megabytes):
                 // the winner's is built again once it is known.
-                let mut best: Option<(usize, &[u8], Vec<Vec<u8>>)> = None;
+                let mut best_cost = plain;
+                let mut best = None;
                 let quarter = d.len() - d.len() / 4;
                 for cand in [&d[..], &d[quarter..]] {
                     if cand.len() < dict::MIN_DICT_BYTES {
@@ -496,11 +497,12 @@ impl Sealer {
                     )
                     .map_err(io("compress block"))?;
                     let cost = total(&frames) + cand.len() / 4;
-                    if cost < best.as_ref().map_or(plain, |b| b.0) {
-                        best = Some((cost, cand, frames));
+                    if cost < best_cost {
+                        best_cost = cost;
+                        best = Some((cand, frames));
                     }
                 }
-                if let Some((_, d, frames)) = best {
+                if let Some((d, frames)) = best {
                     self.zstd =
                         block_compressor(self.opts.level, Some(d)).map_err(io("start zstd"))?;
                     chosen = Some((Some(d.to_vec()), frames));
