@@ -69,6 +69,16 @@ pub enum StoreError {
     /// A write was attempted on a store opened read-only.
     #[error("the store is open read-only")]
     ReadOnly,
+    /// `format::seal_closed_day` was asked to rewrite a day that is not one segment.
+    #[error("{day} is {segments} segments and {parts} parts; `seal_closed_day` rewrites a day of one segment (seal it with `LogStore::seal`, or `logstore seal`)")]
+    NotOneSegment {
+        /// The day.
+        day: crate::Day,
+        /// Its segments in use.
+        segments: usize,
+        /// Its parts in use.
+        parts: usize,
+    },
 }
 
 impl StoreError {

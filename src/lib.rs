@@ -21,9 +21,9 @@
 //!        ─► (fsync, shared by everyone waiting: group commit)
 //!  segment full (part_bytes) or day over ─► roll to the next segment
 //!  closed segment ─► background seal (store/sealed/): YYYY-MM-DD.N-N.part, entries grouped
-//!        by execution in zstd blocks stored by column (with the day's trained zstd
-//!        dictionary), token filters, execution table and its catalog (the table by first
-//!        entry, a fence of its hashes)
+//!        by execution in zstd blocks stored by column (with the day's zstd dictionary),
+//!        token filters (less the words most blocks hold, listed once per file), execution
+//!        table and its catalog (the table by first entry, a fence of its hashes)
 //!  > 8 parts ─► merge by copying blocks (sealed/merge.rs); day over ─► YYYY-MM-DD.sealed
 //!  LogStore::query ─► a day's sealed files, read as one sequence of blocks (sealed/parts.rs):
 //!        execution tables (through the fence) ─► its blocks; then the live segments: the

@@ -26,7 +26,12 @@ fn arb_entry() -> impl Strategy<Value = LogEntry> {
     (
         0..EXECS.len(),
         0..4usize,
-        "(\\PC|\n|\r|\t){0,60}",
+        // Random text, or words from a small vocabulary (so that sealing with small blocks
+        // finds words most blocks hold: version 7's common words).
+        prop_oneof![
+            "(\\PC|\n|\r|\t){0,60}",
+            "((alpha|Beta|GAMMA|delta|ünï|k_9|\\PC{1,4}) ){1,8}",
+        ],
         proptest::option::of(prop_oneof![Just("t1"), Just("task.2"), Just("T:3")]),
         proptest::option::of(("[a-z]{1,8}", "\\PC{0,20}")),
         -1_000_000i64..1_000_000,
@@ -426,6 +431,7 @@ proptest! {
         batch in 1usize..120,
         filters in proptest::collection::vec(arb_filter(), 0..6),
         partition_bytes in proptest::option::of(1u64..8192),
+        small_blocks in any::<bool>(),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new(NOON);
@@ -443,12 +449,33 @@ proptest! {
             answers(&store, &filters)
         };
         let day = Day::from_unix_ms(NOON);
-        let has_day = dir.path().join(format!("segments/{day}.log")).exists();
+        // The day's segment (numbered: `YYYY-MM-DD.NNNNNN.log`).
+        let has_day = std::fs::read_dir(dir.path().join("segments")).unwrap().any(|f| {
+            let name = f.unwrap().file_name().to_string_lossy().into_owned();
+            name.starts_with(&day.to_string()) && name.ends_with(".log")
+        });
         if let Some(partition_bytes) = partition_bytes.filter(|_| has_day) {
             // Sealed with small partitions, so that the spill sort cuts even a small day.
-            let options = SealOptions { partition_bytes, ..SealOptions::default() };
-            let done = logstore::format::seal_closed_day(dir.path(), day, options).unwrap();
-            prop_assert!(done.is_some());
+            // Small blocks, and a small sample: common words and (maybe) a dictionary.
+            let options = if small_blocks {
+                SealOptions {
+                    partition_bytes,
+                    block_target: 256,
+                    train_bytes: 4 << 10,
+                    ..SealOptions::default()
+                }
+            } else {
+                SealOptions { partition_bytes, ..SealOptions::default() }
+            };
+            match logstore::format::seal_closed_day(dir.path(), day, options) {
+                Ok(done) => prop_assert!(done.is_some()),
+                // A day that rolled into several segments (tiny `part_bytes`) is refused:
+                // sealing one of them would hide the others.
+                Err(logstore::StoreError::NotOneSegment { segments, parts, .. }) => {
+                    prop_assert!(segments > 1 || parts > 0);
+                }
+                Err(e) => return Err(TestCaseError::fail(e.to_string())),
+            }
         }
         // The next day: the writer's open seals the day (if not sealed yet).
         clock.advance(24 * 3600 * 1000);
@@ -463,5 +490,20 @@ proptest! {
         prop_assert!(store.verify().unwrap().is_ok());
         let ro = LogStore::open_read_only(dir.path()).unwrap();
         prop_assert_eq!(&answers(&ro, &filters), &live);
+        // Search, through the block filters (and common words): each word finds exactly the
+        // entries whose message holds it.
+        let all: Vec<&LogEntry> = want.values().flatten().collect();
+        for w in ["alpha", "beta", "gamma", "delta", "ünï", "k_9", "zeta"] {
+            let naive = all
+                .iter()
+                .filter(|e| logstore::words(&e.message).any(|x| x == w))
+                .count() as u64;
+            let search = logstore::Search {
+                terms: vec![w.to_owned()],
+                ..logstore::Search::default()
+            };
+            let got = ro.search_count(&search).unwrap();
+            prop_assert_eq!(got.matches, naive, "{}", w);
+        }
     }
 }

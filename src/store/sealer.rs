@@ -406,7 +406,9 @@ fn merge_window(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> 
 /// Seals one day of a store that no writer has open, in the calling thread, with `options`
 /// (for tools and benchmarks that measure the rewrite alone). Takes the writer lock for the
 /// duration. The day must have been closed cleanly (or recovered by a writer's open): its
-/// index is trusted as it is. Returns `None` if the day is already sealed.
+/// index is trusted as it is. Returns `None` if the day is already sealed, and
+/// [`StoreError::NotOneSegment`] if it is several segments or has parts (rewriting one of them
+/// into the day's sealed file would hide the others).
 pub fn seal_closed_day(
     dir: &std::path::Path,
     day: Day,
@@ -416,6 +418,15 @@ pub fn seal_closed_day(
     let segments = dir.join("segments");
     if sealed_path(&segments, day).exists() {
         return Ok(None);
+    }
+    if let Some(l) = names::list(&segments)?.into_iter().find(|l| l.day == day) {
+        if l.segments.len() > 1 || !l.parts.is_empty() {
+            return Err(StoreError::NotOneSegment {
+                day,
+                segments: l.segments.len(),
+                parts: l.parts.len(),
+            });
+        }
     }
     let seq = seal::day_segment(&segments, day)?;
     names::remove_tmp_files(&segments, day);
