@@ -113,7 +113,8 @@ impl Dict {
 /// (`common.rs`) are known: the distinct word hashes of its messages and its distinct sources,
 /// tasks and execution ids.
 pub(crate) struct BlockWords {
-    pub(crate) words: HashSet<u64, WordHashing>,
+    /// Distinct, in no order (a vector: the sealer holds a sample of blocks' sets at once).
+    pub(crate) words: Vec<u64>,
     sources: Vec<String>,
     tasks: Vec<String>,
     executions: Vec<String>,
@@ -122,17 +123,20 @@ pub(crate) struct BlockWords {
 impl BlockWords {
     /// The block's filter, without the words in `common` (the file lists those once).
     pub(crate) fn filter(&self, common: &HashSet<u64, WordHashing>) -> TokenFilter {
-        let kept: Vec<u64> = if common.is_empty() {
-            self.words.iter().copied().collect()
+        let kept: Vec<u64>;
+        let words = if common.is_empty() {
+            &self.words
         } else {
-            self.words
+            kept = self
+                .words
                 .iter()
                 .copied()
                 .filter(|h| !common.contains(h))
-                .collect()
+                .collect();
+            &kept
         };
         TokenFilter::build(
-            &kept,
+            words,
             self.sources.clone(),
             self.tasks.clone(),
             self.executions.clone(),
@@ -305,21 +309,13 @@ impl BlockBuilder {
             level_mask: self.level_mask,
         };
         let words = BlockWords {
-            words: std::mem::take(&mut self.words),
+            words: self.words.iter().copied().collect(),
             sources: std::mem::take(&mut self.sources.values),
             tasks: std::mem::take(&mut self.tasks.values),
             executions: std::mem::take(&mut self.execs.values),
         };
         self.clear();
         (stats, words)
-    }
-
-    /// Takes back the word set of a block whose filter is built, to reuse its allocation.
-    pub(crate) fn reuse(&mut self, mut words: BlockWords) {
-        words.words.clear();
-        if words.words.capacity() > self.words.capacity() {
-            self.words = words.words;
-        }
     }
 
     fn clear(&mut self) {

@@ -21,9 +21,6 @@
 //! so it is found from the end. If it fails its CRC, no filter of the file can answer for any
 //! word (the list is lost), so every search reads every block of the file (reported).
 
-use std::collections::HashSet;
-use std::hash::BuildHasher;
-
 use crate::error::Result;
 
 /// A word is common when at least `1 / SHARE` of the sampled blocks hold it.
@@ -52,9 +49,9 @@ impl CommonWords {
     }
 }
 
-/// The hashes held by at least half of `blocks` (word-hash sets of sampled blocks), sorted;
-/// empty if there are fewer than [`MIN_BLOCKS`].
-pub(crate) fn choose<S: BuildHasher>(blocks: &[&HashSet<u64, S>]) -> Vec<u64> {
+/// The hashes held by at least half of `blocks` (the distinct word hashes of each sampled
+/// block), sorted; empty if there are fewer than [`MIN_BLOCKS`].
+pub(crate) fn choose(blocks: &[&[u64]]) -> Vec<u64> {
     if blocks.len() < MIN_BLOCKS {
         return Vec::new();
     }
@@ -162,20 +159,20 @@ mod tests {
 
     #[test]
     fn words_held_by_half_the_blocks_are_common() {
-        let sets: Vec<HashSet<u64>> = (0..10u64)
+        let sets: Vec<Vec<u64>> = (0..10u64)
             .map(|i| {
-                let mut s: HashSet<u64> = [1, 2].into();
+                let mut s = vec![1, 2];
                 if i < 5 {
-                    s.insert(3); // in exactly half: common
+                    s.push(3); // in exactly half: common
                 }
                 if i < 4 {
-                    s.insert(4); // in 4 of 10: not
+                    s.push(4); // in 4 of 10: not
                 }
-                s.insert(100 + i); // in one
+                s.push(100 + i); // in one
                 s
             })
             .collect();
-        let refs: Vec<&HashSet<u64>> = sets.iter().collect();
+        let refs: Vec<&[u64]> = sets.iter().map(Vec::as_slice).collect();
         assert_eq!(choose(&refs), [1, 2, 3]);
         assert!(choose(&refs[..MIN_BLOCKS - 1]).is_empty());
     }

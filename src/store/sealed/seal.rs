@@ -446,7 +446,6 @@ impl Sealer {
         };
         self.filter_bytes.clear();
         words.filter(common).encode(&mut self.filter_bytes);
-        self.builder.reuse(words);
         let (raw, fb) = (
             std::mem::take(&mut self.raw),
             std::mem::take(&mut self.filter_bytes),
@@ -464,7 +463,7 @@ impl Sealer {
     fn decide(&mut self) -> Result<()> {
         let sampled = self.pending_bytes();
         let pending = std::mem::take(&mut self.pending);
-        let sets: Vec<&HashSet<u64, WordHashing>> = pending.iter().map(|p| &p.2.words).collect();
+        let sets: Vec<&[u64]> = pending.iter().map(|p| p.2.words.as_slice()).collect();
         let common: HashSet<u64, WordHashing> = common::choose(&sets).into_iter().collect();
         let io = |what: &'static str| StoreError::io(what, &self.out.path);
         let compress_all = |c: &mut zstd::bulk::Compressor<'_>| -> std::io::Result<Vec<Vec<u8>>> {
