@@ -457,9 +457,10 @@ impl Sealer {
 
     /// Decides the common words and the dictionary from the blocks waiting, then writes them.
     /// A word is common if half of them hold it (`common::choose`). A dictionary handed in is
-    /// used as it is; otherwise one is built, and kept only if it pays: their frames with it,
-    /// plus a quarter of its own bytes, must be smaller than their frames without (each block
-    /// is compressed both ways once, and the frames of the way chosen are the ones written).
+    /// used as it is; otherwise one is built (`dict::train`) and the blocks are compressed
+    /// without it, with it and with its last quarter: the dictionary whose frames plus a
+    /// quarter of its own bytes are smallest is kept, if that beats the frames without, and
+    /// its frames are the ones written.
     fn decide(&mut self) -> Result<()> {
         let sampled = self.pending_bytes();
         let pending = std::mem::take(&mut self.pending);
