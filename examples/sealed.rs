@@ -773,6 +773,9 @@ fn print_breakdown(dir: &Path) -> Result<(), Error> {
 /// as it goes, then waits for the sealer (`seal`: the closed segments are parts, merged down to
 /// at most 8). Ingest rate, the writer's peak RSS, the wait, and the files.
 fn ingest_today(dir: &Path, args: &Args, w: &Workload) -> Result<String, Error> {
+    // The workload (its corpus) is loaded before the store opens: what the store adds is the
+    // peak past this.
+    let workload_rss = peak_rss();
     let clock = ManualClock::new(DAY0);
     let config = Config {
         part_bytes: args.part_mb << 20,
@@ -809,8 +812,10 @@ fn ingest_today(dir: &Path, args: &Args, w: &Workload) -> Result<String, Error> 
         )
     };
     Ok(format!(
-        "{rate:.0} entries/s; writer peak RSS {:.1} MB; then waited {:.2} s for the sealer; {parts} parts + {segs} open segment: {} bytes\n    parts sealed: {}\n    merges: {}",
+        "{rate:.0} entries/s; writer peak RSS {:.1} MB ({:.1} MB over the {:.1} MB the workload held before the store opened); then waited {:.2} s for the sealer; {parts} parts + {segs} open segment: {} bytes\n    parts sealed: {}\n    merges: {}",
         mb(writer_rss),
+        mb(writer_rss.saturating_sub(workload_rss)),
+        mb(workload_rss),
         settle.as_secs_f64(),
         dir_bytes(dir),
         sum(false),

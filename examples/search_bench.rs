@@ -475,6 +475,54 @@ fn clickhouse_peer(ndjson: &Path) -> Result<Option<ClickHousePeer>, Error> {
     }))
 }
 
+/// Where the bytes go: each row of `format::sealed_breakdown` summed over the sealed days,
+/// beside ClickHouse's columns.
+fn print_where_bytes_go(dir: &Path, ch: Option<&ClickHousePeer>) -> Result<(), Error> {
+    let mb = |b: u64| b as f64 / 1e6;
+    let mut rows: Vec<(String, u64, u64)> = Vec::new();
+    for e in std::fs::read_dir(dir.join("store").join("segments"))? {
+        let path = e?.path();
+        if path.extension().is_none_or(|x| x != "sealed") {
+            continue;
+        }
+        for r in logstore::format::sealed_breakdown(&path)? {
+            match rows.iter_mut().find(|(n, _, _)| *n == r.name) {
+                Some(row) => {
+                    row.1 += r.stored;
+                    row.2 += r.raw;
+                }
+                None => rows.push((r.name, r.stored, r.raw)),
+            }
+        }
+    }
+    println!("  where the sealed days' bytes go (columns: their share of the zstd blocks):");
+    for (name, stored, raw) in &rows {
+        println!(
+            "    {name:<28} {:>9.3} MB stored, {:>9.3} MB raw",
+            mb(*stored),
+            mb(*raw)
+        );
+    }
+    if let Some(peer) = ch {
+        println!("  ClickHouse's columns:");
+        let cols = peer.ch.execute(
+            "SELECT name, data_compressed_bytes, data_uncompressed_bytes FROM system.columns \
+             WHERE database = 'bench' AND table = 'logs' ORDER BY data_compressed_bytes DESC",
+        )?;
+        for line in cols.lines() {
+            if let [name, z, raw] = line.split('\t').collect::<Vec<_>>()[..] {
+                println!(
+                    "    {:<28} {:>9.3} MB stored, {:>9.3} MB raw",
+                    format!("column: {name}"),
+                    mb(z.parse()?),
+                    mb(raw.parse()?)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 fn sh(script: &str) -> Command {
     let mut c = Command::new("sh");
     c.args(["-c", script]);
@@ -653,6 +701,7 @@ fn run(a: &Args) -> Result<(), Error> {
             overhead.sealed_bytes as f64 / peer.bytes.max(1) as f64
         );
     }
+    print_where_bytes_go(&dir, ch.as_ref())?;
     println!(
         "FTS5 database        {:>10.1} MB for {} entries ({:.2}x the NDJSON of those entries)",
         mb(fts_bytes),
