@@ -34,7 +34,7 @@ use crate::store::view::{Access, FileView};
 /// [`SealedDay::with_columns`]): the zstd context, the compressed and the raw bytes.
 #[derive(Default)]
 pub(crate) struct BlockScratch {
-    dctx: Option<zstd::bulk::Decompressor<'static>>,
+    dctx: Option<Dctx>,
     compressed: Vec<u8>,
     raw: Vec<u8>,
 }
@@ -63,12 +63,15 @@ impl BlockScratch {
     }
 }
 
+/// A zstd decompression context. It holds no dictionary: a frame that needs one is
+/// decompressed with its file's prepared dictionary, shared by every context
+/// ([`SealedFile::dict`]).
+type Dctx = zstd::zstd_safe::DCtx<'static>;
+
 /// The zstd context of a scratch, created on first use.
-fn ready<'s>(
-    dctx: &'s mut Option<zstd::bulk::Decompressor<'static>>,
-) -> Option<&'s mut zstd::bulk::Decompressor<'static>> {
+fn ready(dctx: &mut Option<Dctx>) -> Option<&mut Dctx> {
     if dctx.is_none() {
-        *dctx = zstd::bulk::Decompressor::new().ok();
+        *dctx = Dctx::try_create();
     }
     dctx.as_mut()
 }
@@ -150,16 +153,14 @@ pub(crate) struct SealedFile {
     fence: OnceLock<Option<Vec<u64>>>,
     /// Where the zstd dictionaries are (version 6).
     dict_layout: Option<dict::DictLayout>,
-    /// The dictionaries' bytes, read and checked on first use; `None` for a damaged one.
-    dicts: OnceLock<Vec<Option<Vec<u8>>>>,
+    /// The dictionaries, read, checked and prepared for zstd on first use, once per file
+    /// whatever the number of threads reading it; `None` for a damaged one.
+    dicts: OnceLock<Vec<Option<zstd::dict::DecoderDictionary<'static>>>>,
     /// Where the common-words section is, (start, end) (version 7); `None` without one, or
     /// if it does not fit (then its words are lost).
     common_at: Option<(u64, u64)>,
     /// The common words, read and checked on first use.
     common: OnceLock<Option<Arc<CommonWords>>>,
-    /// Decompression contexts with a dictionary loaded (its number, the context), reused from
-    /// block to block: loading a 256 KiB dictionary costs more than decompressing a block.
-    dctxs: parking_lot::Mutex<Vec<(u16, zstd::bulk::Decompressor<'static>)>>,
 }
 
 impl std::fmt::Debug for SealedFile {
@@ -301,7 +302,6 @@ impl SealedFile {
             dicts: OnceLock::new(),
             common_at,
             common: OnceLock::new(),
-            dctxs: parking_lot::Mutex::new(Vec::new()),
         })
     }
 
@@ -596,7 +596,7 @@ impl SealedFile {
         i: usize,
         e: &BlockEntry,
         data: &[u8],
-        dctx: Option<&mut zstd::bulk::Decompressor<'static>>,
+        dctx: Option<&mut Dctx>,
         raw: &'r mut Vec<u8>,
     ) -> Result<Columns<'r>> {
         let corrupt = |reason: String| StoreError::Corrupt {
@@ -611,17 +611,7 @@ impl SealedFile {
                 e.crc
             )));
         }
-        match dctx {
-            // A frame compressed with one of the file's dictionaries (version 6).
-            _ if e.dict != 0 => self.unpack_raw(e, data, raw).map_err(corrupt)?,
-            Some(d) => {
-                raw.clear();
-                raw.reserve(e.raw_len as usize);
-                d.decompress_to_buffer(data, raw)
-                    .map_err(|err| corrupt(format!("zstd: {err}")))?;
-            }
-            None => self.unpack_raw(e, data, raw).map_err(corrupt)?,
-        }
+        self.unpack_raw(e, data, dctx, raw).map_err(corrupt)?;
         if raw.len() != e.raw_len as usize {
             return Err(corrupt(format!(
                 "{} bytes decompressed, {} declared",
@@ -838,48 +828,31 @@ impl SealedFile {
         Ok((crc32fast::hash(&b) == crc).then_some(b))
     }
 
-    /// The bytes of dictionary number `n` (1-based); read and checked once.
-    fn dict(&self, n: u16) -> Option<&[u8]> {
+    /// Dictionary number `n` (1-based), prepared for zstd; read and checked once.
+    fn dict(&self, n: u16) -> Option<&zstd::dict::DecoderDictionary<'static>> {
         let all = self.dicts.get_or_init(|| {
             let count = self.dict_layout.as_ref().map_or(0, |l| l.dicts.len());
             (0..count)
-                .map(|i| match self.dict_bytes(i) {
-                    Ok(Some(b)) => Some(b),
-                    _ => {
+                .map(|i| {
+                    let prepared = self
+                        .dict_bytes(i)
+                        .ok()
+                        .flatten()
+                        .and_then(|b| zstd::dict::DecoderDictionary::try_copy(&b).ok());
+                    if prepared.is_none() {
                         tracing::warn!(file = %self.path.display(), dictionary = i + 1, "damaged zstd dictionary; the blocks compressed with it are lost (run `logstore verify`)");
-                        None
                     }
+                    prepared
                 })
                 .collect()
         });
-        all.get(usize::from(n).checked_sub(1)?)?.as_deref()
-    }
-
-    /// Runs `f` with a decompression context that has dictionary `n` loaded, from the pool;
-    /// `None` if the dictionary is missing or damaged.
-    fn with_dict_dctx<R>(
-        &self,
-        n: u16,
-        f: impl FnOnce(&mut zstd::bulk::Decompressor<'static>) -> R,
-    ) -> Option<R> {
-        let pooled = {
-            let mut pool = self.dctxs.lock();
-            let at = pool.iter().position(|(k, _)| *k == n);
-            at.map(|i| pool.swap_remove(i).1)
-        };
-        let mut d = match pooled {
-            Some(d) => d,
-            None => zstd::bulk::Decompressor::with_dictionary(self.dict(n)?).ok()?,
-        };
-        let r = f(&mut d);
-        self.dctxs.lock().push((n, d));
-        Some(r)
+        all.get(usize::from(n).checked_sub(1)?)?.as_ref()
     }
 
     /// Decompresses a block's frame `data` (for the byte breakdown).
     pub(crate) fn decompress(&self, e: &BlockEntry, data: &[u8]) -> Result<Vec<u8>> {
         let mut raw = Vec::new();
-        self.unpack_raw(e, data, &mut raw)
+        self.unpack_raw(e, data, None, &mut raw)
             .map_err(|reason| StoreError::Corrupt {
                 file: self.path.clone(),
                 offset: e.offset,
@@ -888,28 +861,35 @@ impl SealedFile {
         Ok(raw)
     }
 
-    /// Decompresses a block's frame into `raw` without a pooled context (with its dictionary,
-    /// if it names one); the reason if it cannot.
+    /// Decompresses a block's frame into `raw` with `dctx` (or a new context), and its file's
+    /// dictionary if it names one; the reason if it cannot.
     fn unpack_raw(
         &self,
         e: &BlockEntry,
         data: &[u8],
+        dctx: Option<&mut Dctx>,
         raw: &mut Vec<u8>,
     ) -> std::result::Result<(), String> {
         raw.clear();
         raw.reserve(e.raw_len as usize);
-        let r = if e.dict != 0 {
-            self.with_dict_dctx(e.dict, |d| d.decompress_to_buffer(data, raw).map(|_| ()))
-                .ok_or_else(|| {
-                    format!(
-                        "its zstd dictionary {} is missing or damaged (run `logstore verify`)",
-                        e.dict
-                    )
-                })?
-        } else {
-            zstd::bulk::decompress(data, e.raw_len as usize).map(|v| *raw = v)
+        let mut own = None;
+        let d = match dctx {
+            Some(d) => d,
+            None => ready(&mut own).ok_or("zstd: cannot create a decompression context")?,
         };
-        r.map_err(|err| format!("zstd: {err}"))
+        let r = if e.dict != 0 {
+            let dict = self.dict(e.dict).ok_or_else(|| {
+                format!(
+                    "its zstd dictionary {} is missing or damaged (run `logstore verify`)",
+                    e.dict
+                )
+            })?;
+            d.decompress_using_ddict(raw, data, dict.as_ddict())
+        } else {
+            d.decompress(raw, data)
+        };
+        r.map(|_| ())
+            .map_err(|code| format!("zstd: {}", zstd::zstd_safe::get_error_name(code)))
     }
 
     /// Checks every dictionary's CRC, for `verify`: the problems as (offset, what).
