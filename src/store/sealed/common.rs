@@ -27,8 +27,12 @@ use crate::error::Result;
 const SHARE: usize = 2;
 /// Fewer sampled blocks than this give no list: "half of them" would mean too little.
 pub(crate) const MIN_BLOCKS: usize = 8;
-/// The most words a list may hold (512 KiB); a reader refuses more.
-pub(crate) const MAX_WORDS: usize = 1 << 16;
+/// The most words the sealer lists for one file (128 KiB; real logs list about 1,500).
+const MAX_CHOSEN: usize = 1 << 14;
+/// The most words a file's list may hold (32 MiB), so that a reader refuses a damaged count
+/// before allocating: merges list the union of their inputs' lists, which may exceed
+/// [`MAX_CHOSEN`] (hundreds of parts of a day, each with its own list).
+pub(crate) const MAX_WORDS: usize = 1 << 22;
 
 /// The common words of a file, as a reader sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,9 +72,9 @@ pub(crate) fn choose(blocks: &[&[u64]]) -> Vec<u64> {
         .map(|(h, n)| (n, h))
         .collect();
     // Past the cap, the most widely held words are the ones worth listing.
-    if common.len() > MAX_WORDS {
+    if common.len() > MAX_CHOSEN {
         common.sort_unstable_by(|a, b| b.cmp(a));
-        common.truncate(MAX_WORDS);
+        common.truncate(MAX_CHOSEN);
     }
     let mut words: Vec<u64> = common.into_iter().map(|(_, h)| h).collect();
     words.sort_unstable();
