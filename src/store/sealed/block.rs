@@ -122,25 +122,11 @@ pub(crate) struct BlockWords {
 
 impl BlockWords {
     /// The block's filter, without the words in `common` (the file lists those once).
-    pub(crate) fn filter(&self, common: &HashSet<u64, WordHashing>) -> TokenFilter {
-        let kept: Vec<u64>;
-        let words = if common.is_empty() {
-            &self.words
-        } else {
-            kept = self
-                .words
-                .iter()
-                .copied()
-                .filter(|h| !common.contains(h))
-                .collect();
-            &kept
-        };
-        TokenFilter::build(
-            words,
-            self.sources.clone(),
-            self.tasks.clone(),
-            self.executions.clone(),
-        )
+    pub(crate) fn into_filter(mut self, common: &HashSet<u64, WordHashing>) -> TokenFilter {
+        if !common.is_empty() {
+            self.words.retain(|h| !common.contains(h));
+        }
+        TokenFilter::build(&self.words, self.sources, self.tasks, self.executions)
     }
 }
 
@@ -385,7 +371,7 @@ mod tests {
         }
         let mut raw = Vec::new();
         let (stats, words) = b.finish(&mut raw);
-        let filter = words.filter(&HashSet::default());
+        let filter = words.into_filter(&HashSet::default());
         assert_eq!(stats.entries, 3);
         assert_eq!((stats.min_ts, stats.max_ts), (i64::MIN, 1000));
         assert_eq!(stats.level_mask, 0b1010);

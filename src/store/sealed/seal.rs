@@ -445,7 +445,7 @@ impl Sealer {
             return Ok(());
         };
         self.filter_bytes.clear();
-        words.filter(common).encode(&mut self.filter_bytes);
+        words.into_filter(common).encode(&mut self.filter_bytes);
         let (raw, fb) = (
             std::mem::take(&mut self.raw),
             std::mem::take(&mut self.filter_bytes),
@@ -517,12 +517,12 @@ impl Sealer {
             None => None,
         };
         let mut fb = Vec::new();
-        for (k, (raw, stats, words)) in pending.iter().enumerate() {
+        for (k, (raw, stats, words)) in pending.into_iter().enumerate() {
             fb.clear();
-            words.filter(&common).encode(&mut fb);
+            words.into_filter(&common).encode(&mut fb);
             match &frames {
-                Some(f) => self.write_frame(&f[k], raw.len(), *stats, &fb)?,
-                None => self.write_block(raw, *stats, &fb)?,
+                Some(f) => self.write_frame(&f[k], raw.len(), stats, &fb)?,
+                None => self.write_block(&raw, stats, &fb)?,
             }
         }
         self.common = Some(common);
