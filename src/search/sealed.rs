@@ -101,56 +101,54 @@ pub(crate) fn scan(
     };
     let query = &ctx.query;
     let filters = query.has_filters();
-    for &b in blocks {
-        if ctx.cancelled() {
-            return Ok(());
-        }
-        let i = b as usize;
-        Counters::add(&ctx.stats.blocks_read, 1);
-        let mut more = true;
-        let read = SCRATCH.with_borrow_mut(|scratch| {
-            sealed.with_columns(i, scratch, |cols| {
-                let (mut exec, mut task) = (None, None);
-                column::for_each_match(query, cols.messages(), cols.message_offsets(), |k| {
-                    let found = if ctx.count_only && !filters {
-                        Found::Counted
-                    } else {
-                        let p = cols.payload(k);
-                        if filters && !query.filters_pass(&Fields::from(&p)) {
-                            return true;
-                        }
-                        if ctx.count_only {
+    let mut failed = None;
+    SCRATCH.with_borrow_mut(|scratch| {
+        sealed.scan_blocks(blocks, scratch, &mut |b, read| {
+            if ctx.cancelled() {
+                return false;
+            }
+            Counters::add(&ctx.stats.blocks_read, 1);
+            match read {
+                Ok(cols) => {
+                    let (mut exec, mut task) = (None, None);
+                    let mut more = true;
+                    column::for_each_match(query, cols.messages(), cols.message_offsets(), |k| {
+                        let found = if ctx.count_only && !filters {
                             Found::Counted
                         } else {
-                            hit(day, sealed.path(), b, k, &p, &mut exec, &mut task)
-                        }
-                    };
-                    more = out(found);
+                            let p = cols.payload(k);
+                            if filters && !query.filters_pass(&Fields::from(&p)) {
+                                return true;
+                            }
+                            if ctx.count_only {
+                                Found::Counted
+                            } else {
+                                hit(day, sealed.path(), b, k, &p, &mut exec, &mut task)
+                            }
+                        };
+                        more = out(found);
+                        more
+                    });
                     more
-                });
-            })
-        });
-        match read {
-            Ok(()) => {}
-            // A damaged block loses its own entries only: report it and go on.
-            Err(StoreError::Corrupt {
-                file,
-                offset,
-                reason,
-            }) => {
-                more = out(Found::Damage(SearchDamage {
+                }
+                // A damaged block loses its own entries only: report it and go on.
+                Err(StoreError::Corrupt {
                     file,
                     offset,
                     reason,
-                }));
+                }) => out(Found::Damage(SearchDamage {
+                    file,
+                    offset,
+                    reason,
+                })),
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
             }
-            Err(e) => return Err(e),
-        }
-        if !more {
-            return Ok(());
-        }
-    }
-    Ok(())
+        })
+    })?;
+    failed.map_or(Ok(()), Err)
 }
 
 /// The hit for entry `k` of block `b` (or the damage, if the entry does not build).

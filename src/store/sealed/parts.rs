@@ -143,15 +143,37 @@ impl SealedDay {
         m.file.with_block(i - m.base, bytes, f)
     }
 
-    /// Calls `f` with the columns of block `i`; see [`SealedFile::with_columns`].
-    pub(crate) fn with_columns<R>(
+    /// Calls `f(b, result)` for each block `b` of `blocks` (day-wide numbers, ascending) in
+    /// order; see [`SealedFile::scan_blocks`]. `f` returns `false` to stop, and so does this.
+    pub(crate) fn scan_blocks(
         &self,
-        i: usize,
+        blocks: &[u32],
         scratch: &mut BlockScratch,
-        f: impl FnOnce(&Columns<'_>) -> R,
-    ) -> Result<R> {
-        let m = self.member_of(i);
-        m.file.with_columns(i - m.base, scratch, f)
+        f: &mut dyn FnMut(u32, Result<&Columns<'_>>) -> bool,
+    ) -> Result<bool> {
+        let mut k = 0;
+        while k < blocks.len() {
+            let m = self.member_of(blocks[k] as usize);
+            let end = self
+                .members
+                .iter()
+                .find(|n| n.base > m.base)
+                .map_or(usize::MAX, |n| n.base);
+            let group: Vec<u32> = blocks[k..]
+                .iter()
+                .copied()
+                .take_while(|&b| (b as usize) < end)
+                .collect();
+            let local: Vec<usize> = group.iter().map(|&b| b as usize - m.base).collect();
+            if !m
+                .file
+                .scan_blocks(&local, scratch, &mut |j, r| f(group[j], r))?
+            {
+                return Ok(false);
+            }
+            k += group.len();
+        }
+        Ok(true)
     }
 
     /// Calls `f(i, result)` for each block `first..=last` (day-wide numbers) in order, reading

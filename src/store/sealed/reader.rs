@@ -31,7 +31,7 @@ use crate::store::segment::check_header;
 use crate::store::view::{Access, FileView};
 
 /// What reading many blocks reuses from one block to the next (see
-/// [`SealedDay::with_columns`]): the zstd context, the compressed and the raw bytes.
+/// [`SealedDay::scan_blocks`](super::SealedDay::scan_blocks)): the zstd context, the compressed and the raw bytes.
 #[derive(Default)]
 pub(crate) struct BlockScratch {
     dctx: Option<Dctx>,
@@ -64,7 +64,7 @@ impl BlockScratch {
 }
 
 /// A zstd decompression context. It holds no dictionary: a frame that needs one is
-/// decompressed with its file's prepared dictionary, shared by every context
+/// decompressed with its file's dictionary bytes, shared by every context
 /// ([`SealedFile::dict`]).
 type Dctx = zstd::zstd_safe::DCtx<'static>;
 
@@ -153,9 +153,10 @@ pub(crate) struct SealedFile {
     fence: OnceLock<Option<Vec<u64>>>,
     /// Where the zstd dictionaries are (version 6).
     dict_layout: Option<dict::DictLayout>,
-    /// The dictionaries, read, checked and prepared for zstd on first use, once per file
-    /// whatever the number of threads reading it; `None` for a damaged one.
-    dicts: OnceLock<Vec<Option<zstd::dict::DecoderDictionary<'static>>>>,
+    /// The dictionaries' bytes, read and checked on first use, once per file whatever the
+    /// number of threads reading it; `None` for a damaged one. They are raw content, which
+    /// zstd takes as it is for each frame: no context holds a copy.
+    dicts: OnceLock<Vec<Option<Vec<u8>>>>,
     /// Where the common-words section is, (start, end) (version 7); `None` without one, or
     /// if it does not fit (then its words are lost).
     common_at: Option<(u64, u64)>,
@@ -599,19 +600,40 @@ impl SealedFile {
         dctx: Option<&mut Dctx>,
         raw: &'r mut Vec<u8>,
     ) -> Result<Columns<'r>> {
-        let corrupt = |reason: String| StoreError::Corrupt {
+        self.check_crc(i, e, data)?;
+        self.unpack_raw(e, data, dctx, raw)
+            .map_err(|reason| self.corrupt(i, e, &reason))?;
+        self.parse(i, e, raw)
+    }
+
+    /// The error for block `i` (entry `e`): `reason`, and that its entries are lost.
+    fn corrupt(&self, i: usize, e: &BlockEntry, reason: &str) -> StoreError {
+        StoreError::Corrupt {
             file: self.path.clone(),
             offset: e.offset,
             reason: format!("block {i}: {reason}; its {} entries are lost", e.entries),
-        };
+        }
+    }
+
+    /// Checks block `i`'s compressed bytes `data` against its CRC.
+    fn check_crc(&self, i: usize, e: &BlockEntry, data: &[u8]) -> Result<()> {
         let crc = crc32fast::hash(data);
         if crc != e.crc {
-            return Err(corrupt(format!(
-                "checksum mismatch (stored {:#010x}, computed {crc:#010x})",
-                e.crc
-            )));
+            return Err(self.corrupt(
+                i,
+                e,
+                &format!(
+                    "checksum mismatch (stored {:#010x}, computed {crc:#010x})",
+                    e.crc
+                ),
+            ));
         }
-        self.unpack_raw(e, data, dctx, raw).map_err(corrupt)?;
+        Ok(())
+    }
+
+    /// Parses block `i`'s decompressed bytes `raw`, checking them against its entry.
+    fn parse<'r>(&self, i: usize, e: &BlockEntry, raw: &'r [u8]) -> Result<Columns<'r>> {
+        let corrupt = |reason: String| self.corrupt(i, e, &reason);
         if raw.len() != e.raw_len as usize {
             return Err(corrupt(format!(
                 "{} bytes decompressed, {} declared",
@@ -628,6 +650,90 @@ impl SealedFile {
             )));
         }
         Ok(columns)
+    }
+
+    /// Calls `f(k, result)` for blocks `idx[k]` in order (a search worker's blocks); `f`
+    /// returns `false` to stop, and so does this. A run of blocks compressed with one
+    /// dictionary is decompressed right after a copy of it at the start of `scratch`'s raw
+    /// buffer, referenced as zstd's prefix by one context for the run: a match into the
+    /// dictionary is then a copy within one buffer, zstd's fast path, rather than a `memmove`
+    /// from a separate one, which took 14 % of a scan (`docs/PERFORMANCE.md`).
+    pub(crate) fn scan_blocks(
+        &self,
+        idx: &[usize],
+        scratch: &mut BlockScratch,
+        f: &mut dyn FnMut(usize, Result<&Columns<'_>>) -> bool,
+    ) -> Result<bool> {
+        let mut k = 0;
+        while k < idx.len() {
+            let run_dict = self.entry(idx[k]).ok().map_or(0, |e| e.dict);
+            let Some(dict) = self.dict(run_dict).filter(|_| run_dict != 0) else {
+                // No dictionary (or a damaged entry or dictionary): one block as any reader.
+                let more = match self.with_columns(idx[k], scratch, |c| f(k, Ok(c))) {
+                    Ok(more) => more,
+                    Err(err) => f(k, Err(err)),
+                };
+                if !more {
+                    return Ok(false);
+                }
+                k += 1;
+                continue;
+            };
+            let end = idx[k..]
+                .iter()
+                .position(|&i| self.entry(i).ok().is_none_or(|e| e.dict != run_dict))
+                .map_or(idx.len(), |p| k + p);
+            let biggest = idx[k..end]
+                .iter()
+                .filter_map(|&i| self.entry(i).ok())
+                .map(|e| e.raw_len as usize)
+                .max()
+                .unwrap_or(0);
+            let BlockScratch {
+                compressed, raw, ..
+            } = scratch;
+            raw.clear();
+            raw.extend_from_slice(dict);
+            raw.resize(dict.len() + biggest, 0);
+            let (prefix, out) = raw.split_at_mut(dict.len());
+            let mut dctx = zstd::zstd_safe::DCtx::try_create().ok_or_else(|| {
+                StoreError::io("create a zstd context for", &self.path)(std::io::Error::other(
+                    "out of memory",
+                ))
+            })?;
+            for (j, &i) in idx.iter().enumerate().take(end).skip(k) {
+                let r = (|| {
+                    let e = self.entry(i)?;
+                    compressed.resize(e.len as usize, 0);
+                    self.read_at(compressed, e.offset)?;
+                    self.check_crc(i, &e, compressed)?;
+                    let zstd_err = |code| {
+                        self.corrupt(
+                            i,
+                            &e,
+                            &format!("zstd: {}", zstd::zstd_safe::get_error_name(code)),
+                        )
+                    };
+                    // A prefix serves one frame; the same bytes again keep zstd's tables warm.
+                    dctx.ref_prefix(prefix).map_err(zstd_err)?;
+                    let dst = &mut out[..e.raw_len as usize];
+                    let n = dctx.decompress(dst, compressed).map_err(zstd_err)?;
+                    Ok((e, n))
+                })();
+                let more = match r {
+                    Ok((e, n)) => match self.parse(i, &e, &out[..n]) {
+                        Ok(c) => f(j, Ok(&c)),
+                        Err(err) => f(j, Err(err)),
+                    },
+                    Err(err) => f(j, Err(err)),
+                };
+                if !more {
+                    return Ok(false);
+                }
+            }
+            k = end;
+        }
+        Ok(true)
     }
 
     /// Calls `f(i, result)` for each block `first..=last` in order, reading consecutive blocks
@@ -828,25 +934,21 @@ impl SealedFile {
         Ok((crc32fast::hash(&b) == crc).then_some(b))
     }
 
-    /// Dictionary number `n` (1-based), prepared for zstd; read and checked once.
-    fn dict(&self, n: u16) -> Option<&zstd::dict::DecoderDictionary<'static>> {
+    /// The bytes of dictionary number `n` (1-based); read and checked once.
+    fn dict(&self, n: u16) -> Option<&[u8]> {
         let all = self.dicts.get_or_init(|| {
             let count = self.dict_layout.as_ref().map_or(0, |l| l.dicts.len());
             (0..count)
-                .map(|i| {
-                    let prepared = self
-                        .dict_bytes(i)
-                        .ok()
-                        .flatten()
-                        .and_then(|b| zstd::dict::DecoderDictionary::try_copy(&b).ok());
-                    if prepared.is_none() {
+                .map(|i| match self.dict_bytes(i) {
+                    Ok(Some(b)) => Some(b),
+                    _ => {
                         tracing::warn!(file = %self.path.display(), dictionary = i + 1, "damaged zstd dictionary; the blocks compressed with it are lost (run `logstore verify`)");
+                        None
                     }
-                    prepared
                 })
                 .collect()
         });
-        all.get(usize::from(n).checked_sub(1)?)?.as_ref()
+        all.get(usize::from(n).checked_sub(1)?)?.as_deref()
     }
 
     /// Decompresses a block's frame `data` (for the byte breakdown).
@@ -884,7 +986,7 @@ impl SealedFile {
                     e.dict
                 )
             })?;
-            d.decompress_using_ddict(raw, data, dict.as_ddict())
+            d.decompress_using_dict(raw, data, dict)
         } else {
             d.decompress(raw, data)
         };

@@ -370,6 +370,27 @@ fn all_entries(file: &SealedFile) -> Vec<LogEntry> {
         .collect()
 }
 
+/// The entries of the file at `path` as search reads them (`scan_blocks`: runs of blocks of
+/// one dictionary decompressed after a copy of it), or each block's error.
+fn scanned(path: &Path) -> Vec<Result<Vec<LogEntry>, String>> {
+    let day = super::SealedDay::open(path, Day(0)).unwrap();
+    let n = u32::try_from(day.block_table().len()).unwrap();
+    let mut out = Vec::new();
+    let all: Vec<u32> = (0..n).collect();
+    let done = day
+        .scan_blocks(&all, &mut super::BlockScratch::default(), &mut |b, r| {
+            assert_eq!(b as usize, out.len());
+            out.push(
+                r.map(|c| c.payloads().iter().map(|p| p.to_entry().unwrap()).collect())
+                    .map_err(|e| e.to_string()),
+            );
+            true
+        })
+        .unwrap();
+    assert!(done);
+    out
+}
+
 /// A file sealed with a trained dictionary (version 6) holds every entry exactly, in fewer
 /// bytes than without; a damaged dictionary loses the blocks that use it, and is reported.
 #[test]
@@ -399,6 +420,11 @@ fn a_dictionary_shrinks_the_blocks_and_loses_nothing() {
     let mut expected = written.clone();
     expected.sort_by_key(|e| exec_hash(e.execution_id.as_str()));
     assert_eq!(all_entries(&sealed), expected);
+    let scan: Vec<LogEntry> = scanned(&path)
+        .into_iter()
+        .flat_map(Result::unwrap)
+        .collect();
+    assert_eq!(scan, expected, "search's path reads the same");
     assert!(sealed.check_dicts().unwrap().is_empty());
     let rows = super::breakdown::breakdown(&path).unwrap();
     assert_eq!(rows.iter().map(|r| r.stored).sum::<u64>(), f.len() as u64);
@@ -414,6 +440,11 @@ fn a_dictionary_shrinks_the_blocks_and_loses_nothing() {
     let problems = sealed.check_dicts().unwrap();
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].1.contains("checksum"));
+    // Search's path reports every block as lost, and why.
+    for r in scanned(&path) {
+        let err = r.unwrap_err();
+        assert!(err.contains("dictionary 1"), "{err}");
+    }
 }
 
 /// The common words of `file` (version 7), `[]` if it lists none; panics if they are lost.
@@ -614,6 +645,9 @@ fn merges_keep_and_share_dictionaries() {
     want.extend(all_entries(&b));
     want.extend(all_entries(&a));
     assert_eq!(all_entries(&m), want);
+    // Search's path, whose runs of one dictionary switch between the two.
+    let scan: Vec<LogEntry> = scanned(&tmp).into_iter().flat_map(Result::unwrap).collect();
+    assert_eq!(scan, want);
     assert!(m.check_dicts().unwrap().is_empty());
     assert!(super::merge::mergeable(&m), "a merged file merges again");
     // Its common words are the union of its inputs'.
