@@ -84,8 +84,8 @@ pub(crate) fn write_section(
     )
 }
 
-/// Writes the table and count that end a section, for dictionaries already written.
-pub(crate) fn write_table(
+/// Writes the table and count that end a section, after its dictionaries.
+fn write_table(
     entries: impl Iterator<Item = (u32, u32)>,
     out: &mut dyn FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {

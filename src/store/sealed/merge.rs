@@ -165,7 +165,6 @@ pub(crate) fn merge(
                 let at = match dicts.iter().position(|x| *x == d) {
                     Some(k) => k,
                     None => {
-                        out.write(&d)?;
                         dicts.push(d);
                         dicts.len() - 1
                     }
@@ -174,25 +173,14 @@ pub(crate) fn merge(
             }
             renumber.push(map);
         }
-        let dict_table: Vec<(u32, u32)> = dicts
-            .iter()
-            .map(|d| {
-                (
-                    u32::try_from(d.len()).unwrap_or(u32::MAX),
-                    crc32fast::hash(d),
-                )
-            })
-            .collect();
-        if dict_table.len() > dict::MAX_DICTS {
+        if dicts.len() > dict::MAX_DICTS {
             return Err(StoreError::Corrupt {
                 file: tmp.to_owned(),
                 offset: 0,
                 reason: "more dictionaries than a file may hold; not merged".to_owned(),
             });
         }
-        if !dict_table.is_empty() {
-            dict::write_table(dict_table.iter().copied(), &mut |b| out.write(b))?;
-        }
+        dict::write_section(&dicts, &mut |b| out.write(b))?;
         let block_table = out.len;
         let mut blocks = 0u32;
         let mut bases = Vec::with_capacity(inputs.len());
@@ -257,7 +245,7 @@ pub(crate) fn merge(
                 reason: "more than 4 billion execution records".to_owned(),
             })?,
             catalog: true,
-            dicts: !dict_table.is_empty(),
+            dicts: !dicts.is_empty(),
             common: !common.is_empty(),
         }
         .to_bytes();

@@ -579,8 +579,7 @@ impl SealedFile {
         f: impl FnOnce(&Columns<'_>) -> R,
     ) -> Result<R> {
         let e = self.entry(i)?;
-        scratch.compressed.resize(e.len as usize, 0);
-        self.read_at(&mut scratch.compressed, e.offset)?;
+        self.read_frame(&e, &mut scratch.compressed)?;
         let BlockScratch {
             dctx,
             compressed,
@@ -604,6 +603,12 @@ impl SealedFile {
         self.unpack_raw(e, data, dctx, raw)
             .map_err(|reason| self.corrupt(i, e, &reason))?;
         self.parse(i, e, raw)
+    }
+
+    /// Reads the compressed frame of block entry `e` into `buf`.
+    fn read_frame(&self, e: &BlockEntry, buf: &mut Vec<u8>) -> Result<()> {
+        buf.resize(e.len as usize, 0);
+        self.read_at(buf, e.offset)
     }
 
     /// The error for block `i` (entry `e`): `reason`, and that its entries are lost.
@@ -704,8 +709,7 @@ impl SealedFile {
             for (j, &i) in idx.iter().enumerate().take(end).skip(k) {
                 let r = (|| {
                     let e = self.entry(i)?;
-                    compressed.resize(e.len as usize, 0);
-                    self.read_at(compressed, e.offset)?;
+                    self.read_frame(&e, compressed)?;
                     self.check_crc(i, &e, compressed)?;
                     let zstd_err = |code| {
                         self.corrupt(
@@ -714,7 +718,9 @@ impl SealedFile {
                             &format!("zstd: {}", zstd::zstd_safe::get_error_name(code)),
                         )
                     };
-                    // A prefix serves one frame; the same bytes again keep zstd's tables warm.
+                    // A prefix serves one frame. Referencing the same bytes again costs nothing
+                    // (raw content), and zstd does not take them for new ones (which would
+                    // make it pick its slower, prefetching decoder).
                     dctx.ref_prefix(prefix).map_err(zstd_err)?;
                     let dst = &mut out[..e.raw_len as usize];
                     let n = dctx.decompress(dst, compressed).map_err(zstd_err)?;

@@ -470,7 +470,7 @@ impl Sealer {
         let compress_all = |c: &mut zstd::bulk::Compressor<'_>| -> std::io::Result<Vec<Vec<u8>>> {
             pending.iter().map(|p| c.compress(&p.0)).collect()
         };
-        let mut chosen = None;
+        let mut frames = None;
         if self.dict.is_none() && self.opts.dict_bytes > 0 && sampled >= self.opts.train_bytes {
             let raws: Vec<&[u8]> = pending.iter().map(|p| p.0.as_slice()).collect();
             if let Some(d) = dict::train(&raws, self.opts.dict_bytes) {
@@ -502,20 +502,14 @@ impl Sealer {
                         best = Some((cand, frames));
                     }
                 }
-                if let Some((d, frames)) = best {
+                if let Some((d, with)) = best {
                     self.zstd =
                         block_compressor(self.opts.level, Some(d)).map_err(io("start zstd"))?;
-                    chosen = Some((Some(d.to_vec()), frames));
+                    self.dict = Some(d.to_vec());
+                    frames = Some(with);
                 }
             }
         }
-        let frames = match chosen {
-            Some((d, f)) => {
-                self.dict = d;
-                Some(f)
-            }
-            None => None,
-        };
         let mut fb = Vec::new();
         for (k, (raw, stats, words)) in pending.into_iter().enumerate() {
             fb.clear();
