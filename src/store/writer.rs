@@ -74,7 +74,7 @@ pub(crate) struct Inner {
     /// and its copy are both damaged), so that readers can report them rather than be silent.
     pub(super) unreadable_days: RwLock<Vec<crate::Problem>>,
     /// Held for the store's life: the flock is the writer lock.
-    pub(super) _lock: Option<File>,
+    pub(super) _lock: Option<super::lock::WriterLock>,
     /// Damage found by recovery at open.
     pub(super) recovered_damage: Vec<Damage>,
     /// fsyncs of the live segment by the group commit (observability: shared fsyncs show as
