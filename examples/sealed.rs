@@ -22,7 +22,10 @@
 //!    executions; peak RSS.
 //! 2. `seal`: `format::seal_closed_day` (the rewrite alone, one thread) of the day as today's
 //!    writer leaves it (segment and live index; the sorted index of step 1 is deleted first);
-//!    time, CPU seconds, MB/s of segment per CPU-second, peak RSS.
+//!    time, CPU seconds, MB/s of segment per CPU-second, peak RSS. Twice: on a copy with
+//!    `SealOptions::default()`, the zstd level parts are sealed at while ingest goes on, then
+//!    with `SealOptions::finished_day()` (or `--zstd-level`), the level the store keeps a
+//!    finished day at, which the later steps and the ClickHouse peer read.
 //! 3. `query-sealed`: as 1, on the sealed day.
 //! 4. `ingest-while-sealing`: ingest with the background sealer running against ingest alone,
 //!    alternately, five rounds (see `ingest_while_sealing`).
@@ -422,7 +425,7 @@ fn run_phase(phase: &str, dir: &Path, args: &Args) -> Result<String, Error> {
                 partition_bytes: args
                     .partition_mb
                     .map_or(SealOptions::default().partition_bytes, |m| m << 20),
-                level: args.zstd_level.unwrap_or(SealOptions::default().level),
+                level: args.zstd_level.unwrap_or(SealOptions::finished_day().level),
                 dict_bytes: args
                     .dict_kb
                     .map_or(SealOptions::default().dict_bytes, |k| k << 10),
@@ -432,6 +435,7 @@ fn run_phase(phase: &str, dir: &Path, args: &Args) -> Result<String, Error> {
                 ..SealOptions::default()
             },
         ),
+        "seal-part" => seal_phase(dir, SealOptions::default()),
         "seal-64k" => seal_phase(dir, opts(64 << 10)),
         "seal-1m" => seal_phase(dir, opts(1 << 20)),
         "ingest-while-sealing" => ingest_while_sealing(dir, &w()?),
@@ -564,7 +568,13 @@ fn main() -> Result<(), Error> {
         say(phase, child(phase, &copy, &args))?;
         std::fs::remove_dir_all(&copy)?;
     }
-    say("seal (256 KiB)", child("seal", &v1, &args))?;
+    // The day sealed as its parts are, at the level that keeps up with ingest (a copy), then
+    // as the store keeps a finished day: at `SealOptions::finished_day`'s level.
+    let part = root.path().join("part");
+    copy_dir(&v1, &part)?;
+    say("seal at parts' level", child("seal-part", &part, &args))?;
+    std::fs::remove_dir_all(&part)?;
+    say("seal (finished day)", child("seal", &v1, &args))?;
     say("query sealed", child("query", &v1, &args))?;
     print_breakdown(&v1)?;
     if args.clickhouse {

@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release --example search_bench -- [--entries N] [--days D] [--live L]
 //!     [--executions E] [--runs R] [--fts-entries F] [--corpus FILE]... [--dir DIR] [--keep]
+//!     [--no-clickhouse] [--part-bytes B]
 //! ```
 //!
 //! **Text.** Real lines written by programs on this machine: `/var/log/dpkg.log`,
@@ -69,6 +70,7 @@ struct Args {
     keep: bool,
     regex: String,
     clickhouse: bool,
+    part_bytes: u64,
 }
 
 fn parse_args() -> Result<Args, Error> {
@@ -84,6 +86,7 @@ fn parse_args() -> Result<Args, Error> {
         keep: false,
         regex: DEFAULT_REGEX.to_owned(),
         clickhouse: true,
+        part_bytes: logstore::DEFAULT_PART_BYTES,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -100,6 +103,7 @@ fn parse_args() -> Result<Args, Error> {
             "--regex" => a.regex = value()?,
             "--keep" => a.keep = true,
             "--no-clickhouse" => a.clickhouse = false,
+            "--part-bytes" => a.part_bytes = value()?.parse()?,
             "-h" | "--help" => {
                 println!("see the doc comment of examples/search_bench.rs");
                 std::process::exit(0);
@@ -207,7 +211,7 @@ fn build(a: &Args, lines: &[String], dir: &Path) -> Result<(), Error> {
     let config = Config {
         commit: CommitPolicy::default(),
         clock: Arc::new(clock.clone()),
-        part_bytes: logstore::DEFAULT_PART_BYTES,
+        part_bytes: a.part_bytes,
         tail_bytes: logstore::DEFAULT_TAIL_BYTES,
     };
     let store = LogStore::open_with(dir.join("store"), config)?;
@@ -263,11 +267,20 @@ fn build(a: &Args, lines: &[String], dir: &Path) -> Result<(), Error> {
     }
     ndjson.flush()?;
     let t = Instant::now();
-    let sealed = store.seal()?;
+    let steps = store.seal()?;
+    let secs = |day: bool| -> f64 {
+        steps
+            .iter()
+            .filter(|s| matches!(s.step, logstore::SealStep::Day { .. }) == day)
+            .map(|s| s.elapsed.as_secs_f64())
+            .sum()
+    };
     eprintln!(
-        "sealed {} days in {:.1} s",
-        sealed.len(),
-        t.elapsed().as_secs_f64()
+        "sealed in {:.1} s: {} steps; segments into parts and their merges {:.2} s, parts into the sealed days (blocks compressed again) {:.2} s",
+        t.elapsed().as_secs_f64(),
+        steps.len(),
+        secs(false),
+        secs(true),
     );
     Ok(())
 }

@@ -23,7 +23,7 @@ use crate::store::index::sync_dir;
 use crate::store::names::{self, part_file, part_tmp_file};
 use crate::store::sealed::layout::{sealed_path, sealed_tmp_path};
 use crate::store::sealed::merge;
-use crate::store::sealed::seal::{self, SealInput, SealOptions, SealOutcome, SealStep};
+use crate::store::sealed::seal::{self, SealInput, SealOptions, SealOutcome, SealStep, DAY_LEVEL};
 use crate::store::sealed::SealedFile;
 use crate::store::segment::SEGMENT_HEADER_LEN;
 use crate::store::writer::Inner;
@@ -286,7 +286,7 @@ fn seal_whole(inner: &Inner, day: Day, seq: u32) -> Result<Option<SealOutcome>> 
     let tmp = sealed_tmp_path(dir, day);
     let input = SealInput::segment(dir, day, seq, tmp.clone());
     let Some(done) =
-        seal::write_sealed_from(&input, day, SealOptions::default(), &inner.sealer.stop)?
+        seal::write_sealed_from(&input, day, SealOptions::finished_day(), &inner.sealer.stop)?
     else {
         return Ok(None);
     };
@@ -303,7 +303,8 @@ fn seal_whole(inner: &Inner, day: Day, seq: u32) -> Result<Option<SealOutcome>> 
     Ok(Some(done))
 }
 
-/// Merges every part of a finished day into its `.sealed` file (one part is renamed).
+/// Merges every part of a finished day into its `.sealed` file, its blocks compressed again
+/// at [`DAY_LEVEL`].
 fn seal_parts(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> {
     let dir = &inner.segments_dir;
     let day = files.day;
@@ -315,28 +316,22 @@ fn seal_parts(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> {
         tracing::error!(%day, "a part of the day is damaged or of an older format: the day stays in parts (run `logstore verify`)");
         return Ok(None);
     }
+    // Even one part is rewritten: the day is kept at DAY_LEVEL for its retention.
     let tmp = sealed_tmp_path(dir, day);
-    let outcome = if let [(a, b)] = files.parts[..] {
-        let _gate = inner.sealer.gate.lock();
-        if !commit(
-            inner,
-            day,
-            &part_file(dir, day, a, b),
-            &sealed_path(dir, day),
-        )? {
-            return Ok(None);
-        }
-        SealOutcome::empty(day, SealStep::Day { parts: 1 })
-    } else {
-        let Some(m) = merge::merge(&inputs, &tmp, &inner.sealer.stop)? else {
-            return Ok(None);
-        };
-        let _gate = inner.sealer.gate.lock();
-        if !commit(inner, day, &tmp, &sealed_path(dir, day))? {
-            return Ok(None);
-        }
-        SealOutcome::of_merge(day, SealStep::Day { parts: m.inputs }, &m)
+    let Some(m) = merge::merge(
+        &inputs,
+        &tmp,
+        merge::Frames::Recompress(DAY_LEVEL),
+        &inner.sealer.stop,
+    )?
+    else {
+        return Ok(None);
     };
+    let _gate = inner.sealer.gate.lock();
+    if !commit(inner, day, &tmp, &sealed_path(dir, day))? {
+        return Ok(None);
+    }
+    let outcome = SealOutcome::of_merge(day, SealStep::Day { parts: m.inputs }, &m);
     let view = open_sealed(dir, day)?;
     swap_view(inner, day, move |_| view);
     for &(a, b) in &files.parts {
@@ -365,7 +360,13 @@ fn merge_window(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> 
     let window = &files.parts[i..i + width];
     let (a, b) = (window[0].0, window[width - 1].1);
     let tmp = part_tmp_file(dir, day, a, b);
-    let Some(m) = merge::merge(&inputs[i..i + width], &tmp, &inner.sealer.stop)? else {
+    let Some(m) = merge::merge(
+        &inputs[i..i + width],
+        &tmp,
+        merge::Frames::Copy,
+        &inner.sealer.stop,
+    )?
+    else {
         return Ok(None);
     };
     let _gate = inner.sealer.gate.lock();

@@ -89,11 +89,27 @@ fn regions(file: &SealedFile) -> Option<((u64, u64), (u64, u64))> {
     ))
 }
 
+/// How a merge writes the blocks' frames. Either way every block keeps its number, its raw
+/// bytes, its filter and its dictionary, so positions counted in blocks (a shipping cursor, a
+/// follower) hold across the merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Frames {
+    /// Byte for byte: a sequential copy (merges of parts during the day).
+    Copy,
+    /// Each frame decompressed and compressed again at this zstd level, with the same
+    /// dictionary; the smaller of the two frames is kept, and a damaged block is copied as it
+    /// is (its damage stays reported). Once per day, when its parts become its sealed file:
+    /// parts are sealed at [`ZSTD_LEVEL`](super::seal::ZSTD_LEVEL) to keep up with ingest, the
+    /// finished day is kept for its retention at a level that costs more CPU once.
+    Recompress(i32),
+}
+
 /// Writes the merge of `inputs` (oldest first, each [`mergeable`]) to `tmp`, fsynced. The
 /// caller renames it into place. `None` if `stop` was raised (`tmp` is removed).
 pub(crate) fn merge(
     inputs: &[Arc<SealedFile>],
     tmp: &Path,
+    frames: Frames,
     stop: &AtomicBool,
 ) -> Result<Option<MergeOutcome>> {
     let started = Instant::now();
@@ -111,44 +127,6 @@ pub(crate) fn merge(
     out.write(&file_header(SEALED_MAGIC, SEALED_VERSION))?;
     out.write(&[0u8; HEAD_LEN - 16])?;
     let result = (|| -> Result<Option<MergeOutcome>> {
-        // Blocks of every input, then filters of every input: the day's blocks stay back to
-        // back, so a query's span read crosses the former part boundaries.
-        let mut block_at = Vec::with_capacity(inputs.len());
-        for (f, ((off, len), _)) in inputs.iter().zip(&layout) {
-            if stop.load(Ordering::Relaxed) {
-                return Ok(None);
-            }
-            block_at.push(out.len);
-            f.copy_range(*off, *len, &mut |b| out.write(b))?;
-        }
-        let mut filter_at = Vec::with_capacity(inputs.len());
-        for (f, (_, (off, len))) in inputs.iter().zip(&layout) {
-            filter_at.push(out.len);
-            f.copy_range(*off, *len, &mut |b| out.write(b))?;
-        }
-        // The union of the inputs' common words: each block's filter left out its own file's,
-        // a subset of the union, so the union is right for every block.
-        let mut lists = Vec::with_capacity(inputs.len());
-        for f in inputs {
-            match f.common_words().as_deref() {
-                None => {}
-                Some(CommonWords::Listed(w)) => lists.push(w.clone()),
-                Some(CommonWords::Lost) => {
-                    return Err(StoreError::Corrupt {
-                        file: f.path().to_owned(),
-                        offset: 0,
-                        reason: "its common-words section is damaged; not merged".to_owned(),
-                    })
-                }
-            }
-        }
-        let words: Vec<&[u64]> = lists.iter().map(|w| &w[..]).collect();
-        let common = common::union(&words).ok_or_else(|| StoreError::Corrupt {
-            file: tmp.to_owned(),
-            offset: 0,
-            reason: "more common words than a file may hold; not merged".to_owned(),
-        })?;
-        common::write_section(&common, &mut |b| out.write(b))?;
         // Every input's dictionaries, in input order, each written once: parts of one day
         // share its dictionary. Each block's number is renumbered to the merged list.
         let mut dicts: Vec<Vec<u8>> = Vec::new();
@@ -180,15 +158,93 @@ pub(crate) fn merge(
                 reason: "more dictionaries than a file may hold; not merged".to_owned(),
             });
         }
+        // Blocks of every input, then filters of every input: the day's blocks stay back to
+        // back, so a query's span read crosses the former part boundaries.
+        let mut block_at = Vec::with_capacity(inputs.len());
+        // Recompressed: each block's new (offset, len, crc), per input.
+        let mut moved: Vec<Vec<(u64, u32, u32)>> = Vec::new();
+        match frames {
+            Frames::Copy => {
+                for (f, ((off, len), _)) in inputs.iter().zip(&layout) {
+                    if stop.load(Ordering::Relaxed) {
+                        return Ok(None);
+                    }
+                    block_at.push(out.len);
+                    f.copy_range(*off, *len, &mut |b| out.write(b))?;
+                }
+            }
+            Frames::Recompress(level) => {
+                let mut zstd = Recompressor::new(level, &dicts);
+                for (k, f) in inputs.iter().enumerate() {
+                    block_at.push(out.len);
+                    let mut these = Vec::with_capacity(f.block_count());
+                    for (i, e) in f.block_table().iter().enumerate() {
+                        if stop.load(Ordering::Relaxed) {
+                            return Ok(None);
+                        }
+                        let dict = e.map_or(0, |e| {
+                            renumber[k]
+                                .get(usize::from(e.dict))
+                                .copied()
+                                .unwrap_or(u16::MAX)
+                        });
+                        let at = out.len;
+                        // A frame carried over keeps its CRC: a damaged one stays damaged.
+                        let (frame, crc) = match zstd.frame(f, i, dict, tmp)? {
+                            Frame::Again(b) => (b, crc32fast::hash(b)),
+                            Frame::AsItWas(b) => (b, e.map_or(0, |e| e.crc)),
+                        };
+                        out.write(frame)?;
+                        let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+                        these.push((at, len, crc));
+                    }
+                    moved.push(these);
+                }
+            }
+        }
+        let mut filter_at = Vec::with_capacity(inputs.len());
+        for (f, (_, (off, len))) in inputs.iter().zip(&layout) {
+            filter_at.push(out.len);
+            f.copy_range(*off, *len, &mut |b| out.write(b))?;
+        }
+        // The union of the inputs' common words: each block's filter left out its own file's,
+        // a subset of the union, so the union is right for every block.
+        let mut lists = Vec::with_capacity(inputs.len());
+        for f in inputs {
+            match f.common_words().as_deref() {
+                None => {}
+                Some(CommonWords::Listed(w)) => lists.push(w.clone()),
+                Some(CommonWords::Lost) => {
+                    return Err(StoreError::Corrupt {
+                        file: f.path().to_owned(),
+                        offset: 0,
+                        reason: "its common-words section is damaged; not merged".to_owned(),
+                    })
+                }
+            }
+        }
+        let words: Vec<&[u64]> = lists.iter().map(|w| &w[..]).collect();
+        let common = common::union(&words).ok_or_else(|| StoreError::Corrupt {
+            file: tmp.to_owned(),
+            offset: 0,
+            reason: "more common words than a file may hold; not merged".to_owned(),
+        })?;
+        common::write_section(&common, &mut |b| out.write(b))?;
         dict::write_section(&dicts, &mut |b| out.write(b))?;
         let block_table = out.len;
         let mut blocks = 0u32;
         let mut bases = Vec::with_capacity(inputs.len());
         for (k, (f, ((boff, _), (foff, _)))) in inputs.iter().zip(&layout).enumerate() {
             bases.push(blocks);
-            for e in f.block_table().iter().flatten() {
-                let moved = BlockEntry {
-                    offset: e.offset - boff + block_at[k],
+            for (i, e) in f.block_table().iter().flatten().enumerate() {
+                let (offset, len, crc) = match moved.get(k).and_then(|m| m.get(i)) {
+                    Some(&m) => m,
+                    None => (e.offset - boff + block_at[k], e.len, e.crc),
+                };
+                let entry = BlockEntry {
+                    offset,
+                    len,
+                    crc,
                     filter_offset: e.filter_offset - foff + filter_at[k],
                     dict: renumber[k]
                         .get(usize::from(e.dict))
@@ -196,7 +252,7 @@ pub(crate) fn merge(
                         .unwrap_or(u16::MAX),
                     ..*e
                 };
-                out.write(&moved.to_bytes())?;
+                out.write(&entry.to_bytes())?;
                 blocks += 1;
             }
         }
@@ -276,4 +332,69 @@ pub(crate) fn merge(
         let _ = std::fs::remove_file(tmp);
     }
     result
+}
+
+/// Compresses blocks again for [`Frames::Recompress`]: one zstd context per dictionary of the
+/// merged file, made when a block first needs it, and the buffers a block is read into.
+struct Recompressor<'d> {
+    level: i32,
+    dicts: &'d [Vec<u8>],
+    /// By merged dictionary number (0: none).
+    contexts: Vec<Option<zstd::bulk::Compressor<'static>>>,
+    frame: Vec<u8>,
+    raw: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl<'d> Recompressor<'d> {
+    fn new(level: i32, dicts: &'d [Vec<u8>]) -> Recompressor<'d> {
+        Recompressor {
+            level,
+            dicts,
+            contexts: (0..=dicts.len()).map(|_| None).collect(),
+            frame: Vec::new(),
+            raw: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+
+    /// The frame to write for block `i` of `f`, whose dictionary is number `dict` of the
+    /// merged file: compressed again, or as it was if that is smaller or the block is damaged.
+    fn frame(&mut self, f: &SealedFile, i: usize, dict: u16, tmp: &Path) -> Result<Frame<'_>> {
+        if !f.frame_and_raw(i, &mut self.frame, &mut self.raw)? {
+            return Ok(Frame::AsItWas(&self.frame));
+        }
+        let n = usize::from(dict);
+        let Some(slot) = self.contexts.get_mut(n) else {
+            return Ok(Frame::AsItWas(&self.frame));
+        };
+        if slot.is_none() {
+            let d = n.checked_sub(1).and_then(|d| self.dicts.get(d));
+            *slot = Some(
+                super::seal::block_compressor(self.level, d.map(Vec::as_slice))
+                    .map_err(StoreError::io("start zstd", tmp))?,
+            );
+        }
+        let Some(ctx) = slot.as_mut() else {
+            return Ok(Frame::AsItWas(&self.frame));
+        };
+        self.out.clear();
+        self.out
+            .reserve(zstd::zstd_safe::compress_bound(self.raw.len()));
+        ctx.compress_to_buffer(&self.raw, &mut self.out)
+            .map_err(StoreError::io("compress block", tmp))?;
+        Ok(if self.out.len() < self.frame.len() {
+            Frame::Again(&self.out)
+        } else {
+            Frame::AsItWas(&self.frame)
+        })
+    }
+}
+
+/// A block's frame as a recompressing merge writes it.
+enum Frame<'a> {
+    /// Compressed again.
+    Again(&'a [u8]),
+    /// The input's bytes, damaged or not (smaller than compressed again, or unreadable).
+    AsItWas(&'a [u8]),
 }

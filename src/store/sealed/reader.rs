@@ -605,6 +605,20 @@ impl SealedFile {
         self.parse(i, e, raw)
     }
 
+    /// Reads block `i`'s frame into `frame` and, if its CRC holds, its decompressed bytes into
+    /// `raw` (checked against the entry's length and count): `Ok(false)` if the block is
+    /// damaged, with the frame read as it is. For a merge that recompresses (`merge.rs`).
+    pub(crate) fn frame_and_raw(
+        &self,
+        i: usize,
+        frame: &mut Vec<u8>,
+        raw: &mut Vec<u8>,
+    ) -> Result<bool> {
+        let e = self.entry(i)?;
+        self.read_frame(&e, frame)?;
+        Ok(self.unpack(i, &e, frame, None, raw).is_ok())
+    }
+
     /// Reads the compressed frame of block entry `e` into `buf`.
     fn read_frame(&self, e: &BlockEntry, buf: &mut Vec<u8>) -> Result<()> {
         buf.resize(e.len as usize, 0);

@@ -595,6 +595,7 @@ fn a_version_6_file_reads_and_merges_with_version_7_ones() {
     super::merge::merge(
         &[Arc::clone(&a), Arc::clone(&b)],
         &tmp,
+        super::merge::Frames::Copy,
         &AtomicBool::new(false),
     )
     .unwrap()
@@ -632,9 +633,14 @@ fn merges_keep_and_share_dictionaries() {
     assert!(super::merge::mergeable(&a) && super::merge::mergeable(&b));
     let tmp = one.path().join("merged.tmp");
     let inputs = [Arc::clone(&a), Arc::clone(&b), Arc::clone(&a)];
-    super::merge::merge(&inputs, &tmp, &AtomicBool::new(false))
-        .unwrap()
-        .unwrap();
+    super::merge::merge(
+        &inputs,
+        &tmp,
+        super::merge::Frames::Copy,
+        &AtomicBool::new(false),
+    )
+    .unwrap()
+    .unwrap();
     let m = SealedFile::open(&tmp).unwrap();
     assert_eq!(
         m.dict_layout().unwrap().dicts.len(),
@@ -685,6 +691,7 @@ fn a_later_part_reuses_the_days_dictionary_and_the_merge_holds_it_once() {
     super::merge::merge(
         &[Arc::clone(&a), Arc::clone(&b)],
         &tmp,
+        super::merge::Frames::Copy,
         &AtomicBool::new(false),
     )
     .unwrap()
@@ -694,4 +701,122 @@ fn a_later_part_reuses_the_days_dictionary_and_the_merge_holds_it_once() {
     let mut want = all_entries(&a);
     want.extend(all_entries(&b));
     assert_eq!(all_entries(&m), want);
+}
+
+/// The merge that makes a finished day's sealed file compresses every block again: each block
+/// keeps its number, raw bytes, filter and dictionary (so cursors counted in blocks hold), the
+/// file is smaller, and a damaged block is carried over as it was, still reported.
+#[test]
+fn a_recompressing_merge_keeps_every_block_and_spends_fewer_bytes() {
+    use super::merge::{merge, Frames};
+    let one = tempfile::tempdir().unwrap();
+    let two = tempfile::tempdir().unwrap();
+    let (day, _) = v1_day(one.path(), 60_000);
+    let (day2, _) = v1_day(two.path(), 50_000);
+    seal(one.path(), day, with_dict());
+    seal(
+        two.path(),
+        day2,
+        SealOptions {
+            block_target: 24 << 10,
+            ..with_dict()
+        },
+    );
+    // A copy of the first day with one block's frame damaged.
+    let clean = sealed_path(&one.path().join("segments"), day);
+    let spoiled = one.path().join("spoiled.sealed");
+    std::fs::copy(&clean, &spoiled).unwrap();
+    let victim = SealedFile::open(&clean).unwrap().block_table()[3].unwrap();
+    let mut bytes = std::fs::read(&spoiled).unwrap();
+    bytes[usize::try_from(victim.offset).unwrap() + 20] ^= 0x40;
+    std::fs::write(&spoiled, &bytes).unwrap();
+    let a = Arc::new(SealedFile::open(&spoiled).unwrap());
+    let b = Arc::new(SealedFile::open(&sealed_path(&two.path().join("segments"), day2)).unwrap());
+    assert!(super::merge::mergeable(&a) && super::merge::mergeable(&b));
+    let inputs = [Arc::clone(&a), Arc::clone(&b)];
+    let never = AtomicBool::new(false);
+    let (copied, again) = (one.path().join("copy.tmp"), one.path().join("again.tmp"));
+    merge(&inputs, &copied, Frames::Copy, &never)
+        .unwrap()
+        .unwrap();
+    let outcome = merge(
+        &inputs,
+        &again,
+        Frames::Recompress(super::seal::DAY_LEVEL),
+        &never,
+    )
+    .unwrap()
+    .unwrap();
+    let (c, r) = (
+        SealedFile::open(&copied).unwrap(),
+        SealedFile::open(&again).unwrap(),
+    );
+    assert_eq!(outcome.bytes_out, std::fs::metadata(&again).unwrap().len());
+    assert!(
+        outcome.bytes_out < std::fs::metadata(&copied).unwrap().len(),
+        "{} bytes recompressed, {} copied",
+        outcome.bytes_out,
+        std::fs::metadata(&copied).unwrap().len()
+    );
+    assert_eq!(c.block_count(), r.block_count());
+    let (mut f1, mut r1, mut f2, mut r2) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut smaller = 0;
+    for i in 0..c.block_count() {
+        let (ec, er) = (c.block_table()[i].unwrap(), r.block_table()[i].unwrap());
+        assert_eq!(
+            (
+                ec.raw_len,
+                ec.entries,
+                ec.min_ts,
+                ec.max_ts,
+                ec.level_mask,
+                ec.dict
+            ),
+            (
+                er.raw_len,
+                er.entries,
+                er.min_ts,
+                er.max_ts,
+                er.level_mask,
+                er.dict
+            ),
+            "block {i}"
+        );
+        assert_eq!(
+            (ec.filter_len, ec.filter_crc),
+            (er.filter_len, er.filter_crc)
+        );
+        let ok_c = c.frame_and_raw(i, &mut f1, &mut r1).unwrap();
+        let ok_r = r.frame_and_raw(i, &mut f2, &mut r2).unwrap();
+        assert_eq!(ok_c, ok_r, "block {i}: damaged in one and not the other");
+        if ok_c {
+            assert_eq!(r1, r2, "block {i}: other raw bytes");
+            smaller += usize::from(er.len < ec.len);
+        } else {
+            assert_eq!(i, 3, "only the spoiled block is damaged");
+            assert_eq!(f1, f2, "a damaged block is carried over byte for byte");
+            assert_eq!((ec.len, ec.crc), (er.len, er.crc));
+        }
+    }
+    assert!(smaller > c.block_count() / 2, "{smaller} blocks smaller");
+    // Every entry but the damaged block's, in the same order, by both read paths.
+    let read = |f: &SealedFile| -> Vec<Option<Vec<LogEntry>>> {
+        (0..f.block_count()).map(|b| f.read_block(b).ok()).collect()
+    };
+    assert_eq!(read(&r), read(&c));
+    let scan = |p: &Path| -> Vec<Option<Vec<LogEntry>>> {
+        scanned(p).into_iter().map(Result::ok).collect()
+    };
+    assert_eq!(scan(&again), read(&c));
+    assert_eq!(
+        read(&r).iter().filter(|x| x.is_none()).count(),
+        1,
+        "the damaged block is reported"
+    );
+    assert!(r.check_dicts().unwrap().is_empty());
+    assert_eq!(common_list(&r), common_list(&c));
+    assert!(
+        super::merge::mergeable(&r),
+        "a recompressed file merges again"
+    );
 }
