@@ -40,7 +40,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use logstore::format::{seal_closed_day, IndexEntry, SealOptions, SortedIndex};
+use logstore::format::{recompress_sealed, seal_closed_day, IndexEntry, SealOptions, SortedIndex};
 
 #[path = "../tests/ship_support/clickhouse_server.rs"]
 mod clickhouse_server;
@@ -309,6 +309,28 @@ fn seal_phase(dir: &Path, opts: SealOptions) -> Result<String, Error> {
     ))
 }
 
+/// The day sealed at the parts' level compressed again at the finished day's, as the store
+/// does when a day of parts ends: bytes, CPU seconds (beside the seal's, on the line above).
+fn recompress_phase(dir: &Path) -> Result<String, Error> {
+    let day = Day::from_unix_ms(DAY0);
+    let path = logstore::format::sealed_path(&dir.join("segments"), day);
+    let out = dir.join("recompressed.sealed");
+    let level = SealOptions::finished_day().level;
+    let t = Instant::now();
+    let cpu0 = cpu_seconds();
+    let done = recompress_sealed(&path, &out, level)?;
+    let s = t.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    std::fs::remove_file(&out)?;
+    Ok(format!(
+        "at level {level}: {:.2} MB -> {:.2} MB ({:+.1} %) in {s:.2} s; CPU {cpu:.2} s; peak RSS {:.1} MB",
+        mb(done.bytes_in),
+        mb(done.bytes_out),
+        100.0 * (done.bytes_out as f64 / done.bytes_in as f64 - 1.0),
+        mb(peak_rss())
+    ))
+}
+
 /// User + system CPU seconds of this process so far.
 fn cpu_seconds() -> f64 {
     use nix::sys::resource::{getrusage, UsageWho};
@@ -436,6 +458,7 @@ fn run_phase(phase: &str, dir: &Path, args: &Args) -> Result<String, Error> {
             },
         ),
         "seal-part" => seal_phase(dir, SealOptions::default()),
+        "recompress" => recompress_phase(dir),
         "seal-64k" => seal_phase(dir, opts(64 << 10)),
         "seal-1m" => seal_phase(dir, opts(1 << 20)),
         "ingest-while-sealing" => ingest_while_sealing(dir, &w()?),
@@ -573,6 +596,7 @@ fn main() -> Result<(), Error> {
     let part = root.path().join("part");
     copy_dir(&v1, &part)?;
     say("seal at parts' level", child("seal-part", &part, &args))?;
+    say("  then compressed again", child("recompress", &part, &args))?;
     std::fs::remove_dir_all(&part)?;
     say("seal (finished day)", child("seal", &v1, &args))?;
     say("query sealed", child("query", &v1, &args))?;

@@ -24,7 +24,8 @@
 //!        by execution in zstd blocks stored by column (with the day's zstd dictionary),
 //!        token filters (less the words most blocks hold, listed once per file), execution
 //!        table and its catalog (the table by first entry, a fence of its hashes)
-//!  > 8 parts ─► merge by copying blocks (sealed/merge.rs); day over ─► YYYY-MM-DD.sealed
+//!  > 8 parts ─► merge by copying blocks (sealed/merge.rs); day over ─► YYYY-MM-DD.sealed,
+//!        the same blocks compressed again at a higher zstd level (kept for the retention)
 //!  LogStore::query ─► a day's sealed files, read as one sequence of blocks (sealed/parts.rs):
 //!        execution tables (through the fence) ─► its blocks; then the live segments: the
 //!        chain of runs (from the writer's memory, or the .heads checkpoint plus the index
@@ -158,8 +159,9 @@ pub mod format {
     };
     pub use crate::store::sealed::breakdown::{breakdown as sealed_breakdown, Section};
     pub use crate::store::sealed::layout::{sealed_path, SEALED_MAGIC, SEALED_VERSION};
+    pub use crate::store::sealed::merge::MergeOutcome;
     pub use crate::store::sealed::seal::SealOptions;
-    pub use crate::store::sealer::seal_closed_day;
+    pub use crate::store::sealer::{recompress_sealed, seal_closed_day};
     pub use crate::store::segment::frame_kind;
     pub use crate::store::segment::{SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION};
     pub use crate::store::seq::{parse as parse_seq_file, SeqFile, LOST_GAP, RESERVE};

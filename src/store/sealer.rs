@@ -404,6 +404,34 @@ fn merge_window(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> 
     )))
 }
 
+/// Compresses every block of the sealed file `input` again at `level` into `output`, fsynced,
+/// as the store does when a finished day's parts become its sealed file
+/// (`merge::Frames::Recompress`): for tools and benchmarks that measure that step alone.
+/// [`StoreError::Corrupt`] if `input` is damaged or of a version a merge does not take.
+pub fn recompress_sealed(
+    input: &std::path::Path,
+    output: &std::path::Path,
+    level: i32,
+) -> Result<merge::MergeOutcome> {
+    let file = Arc::new(SealedFile::open(input)?);
+    if !merge::mergeable(&file) {
+        return Err(StoreError::Corrupt {
+            file: input.to_owned(),
+            offset: 0,
+            reason: "damaged, or of a version older than 6: its blocks are not rewritten"
+                .to_owned(),
+        });
+    }
+    let never = AtomicBool::new(false);
+    merge::merge(&[file], output, merge::Frames::Recompress(level), &never)?.ok_or_else(|| {
+        StoreError::Corrupt {
+            file: input.to_owned(),
+            offset: 0,
+            reason: "the rewrite stopped".to_owned(),
+        }
+    })
+}
+
 /// Seals one day of a store that no writer has open, in the calling thread, with `options`
 /// (for tools and benchmarks that measure the rewrite alone). Takes the writer lock for the
 /// duration. The day must have been closed cleanly (or recovered by a writer's open): its

@@ -1,12 +1,14 @@
 //! Merging sealed files by copying their blocks.
 //!
 //! The parts of a day are merged (and, once the day is over, merged into `YYYY-MM-DD.sealed`)
-//! without decompressing, re-tokenizing or recompressing anything: the blocks of every input
-//! are copied byte for byte, in input order, then their filters; the block tables are copied
+//! without re-tokenizing or regrouping anything: the blocks of every input are copied in input
+//! order (byte for byte during the day; compressed again at a higher level once, at the day's
+//! end: [`Frames`]), then their filters byte for byte; the block tables are copied
 //! with their offsets moved; the execution tables are concatenated, block numbers and name
 //! offsets moved, and sorted by (hash, first block). An execution that was in several inputs
-//! keeps one record per input, in block order, which is append order. The cost of a merge is
-//! a sequential copy of its inputs (measured in `docs/PERFORMANCE.md`).
+//! keeps one record per input, in block order, which is append order. The cost of a merge
+//! during the day is a sequential copy of its inputs; the day-end one also decompresses and
+//! compresses every block once (both measured in `docs/PERFORMANCE.md`).
 //!
 //! An input with damage of any kind (a trailer, a block-table entry, an execution record) is
 //! not merged: its offsets cannot be trusted to move. It stays a part of its own, read as it is.
@@ -127,42 +129,12 @@ pub(crate) fn merge(
     out.write(&file_header(SEALED_MAGIC, SEALED_VERSION))?;
     out.write(&[0u8; HEAD_LEN - 16])?;
     let result = (|| -> Result<Option<MergeOutcome>> {
-        // Every input's dictionaries, in input order, each written once: parts of one day
-        // share its dictionary. Each block's number is renumbered to the merged list.
-        let mut dicts: Vec<Vec<u8>> = Vec::new();
-        let mut renumber: Vec<Vec<u16>> = Vec::with_capacity(inputs.len());
-        for f in inputs {
-            let n = f.dict_layout().map_or(0, |l| l.dicts.len());
-            let mut map = vec![0u16];
-            for i in 0..n {
-                let d = f.dict_bytes(i)?.ok_or_else(|| StoreError::Corrupt {
-                    file: f.path().to_owned(),
-                    offset: 0,
-                    reason: format!("dictionary {} fails its checksum; not merged", i + 1),
-                })?;
-                let at = match dicts.iter().position(|x| *x == d) {
-                    Some(k) => k,
-                    None => {
-                        dicts.push(d);
-                        dicts.len() - 1
-                    }
-                };
-                map.push(u16::try_from(at + 1).unwrap_or(u16::MAX));
-            }
-            renumber.push(map);
-        }
-        if dicts.len() > dict::MAX_DICTS {
-            return Err(StoreError::Corrupt {
-                file: tmp.to_owned(),
-                offset: 0,
-                reason: "more dictionaries than a file may hold; not merged".to_owned(),
-            });
-        }
+        let MergedDicts { dicts, renumber } = merged_dicts(inputs, tmp)?;
         // Blocks of every input, then filters of every input: the day's blocks stay back to
         // back, so a query's span read crosses the former part boundaries.
         let mut block_at = Vec::with_capacity(inputs.len());
-        // Recompressed: each block's new (offset, len, crc), per input.
-        let mut moved: Vec<Vec<(u64, u32, u32)>> = Vec::new();
+        // Recompressed: where each block's new frame went, per input.
+        let mut moved: Vec<Vec<Placed>> = Vec::new();
         match frames {
             Frames::Copy => {
                 for (f, ((off, len), _)) in inputs.iter().zip(&layout) {
@@ -177,27 +149,9 @@ pub(crate) fn merge(
                 let mut zstd = Recompressor::new(level, &dicts);
                 for (k, f) in inputs.iter().enumerate() {
                     block_at.push(out.len);
-                    let mut these = Vec::with_capacity(f.block_count());
-                    for (i, e) in f.block_table().iter().enumerate() {
-                        if stop.load(Ordering::Relaxed) {
-                            return Ok(None);
-                        }
-                        let dict = e.map_or(0, |e| {
-                            renumber[k]
-                                .get(usize::from(e.dict))
-                                .copied()
-                                .unwrap_or(u16::MAX)
-                        });
-                        let at = out.len;
-                        // A frame carried over keeps its CRC: a damaged one stays damaged.
-                        let (frame, crc) = match zstd.frame(f, i, dict, tmp)? {
-                            Frame::Again(b) => (b, crc32fast::hash(b)),
-                            Frame::AsItWas(b) => (b, e.map_or(0, |e| e.crc)),
-                        };
-                        out.write(frame)?;
-                        let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
-                        these.push((at, len, crc));
-                    }
+                    let Some(these) = zstd.write_file(f, &renumber[k], &mut out, stop)? else {
+                        return Ok(None);
+                    };
                     moved.push(these);
                 }
             }
@@ -237,9 +191,13 @@ pub(crate) fn merge(
         for (k, (f, ((boff, _), (foff, _)))) in inputs.iter().zip(&layout).enumerate() {
             bases.push(blocks);
             for (i, e) in f.block_table().iter().flatten().enumerate() {
-                let (offset, len, crc) = match moved.get(k).and_then(|m| m.get(i)) {
+                let Placed { offset, len, crc } = match moved.get(k).and_then(|m| m.get(i)) {
                     Some(&m) => m,
-                    None => (e.offset - boff + block_at[k], e.len, e.crc),
+                    None => Placed {
+                        offset: e.offset - boff + block_at[k],
+                        len: e.len,
+                        crc: e.crc,
+                    },
                 };
                 let entry = BlockEntry {
                     offset,
@@ -334,6 +292,49 @@ pub(crate) fn merge(
     result
 }
 
+/// Every input's dictionaries, in input order, each once (parts of one day share its
+/// dictionary), and per input the map from its dictionary numbers to the merged list's (0 is
+/// none).
+/// The dictionaries of a merged file, and each input's map to them.
+struct MergedDicts {
+    dicts: Vec<Vec<u8>>,
+    /// Per input: its dictionary number `n` is the merged file's `renumber[k][n]`.
+    renumber: Vec<Vec<u16>>,
+}
+
+fn merged_dicts(inputs: &[Arc<SealedFile>], tmp: &Path) -> Result<MergedDicts> {
+    let mut dicts: Vec<Vec<u8>> = Vec::new();
+    let mut renumber: Vec<Vec<u16>> = Vec::with_capacity(inputs.len());
+    for f in inputs {
+        let n = f.dict_layout().map_or(0, |l| l.dicts.len());
+        let mut map = vec![0u16];
+        for i in 0..n {
+            let d = f.dict_bytes(i)?.ok_or_else(|| StoreError::Corrupt {
+                file: f.path().to_owned(),
+                offset: 0,
+                reason: format!("dictionary {} fails its checksum; not merged", i + 1),
+            })?;
+            let at = match dicts.iter().position(|x| *x == d) {
+                Some(k) => k,
+                None => {
+                    dicts.push(d);
+                    dicts.len() - 1
+                }
+            };
+            map.push(u16::try_from(at + 1).unwrap_or(u16::MAX));
+        }
+        renumber.push(map);
+    }
+    if dicts.len() > dict::MAX_DICTS {
+        return Err(StoreError::Corrupt {
+            file: tmp.to_owned(),
+            offset: 0,
+            reason: "more dictionaries than a file may hold; not merged".to_owned(),
+        });
+    }
+    Ok(MergedDicts { dicts, renumber })
+}
+
 /// Compresses blocks again for [`Frames::Recompress`]: one zstd context per dictionary of the
 /// merged file, made when a block first needs it, and the buffers a block is read into.
 struct Recompressor<'d> {
@@ -356,6 +357,42 @@ impl<'d> Recompressor<'d> {
             raw: Vec::new(),
             out: Vec::new(),
         }
+    }
+
+    /// Writes every block of `f` compressed again to `out`, `renumber` mapping its dictionary
+    /// numbers to the merged file's; where each block went, or `None` if `stop` was raised.
+    fn write_file(
+        &mut self,
+        f: &SealedFile,
+        renumber: &[u16],
+        out: &mut Out,
+        stop: &AtomicBool,
+    ) -> Result<Option<Vec<Placed>>> {
+        let mut moved = Vec::with_capacity(f.block_count());
+        for (i, e) in f.block_table().iter().enumerate() {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            let dict = e.map_or(0, |e| {
+                renumber
+                    .get(usize::from(e.dict))
+                    .copied()
+                    .unwrap_or(u16::MAX)
+            });
+            let at = out.len;
+            // A frame carried over keeps its CRC: a damaged one stays damaged.
+            let (frame, crc) = match self.frame(f, i, dict, &out.path)? {
+                Frame::Again(b) => (b, crc32fast::hash(b)),
+                Frame::AsItWas(b) => (b, e.map_or(0, |e| e.crc)),
+            };
+            out.write(frame)?;
+            moved.push(Placed {
+                offset: at,
+                len: u32::try_from(frame.len()).unwrap_or(u32::MAX),
+                crc,
+            });
+        }
+        Ok(Some(moved))
     }
 
     /// The frame to write for block `i` of `f`, whose dictionary is number `dict` of the
@@ -389,6 +426,14 @@ impl<'d> Recompressor<'d> {
             Frame::AsItWas(&self.frame)
         })
     }
+}
+
+/// Where a block's frame went in the merged file.
+#[derive(Debug, Clone, Copy)]
+struct Placed {
+    offset: u64,
+    len: u32,
+    crc: u32,
 }
 
 /// A block's frame as a recompressing merge writes it.

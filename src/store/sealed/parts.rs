@@ -1,8 +1,9 @@
 //! A day's sealed files read as one: [`SealedDay`].
 //!
 //! During the day, closed segments become parts (`YYYY-MM-DD.N-M.part`), parts are merged,
-//! and once the day is over they become one `YYYY-MM-DD.sealed`. A merge copies blocks and
-//! filters byte for byte, in part order, so the blocks of a day are the same blocks in the same
+//! and once the day is over they become one `YYYY-MM-DD.sealed`. A merge copies blocks (their
+//! raw bytes; the day-end merge compresses their frames again) and filters, in part order, so
+//! the blocks of a day are the same blocks in the same
 //! order whatever files hold them: readers number them across the files (block `i` of the day
 //! is block `i - base` of the file whose range holds it), and an execution's records, one per
 //! part it was in, come out in block order, which is append order. A follower or a cursor that
