@@ -169,6 +169,44 @@ pub fn sealed_file(data: &[u8]) {
         let _ = store.search_count(&search);
     }
     let _ = std::fs::remove_dir_all(&dir);
+    recompressed_reads_the_same(data);
+}
+
+/// If `data` is a sealed file a day-end merge takes, its blocks compressed again
+/// (`format::recompress_sealed`) read back exactly as it did: the same executions, and each
+/// one's entries (or its error) the same. Whether it was taken.
+pub fn recompressed_reads_the_same(data: &[u8]) -> bool {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "logstore-fuzz-recompress-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let (one, two) = (dir.join("one/segments"), dir.join("two/segments"));
+    std::fs::create_dir_all(&one).expect("temp dir");
+    std::fs::create_dir_all(&two).expect("temp dir");
+    let input = one.join("2026-01-01.sealed");
+    std::fs::write(&input, data).expect("write");
+    let output = two.join("2026-01-01.sealed");
+    let taken = logstore::format::recompress_sealed(&input, &output, 6).is_ok();
+    if taken {
+        let (Ok(a), Ok(b)) = (
+            logstore::LogStore::open_read_only(dir.join("one")),
+            logstore::LogStore::open_read_only(dir.join("two")),
+        ) else {
+            panic!("a file that merged does not open, or its merge does not");
+        };
+        let list = a.list().ok();
+        assert_eq!(list, b.list().ok(), "the executions listed");
+        for s in list.unwrap_or_default() {
+            let f = logstore::Filter::default();
+            let (x, y) = (a.query(&s.execution_id, &f), b.query(&s.execution_id, &f));
+            assert_eq!(x.ok(), y.ok(), "{}", s.execution_id);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    taken
 }
 
 /// The retention hold reader on `data` (`hold_file` target): never panics; a hold it accepts

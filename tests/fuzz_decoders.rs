@@ -13,8 +13,8 @@ use proptest::prelude::*;
 mod checks;
 
 use checks::{
-    context_log, heads_checkpoint, hold_file, index_entry, ndjson_entry, record_decode,
-    record_decode_v2, resync, sealed_file, seq_file,
+    context_log, heads_checkpoint, hold_file, index_entry, ndjson_entry,
+    recompressed_reads_the_same, record_decode, record_decode_v2, resync, sealed_file, seq_file,
 };
 
 fn valid_frame(message: &str, meta: bool) -> Vec<u8> {
@@ -438,6 +438,10 @@ fn the_seed_with_every_section_has_them() {
     // Trailer byte 64: bit 0 catalog, bit 1 dictionaries, bit 2 common words.
     assert_eq!(data[data.len() - 72 + 64], 0b111);
     sealed_file(data);
+    assert!(
+        recompressed_reads_the_same(data),
+        "a clean file is compressed again"
+    );
 }
 
 proptest! {
