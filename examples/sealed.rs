@@ -214,6 +214,7 @@ fn config(clock: &ManualClock) -> Config {
         // segments rolled (`examples/today.rs` measures today in parts).
         part_bytes: u64::MAX,
         tail_bytes: logstore::DEFAULT_TAIL_BYTES,
+        day_level: logstore::DEFAULT_DAY_LEVEL,
     }
 }
 

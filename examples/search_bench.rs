@@ -213,6 +213,7 @@ fn build(a: &Args, lines: &[String], dir: &Path) -> Result<(), Error> {
         clock: Arc::new(clock.clone()),
         part_bytes: a.part_bytes,
         tail_bytes: logstore::DEFAULT_TAIL_BYTES,
+        day_level: logstore::DEFAULT_DAY_LEVEL,
     };
     let store = LogStore::open_with(dir.join("store"), config)?;
     let mut ndjson =

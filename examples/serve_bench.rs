@@ -208,6 +208,7 @@ fn pages(dir: &Path, args: &Args) -> Result<(), Error> {
             clock: Arc::new(clock.clone()),
             part_bytes: logstore::DEFAULT_PART_BYTES,
             tail_bytes: logstore::DEFAULT_TAIL_BYTES,
+            day_level: logstore::DEFAULT_DAY_LEVEL,
         },
     )?;
     let mut w = workload::Workload::new(e);

@@ -143,7 +143,7 @@ pub use store::sealed::seal::{SealOutcome, SealStep};
 pub use store::summary::{ListFilter, ListPage};
 pub use store::verify::{Problem, VerifyReport};
 pub use store::waiters::Wake;
-pub use store::{Config, LogStore, DEFAULT_PART_BYTES, DEFAULT_TAIL_BYTES};
+pub use store::{Config, LogStore, DEFAULT_DAY_LEVEL, DEFAULT_PART_BYTES, DEFAULT_TAIL_BYTES};
 pub use trace::LogstoreLayer;
 
 /// Low-level access to the on-disk format, for fuzzing, tests and tools that read segments.

@@ -436,6 +436,7 @@ fn gc_deletes_days_older_than_keep_days() {
             clock: Arc::new(ManualClock::new(then)),
             part_bytes: logstore::DEFAULT_PART_BYTES,
             tail_bytes: logstore::DEFAULT_TAIL_BYTES,
+            day_level: logstore::DEFAULT_DAY_LEVEL,
         };
         let store = LogStore::open_with(dir.path(), config).unwrap();
         store.append(&entry(exec, then, "x")).unwrap();

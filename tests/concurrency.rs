@@ -57,6 +57,7 @@ fn scenario(iteration: u64) {
         // Small segments: followers must survive segments turning into parts and merging.
         part_bytes: 4096,
         tail_bytes: logstore::DEFAULT_TAIL_BYTES,
+        day_level: logstore::DEFAULT_DAY_LEVEL,
     };
     let store = Arc::new(LogStore::open_with(dir.path(), config).unwrap());
     let reader_store = Arc::new(LogStore::open_read_only(dir.path()).unwrap());

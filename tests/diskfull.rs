@@ -83,6 +83,7 @@ fn full_disk_errors_then_resumes() {
         clock: Arc::new(clock.clone()),
         part_bytes: logstore::DEFAULT_PART_BYTES,
         tail_bytes: logstore::DEFAULT_TAIL_BYTES,
+        day_level: logstore::DEFAULT_DAY_LEVEL,
     };
     let store = LogStore::open_with(&store_dir, config.clone()).unwrap();
 

@@ -363,6 +363,7 @@ proptest! {
             // search must still see exactly the model.
             part_bytes: 2048,
             tail_bytes: logstore::DEFAULT_TAIL_BYTES,
+            day_level: logstore::DEFAULT_DAY_LEVEL,
         };
         let store = LogStore::open_with(dir.path(), config).unwrap();
         for op in &ops {

@@ -100,6 +100,7 @@ fn config(clock: &ManualClock, batch: usize) -> Config {
             logstore::DEFAULT_PART_BYTES
         },
         tail_bytes: logstore::DEFAULT_TAIL_BYTES,
+        day_level: logstore::DEFAULT_DAY_LEVEL,
     }
 }
 

@@ -26,6 +26,7 @@ fn config(clock: &ManualClock, batch: usize) -> Config {
         clock: Arc::new(clock.clone()),
         part_bytes: logstore::DEFAULT_PART_BYTES,
         tail_bytes: logstore::DEFAULT_TAIL_BYTES,
+        day_level: logstore::DEFAULT_DAY_LEVEL,
     }
 }
 

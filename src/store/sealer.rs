@@ -23,7 +23,7 @@ use crate::store::index::sync_dir;
 use crate::store::names::{self, part_file, part_tmp_file};
 use crate::store::sealed::layout::{sealed_path, sealed_tmp_path};
 use crate::store::sealed::merge;
-use crate::store::sealed::seal::{self, SealInput, SealOptions, SealOutcome, SealStep, DAY_LEVEL};
+use crate::store::sealed::seal::{self, SealInput, SealOptions, SealOutcome, SealStep};
 use crate::store::sealed::SealedFile;
 use crate::store::segment::SEGMENT_HEADER_LEN;
 use crate::store::writer::Inner;
@@ -285,8 +285,7 @@ fn seal_whole(inner: &Inner, day: Day, seq: u32) -> Result<Option<SealOutcome>> 
         .map_err(StoreError::io("fsync segment", &seg))?;
     let tmp = sealed_tmp_path(dir, day);
     let input = SealInput::segment(dir, day, seq, tmp.clone());
-    let Some(done) =
-        seal::write_sealed_from(&input, day, SealOptions::finished_day(), &inner.sealer.stop)?
+    let Some(done) = seal::write_sealed_from(&input, day, day_options(inner), &inner.sealer.stop)?
     else {
         return Ok(None);
     };
@@ -304,7 +303,7 @@ fn seal_whole(inner: &Inner, day: Day, seq: u32) -> Result<Option<SealOutcome>> 
 }
 
 /// Merges every part of a finished day into its `.sealed` file, its blocks compressed again
-/// at [`DAY_LEVEL`].
+/// at the day's level ([`day_frames`]).
 fn seal_parts(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> {
     let dir = &inner.segments_dir;
     let day = files.day;
@@ -316,15 +315,9 @@ fn seal_parts(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> {
         tracing::error!(%day, "a part of the day is damaged or of an older format: the day stays in parts (run `logstore verify`)");
         return Ok(None);
     }
-    // Even one part is rewritten: the day is kept at DAY_LEVEL for its retention.
+    // Even one part is rewritten: the day is kept at its level for its retention.
     let tmp = sealed_tmp_path(dir, day);
-    let Some(m) = merge::merge(
-        &inputs,
-        &tmp,
-        merge::Frames::Recompress(DAY_LEVEL),
-        &inner.sealer.stop,
-    )?
-    else {
+    let Some(m) = merge::merge(&inputs, &tmp, day_frames(inner), &inner.sealer.stop)? else {
         return Ok(None);
     };
     let _gate = inner.sealer.gate.lock();
@@ -339,6 +332,31 @@ fn seal_parts(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> {
     }
     sync_dir(dir)?;
     Ok(Some(outcome))
+}
+
+/// How a finished day's sealed file is compressed: at [`Config::day_level`](crate::Config),
+/// clamped to what zstd takes (never below the parts' level).
+fn day_level(inner: &Inner) -> i32 {
+    inner
+        .config
+        .day_level
+        .clamp(seal::ZSTD_LEVEL, zstd::zstd_safe::max_c_level())
+}
+
+/// The options a day of one segment is sealed with.
+fn day_options(inner: &Inner) -> SealOptions {
+    SealOptions {
+        level: day_level(inner),
+        ..SealOptions::default()
+    }
+}
+
+/// How the day-end merge writes its parts' blocks: compressed again above the parts' level.
+fn day_frames(inner: &Inner) -> merge::Frames {
+    match day_level(inner) {
+        l if l > seal::ZSTD_LEVEL => merge::Frames::Recompress(l),
+        _ => merge::Frames::Copy,
+    }
 }
 
 /// Merges the window of adjacent parts with the fewest bytes (so big parts are rewritten

@@ -54,6 +54,7 @@ pub fn manual(clock: &ManualClock) -> Config {
         clock: Arc::new(clock.clone()),
         part_bytes: logstore::DEFAULT_PART_BYTES,
         tail_bytes: logstore::DEFAULT_TAIL_BYTES,
+        day_level: logstore::DEFAULT_DAY_LEVEL,
     }
 }
 
@@ -67,6 +68,7 @@ pub fn manual_with(clock: &ManualClock, batch: usize, delay_ms: u64) -> Config {
         clock: Arc::new(clock.clone()),
         part_bytes: logstore::DEFAULT_PART_BYTES,
         tail_bytes: logstore::DEFAULT_TAIL_BYTES,
+        day_level: logstore::DEFAULT_DAY_LEVEL,
     }
 }
 
