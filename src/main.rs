@@ -24,6 +24,11 @@ struct Args {
     #[arg(long, global = true, env = "LOGSTORE_PART_MB", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     part_mb: Option<u64>,
 
+    /// zstd level a writer keeps a finished day at: its parts' blocks are compressed again at
+    /// it when the day ends (3, the parts' level, copies them as they are) [default: 6]
+    #[arg(long, global = true, env = "LOGSTORE_DAY_LEVEL", value_name = "N", value_parser = clap::value_parser!(i32).range(1..=22))]
+    day_level: Option<i32>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -97,6 +102,9 @@ fn main() -> ExitCode {
     };
     if let Some(mb) = args.part_mb {
         let _ = cli::PART_BYTES.set(mb << 20);
+    }
+    if let Some(level) = args.day_level {
+        let _ = cli::DAY_LEVEL.set(level);
     }
     let dir = args.dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
     let dir = dir.as_path();

@@ -600,3 +600,40 @@ fn a_finished_day_is_compressed_again_at_its_level_and_answers_the_same() {
     };
     assert_eq!(raw(&rows3), raw(&rows6));
 }
+
+/// `--day-level` reaches the writer: the same past day, written in parts, sealed by `logstore
+/// seal` at 3 and at the default, takes fewer bytes at the default and dumps the same.
+#[test]
+fn the_cli_keeps_a_finished_day_at_day_level() {
+    let sealed = |args: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(NOON);
+        let store = LogStore::open_with(dir.path(), tiny(&clock, 16 << 10)).unwrap();
+        write(&store, 4, 4000, NOON);
+        drop(store);
+        // The CLI's writer runs on the real clock, for which that day is long over.
+        let seal: Vec<&str> = args.iter().copied().chain(["seal"]).collect();
+        let out = logstore_output(dir.path(), &seal);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = logstore_output(dir.path(), &["stats", "--json"]);
+        let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let day = stats["days"][0].clone();
+        assert_eq!(day["state"], "sealed", "{stats}");
+        (
+            day["disk_bytes"].as_u64().unwrap(),
+            dump_json(dir.path(), "x3"),
+        )
+    };
+    let (at3, dump3) = sealed(&["--day-level", "3"]);
+    let (at6, dump6) = sealed(&[]);
+    assert!(at6 < at3, "default: {at6} bytes, --day-level 3: {at3}");
+    assert_eq!(dump3, dump6);
+    assert_eq!(dump6.len(), 1000);
+    let out = logstore_output(Path::new("."), &["--day-level", "23", "stats"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--day-level"));
+}

@@ -55,12 +55,15 @@ pub fn open_for_reading(dir: &Path) -> Result<LogStore, StoreError> {
 
 /// Opens the store for a writing command. A held lock comes back as
 /// [`StoreError::Locked`], whose message names the holder's pid, after waiting up to
-/// [`LOCK_WAIT`] for it: a writer that has just closed can hold its lock a moment longer, when
-/// a process it was forking at that instant shares the lock file until it executes.
+/// [`LOCK_WAIT`] for it: a writer killed a moment ago (so it never unlocked) leaves its lock
+/// with any child it was forking at that instant, until that child executes.
 pub fn open_for_writing(dir: &Path) -> Result<LogStore, StoreError> {
     let mut config = logstore::Config::default();
     if let Some(&bytes) = PART_BYTES.get() {
         config.part_bytes = bytes;
+    }
+    if let Some(&level) = DAY_LEVEL.get() {
+        config.day_level = level;
     }
     let started = std::time::Instant::now();
     loop {
@@ -78,6 +81,9 @@ pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The global `--part-mb`, in bytes, set once by `main` before any command runs.
 pub static PART_BYTES: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// The global `--day-level`, set once by `main` before any command runs.
+pub static DAY_LEVEL: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
 
 /// Whether `err` (or what caused it) is stdout closed by its reader: not a failure of ours,
 /// the reader has all it wanted.
