@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release --example search_bench -- [--entries N] [--days D] [--live L]
 //!     [--executions E] [--runs R] [--fts-entries F] [--corpus FILE]... [--dir DIR] [--keep]
-//!     [--no-clickhouse] [--part-bytes B]
+//!     [--no-clickhouse] [--part-bytes B] [--day-level L]
 //! ```
 //!
 //! **Text.** Real lines written by programs on this machine: `/var/log/dpkg.log`,
@@ -14,7 +14,9 @@
 //!
 //! **Store.** N entries (default 10,000,000): D sealed days (default 4, format v2) and a live
 //! day of L entries (default 100,000: "today so far"), E executions per day (default 1,000)
-//! interleaved round-robin. Level: ERROR for lines with "error", WARN with "warn", else INFO.
+//! interleaved round-robin, written through a store that seals them as it would (parts of
+//! `--part-bytes`, default 64 MiB, merged when the day ends and kept at zstd level
+//! `--day-level`, default 6). Level: ERROR for lines with "error", WARN with "warn", else INFO.
 //! The rare word is a token found nowhere in the corpus, put into 7 entries on different days.
 //! The common word is the corpus word that the most lines hold among those held by 10-40 %
 //! of them. The regex is `--regex` (default below).
@@ -71,6 +73,7 @@ struct Args {
     regex: String,
     clickhouse: bool,
     part_bytes: u64,
+    day_level: i32,
 }
 
 fn parse_args() -> Result<Args, Error> {
@@ -87,6 +90,7 @@ fn parse_args() -> Result<Args, Error> {
         regex: DEFAULT_REGEX.to_owned(),
         clickhouse: true,
         part_bytes: logstore::DEFAULT_PART_BYTES,
+        day_level: logstore::DEFAULT_DAY_LEVEL,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -104,6 +108,7 @@ fn parse_args() -> Result<Args, Error> {
             "--keep" => a.keep = true,
             "--no-clickhouse" => a.clickhouse = false,
             "--part-bytes" => a.part_bytes = value()?.parse()?,
+            "--day-level" => a.day_level = value()?.parse()?,
             "-h" | "--help" => {
                 println!("see the doc comment of examples/search_bench.rs");
                 std::process::exit(0);
@@ -213,7 +218,7 @@ fn build(a: &Args, lines: &[String], dir: &Path) -> Result<(), Error> {
         clock: Arc::new(clock.clone()),
         part_bytes: a.part_bytes,
         tail_bytes: logstore::DEFAULT_TAIL_BYTES,
-        day_level: logstore::DEFAULT_DAY_LEVEL,
+        day_level: a.day_level,
     };
     let store = LogStore::open_with(dir.join("store"), config)?;
     let mut ndjson =

@@ -219,7 +219,7 @@ pub struct SealOptions {
 }
 
 impl SealOptions {
-    /// The options of a finished day's sealed file: the defaults at [`DAY_LEVEL`] (what the
+    /// The options of a finished day's sealed file: the defaults at [`crate::DEFAULT_DAY_LEVEL`] (what the
     /// store seals a day whole with; a day of parts gets the same level when they are merged).
     pub fn finished_day() -> SealOptions {
         SealOptions {
