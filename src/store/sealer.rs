@@ -315,7 +315,8 @@ fn seal_parts(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> {
         tracing::error!(%day, "a part of the day is damaged or of an older format: the day stays in parts (run `logstore verify`)");
         return Ok(None);
     }
-    // Even one part is rewritten: the day is kept at its level for its retention.
+    // Even one part goes through the merge: compressed again at the day's level, or copied at
+    // the parts' (one path to test; a day of one part is at most a part's size).
     let tmp = sealed_tmp_path(dir, day);
     let Some(m) = merge::merge(&inputs, &tmp, day_frames(inner), &inner.sealer.stop)? else {
         return Ok(None);
