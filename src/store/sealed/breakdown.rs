@@ -10,9 +10,10 @@ use std::path::Path;
 
 use super::catalog;
 use super::columns::Columns;
+use super::frames::compressor;
 use super::layout::{BLOCK_ENTRY_LEN, EXEC_RECORD_LEN, HEAD_LEN, TRAILER_LEN};
 use super::reader::SealedFile;
-use super::seal::{block_compressor, ZSTD_LEVEL};
+use super::seal::ZSTD_LEVEL;
 use crate::error::{Result, StoreError};
 
 /// One row of a breakdown.
@@ -40,8 +41,7 @@ pub fn breakdown(path: &Path) -> Result<Vec<Section>> {
     let mut blocks_stored = 0u64;
     let mut filters = 0u64;
     let with_seq = file.version() >= 4;
-    let mut zstd =
-        block_compressor(ZSTD_LEVEL, None).map_err(StoreError::io("start zstd", path))?;
+    let mut zstd = compressor(ZSTD_LEVEL, None).map_err(StoreError::io("start zstd", path))?;
     for e in file.block_table().iter().flatten() {
         let mut data = vec![0u8; e.len as usize];
         file.read_exact_at(&mut data, e.offset)?;

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use super::catalog::CatalogBuilder;
 use super::common::{self, CommonWords};
 use super::dict;
+use super::frames::FrameWriter;
 use super::layout::{
     BlockEntry, ExecRecord, Trailer, DATA_START, HEAD_LEN, SEALED_MAGIC, SEALED_VERSION,
 };
@@ -292,9 +293,6 @@ pub(crate) fn merge(
     result
 }
 
-/// Every input's dictionaries, in input order, each once (parts of one day share its
-/// dictionary), and per input the map from its dictionary numbers to the merged list's (0 is
-/// none).
 /// The dictionaries of a merged file, and each input's map to them.
 struct MergedDicts {
     dicts: Vec<Vec<u8>>,
@@ -302,6 +300,9 @@ struct MergedDicts {
     renumber: Vec<Vec<u16>>,
 }
 
+/// Every input's dictionaries, in input order, each once (parts of one day share its
+/// dictionary), and per input the map from its dictionary numbers to the merged list's (0 is
+/// none).
 fn merged_dicts(inputs: &[Arc<SealedFile>], tmp: &Path) -> Result<MergedDicts> {
     let mut dicts: Vec<Vec<u8>> = Vec::new();
     let mut renumber: Vec<Vec<u16>> = Vec::with_capacity(inputs.len());
@@ -335,13 +336,12 @@ fn merged_dicts(inputs: &[Arc<SealedFile>], tmp: &Path) -> Result<MergedDicts> {
     Ok(MergedDicts { dicts, renumber })
 }
 
-/// Compresses blocks again for [`Frames::Recompress`]: one zstd context per dictionary of the
-/// merged file, made when a block first needs it, and the buffers a block is read into.
+/// Compresses blocks again for [`Frames::Recompress`], through the sealer's [`FrameWriter`],
+/// with the buffers a block is read into.
 struct Recompressor<'d> {
-    level: i32,
+    frames: FrameWriter,
+    /// The merged file's dictionaries.
     dicts: &'d [Vec<u8>],
-    /// By merged dictionary number (0: none).
-    contexts: Vec<Option<zstd::bulk::Compressor<'static>>>,
     frame: Vec<u8>,
     raw: Vec<u8>,
     out: Vec<u8>,
@@ -350,9 +350,8 @@ struct Recompressor<'d> {
 impl<'d> Recompressor<'d> {
     fn new(level: i32, dicts: &'d [Vec<u8>]) -> Recompressor<'d> {
         Recompressor {
-            level,
+            frames: FrameWriter::new(level),
             dicts,
-            contexts: (0..=dicts.len()).map(|_| None).collect(),
             frame: Vec::new(),
             raw: Vec::new(),
             out: Vec::new(),
@@ -401,24 +400,8 @@ impl<'d> Recompressor<'d> {
         if !f.frame_and_raw(i, &mut self.frame, &mut self.raw)? {
             return Ok(Frame::AsItWas(&self.frame));
         }
-        let n = usize::from(dict);
-        let Some(slot) = self.contexts.get_mut(n) else {
-            return Ok(Frame::AsItWas(&self.frame));
-        };
-        if slot.is_none() {
-            let d = n.checked_sub(1).and_then(|d| self.dicts.get(d));
-            *slot = Some(
-                super::seal::block_compressor(self.level, d.map(Vec::as_slice))
-                    .map_err(StoreError::io("start zstd", tmp))?,
-            );
-        }
-        let Some(ctx) = slot.as_mut() else {
-            return Ok(Frame::AsItWas(&self.frame));
-        };
-        self.out.clear();
-        self.out
-            .reserve(zstd::zstd_safe::compress_bound(self.raw.len()));
-        ctx.compress_to_buffer(&self.raw, &mut self.out)
+        self.frames
+            .compress(&self.raw, dict, self.dicts, &mut self.out)
             .map_err(StoreError::io("compress block", tmp))?;
         Ok(if self.out.len() < self.frame.len() {
             Frame::Again(&self.out)

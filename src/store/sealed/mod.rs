@@ -9,6 +9,7 @@
 //! - `codec`: varints, zigzag, strings, a bounds-checked cursor.
 //! - `filter`: the words of a message ([`filter::words`]) and the per-block token filter.
 //! - `block`: the column layout of one block; `columns`: parsing it, column by column.
+//! - `frames`: the one way a block's frame is compressed (sealing and the day-end merge).
 //! - `layout`: the fixed-size parts of the file (header, trailer, block table, execution table).
 //! - `dict`: the zstd dictionary trained for a file's blocks (version 6).
 //! - `common`: the words most blocks of a file hold, listed once instead of in every block
@@ -18,7 +19,8 @@
 //! - `seal`: the rewrite into one file and its crash-safe commit.
 //! - `partition`: the spill partition sort that groups a day by execution in bounded memory.
 //! - `reader`: [`SealedFile`], one open file; `parts`: [`SealedDay`], a day's files read as one.
-//! - `merge`: parts merged by copying their blocks (no decompression, no re-tokenizing).
+//! - `merge`: parts merged by copying their blocks (no re-tokenizing; the day-end merge
+//!   compresses their frames again).
 //! - `breakdown`: where a file's bytes go, column by column (for the benchmarks).
 //!
 //! The byte layout is in `docs/FORMAT.md` ("Version 2: sealed days").
@@ -31,6 +33,7 @@ pub(crate) mod columns;
 pub(crate) mod common;
 pub(crate) mod dict;
 pub(crate) mod filter;
+mod frames;
 pub(crate) mod layout;
 pub(crate) mod merge;
 mod partition;

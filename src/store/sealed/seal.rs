@@ -28,6 +28,7 @@ use super::block::{BlockBuilder, BlockStats, BlockWords, WordHashing};
 use super::catalog::CatalogBuilder;
 use super::common;
 use super::dict;
+use super::frames::{self, FrameWriter};
 use super::layout::{
     sealed_tmp_path, state_byte, BlockEntry, ExecRecord, Trailer, HEAD_LEN, SEALED_MAGIC,
     SEALED_VERSION,
@@ -190,18 +191,6 @@ impl SealInput {
     }
 }
 
-/// The one way a block's frame is compressed: at `level`, with the file's dictionary if it has
-/// one (sealing, and the per-column estimate of `breakdown`).
-pub(super) fn block_compressor(
-    level: i32,
-    dict: Option<&[u8]>,
-) -> std::io::Result<zstd::bulk::Compressor<'static>> {
-    match dict {
-        Some(d) => zstd::bulk::Compressor::with_dictionary(level, d),
-        None => zstd::bulk::Compressor::new(level),
-    }
-}
-
 /// Options of a seal (tests and benchmarks vary them; the store seals parts with the defaults
 /// and a day sealed whole with [`SealOptions::finished_day`]).
 #[derive(Debug, Clone, Copy)]
@@ -358,7 +347,9 @@ pub(super) struct Sealer {
     builder: BlockBuilder,
     raw: Vec<u8>,
     filter_bytes: Vec<u8>,
-    zstd: zstd::bulk::Compressor<'static>,
+    frames: FrameWriter,
+    /// The frame being written.
+    frame: Vec<u8>,
     exec: Option<Exec>,
     entries: u64,
     exec_count: u32,
@@ -485,7 +476,9 @@ impl Sealer {
         let sets: Vec<&[u64]> = pending.iter().map(|p| p.2.words.as_slice()).collect();
         let common: HashSet<u64, WordHashing> = common::choose(&sets).into_iter().collect();
         let io = |what: &'static str| StoreError::io(what, &self.out.path);
-        let compress_all = |c: &mut zstd::bulk::Compressor<'_>| -> std::io::Result<Vec<Vec<u8>>> {
+        let level = self.opts.level;
+        let compress_all = |dict: Option<&[u8]>| -> std::io::Result<Vec<Vec<u8>>> {
+            let mut c = frames::compressor(level, dict)?;
             pending.iter().map(|p| c.compress(&p.0)).collect()
         };
         let mut frames = None;
@@ -495,13 +488,13 @@ impl Sealer {
                 let total = |f: &[Vec<u8>]| f.iter().map(Vec::len).sum::<usize>();
                 // Only the plain frames' total is kept (memory): if no dictionary pays, the
                 // blocks are compressed again as they are written.
-                let plain = total(&compress_all(&mut self.zstd).map_err(io("compress block"))?);
+                let plain = total(&compress_all(None).map_err(io("compress block"))?);
                 // A dictionary must pay back a quarter of its bytes on the sample alone: the
                 // files that get one (a default part holds ~40 MiB of blocks) are several
                 // samples long. The whole one is tried, then its last quarter (the pieces
                 // nearest every frame), in case text that repeats less pays for less.
                 // One context at a time (each holds its dictionary and tables, megabytes):
-                // the winner's is built again once it is known.
+                // the winner's is built again when the next block is written.
                 let mut best_cost = plain;
                 let mut best = None;
                 let quarter = d.len() - d.len() / 4;
@@ -509,11 +502,7 @@ impl Sealer {
                     if cand.len() < dict::MIN_DICT_BYTES {
                         continue;
                     }
-                    let frames = compress_all(
-                        &mut block_compressor(self.opts.level, Some(cand))
-                            .map_err(io("start zstd"))?,
-                    )
-                    .map_err(io("compress block"))?;
+                    let frames = compress_all(Some(cand)).map_err(io("compress block"))?;
                     let cost = total(&frames) + cand.len() / 4;
                     if cost < best_cost {
                         best_cost = cost;
@@ -521,8 +510,6 @@ impl Sealer {
                     }
                 }
                 if let Some((d, with)) = best {
-                    self.zstd =
-                        block_compressor(self.opts.level, Some(d)).map_err(io("start zstd"))?;
                     self.dict = Some(d.to_vec());
                     frames = Some(with);
                 }
@@ -547,11 +534,18 @@ impl Sealer {
     }
 
     fn write_block(&mut self, raw: &[u8], stats: BlockStats, filter_bytes: &[u8]) -> Result<()> {
-        let compressed = self
-            .zstd
-            .compress(raw)
+        let mut frame = std::mem::take(&mut self.frame);
+        self.frames
+            .compress(
+                raw,
+                u16::from(self.dict.is_some()),
+                self.dict.as_slice(),
+                &mut frame,
+            )
             .map_err(StoreError::io("compress block", &self.out.path))?;
-        self.write_frame(&compressed, raw.len(), stats, filter_bytes)
+        let r = self.write_frame(&frame, raw.len(), stats, filter_bytes);
+        self.frame = frame;
+        r
     }
 
     /// Writes a block's frame `compressed` (of `raw_len` bytes) and its filter.
@@ -719,7 +713,8 @@ fn write_tmp(
         builder: BlockBuilder::default(),
         raw: Vec::new(),
         filter_bytes: Vec::new(),
-        zstd: block_compressor(opts.level, preset).map_err(StoreError::io("start zstd", &tmp))?,
+        frames: FrameWriter::new(opts.level),
+        frame: Vec::new(),
         exec: None,
         entries: 0,
         exec_count: 0,
