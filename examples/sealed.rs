@@ -40,6 +40,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use logstore::StoreSearch;
 use logstore::format::{recompress_sealed, seal_closed_day, IndexEntry, SealOptions, SortedIndex};
 
 #[path = "../tests/ship_support/clickhouse_server.rs"]

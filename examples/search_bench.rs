@@ -44,6 +44,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use logstore::StoreSearch;
 use logstore::{
     CommitPolicy, Config, Durability, ExecutionId, Level, LogEntry, LogStore, ManualClock, TaskId,
 };

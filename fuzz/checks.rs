@@ -2,6 +2,7 @@
 //! the fuzzer's input, and `tests/fuzz_decoders.rs` calls the same on proptest inputs (stable
 //! toolchains, CI). Each must never panic on any input; what it accepts must round-trip.
 
+use logstore::StoreSearch;
 use logstore::format::{decode, encode, IndexEntry, ENTRY_LEN};
 use logstore::LogEntry;
 

@@ -1,7 +1,7 @@
 //! Level tokens at the start of plain lines, with the real output of real programs: a Node.js
 //! script (`console.error`, `console.warn`, an uncaught `Error`), Python's `logging` module and a
 //! Rust program logging through `env_logger` (this test binary, re-run as the plugin).
-//! The grammar itself is unit-tested in `src/capture/level_token.rs`.
+//! The grammar itself is unit-tested in `crates/capture/src/level_token.rs`.
 
 mod common;
 

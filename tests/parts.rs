@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::*;
+use logstore::StoreSearch;
 use logstore::{Config, Durability, Filter, LogEntry, LogStore, ManualClock};
 
 /// A config with tiny segments on a manual clock.

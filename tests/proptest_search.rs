@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::NOON;
+use logstore::StoreSearch;
 use logstore::{
     Clock, CommitPolicy, Config, Durability, ExecutionId, Level, LogEntry, LogStore, ManualClock,
     Search, TaskId,
@@ -157,7 +158,7 @@ fn arb_search() -> impl Strategy<Value = Search> {
         )
 }
 
-/// The matching rules, written again independently of `src/search`.
+/// The matching rules, written again independently of `crates/search`.
 fn naive_matches(s: &Search, e: &LogEntry) -> bool {
     let words = |t: &str| -> Vec<String> {
         t.split(|c: char| !(c.is_alphanumeric() || c == '_'))

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use common::*;
+use logstore::StoreSearch;
 use logstore::format::SealOptions;
 use logstore::{
     Config, Day, Durability, ExecutionId, Level, LogEntry, LogStore, ManualClock, TaskId,

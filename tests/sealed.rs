@@ -46,7 +46,7 @@ fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
 
 /// Real-looking text: lines of this crate's own sources, so words repeat as in real logs.
 fn lines() -> Vec<String> {
-    include_str!("../src/store/sealed/seal.rs")
+    include_str!("../crates/store/src/sealed/seal.rs")
         .lines()
         .chain(include_str!("../docs/FORMAT.md").lines())
         .filter(|l| !l.trim().is_empty())

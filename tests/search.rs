@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Stdio;
 
 use common::*;
+use logstore::StoreSearch;
 use logstore::{Durability, Level, LogEntry, LogStore, ManualClock, Place, Search, SearchError};
 
 const DAY: i64 = 86_400_000;

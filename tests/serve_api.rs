@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use logstore::StoreSearch;
 use logstore::serve::{follow, FollowRequest};
 use logstore::{Durability, Filter, Level, LogStore};
 use serde_json::Value;

@@ -65,7 +65,7 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
         // Not a graceful shutdown: followers' streams stay open until their execution ends,
         // which may be never; a signal ends them all.
         tokio::select! {
-            served = std::future::IntoFuture::into_future(axum::serve(listener, app)) => served?,
+            served = logstore::serve::serve_on(listener, app) => served?,
             () = shutdown() => {}
         }
         Ok::<_, Box<dyn std::error::Error>>(())

@@ -1,0 +1,15 @@
+//! The read API that the search and ship crates use: a day's files as a reader sees them,
+//! the runs of a live index, frames and their payloads, a sealed day's blocks and the words
+//! of its token filters. Nothing here exposes a byte offset of the layout: readers walk
+//! runs, frames and blocks through these types.
+
+pub use crate::journal::index::{scan_live_while, IndexEntry};
+pub use crate::journal::record::{self, PayloadRef};
+pub use crate::names::index_file;
+pub use crate::read::days::{DayFiles, SegFiles};
+pub use crate::read::runs::RunIndex;
+pub use crate::sealed::filter::{word_spans, words};
+pub use crate::journal::index::SortedIndex;
+pub use crate::sealed::{BlockMeta, BlockScratch, Columns, ExecRange, SealedDay};
+pub use crate::view::{Access, FileView};
+pub use crate::fs::sync_dir;

@@ -1,0 +1,432 @@
+//! Reading: one execution's entries in append order, with filters; following new entries;
+//! listing executions; per-day statistics.
+//!
+//! A query touches only the execution's runs: per sealed day a binary search in the sorted
+//! index, for the live day a walk of the execution's chain. So its cost depends on the size of
+//! the execution, not of the store. Readers see what the writer has flushed (at most 100
+//! entries / 1 s behind the appends), never a half-written record.
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::error::{Result, StoreError};
+use crate::day::Day;
+use crate::journal::index::{exec_hash, IndexEntry};
+use crate::journal::record::{self, PayloadRef};
+use crate::sealed::layout::BlockEntry;
+use crate::sealed::SealedDay;
+pub use crate::read::summary::{DayStats, ExecutionSummary};
+use crate::read::days::DayFiles;
+use crate::LogStore;
+use crate::{ExecutionId, Level, LogEntry, TaskId};
+
+/// A stored entry and its sequence number (`docs/FORMAT.md`): unique store-wide, increasing
+/// in append order, kept by sealing and merges.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    /// `None` for an entry written before entries had one (segment version 1).
+    pub seq: Option<u64>,
+    /// The entry.
+    pub entry: LogEntry,
+}
+
+/// Which entries of an execution a query returns.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only entries at this level or above.
+    pub min_level: Option<Level>,
+    /// Only entries of this task.
+    pub task_id: Option<TaskId>,
+    /// Only entries whose source starts with this.
+    pub source_prefix: Option<String>,
+    /// Only entries with `timestamp >= since_ms`.
+    pub since_ms: Option<i64>,
+    /// Only entries with `timestamp < until_ms`.
+    pub until_ms: Option<i64>,
+    /// At most this many entries, the first ones.
+    pub limit: Option<usize>,
+    /// Only the last this many entries (applied after the other filters).
+    pub tail: Option<usize>,
+}
+
+impl Filter {
+    fn run_may_match(&self, run: &IndexEntry) -> bool {
+        self.since_ms.is_none_or(|s| run.max_ts >= s)
+            && self.until_ms.is_none_or(|u| run.min_ts < u)
+    }
+
+    fn block_may_match(&self, b: &BlockEntry) -> bool {
+        self.since_ms.is_none_or(|s| b.max_ts >= s)
+            && self.until_ms.is_none_or(|u| b.min_ts < u)
+            && self
+                .min_level
+                .is_none_or(|l| b.level_mask >> l.to_byte() != 0)
+    }
+
+    /// Whether a stored payload passes the filter.
+    pub fn matches(&self, p: &PayloadRef<'_>) -> bool {
+        self.min_level.is_none_or(|l| p.level >= l.to_byte())
+            && self
+                .task_id
+                .as_ref()
+                .is_none_or(|t| p.task_id == Some(t.as_str()))
+            && self
+                .source_prefix
+                .as_ref()
+                .is_none_or(|s| p.source.starts_with(s.as_str()))
+            && self.since_ms.is_none_or(|s| p.timestamp >= s)
+            && self.until_ms.is_none_or(|u| p.timestamp < u)
+    }
+}
+
+/// Where a reader has got to in one day.
+#[derive(Debug, Clone, Copy, Default)]
+struct DayCursor {
+    /// Segment offset after the last run read (v1 days).
+    offset: u64,
+    /// Index entries read (another process's live index).
+    seen: u64,
+    /// Records of the execution visited in this day: what a follower skips once the day is
+    /// sealed under it (the sealed file holds the same records in the same order).
+    records: u64,
+}
+
+/// Where a reader has got to in each day.
+type Cursor = HashMap<Day, DayCursor>;
+
+impl LogStore {
+    /// The entries of `execution_id` that pass `filter`, in append order.
+    ///
+    /// [`StoreError::UnknownExecution`] if nothing at all is stored for the execution (an
+    /// execution whose entries are all filtered out gives an empty list).
+    pub fn query(&self, execution_id: &ExecutionId, filter: &Filter) -> Result<Vec<LogEntry>> {
+        self.refresh_days()?;
+        let mut cursor = Cursor::new();
+        let mut out = VecDeque::new();
+        let mut found = false;
+        let mut ids = Ids::default();
+        self.visit(execution_id, filter, &mut cursor, &mut found, &mut |p| {
+            out.extend(entry_of(p, &mut ids));
+            if let Some(t) = filter.tail {
+                if out.len() > t {
+                    out.pop_front();
+                }
+            }
+            Ok(filter.tail.is_some() || filter.limit.is_none_or(|l| out.len() < l))
+        })?;
+        if !found {
+            return Err(StoreError::UnknownExecution(execution_id.clone()));
+        }
+        Ok(out.into())
+    }
+
+    /// Streams the entries of `execution_id` that pass `filter` to `f`, in append order, without
+    /// holding them all: memory stays flat however large the execution. `f` returns `false` to
+    /// stop. `filter.limit` is honoured; `filter.tail` needs [`query`](LogStore::query).
+    pub fn query_each(
+        &self,
+        execution_id: &ExecutionId,
+        filter: &Filter,
+        mut f: impl FnMut(LogEntry) -> bool,
+    ) -> Result<()> {
+        self.query_each_stored(execution_id, filter, |s| f(s.entry))
+    }
+
+    /// [`query_each`](LogStore::query_each) with each entry's sequence number: what a caller
+    /// that keeps positions (a shipper, a cursor) reads.
+    pub fn query_each_stored(
+        &self,
+        execution_id: &ExecutionId,
+        filter: &Filter,
+        mut f: impl FnMut(Stored) -> bool,
+    ) -> Result<()> {
+        self.refresh_days()?;
+        let mut found = false;
+        let mut sent = 0usize;
+        let mut ids = Ids::default();
+        self.visit(
+            execution_id,
+            filter,
+            &mut Cursor::new(),
+            &mut found,
+            &mut |p| {
+                let Some(entry) = entry_of(p, &mut ids) else {
+                    return Ok(true);
+                };
+                sent += 1;
+                let seq = p.number();
+                Ok(f(Stored { seq, entry }) && filter.limit.is_none_or(|l| sent < l))
+            },
+        )?;
+        if !found {
+            return Err(StoreError::UnknownExecution(execution_id.clone()));
+        }
+        Ok(())
+    }
+
+    /// Counts the entries of `execution_id` that pass `filter` without building them.
+    pub fn count(&self, execution_id: &ExecutionId, filter: &Filter) -> Result<u64> {
+        self.refresh_days()?;
+        let mut n = 0u64;
+        let mut found = false;
+        self.visit(
+            execution_id,
+            filter,
+            &mut Cursor::new(),
+            &mut found,
+            &mut |_| {
+                n += 1;
+                Ok(true)
+            },
+        )?;
+        if !found {
+            return Err(StoreError::UnknownExecution(execution_id.clone()));
+        }
+        Ok(n)
+    }
+
+    /// Follows `execution_id`: each [`Follower::poll`] returns the entries flushed since the
+    /// previous one.
+    pub fn follow(&self, execution_id: &ExecutionId, filter: Filter) -> Follower<'_> {
+        Follower {
+            store: self,
+            execution_id: execution_id.clone(),
+            filter,
+            cursor: Cursor::new(),
+            finished: false,
+        }
+    }
+
+    /// Calls `f` for each matching payload of the execution after the cursor, in append order,
+    /// advancing the cursor; `f` returns `Ok(false)` to stop. Damaged records are skipped (and
+    /// logged): a flipped bit loses that record, not the query.
+    fn visit(
+        &self,
+        execution_id: &ExecutionId,
+        filter: &Filter,
+        cursor: &mut Cursor,
+        found: &mut bool,
+        f: &mut dyn FnMut(&PayloadRef<'_>) -> Result<bool>,
+    ) -> Result<()> {
+        let hash = exec_hash(execution_id.as_str());
+        for day in self.days() {
+            let mut at = cursor.get(&day.day).copied().unwrap_or_default();
+            if let Some(sealed) = day.sealed() {
+                let more = visit_sealed(sealed, execution_id, filter, &mut at, found, f)?;
+                cursor.insert(day.day, at);
+                if !more {
+                    return Ok(());
+                }
+            }
+            let runs = day.runs_after(hash, &mut at.seen, Some(&self.inner.waiters))?;
+            let mut wanted = Vec::with_capacity(runs.len());
+            for run in runs {
+                if run.offset < at.offset {
+                    continue;
+                }
+                at.offset = run.end();
+                // A run outside the time range is skipped unread, unless we still need to see
+                // one record to know the execution exists.
+                if (*found || !wanted.is_empty()) && !filter.run_may_match(&run) {
+                    continue;
+                }
+                wanted.push(run);
+            }
+            let more = day.for_each_run_bytes(&wanted, &mut |run, bytes| {
+                visit_run(
+                    &day,
+                    run,
+                    bytes,
+                    execution_id,
+                    filter,
+                    found,
+                    &mut at.records,
+                    f,
+                )
+            })?;
+            if !more {
+                // Only one-shot queries stop early; their cursor is dropped.
+                return Ok(());
+            }
+            cursor.insert(day.day, at);
+        }
+        Ok(())
+    }
+}
+
+/// Visits the frames of `run` (its `bytes`).
+#[allow(clippy::too_many_arguments)]
+fn visit_run(
+    day: &DayFiles,
+    run: &IndexEntry,
+    bytes: &[u8],
+    execution_id: &ExecutionId,
+    filter: &Filter,
+    found: &mut bool,
+    records: &mut u64,
+    f: &mut dyn FnMut(&PayloadRef<'_>) -> Result<bool>,
+) -> Result<bool> {
+    let mut keep_going = true;
+    let mut result = Ok(());
+    let (kind, at) = day.frames(run);
+    let damage = record::for_each_frame_as(bytes, kind, at, |_, p| {
+        if p.execution_id != execution_id.as_str() {
+            return true; // a hash collision
+        }
+        *found = true;
+        *records += 1;
+        if filter.matches(&p) {
+            match f(&p) {
+                Ok(more) => keep_going = more,
+                Err(e) => {
+                    result = Err(e);
+                    keep_going = false;
+                }
+            }
+        }
+        keep_going
+    });
+    for (at, len, e) in damage {
+        tracing::warn!(file = %day.path().display(), offset = run.offset + at as u64, len, error = %e, "skipped damaged bytes (run `logstore verify`)");
+        crate::observe::damage(1);
+    }
+    result.map(|()| keep_going)
+}
+
+/// Visits the execution's entries in a sealed day: its record in the execution table, then its
+/// blocks in one contiguous read. Entries before `at.records` were seen by this reader before
+/// the day was sealed (a follower) and are skipped. A damaged block loses its own entries
+/// (logged), never the query.
+fn visit_sealed(
+    sealed: &SealedDay,
+    execution_id: &ExecutionId,
+    filter: &Filter,
+    at: &mut DayCursor,
+    found: &mut bool,
+    f: &mut dyn FnMut(&PayloadRef<'_>) -> Result<bool>,
+) -> Result<bool> {
+    let id = execution_id.as_str();
+    let skip = at.records;
+    let mut seen = 0u64;
+    // Blocks are skipped by their time range and levels only when no count is kept for a
+    // cursor (a follower visits unfiltered, so it never skips).
+    let narrowed =
+        filter.min_level.is_some() || filter.since_ms.is_some() || filter.until_ms.is_some();
+    let blocks = sealed.block_table();
+    for rec in sealed.lookup(id)? {
+        *found = true;
+        let mut keep_going = true;
+        let mut result = Ok(());
+        sealed.for_blocks(rec.first_block, rec.last_block, &mut |i, block| {
+            if narrowed
+                && blocks
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .is_some_and(|b| !filter.block_may_match(&b))
+            {
+                return true;
+            }
+            let columns = match block {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipped a damaged block (run `logstore verify`)");
+                    crate::observe::damage(1);
+                    return true;
+                }
+            };
+            for p in columns.rows_of(id).map(|k| columns.payload(k)) {
+                seen += 1;
+                if seen <= skip || !filter.matches(&p) {
+                    continue;
+                }
+                match f(&p) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        keep_going = false;
+                        break;
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        keep_going = false;
+                        break;
+                    }
+                }
+            }
+            keep_going
+        })?;
+        result?;
+        if !keep_going {
+            return Ok(false);
+        }
+    }
+    at.records = at.records.max(seen);
+    Ok(true)
+}
+
+/// The owned entry of a payload; a payload that passed its CRC but not validation (a bug or a
+/// foreign writer) is skipped like a damaged record.
+/// Id slots shared by the entries one reader builds (see [`PayloadRef::to_entry_sharing`]).
+#[derive(Default)]
+struct Ids(Option<ExecutionId>, Option<TaskId>);
+
+fn entry_of(p: &PayloadRef<'_>, ids: &mut Ids) -> Option<LogEntry> {
+    match p.to_entry_sharing(&mut ids.0, &mut ids.1) {
+        Ok(e) => Some(e),
+        Err(e) => {
+            tracing::warn!(error = %e, "skipping an invalid record");
+            None
+        }
+    }
+}
+
+/// A live view of one execution: see [`LogStore::follow`]. It applies the filter's level,
+/// task, source and time conditions; `limit` and `tail` are for one-shot queries and ignored.
+pub struct Follower<'s> {
+    store: &'s LogStore,
+    execution_id: ExecutionId,
+    filter: Filter,
+    cursor: Cursor,
+    finished: bool,
+}
+
+impl Follower<'_> {
+    /// The matching entries flushed since the last poll. An execution with nothing stored yet
+    /// gives an empty list (it may not have started).
+    pub fn poll(&mut self) -> Result<Vec<LogEntry>> {
+        Ok(self.poll_stored()?.into_iter().map(|s| s.entry).collect())
+    }
+
+    /// [`poll`](Follower::poll), with each entry's sequence number.
+    pub fn poll_stored(&mut self) -> Result<Vec<Stored>> {
+        self.store.refresh_days()?;
+        let mut out = Vec::new();
+        let mut found = false;
+        let mut finished = false;
+        let mut ids = Ids::default();
+        let unfiltered = Filter::default();
+        // Visit unfiltered so that the terminal entry is seen even when filtered out.
+        self.store.visit(
+            &self.execution_id,
+            &unfiltered,
+            &mut self.cursor,
+            &mut found,
+            &mut |p| {
+                if crate::journal::recovery::is_terminal(p) {
+                    finished = true;
+                }
+                if self.filter.matches(p) {
+                    let seq = p.number();
+                    out.extend(entry_of(p, &mut ids).map(|entry| Stored { seq, entry }));
+                }
+                Ok(true)
+            },
+        )?;
+        self.finished |= finished;
+        Ok(out)
+    }
+
+    /// Whether the execution's terminal entry has been seen.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+}

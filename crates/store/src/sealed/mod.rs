@@ -1,0 +1,51 @@
+//! Sealed days (format v2): a finished day rewritten into one compressed, searchable file.
+//!
+//! A live day is laid out for writing: runs of whatever each batch held, a 56-byte index entry
+//! per run. Once the day is over, `seal` rewrites it into `YYYY-MM-DD.sealed`: entries grouped
+//! by execution (append order inside), packed into blocks of about 256 KiB stored by column and
+//! compressed with zstd, each with its CRC and a token filter; an execution table gives each
+//! execution's block range, so a query is a binary search plus one contiguous read.
+//!
+//! - `codec`: varints, zigzag, strings, a bounds-checked cursor.
+//! - `filter`: the words of a message ([`filter::words`]) and the per-block token filter.
+//! - `block`: the column layout of one block; `columns`: parsing it, column by column.
+//! - `frames`: the one way a block's frame is compressed (sealing and the day-end merge).
+//! - `layout`: the fixed-size parts of the file (header, trailer, block table, execution table).
+//! - `dict`: the zstd dictionary trained for a file's blocks (version 6).
+//! - `common`: the words most blocks of a file hold, listed once instead of in every block
+//!   filter (version 7).
+//! - `catalog`: the execution table by first entry and a fence of its hashes (version 5), for
+//!   the newest executions and for finding one in a big table.
+//! - `seal`: the rewrite into one file and its crash-safe commit.
+//! - `partition`: the spill partition sort that groups a day by execution in bounded memory.
+//! - `reader`: [`SealedFile`], one open file; `parts`: [`SealedDay`], a day's files read as one.
+//! - `merge`: parts merged by copying their blocks (no re-tokenizing; the day-end merge
+//!   compresses their frames again).
+//! - `breakdown`: where a file's bytes go, column by column (for the benchmarks).
+//!
+//! The byte layout is in `docs/FORMAT.md` ("Version 2: sealed days").
+
+mod block;
+pub(crate) mod breakdown;
+pub(crate) mod catalog;
+mod codec;
+pub(crate) mod columns;
+pub(crate) mod common;
+pub(crate) mod dict;
+pub mod filter;
+mod frames;
+pub(crate) mod layout;
+pub(crate) mod merge;
+mod partition;
+mod parts;
+mod reader;
+pub(crate) mod seal;
+#[cfg(test)]
+mod tests;
+
+// What search (crates/search) and shipping (crates/ship) read sealed days through; the definition
+// of a word is `filter::words`.
+pub use columns::Columns;
+pub use parts::{ExecRange, SealedDay};
+pub use reader::{BlockMeta, BlockScratch};
+pub(crate) use reader::SealedFile;
