@@ -16,7 +16,7 @@
 //!
 //! **Workload.** N entries (default 10,000,000), E executions (default 1,000, so 10,000 entries
 //! each) interleaved round-robin, all on one day, written through `LogStore::append` and closed
-//! (the v1 layout). Then, each in its own child process so that its peak RSS is its own:
+//! (the live layout). Then, each in its own child process so that its peak RSS is its own:
 //! 1. `query-v1`: the day's sorted index is written (the day as a version-1 writer sealed it);
 //!    open read-only, query execution E/2 nine times (median), then 100 queries of different
 //!    executions; peak RSS.
@@ -30,8 +30,8 @@
 //! 4. `ingest-while-sealing`: ingest with the background sealer running against ingest alone,
 //!    alternately, five rounds (see `ingest_while_sealing`).
 //! 5. bytes: NDJSON (`dump --json` of every execution), `zstd -3` of that whole file (the
-//!    `zstd` crate at level 3, as the `zstd` command), v1 files, the sealed file; and the same
-//!    day sealed with 64 KiB, 1 MiB blocks, and "rows" (the v1 records of each 256 KiB of an
+//!    `zstd` crate at level 3, as the `zstd` command), live-layout files, the sealed file; and the same
+//!    day sealed with 64 KiB, 1 MiB blocks, and "rows" (the frames of each 256 KiB of an
 //!    execution-grouped day compressed as they are, without columns).
 
 use std::io::Write;
@@ -40,8 +40,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use logstore::StoreSearch;
 use logstore::format::{recompress_sealed, seal_closed_day, IndexEntry, SealOptions, SortedIndex};
+use logstore::StoreSearch;
 
 #[path = "../tests/ship_support/clickhouse_server.rs"]
 mod clickhouse_server;
@@ -298,15 +298,15 @@ fn seal_phase(dir: &Path, opts: SealOptions) -> Result<String, Error> {
     let s = t.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
     Ok(format!(
-        "sealed {} entries, {} executions: segment {:.1} MB (v1 files {:.1} MB) -> {:.2} MB ({:.1}x the v1 files) in {s:.2} s; CPU {cpu:.2} s = {:.0} MB/s of segment per CPU-second ({:.0} of v1 files); peak RSS {:.1} MB",
+        "sealed {} entries, {} executions: segment {:.1} MB (live-layout files {:.1} MB) -> {:.2} MB ({:.1}x the live-layout files) in {s:.2} s; CPU {cpu:.2} s = {:.0} MB/s of segment per CPU-second ({:.0} of live-layout files); peak RSS {:.1} MB",
         done.entries,
         done.executions,
         mb(segment),
-        mb(done.v1_bytes),
+        mb(done.segment_bytes),
         mb(done.sealed_bytes),
-        mb(done.v1_bytes) / mb(done.sealed_bytes),
+        mb(done.segment_bytes) / mb(done.sealed_bytes),
         mb(segment) / cpu,
-        mb(done.v1_bytes) / cpu,
+        mb(done.segment_bytes) / cpu,
         mb(peak_rss())
     ))
 }
@@ -438,7 +438,7 @@ fn run_phase(phase: &str, dir: &Path, args: &Args) -> Result<String, Error> {
             let rate = ingest(&store, &w, DAY0, 0, args.entries)?;
             drop(store);
             Ok(format!(
-                "{rate:.0} entries/s; v1 files {:.1} MB",
+                "{rate:.0} entries/s; live-layout files {:.1} MB",
                 mb(dir_bytes(dir))
             ))
         }
@@ -843,7 +843,7 @@ fn ingest_today(dir: &Path, args: &Args, w: &Workload) -> Result<String, Error> 
             (
                 n + 1,
                 t + s.elapsed.as_secs_f64(),
-                i + s.v1_bytes,
+                i + s.segment_bytes,
                 o + s.sealed_bytes,
             )
         });

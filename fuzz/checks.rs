@@ -2,9 +2,9 @@
 //! the fuzzer's input, and `tests/fuzz_decoders.rs` calls the same on proptest inputs (stable
 //! toolchains, CI). Each must never panic on any input; what it accepts must round-trip.
 
-use logstore::StoreSearch;
 use logstore::format::{decode, encode, IndexEntry, ENTRY_LEN};
 use logstore::LogEntry;
+use logstore::StoreSearch;
 
 /// The record decoder target (`fuzz/fuzz_targets/record_decode.rs`).
 pub fn record_decode(data: &[u8]) {

@@ -88,8 +88,8 @@ pub use logstore_capture::{
     TaskResult, MASK, MAX_VALUE_BYTES, PREVIEW_CHARS, WORKER_SOURCE,
 };
 pub use logstore_search::{
-    words, Hit, Matches, Place, Position, Query, Search, SearchDamage, SearchError,
-    SearchOverhead, SearchStats, StoreSearch,
+    words, Hit, Matches, Place, Position, Query, Search, SearchDamage, SearchError, SearchOverhead,
+    SearchStats, StoreSearch,
 };
 pub use logstore_ship::{ShipConfig, ShipError, ShipStatus, Shipper};
 pub use logstore_store::{

@@ -24,9 +24,9 @@ struct Args {
     #[arg(long, global = true, env = "LOGSTORE_PART_MB", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     part_mb: Option<u64>,
 
-    /// zstd level a writer keeps a finished day at: its parts' blocks are compressed again at
-    /// it when the day ends (3, the parts' level, copies them as they are) [default: 6]
-    #[arg(long, global = true, env = "LOGSTORE_DAY_LEVEL", value_name = "N", value_parser = clap::value_parser!(i32).range(1..=22))]
+    /// zstd level a writer keeps a finished day at, 3 to 22: its parts' blocks are compressed
+    /// again at it when the day ends (3, the parts' level, copies them as they are) [default: 6]
+    #[arg(long, global = true, env = "LOGSTORE_DAY_LEVEL", value_name = "N", value_parser = clap::value_parser!(i32).range(3..=22))]
     day_level: Option<i32>,
 
     #[command(subcommand)]

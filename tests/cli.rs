@@ -621,6 +621,37 @@ fn dir_defaults_to_the_environment_variable() {
     assert_eq!(messages(&out), ["via env"]);
 }
 
+#[test]
+fn a_day_level_below_the_parts_level_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for level in ["1", "2", "23"] {
+        let out = Command::new(BIN)
+            .args(["--day-level", level, "stats"])
+            .arg("--dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "--day-level {level} must be refused"
+        );
+        let err = stderr(&out);
+        assert!(
+            err.contains("--day-level") && err.contains(level) && err.contains("3..=22"),
+            "the error names the flag, the value and the range: {err}"
+        );
+    }
+    // 3, the parts' level, is taken.
+    let out = Command::new(BIN)
+        .args(["--day-level", "3", "stats"])
+        .arg("--dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 /// `logstore completions SHELL` prints a script that the shell itself completes with: bash
 /// and fish complete subcommands and flags from it, zsh parses it.
 #[test]

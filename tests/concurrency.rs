@@ -149,7 +149,7 @@ fn scenario(iteration: u64) {
     );
     assert!(
         files_with_ext(dir.path(), "log").len() == 1,
-        "v1 files of the sealed day remain"
+        "live-layout files of the sealed day remain"
     );
     for i in 0..EXECS {
         let exec = exec_name(i);

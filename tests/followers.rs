@@ -120,7 +120,13 @@ fn a_thousand_followers_get_every_entry_in_order_on_few_threads() {
         .iter()
         .map(|e| runtime.spawn(follow(addr.clone(), e.clone(), Arc::clone(&connected))))
         .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while (connected.load(Ordering::Relaxed) as usize) < followers {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} of {followers} followers connected within 60 s",
+            connected.load(Ordering::Relaxed)
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let idle_threads = threads(server.pid());

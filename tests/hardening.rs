@@ -337,7 +337,7 @@ async fn a_long_context_log_record_keeps_its_level_on_every_part() {
 
 // ---- 4. Mapped files that shrink -----------------------------------------------------------
 
-/// A store whose only day is sealed in the v1 layout (segment, live index and sorted index, as
+/// A store whose only day is sealed with a sorted index (the first sealed layout) (segment, live index and sorted index, as
 /// stores written before the sealed format have them, and which readers of this version map
 /// no more), holding one execution without a terminal entry, so that `dump -f` keeps
 /// following it and looks its runs up in the sorted index at every poll.

@@ -162,7 +162,7 @@ fn sealed_days_return_exactly_what_was_written() {
 }
 
 /// Writes one day of entries with a store closed before its day rolls: the day stays in the
-/// v1 layout (segment and live index), as today's version and older ones leave it.
+/// live layout (segment and live index), as today's version and older ones leave it.
 fn v1_day(dir: &Path, clock: &ManualClock, n: usize) -> BTreeMap<String, Vec<LogEntry>> {
     let text = lines();
     let store = LogStore::open_with(dir, config(clock, 20)).unwrap();
@@ -223,7 +223,7 @@ fn a_v1_store_with_sorted_indexes_opens_is_queried_and_gets_sealed() {
     assert_eq!(sealed.len(), 1);
     assert_eq!(sealed[0].entries, 500);
     assert!(
-        sealed[0].sealed_bytes < sealed[0].v1_bytes / 3,
+        sealed[0].sealed_bytes < sealed[0].segment_bytes / 3,
         "{sealed:?}"
     );
     assert!(files_with_ext(dir.path(), "sidx").is_empty());
@@ -254,7 +254,7 @@ fn a_seal_interrupted_at_any_step_leaves_each_entry_exactly_once() {
     let sealed = files_with_ext(base.path(), "sealed").remove(0);
     let stem = sealed.file_stem().unwrap().to_str().unwrap().to_owned();
     // Step by step, what a SIGKILL can leave: (a) the temp file half-written beside the v1
-    // files and the spill files, (b) the sealed file renamed but the v1 files not yet deleted, (c) done.
+    // files and the spill files, (b) the sealed file renamed but the live-layout files not yet deleted, (c) done.
     let half = std::fs::read(&sealed).unwrap();
     let states: [(&str, bool, bool); 3] = [
         ("temp", true, false),
@@ -446,7 +446,7 @@ fn cli(dir: &Path, args: &[&str]) -> (bool, String) {
 fn every_command_works_on_sealed_days() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(NOON);
-    // Past days left in the v1 layout: `seal` seals them and says so.
+    // Past days left in the live layout: `seal` seals them and says so.
     let written = v1_day(dir.path(), &clock, 400);
     let (ok, text) = cli(dir.path(), &["seal"]);
     assert!(ok, "{text}");

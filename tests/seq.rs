@@ -254,6 +254,11 @@ fn dump_json_seq_adds_the_number_and_plain_json_is_unchanged() {
         .collect();
     assert_eq!(plain, expected);
     let with = run(&["dump", "--json", "--seq", "x"]);
+    assert_eq!(
+        with.lines().count(),
+        written.len(),
+        "--seq prints one line per entry"
+    );
     let mut last = 0;
     for (line, e) in with.lines().zip(&written) {
         let mut v: serde_json::Value = serde_json::from_str(line).unwrap();

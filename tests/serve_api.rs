@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use logstore::StoreSearch;
 use logstore::serve::{follow, FollowRequest};
+use logstore::StoreSearch;
 use logstore::{Durability, Filter, Level, LogStore};
 use serde_json::Value;
 use serve_util::*;

@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{id, terminal, NOON};
+use common::ship::{engine, remote};
+use common::{executions, id, kill9, local, ok, terminal, NOON};
 use logstore::ship::{fleet, ClickHouse, Cursor};
 use logstore::{Clock, Filter, Level, LogEntry, LogStore, ManualClock, SystemClock, TaskId};
 use logstore::{ShipConfig, Shipper};
@@ -48,46 +49,9 @@ fn ship(dir: &Path, url: &str, extra: &[&str]) -> Output {
     logstore(dir, &args)
 }
 
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
 fn failed(out: &Output) -> String {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     String::from_utf8(out.stderr.clone()).unwrap()
-}
-
-fn executions(dir: &Path) -> Vec<String> {
-    let store = LogStore::open_read_only(dir).unwrap();
-    store
-        .list()
-        .unwrap()
-        .into_iter()
-        .map(|s| s.execution_id.as_str().to_owned())
-        .collect()
-}
-
-fn local(dir: &Path, exec: &str) -> Vec<LogEntry> {
-    let store = LogStore::open_read_only(dir).unwrap();
-    store.query(&id(exec), &Filter::default()).unwrap()
-}
-
-fn remote(url: &str, exec: &str) -> Vec<LogEntry> {
-    let ch = ClickHouse::new(url).unwrap();
-    let mut out = Vec::new();
-    fleet::read_execution(&ch, "logstore", &id(exec), &Filter::default(), |e| {
-        out.push(e);
-        true
-    })
-    .unwrap();
-    out
 }
 
 /// Every execution of the store reads back from ClickHouse equal, and the table holds
@@ -449,51 +413,6 @@ fn gc_refuses_a_day_the_shipper_has_not_finished() {
     );
 }
 
-/// The engine: `logstore import` fed with entries of 40 executions at about `rate` entries/s,
-/// until `stop`.
-fn engine(dir: &Path, rate: u64, stop: Arc<AtomicBool>) -> (Child, std::thread::JoinHandle<u64>) {
-    let mut child = common::logstore(dir)
-        .arg("import")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let feeder = std::thread::spawn(move || {
-        let mut n = 0u64;
-        let started = Instant::now();
-        while !stop.load(Ordering::Relaxed) {
-            let due = u64::try_from(started.elapsed().as_millis()).unwrap() * rate / 1000;
-            let mut chunk = String::new();
-            while n < due {
-                let e = LogEntry::new(
-                    id(&format!("t{}", n % 40)),
-                    1_795_608_000_000 + i64::try_from(n).unwrap(),
-                    Level::Info,
-                    "worker",
-                    format!("entry {n}"),
-                );
-                chunk.push_str(&serde_json::to_string(&e).unwrap());
-                chunk.push('\n');
-                n += 1;
-            }
-            stdin.write_all(chunk.as_bytes()).unwrap();
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        n
-    });
-    (child, feeder)
-}
-
-fn kill9(child: &mut Child) {
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    let _ = child.wait();
-}
-
 #[test]
 fn torture_sigkills_and_server_restarts_lose_and_duplicate_nothing() {
     let Some(mut server) = server("ship_torture") else {
@@ -513,7 +432,15 @@ fn torture_sigkills_and_server_restarts_lose_and_duplicate_nothing() {
     import(dir.path(), &ndjson(40, 400, 1_795_600_000_000, "before"));
     ok(&ship(dir.path(), &server.url(), &["--init", "--once"]));
     let stop = Arc::new(AtomicBool::new(false));
-    let (mut engine_proc, feeder) = engine(dir.path(), 2_000, Arc::clone(&stop));
+    let (mut engine_proc, feeder) = engine(dir.path(), 2_000, Arc::clone(&stop), |n| {
+        LogEntry::new(
+            id(&format!("t{}", n % 40)),
+            NOON + i64::try_from(n).unwrap(),
+            Level::Info,
+            "worker",
+            format!("entry {n}"),
+        )
+    });
     let mut restarts = 0;
     let mut progress = Vec::new();
     for k in 0..kills {
@@ -580,7 +507,7 @@ fn shipper(dir: &Path, server: &Server, batch: usize) -> Shipper {
 }
 
 /// A day sealed while it is being shipped: the shipper goes on from the sealed file without
-/// sending again what it sent from the v1 files; after a crash, its cursor's floor skips all
+/// sending again what it sent from the live-layout files; after a crash, its cursor's floor skips all
 /// but at most one flush batch of it, and FINAL still shows every entry once.
 #[test]
 fn a_day_sealed_mid_ship_is_shipped_once() {
@@ -614,7 +541,7 @@ fn a_day_sealed_mid_ship_is_shipped_once() {
         } else {
             Some(s)
         };
-        // The day rolls and is sealed: its v1 files are deleted.
+        // The day rolls and is sealed: its live-layout files are deleted.
         clock.advance(DAY_MS);
         store
             .append(&common::entry("x0", NOON + DAY_MS, "next day"))

@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::id;
+use common::ship::{engine, remote};
+use common::{executions, id, kill9, local, ok};
 use logstore::ship::{fleet, ClickHouse};
 use logstore::{Filter, Level, LogEntry, LogStore, ShipConfig, Shipper};
 use server::Server;
@@ -41,94 +42,11 @@ fn cluster(test: &str) -> Option<(Vec<Server>, std::sync::MutexGuard<'static, ()
     }
 }
 
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
 fn count(server: &Server, sql: &str) -> u64 {
     let n = server.query(sql);
     n.trim()
         .parse()
         .unwrap_or_else(|e| panic!("{sql}: {n:?}: {e}"))
-}
-
-/// Executions of a store.
-fn executions(dir: &Path) -> Vec<String> {
-    LogStore::open_read_only(dir)
-        .unwrap()
-        .list()
-        .unwrap()
-        .into_iter()
-        .map(|s| s.execution_id.as_str().to_owned())
-        .collect()
-}
-
-fn local(dir: &Path, exec: &str) -> Vec<LogEntry> {
-    LogStore::open_read_only(dir)
-        .unwrap()
-        .query(&id(exec), &Filter::default())
-        .unwrap()
-}
-
-fn remote(url: &str, exec: &str) -> Vec<LogEntry> {
-    let ch = ClickHouse::new(url).unwrap();
-    let mut out = Vec::new();
-    fleet::read_execution(&ch, "logstore", &id(exec), &Filter::default(), |e| {
-        out.push(e);
-        true
-    })
-    .unwrap();
-    out
-}
-
-/// `logstore import` fed `rate` entries/s of executions `{prefix}{0..20}` until `stop`.
-fn engine(
-    dir: &Path,
-    prefix: &'static str,
-    rate: u64,
-    stop: Arc<AtomicBool>,
-) -> (Child, std::thread::JoinHandle<u64>) {
-    let mut child = common::logstore(dir)
-        .arg("import")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let feeder = std::thread::spawn(move || {
-        let mut n = 0u64;
-        let started = Instant::now();
-        while !stop.load(Ordering::Relaxed) {
-            let due = u64::try_from(started.elapsed().as_millis()).unwrap() * rate / 1000;
-            let mut chunk = String::new();
-            while n < due {
-                let mut e = LogEntry::new(
-                    id(&format!("{prefix}{}", n % 20)),
-                    1_795_608_000_000 + i64::try_from(n).unwrap(),
-                    Level::ALL[usize::try_from(n % 4).unwrap()],
-                    "plugin:acme/step.run",
-                    format!("entry {n} of {prefix}: it's a \\ test"),
-                );
-                if n.is_multiple_of(3) {
-                    e.task_id = Some(logstore::TaskId::new(format!("t{}", n % 5)).unwrap());
-                }
-                chunk.push_str(&serde_json::to_string(&e).unwrap());
-                chunk.push('\n');
-                n += 1;
-            }
-            stdin.write_all(chunk.as_bytes()).unwrap();
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        n
-    });
-    (child, feeder)
 }
 
 fn shipper(dir: &Path, url: &str, node: &str, batch: u32) -> Child {
@@ -152,12 +70,22 @@ fn shipper(dir: &Path, url: &str, node: &str, batch: u32) -> Child {
         .unwrap()
 }
 
-fn kill9(child: &mut Child) {
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
-        nix::sys::signal::Signal::SIGKILL,
-    );
-    let _ = child.wait();
+/// Entry `n` of the engine writing executions `{prefix}{0..20}`: every level, a task on every
+/// third entry, text that needs escaping.
+fn cluster_entry(prefix: &'static str) -> impl Fn(u64) -> LogEntry + Send + 'static {
+    move |n| {
+        let mut e = LogEntry::new(
+            id(&format!("{prefix}{}", n % 20)),
+            1_795_608_000_000 + i64::try_from(n).unwrap(),
+            Level::ALL[usize::try_from(n % 4).unwrap()],
+            "plugin:acme/step.run",
+            format!("entry {n} of {prefix}: it's a \\ test"),
+        );
+        if n.is_multiple_of(3) {
+            e.task_id = Some(logstore::TaskId::new(format!("t{}", n % 5)).unwrap());
+        }
+        e
+    }
 }
 
 /// `--init` against each server creates its shard table and the Distributed table; the layout
@@ -208,7 +136,14 @@ fn three_stores_ship_to_two_shards_through_kills_and_a_shard_restart() {
     let nodes = ["n0", "n1", "n2"];
     let stop = Arc::new(AtomicBool::new(false));
     let engines: Vec<_> = (0..3)
-        .map(|k| engine(dirs[k].path(), prefixes[k], 400, Arc::clone(&stop)))
+        .map(|k| {
+            engine(
+                dirs[k].path(),
+                400,
+                Arc::clone(&stop),
+                cluster_entry(prefixes[k]),
+            )
+        })
         .collect();
     let mut shippers: Vec<Child> = (0..3)
         .map(|k| shipper(dirs[k].path(), &entry_url(k), nodes[k], rng.u32(50..2000)))

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::id;
+use common::ship::engine;
+use common::{id, kill9, ok};
 use logstore::ship::Cursor;
 use logstore::{Filter, Level, LogEntry, LogStore, TaskId};
 use serde_json::{json, Value};
@@ -98,17 +99,6 @@ fn jsonl(path: &Path) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
 }
 
 fn ship(dir: &Path, url: &str, extra: &[&str]) -> Output {
@@ -387,37 +377,15 @@ fn sigkills_under_load_lose_nothing_and_double_at_most_a_batch_each() {
     let dir = tempfile::tempdir().unwrap();
     drop(LogStore::open(dir.path()).unwrap());
     let stop = Arc::new(AtomicBool::new(false));
-    let mut writer = common::logstore(dir.path())
-        .arg("import")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = writer.stdin.take().unwrap();
-    let feeder = {
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let mut chunk = String::new();
-                for _ in 0..20 {
-                    let e = LogEntry::new(
-                        id(&format!("t{}", n % 10)),
-                        1_795_608_000_000 + i64::try_from(n).unwrap(),
-                        Level::Info,
-                        "worker",
-                        format!("entry {n}"),
-                    );
-                    chunk.push_str(&serde_json::to_string(&e).unwrap());
-                    chunk.push('\n');
-                    n += 1;
-                }
-                stdin.write_all(chunk.as_bytes()).unwrap();
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            n
-        })
-    };
+    let (mut writer, feeder) = engine(dir.path(), 2_000, Arc::clone(&stop), |n| {
+        LogEntry::new(
+            id(&format!("t{}", n % 10)),
+            1_795_608_000_000 + i64::try_from(n).unwrap(),
+            Level::Info,
+            "worker",
+            format!("entry {n}"),
+        )
+    });
     let batch = 300;
     let kills = 12;
     for k in 0..kills {
@@ -434,12 +402,7 @@ fn sigkills_under_load_lose_nothing_and_double_at_most_a_batch_each() {
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(100 + 37 * k));
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(i32::try_from(shipper.id()).unwrap()),
-            nix::sys::signal::Signal::SIGKILL,
-        )
-        .unwrap();
-        let _ = shipper.wait();
+        kill9(&mut shipper);
     }
     stop.store(true, Ordering::Relaxed);
     let written = feeder.join().unwrap();

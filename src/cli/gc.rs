@@ -12,7 +12,8 @@ pub struct Args {
     /// Keep today and the N days before it; delete older days.
     #[arg(long, value_name = "N")]
     keep_days: u32,
-    /// Delete old days even if `logstore ship` has not shipped them to ClickHouse yet.
+    /// Delete old days even if a retention hold keeps them (DIR/holds/: a `logstore ship`
+    /// target, ClickHouse or OTLP, that has not shipped them yet, or any other consumer's hold).
     #[arg(long)]
     force: bool,
 }

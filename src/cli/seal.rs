@@ -32,9 +32,9 @@ pub fn run(dir: &Path, _args: Args) -> CmdResult {
             .map(|s| {
                 vec![
                     s.day.to_string(),
-                    s.v1_bytes.to_string(),
+                    s.segment_bytes.to_string(),
                     s.sealed_bytes.to_string(),
-                    ratio(s.v1_bytes, s.sealed_bytes),
+                    ratio(s.segment_bytes, s.sealed_bytes),
                     s.entries.to_string(),
                     s.executions.to_string(),
                     format!("{:.3}", s.elapsed.as_secs_f64()),

@@ -8,9 +8,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use logstore::{
-    format_rfc3339_ms, Hit, Level, LogStore, Query, Search, SearchDamage, StoreSearch,
-};
+use logstore::{format_rfc3339_ms, Hit, Level, LogStore, Query, Search, SearchDamage, StoreSearch};
 use serde::Serialize;
 
 use super::output::{write_entry, write_entry_with_seq, write_human_marked};

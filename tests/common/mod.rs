@@ -314,3 +314,45 @@ pub fn generated_seq(e: &LogEntry) -> Option<u64> {
     let first = e.message.lines().next()?;
     first.rsplit(' ').next()?.parse().ok()
 }
+
+pub mod ship;
+
+/// The stdout of a command that must have succeeded; its whole output in the failure.
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// Kills `child` with SIGKILL (no chance to clean up: what a crash leaves) and reaps it.
+pub fn kill9(child: &mut std::process::Child) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = child.wait();
+}
+
+/// The ids of every execution of the store at `dir`, as a read-only reader lists them.
+pub fn executions(dir: &Path) -> Vec<String> {
+    LogStore::open_read_only(dir)
+        .unwrap()
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.execution_id.as_str().to_owned())
+        .collect()
+}
+
+/// Every entry of `exec` in the store at `dir`, as a read-only reader reads them.
+pub fn local(dir: &Path, exec: &str) -> Vec<LogEntry> {
+    LogStore::open_read_only(dir)
+        .unwrap()
+        .query(&id(exec), &Filter::default())
+        .unwrap()
+}

@@ -26,10 +26,10 @@ use parking_lot::{Mutex, RwLock};
 use serde_json::{json, Map, Value};
 
 use logstore_store::Clock;
-use logstore_store::{Result, StoreError};
 use logstore_store::{
     EntrySink, ExecutionId, Level, LogEntry, LogStore, SinkError, TaskId, SCHEDULER_SOURCE,
 };
+use logstore_store::{Result, StoreError};
 
 /// The source of task events.
 pub const WORKER_SOURCE: &str = "worker";

@@ -58,11 +58,9 @@
 //! stdout and stderr are ordered per pipe, not across pipes.
 
 mod cancel;
-mod engine;
-mod runner;
-mod trace;
 mod context;
 mod docker;
+mod engine;
 mod image;
 mod level_token;
 mod limits;
@@ -70,15 +68,15 @@ mod lines;
 mod pipe;
 mod process;
 mod protocol;
+mod runner;
+mod trace;
 
 pub use cancel::{CancelHandle, CancelSignal};
+pub use context::{CaptureContext, PluginId, PluginIdError, MAX_PLUGIN_ID_LEN};
 pub use engine::{
     Engine, ExecutionLog, FinalState, TaskOutcome, MASK, MAX_VALUE_BYTES, PREVIEW_CHARS,
     WORKER_SOURCE,
 };
-pub use runner::{run_plugin_task, TaskError, TaskResult};
-pub use trace::LogstoreLayer;
-pub use context::{CaptureContext, PluginId, PluginIdError, MAX_PLUGIN_ID_LEN};
 pub use image::{build_node_image, docker_available, ImageError, IMAGE_SDK_PATH};
 pub use level_token::level_token;
 pub use limits::{
@@ -93,3 +91,5 @@ pub use process::{
 pub use protocol::{
     parse_line, parse_record, MalformedRecord, Record, StderrLine, RECORD_SEPARATOR,
 };
+pub use runner::{run_plugin_task, TaskError, TaskResult};
+pub use trace::LogstoreLayer;

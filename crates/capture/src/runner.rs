@@ -9,11 +9,11 @@
 
 use serde_json::json;
 
+use crate::engine::{ExecutionLog, FinalState, TaskOutcome};
 use crate::{
     run_plugin, CancelSignal, CaptureConfig, CaptureContext, CaptureError, PluginCommand,
     PluginEnd, PluginId,
 };
-use crate::engine::{ExecutionLog, FinalState, TaskOutcome};
 use logstore_store::StoreError;
 use logstore_store::TaskId;
 

@@ -4,8 +4,8 @@
 //!  Search (plain parameters) ─ compile ─► Query (words, phrases, regex, filters, prefilter)
 //!  LogStore::search ─► plan: each day cut into units of work, in store order
 //!        a day provably outside --since/--until: skipped whole (sealed: its block table;
-//!                           live / v1: its index runs, which record their time ranges)
-//!        live day / v1 day: byte ranges of the segment, cut at run starts from the index
+//!                           live / sorted index: its index runs, which record their time ranges)
+//!        live day / live-layout day: byte ranges of the segment, cut at run starts from the index
 //!        sealed day:        ranges of blocks whose filters may match (the others are skipped)
 //!    ─► workers (one per core): unit k goes to worker k mod n; each scans its units in order
 //!        segment: aho-corasick over the raw frames; only frames with a hit are checked
@@ -40,8 +40,8 @@ mod sealed;
 
 use serde::{Deserialize, Serialize};
 
-use logstore_store::StoreError;
 use logstore_store::Day;
+use logstore_store::StoreError;
 use logstore_store::{Level, LogEntry, LogStore};
 
 pub use query::{words, Query};
@@ -250,7 +250,8 @@ impl StoreSearch for LogStore {
                 .map_err(StoreError::io("read sealed file", sealed.path()))?
                 .len();
             o.filter_bytes += sealed.filter_bytes();
-            o.block_meta_bytes += SEARCH_META_PER_BLOCK * sealed.block_times().flatten().count() as u64;
+            o.block_meta_bytes +=
+                SEARCH_META_PER_BLOCK * sealed.block_times().flatten().count() as u64;
         }
         Ok(o)
     }
@@ -270,40 +271,44 @@ impl StoreSearch for LogStore {
     }
 }
 
-fn start_search(store: &LogStore, search: &Search, count_only: bool) -> Result<Matches, SearchError> {
-        let query = search.compile()?;
-        store.refresh_days()?;
-        let mut plan = Plan::default();
-        for day in store.days() {
-            if !plan.add(&day, &query)? {
-                // A segment became a part since the listing: the sealer swaps the day's view
-                // before it deletes the segment, so a fresh view has it in its parts.
-                store.refresh_days()?;
-                let fresh = store.days().into_iter().find(|d| d.day() == day.day());
-                if let Some(fresh) = fresh {
-                    plan.add(&fresh, &query)?;
-                }
+fn start_search(
+    store: &LogStore,
+    search: &Search,
+    count_only: bool,
+) -> Result<Matches, SearchError> {
+    let query = search.compile()?;
+    store.refresh_days()?;
+    let mut plan = Plan::default();
+    for day in store.days() {
+        if !plan.add(&day, &query)? {
+            // A segment became a part since the listing: the sealer swaps the day's view
+            // before it deletes the segment, so a fresh view has it in its parts.
+            store.refresh_days()?;
+            let fresh = store.days().into_iter().find(|d| d.day() == day.day());
+            if let Some(fresh) = fresh {
+                plan.add(&fresh, &query)?;
             }
         }
-        let Plan {
-            mut units,
-            blocks,
-            skipped,
-        } = plan;
-        if search.reverse {
-            units.reverse();
-        }
-        let damage = store.unreadable_days();
-        for d in &damage {
-            tracing::warn!(file = %d.file.display(), reason = %d.reason, "search skipped an unreadable day (run `logstore verify`)");
-        }
-        Ok(Matches::start(
-            query,
-            units,
-            (blocks, skipped),
-            damage,
-            search.reverse,
-            search.limit,
-            count_only,
-        ))
+    }
+    let Plan {
+        mut units,
+        blocks,
+        skipped,
+    } = plan;
+    if search.reverse {
+        units.reverse();
+    }
+    let damage = store.unreadable_days();
+    for d in &damage {
+        tracing::warn!(file = %d.file.display(), reason = %d.reason, "search skipped an unreadable day (run `logstore verify`)");
+    }
+    Ok(Matches::start(
+        query,
+        units,
+        (blocks, skipped),
+        damage,
+        search.reverse,
+        search.limit,
+        count_only,
+    ))
 }

@@ -1,4 +1,4 @@
-//! Searching a segment (the live day, or a day sealed in the v1 layout): a literal scan over
+//! Searching a segment (the live day, or a day sealed with a sorted index (the first sealed layout)): a literal scan over
 //! the raw frames, decoding only the frames that may match.
 //!
 //! A day is cut into units of about [`UNIT_BYTES`] at run starts read from its index (a run
@@ -15,10 +15,10 @@ use std::sync::Arc;
 use super::query::Fields;
 use super::results::{Counters, Ctx, Found, Unit};
 use super::{Hit, Place, Position, Query, SearchDamage};
-use logstore_store::{Result, StoreError};
 use logstore_store::access::record::{self, PayloadRef};
 use logstore_store::access::{IndexEntry, SegFiles};
 use logstore_store::{ExecutionId, TaskId};
+use logstore_store::{Result, StoreError};
 
 /// Target size of a unit of work. Large enough that a unit's cost dwarfs handing it to a
 /// thread, small enough that both cores get work on a small day and that a unit's matches
@@ -29,7 +29,7 @@ const UNIT_BYTES: u64 = 4 << 20;
 const SAMPLES_PER_UNIT: u64 = 4;
 
 /// Cuts `day`'s segment into units (in segment order) and appends them to `units`.
-/// Returns false when the day's index is gone: the day was sealed (and its v1 files deleted)
+/// Returns false when the day's index is gone: the day was sealed (and its live-layout files deleted)
 /// since the caller took its view, so the sealed file is to be searched instead.
 pub(crate) fn plan(day: &Arc<SegFiles>, units: &mut Vec<Unit>) -> Result<bool> {
     let Some(runs) = day.run_index()? else {
@@ -78,7 +78,7 @@ pub(crate) fn plan(day: &Arc<SegFiles>, units: &mut Vec<Unit>) -> Result<bool> {
     Ok(true)
 }
 
-/// Most runs a sorted (v1) index may have for [`outside_range`] to try its proof: the proof
+/// Most runs a sorted index may have for [`outside_range`] to try its proof: the proof
 /// holds the offsets of every run in memory (16 bytes each) to sort them.
 const MAX_SORTED_PROOF_RUNS: u64 = 1 << 20;
 
@@ -125,7 +125,7 @@ pub(crate) fn outside_range(day: &SegFiles, query: &Query) -> Result<bool> {
         return Ok(true);
     }
     // A sorted index is in hash order: sort the runs back into segment order, and they must
-    // cover the whole segment (a v1 sealed day is scanned to its end).
+    // cover the whole segment (a day sealed with a sorted index is scanned to its end).
     spans.sort_unstable();
     for (offset, end) in spans {
         if offset != at {

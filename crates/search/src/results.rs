@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::{Hit, Query, SearchDamage};
-use logstore_store::StoreError;
 use logstore_store::access::{DayFiles, SegFiles};
+use logstore_store::StoreError;
 
 /// Messages a worker may have in flight per channel before it waits for the reader.
 const CHANNEL_DEPTH: usize = 4096;
@@ -86,7 +86,7 @@ impl Counters {
 /// How much work a search did so far (see [`Matches::stats`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SearchStats {
-    /// Bytes of live (or v1) segments scanned.
+    /// Bytes of live segments (and days sealed with a sorted index) scanned.
     pub segment_bytes: u64,
     /// Frames checked and decoded because they might match.
     pub frames_decoded: u64,

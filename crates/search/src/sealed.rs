@@ -21,11 +21,11 @@ use super::column;
 use super::query::Fields;
 use super::results::{Counters, Ctx, Found, Unit};
 use super::{Hit, Place, Position, Query, SearchDamage};
-use logstore_store::{Result, StoreError};
 use logstore_store::access::DayFiles;
 use logstore_store::access::PayloadRef;
 use logstore_store::access::{BlockMeta, BlockScratch, SealedDay};
 use logstore_store::{ExecutionId, TaskId};
+use logstore_store::{Result, StoreError};
 
 /// Blocks (about 256 KiB raw each) per unit of work: a few MiB, as for a segment.
 const BLOCKS_PER_UNIT: usize = 8;

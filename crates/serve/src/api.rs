@@ -15,7 +15,9 @@ use super::params::{self, Params, RawQuery, Text, DEFAULT_LIMIT, MAX_LIMIT};
 use super::AppState;
 use logstore_store::format::PayloadRef;
 use logstore_store::ListFilter;
-use logstore_store::{ExecutionId, ExecutionSummary, Filter, LogEntry, LogStore, RunCache, StoreError};
+use logstore_store::{
+    ExecutionId, ExecutionSummary, Filter, LogEntry, LogStore, RunCache, StoreError,
+};
 
 /// `GET /healthz`.
 pub(crate) async fn healthz() -> Json<serde_json::Value> {

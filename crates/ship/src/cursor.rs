@@ -5,7 +5,7 @@
 //! crash at any instant it holds either the old position or the new one.
 //!
 //! A position is per layout, because a position in one layout of a day means nothing in the
-//! other: in a v1 day it is a segment offset (runs are shipped whole, in segment order); in a
+//! other: in a live-layout day it is a segment offset (runs are shipped whole, in segment order); in a
 //! sealed day it is a block number (blocks are shipped whole, in file order) plus the
 //! execution whose cluster the last block ended in and how many of its entries came before.
 
@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::error::ShipError;
-use logstore_store::Day;
 use logstore_store::access::sync_dir;
+use logstore_store::Day;
 use logstore_store::StoreError;
 
 /// The cursor file's name in the store directory (the unnamed target: ClickHouse).
@@ -107,7 +107,8 @@ pub struct Cursor {
 pub enum Position {
     /// Nothing of the day shipped yet.
     Start,
-    /// A v1 segment: everything before this segment offset is shipped.
+    /// A day in the live layout (a segment and its index; `"layout": "v1"` in the cursor
+    /// file, the name of the first layout): everything before this segment offset is shipped.
     V1 {
         /// Segment offset after the last shipped run.
         offset: u64,

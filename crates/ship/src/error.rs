@@ -48,7 +48,7 @@ pub enum ShipError {
         peer: &'static str,
         /// The server.
         url: String,
-        /// What was under way, such as `an insert of 5000 entries (2026-11-25, v1 offset 16)`.
+        /// What was under way, such as `an insert of 5000 entries (2026-11-25, segment offset 16)`.
         what: String,
         /// The client's reason.
         reason: String,

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!  store (read-only, next to the writing engine)
-//!    └─ source: days oldest first, runs (v1) or blocks (sealed) in order, rows keyed
+//!    └─ source: days oldest first, runs (live layout) or blocks (sealed) in order, rows keyed
 //!       (node, seq), or (node, day, execution_id, ordinal) for entries without numbers
 //!         └─ rows: a batch in the target's encoding, bounded by entries, bytes and time
 //!              ├─ clickhouse: INSERT (RowBinary) over HTTP, synchronous on a cluster
@@ -41,9 +41,9 @@ pub use error::ShipError;
 pub use otlp::{Otlp, OtlpConfig};
 pub use schema::Features;
 
-use logstore_store::{Clock, SystemClock};
-use logstore_store::Day;
 use logstore_store::access::DayFiles;
+use logstore_store::Day;
+use logstore_store::{Clock, SystemClock};
 use logstore_store::{LogStore, StoreError};
 use rows::Rows;
 use source::{DayReader, Limits};
@@ -469,14 +469,14 @@ impl Shipper {
             // damaged part keeps it from being sealed whole is done too). A day in parts with
             // a live segment left waits: that segment still becomes a part.
             let newer = days.iter().any(|d| d.day() > files.day());
-            let frozen =
-                files.is_whole() || (newer && (files.sealed().is_none() || files.segs().is_empty()));
+            let frozen = files.is_whole()
+                || (newer && (files.sealed().is_none() || files.segs().is_empty()));
             let resealed = self
                 .reader
                 .as_ref()
                 .is_some_and(|r| r.day() == files.day() && !r.fits(&files));
             if resealed && batch.is_some() {
-                // Sealed under us: what was read from the v1 files is good; send it first.
+                // Sealed under us: what was read from the live-layout files is good; send it first.
                 return Ok(batch);
             }
             let taken = batch.as_ref().map_or(0, |b| b.entries);
@@ -485,7 +485,7 @@ impl Shipper {
                 bytes: self.config.max_batch_bytes.saturating_sub(rows.bytes()),
             };
             match self.open_reader(&files) {
-                // Sealed between the listing and the open: the v1 files are gone; list again.
+                // Sealed between the listing and the open: the live-layout files are gone; list again.
                 Err(ShipError::Store(StoreError::Io { source, .. }))
                     if source.kind() == std::io::ErrorKind::NotFound && relists < 100 =>
                 {
@@ -559,14 +559,14 @@ impl Shipper {
     }
 
     /// A reader at the cursor's position in `files`' day, reusing the current one. A day
-    /// sealed under a v1 reader is read again from its first block, skipping what that reader
+    /// sealed under a segment reader is read again from its first block, skipping what that reader
     /// had shipped.
     fn open_reader(&mut self, files: &DayFiles) -> Result<(), ShipError> {
         if self.reader.as_ref().is_some_and(|r| r.fits(files)) {
             return Ok(());
         }
         let segments_dir = self.dir.join("segments");
-        if let (Some(DayReader::V1(old)), Some(_)) = (self.reader.take(), files.sealed()) {
+        if let (Some(DayReader::Segment(old)), Some(_)) = (self.reader.take(), files.sealed()) {
             if old.day() == files.day() {
                 tracing::info!(day = %files.day(), "the day was sealed while being shipped; going on from the sealed file");
                 self.reader = Some(DayReader::sealed_after(old, &segments_dir));
@@ -664,7 +664,7 @@ impl Shipper {
         let mut tries = 0;
         loop {
             match Shipper::status_once(dir, target) {
-                // A day sealed (its v1 files deleted) while we looked: look again.
+                // A day sealed (its live-layout files deleted) while we looked: look again.
                 Err(ShipError::Store(StoreError::Io { source, .. }))
                     if source.kind() == std::io::ErrorKind::NotFound && tries < 3 =>
                 {

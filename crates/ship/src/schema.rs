@@ -284,7 +284,8 @@ pub fn read_entry(r: &mut impl std::io::BufRead) -> Result<Option<LogEntry>, Str
         entry.task_id = Some(task.parse().map_err(|e| format!("{e}"))?);
     }
     if !metadata.is_empty() {
-        entry.metadata = Some(logstore_store::metadata_from_json(&metadata).map_err(|e| format!("{e}"))?);
+        entry.metadata =
+            Some(logstore_store::metadata_from_json(&metadata).map_err(|e| format!("{e}"))?);
     }
     Ok(Some(entry))
 }

@@ -5,7 +5,7 @@
 //! one's entries contiguous, in append order), and an execution has one cluster per part it
 //! was in, so an entry's ordinal, its position among its execution's entries of the day, is
 //! the entries of its earlier clusters plus its position in its cluster: the same number the
-//! v1 layout of the same day gives it, so rows shipped from either layout collapse under
+//! live layout of the same day gives it, so rows shipped from either layout collapse under
 //! `FINAL`. Merges copy blocks in order, so block numbers, and positions, hold across them.
 //!
 //! A position is the next block plus the execution the previous block ended in and how many of
@@ -19,10 +19,10 @@ use super::cursor::Position;
 use super::rows::Rows;
 use super::schema::RowKey;
 use super::source::{day_u16, Chunk, Limits};
-use logstore_store::{Result, StoreError};
-use logstore_store::Day;
 use logstore_store::access::DayFiles;
 use logstore_store::access::SealedDay;
+use logstore_store::Day;
+use logstore_store::{Result, StoreError};
 
 /// Reads one sealed day from a position onwards.
 pub struct SealedReader {
@@ -34,7 +34,7 @@ pub struct SealedReader {
     /// How many entries of `exec` came before the next one.
     ordinal: u32,
     /// Per execution, how many of its first entries this process already shipped from the
-    /// day's v1 layout (the day was sealed under the shipper): they are not sent again.
+    /// day's live layout (the day was sealed under the shipper): they are not sent again.
     skip: HashMap<String, u32>,
     /// Entries numbered below this were shipped from a live segment: not sent again.
     floor: u64,

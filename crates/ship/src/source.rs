@@ -1,7 +1,7 @@
 //! Reading the store in order, for the shipper: one day at a time, oldest first, each entry
 //! with its row key.
 //!
-//! A v1 day is read run by run in segment order, through its live index (`.idx`, which the
+//! A live-layout day is read run by run in segment order, through its live index (`.idx`, which the
 //! writer keeps appending to while the day is live), or, when only a sorted index is left,
 //! through that index sorted by offset. Runs are shipped whole, so a position is a segment
 //! offset. An entry's ordinal is its position among its execution's entries of the day: the
@@ -17,13 +17,13 @@ use super::cursor::{Live, Position};
 use super::rows::Rows;
 use super::schema::RowKey;
 use super::sealed_source::SealedReader;
-use logstore_store::{Result, StoreError};
-use logstore_store::Day;
-use logstore_store::access::{DayFiles, SegFiles};
-use logstore_store::access::IndexEntry;
 use logstore_store::access::index_file;
 use logstore_store::access::record;
+use logstore_store::access::IndexEntry;
 use logstore_store::access::{Access, FileView};
+use logstore_store::access::{DayFiles, SegFiles};
+use logstore_store::Day;
+use logstore_store::{Result, StoreError};
 
 /// Bounds of one read.
 #[derive(Debug, Clone, Copy)]
@@ -45,8 +45,8 @@ pub struct Chunk {
     pub end: Position,
 }
 
-/// Reads one v1 day from a position onwards.
-pub struct V1Reader {
+/// Reads one live-layout day from a position onwards.
+pub struct SegmentReader {
     day: Day,
     /// The segment's number in the day.
     segment: u32,
@@ -86,9 +86,13 @@ fn last_seq_of(files: &SegFiles, run: Option<IndexEntry>, offset: u64) -> Result
     Ok(if damage.is_empty() { last } else { None })
 }
 
-impl V1Reader {
-    /// A reader of `day` positioned at `position` (a v1 position, or the start).
-    pub fn open(files: &SegFiles, segments_dir: &Path, position: &Position) -> Result<V1Reader> {
+impl SegmentReader {
+    /// A reader of `day` positioned at `position` (a segment position, or the start).
+    pub fn open(
+        files: &SegFiles,
+        segments_dir: &Path,
+        position: &Position,
+    ) -> Result<SegmentReader> {
         let (offset, end_seq, floor) = match position {
             Position::V1 {
                 offset,
@@ -98,7 +102,7 @@ impl V1Reader {
             } => (*offset, *end_seq, *floor),
             _ => (0, 0, 0),
         };
-        let mut reader = V1Reader {
+        let mut reader = SegmentReader {
             day: files.day(),
             segment: files.seq(),
             floor: 0,
@@ -180,8 +184,10 @@ impl V1Reader {
         let Some(view) = &self.index else {
             return Ok(());
         };
-        logstore_store::access::scan_live_while(view, from, |number, e| f(u64::from(number) - 1, &e))
-            .map(|_| ())
+        logstore_store::access::scan_live_while(view, from, |number, e| {
+            f(u64::from(number) - 1, &e)
+        })
+        .map(|_| ())
     }
 
     /// Encodes the entries after the position into `out`, whole runs, until `limits`; returns
@@ -312,20 +318,20 @@ pub(crate) fn day_u16(day: Day, file: &Path) -> Result<u16> {
 /// A reader of one day in whichever layout it has.
 pub enum DayReader {
     /// A day of one live segment (or sealed with a sorted index, from before parts).
-    V1(V1Reader),
+    Segment(SegmentReader),
     /// A day with sealed files: their blocks, then its first live segment once every block is
     /// read (a segment of numbered entries; one of version 1 waits for its part).
     Sealed {
         /// The blocks.
         blocks: SealedReader,
         /// The live segment being read, once every block is.
-        live: Option<V1Reader>,
+        live: Option<SegmentReader>,
         /// Where the live segments' indexes are.
         segments_dir: PathBuf,
     },
 }
 
-/// The one segment of a day the v1 reader ships from: a day with no part and one segment.
+/// The one segment of a day the segment reader ships from: a day with no part and one segment.
 pub(crate) fn single_segment(files: &DayFiles) -> Option<&SegFiles> {
     match files.segs() {
         [only] if files.sealed().is_none() => Some(only),
@@ -346,7 +352,7 @@ fn first_live(files: &DayFiles) -> Option<&SegFiles> {
 
 /// Whether the shipper can read `files` now: a day with sealed files (whole, or parts) is
 /// read through them, block by block (block numbers hold across merges, so a position does
-/// too), then its first live segment; a day of one live segment is read by the v1 reader. A
+/// too), then its first live segment; a day of one live segment is read by the segment reader. A
 /// day of several live segments and no part waits for its first part.
 pub(crate) fn shippable(files: &DayFiles) -> bool {
     files.sealed().is_some() || single_segment(files).is_some()
@@ -354,7 +360,7 @@ pub(crate) fn shippable(files: &DayFiles) -> bool {
 
 impl DayReader {
     /// A reader of `files` at `position`; a position of the other layout means the start
-    /// (less what a v1 position's floor says was shipped). `None` when the day cannot be
+    /// (less what a segment position's floor says was shipped). `None` when the day cannot be
     /// shipped yet (see [`shippable`]).
     pub fn open(
         files: &DayFiles,
@@ -373,7 +379,7 @@ impl DayReader {
                 // Still live: go on in it. Otherwise it is a part now, and the floor skips
                 // what was shipped from it.
                 if let Some(seg) = first_live(files).filter(|s| s.seq() == l.segment) {
-                    live = Some(V1Reader::open(
+                    live = Some(SegmentReader::open(
                         seg,
                         segments_dir,
                         &Position::V1 {
@@ -392,7 +398,7 @@ impl DayReader {
             }));
         }
         match single_segment(files) {
-            Some(seg) => Ok(Some(DayReader::V1(V1Reader::open(
+            Some(seg) => Ok(Some(DayReader::Segment(SegmentReader::open(
                 seg,
                 segments_dir,
                 position,
@@ -403,7 +409,7 @@ impl DayReader {
 
     /// The reader of a day that got its first part while its one segment was being read:
     /// its blocks from the first, less what `from` read.
-    pub fn sealed_after(from: V1Reader, segments_dir: &Path) -> DayReader {
+    pub fn sealed_after(from: SegmentReader, segments_dir: &Path) -> DayReader {
         let day = from.day();
         let (read_here, floor) = from.into_read_here();
         let mut blocks = SealedReader::open(day, &Position::Start, read_here);
@@ -418,7 +424,7 @@ impl DayReader {
     /// Whether this reader reads `files` as they are now (same day, same layout).
     pub fn fits(&self, files: &DayFiles) -> bool {
         match self {
-            DayReader::V1(r) => r.day() == files.day() && single_segment(files).is_some(),
+            DayReader::Segment(r) => r.day() == files.day() && single_segment(files).is_some(),
             DayReader::Sealed { blocks, .. } => {
                 blocks.day() == files.day() && files.sealed().is_some()
             }
@@ -428,12 +434,12 @@ impl DayReader {
     /// The day.
     pub fn day(&self) -> Day {
         match self {
-            DayReader::V1(r) => r.day(),
+            DayReader::Segment(r) => r.day(),
             DayReader::Sealed { blocks, .. } => blocks.day(),
         }
     }
 
-    /// See [`V1Reader::read`] and [`SealedReader::read`]; a day with sealed files reads its
+    /// See [`SegmentReader::read`] and [`SealedReader::read`]; a day with sealed files reads its
     /// blocks, then its first live segment.
     pub fn read(
         &mut self,
@@ -443,7 +449,7 @@ impl DayReader {
         out: &mut Rows,
     ) -> Result<Chunk> {
         match self {
-            DayReader::V1(r) => match single_segment(files) {
+            DayReader::Segment(r) => match single_segment(files) {
                 Some(seg) => r.read(seg, node, limits, out),
                 None => Ok(r.chunk(0, None)),
             },
@@ -469,7 +475,7 @@ impl DayReader {
                     return Ok(Self::chunk_of(blocks, live.as_ref(), 0, None));
                 };
                 if live.is_none() {
-                    *live = Some(V1Reader::open(seg, segments_dir, &Position::Start)?);
+                    *live = Some(SegmentReader::open(seg, segments_dir, &Position::Start)?);
                 }
                 let Some(reader) = live.as_mut() else {
                     return Ok(Self::chunk_of(blocks, None, 0, None));
@@ -489,7 +495,7 @@ impl DayReader {
     /// The chunk of a day with sealed files: the blocks' position plus the live one's.
     fn chunk_of(
         blocks: &SealedReader,
-        live: Option<&V1Reader>,
+        live: Option<&SegmentReader>,
         entries: usize,
         min_ts: Option<i64>,
     ) -> Chunk {
@@ -513,7 +519,7 @@ impl DayReader {
     /// files counts its live segments too.
     pub fn pending(&self, files: &DayFiles) -> Result<(u64, Option<i64>)> {
         match self {
-            DayReader::V1(r) => r.pending(),
+            DayReader::Segment(r) => r.pending(),
             DayReader::Sealed {
                 blocks,
                 live,
@@ -523,7 +529,9 @@ impl DayReader {
                 for seg in files.segs() {
                     let (more, ts) = match live.as_ref().filter(|l| l.segment == seg.seq()) {
                         Some(l) => l.pending()?,
-                        None => V1Reader::open(seg, segments_dir, &Position::Start)?.pending()?,
+                        None => {
+                            SegmentReader::open(seg, segments_dir, &Position::Start)?.pending()?
+                        }
                     };
                     n += more;
                     min_ts = match (min_ts, ts) {

@@ -3,13 +3,13 @@
 //! of its token filters. Nothing here exposes a byte offset of the layout: readers walk
 //! runs, frames and blocks through these types.
 
+pub use crate::fs::sync_dir;
+pub use crate::journal::index::SortedIndex;
 pub use crate::journal::index::{scan_live_while, IndexEntry};
 pub use crate::journal::record::{self, PayloadRef};
 pub use crate::names::index_file;
-pub use crate::read::days::{DayFiles, SegFiles};
+pub use crate::read::day_files::{DayFiles, SegFiles};
 pub use crate::read::runs::RunIndex;
 pub use crate::sealed::filter::{word_spans, words};
-pub use crate::journal::index::SortedIndex;
 pub use crate::sealed::{BlockMeta, BlockScratch, Columns, ExecRange, SealedDay};
 pub use crate::view::{Access, FileView};
-pub use crate::fs::sync_dir;

@@ -83,10 +83,7 @@ pub enum StoreError {
 
 impl StoreError {
     /// The error of the I/O operation `op` on `path`, as a closure for `map_err`.
-    pub fn io(
-        op: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(io::Error) -> StoreError {
+    pub fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> StoreError {
         let path = path.into();
         move |source| StoreError::Io { op, path, source }
     }

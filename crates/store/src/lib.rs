@@ -50,13 +50,13 @@
 //! # Example
 //!
 //! ```
-//! use logstore_store::{Filter, Level, LogEntry, LogStore};
+//! use logstore_store::{ExecutionId, Filter, Level, LogEntry, LogStore};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let dir = tempfile::tempdir()?;
 //! let store = LogStore::open(dir.path())?;
-//! let exec = "exec-1".parse()?;
-//! let entry = LogEntry::new(&exec, 1_700_000_000_000, Level::Info, "scheduler", "started")?;
+//! let exec: ExecutionId = "exec-1".parse()?;
+//! let entry = LogEntry::new(exec.clone(), 1_700_000_000_000, Level::Info, "scheduler", "started");
 //! store.append(&entry)?;
 //! store.finish_execution(&exec)?; // flushed + fsynced
 //!
@@ -89,9 +89,9 @@ pub mod access;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use day::{format_rfc3339_ms, Day};
 pub use entry::{
-    check_id, check_source, metadata_from_json, metadata_to_json, EntryError, ExecutionId, Level, LogEntry,
-    TaskId, MAX_ID_LEN, MAX_MESSAGE_LEN, MAX_METADATA_LEN, MAX_SOURCE_LEN, SCHEDULER_SOURCE,
-    TERMINAL_STATES,
+    check_id, check_source, metadata_from_json, metadata_to_json, EntryError, ExecutionId, Level,
+    LogEntry, TaskId, MAX_ID_LEN, MAX_MESSAGE_LEN, MAX_METADATA_LEN, MAX_SOURCE_LEN,
+    SCHEDULER_SOURCE, TERMINAL_STATES,
 };
 pub use error::{Result, StoreError};
 pub use journal::commit::{CommitPolicy, Durability};

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! YYYY-MM-DD.log / .idx / .sidx     segment 0 of the day (the one segment of a day written
-//!                                   before segments rolled; `.sidx`: sealed by a v1 writer)
+//!                                   before segments rolled; `.sidx`: sealed by a version-1 writer)
 //! YYYY-MM-DD.NNNNNN.log / .idx      segment N ≥ 1 of the day and its live index
 //! YYYY-MM-DD[.NNNNNN].heads         the heads checkpoint of a live index (a cache: `heads`)
 //! YYYY-MM-DD.NNNNNN-MMMMMM.part     a part: segments N..=M sealed (sealed layout)
@@ -17,8 +17,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Result, StoreError};
 use crate::day::Day;
+use crate::error::{Result, StoreError};
 
 /// Readers address a day's live segments in one offset space: segment `n`'s byte `o` is at
 /// `n << SEQ_SHIFT | o`. Segment 0 (the old one-segment day) keeps its plain offsets, so
@@ -64,7 +64,7 @@ pub(crate) fn heads_file(dir: &Path, day: Day, seq: u32) -> PathBuf {
     dir.join(format!("{}.heads", seq_stem(day, seq)))
 }
 
-/// The sorted index of a v1-sealed day (segment 0 only).
+/// The sorted index of a day sealed with a sorted index (segment 0 only).
 pub(crate) fn sorted_index_file(dir: &Path, day: Day, seq: u32) -> PathBuf {
     dir.join(format!("{}.sidx", seq_stem(day, seq)))
 }

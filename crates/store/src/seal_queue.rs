@@ -18,15 +18,15 @@ use crate::error::{Result, StoreError};
 use std::path::Path;
 
 use crate::day::Day;
-use crate::read::days::{open_sealed, DayFiles};
 use crate::fs::sync_dir;
+use crate::journal::segment::SEGMENT_HEADER_LEN;
+use crate::journal::writer::Inner;
 use crate::names::{self, part_file, part_tmp_file};
+use crate::read::day_files::{open_sealed, DayFiles};
 use crate::sealed::layout::{sealed_path, sealed_tmp_path};
 use crate::sealed::merge;
 use crate::sealed::seal::{self, SealInput, SealOptions, SealOutcome, SealStep};
 use crate::sealed::SealedFile;
-use crate::journal::segment::SEGMENT_HEADER_LEN;
-use crate::journal::writer::Inner;
 use crate::LogStore;
 
 #[derive(Default)]
@@ -40,7 +40,7 @@ struct Queue {
 
 /// The sealer's shared state (in the store's `Inner`).
 #[derive(Default)]
-pub(crate) struct Sealer {
+pub(crate) struct SealQueue {
     queue: Mutex<Queue>,
     changed: Condvar,
     stop: AtomicBool,
@@ -49,7 +49,7 @@ pub(crate) struct Sealer {
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-impl Sealer {
+impl SealQueue {
     /// Queues `days` for sealing (each once).
     pub(crate) fn request(&self, days: impl IntoIterator<Item = Day>) {
         let mut q = self.queue.lock();
@@ -62,7 +62,7 @@ impl Sealer {
     }
 
     /// Stops the thread: a seal in progress is abandoned (its temporary file removed; the day
-    /// stays in the v1 layout and is sealed at the next open).
+    /// stays in the live layout and is sealed at the next open).
     pub(crate) fn shut_down(&self) {
         self.stop.store(true, Ordering::Relaxed);
         self.queue.lock().closed = true;
@@ -85,7 +85,7 @@ pub(crate) fn start(inner: &Arc<Inner>) -> Result<()> {
                 std::path::PathBuf::new(),
             ))?
     };
-    *inner.sealer.thread.lock() = Some(thread);
+    *inner.seal_queue.thread.lock() = Some(thread);
     Ok(())
 }
 
@@ -112,7 +112,7 @@ fn lower_priority() {
 
 fn run(inner: &Inner) {
     lower_priority();
-    let s = &inner.sealer;
+    let s = &inner.seal_queue;
     loop {
         let day = {
             let mut q = s.queue.lock();
@@ -133,7 +133,7 @@ fn run(inner: &Inner) {
         match result {
             Ok(steps) => {
                 for done in steps {
-                    tracing::info!(day = %done.day, step = %done.step, v1_bytes = done.v1_bytes, sealed_bytes = done.sealed_bytes, entries = done.entries, ms = done.elapsed.as_millis(), "sealed");
+                    tracing::info!(day = %done.day, step = %done.step, segment_bytes = done.segment_bytes, sealed_bytes = done.sealed_bytes, entries = done.entries, ms = done.elapsed.as_millis(), "sealed");
                     q.done.push(done);
                 }
             }
@@ -159,7 +159,7 @@ pub(crate) const MAX_PARTS: usize = 8;
 fn tidy_day(inner: &Inner, day: Day) -> Result<Vec<SealOutcome>> {
     let mut done = Vec::new();
     loop {
-        if inner.sealer.stop.load(Ordering::Relaxed) {
+        if inner.seal_queue.stop.load(Ordering::Relaxed) {
             return Ok(done);
         }
         let Some(files) = inner.days.read().iter().find(|d| d.day == day).cloned() else {
@@ -182,8 +182,8 @@ fn tidy_day(inner: &Inner, day: Day) -> Result<Vec<SealOutcome>> {
             Some(seq) if over && files.segs.len() == 1 && files.parts.is_empty() => {
                 seal_whole(inner, day, seq)?
             }
-            Some(seq) => seal_part(inner, &files, seq)?,
-            None if over => seal_parts(inner, &files)?,
+            Some(seq) => part_of_segment(inner, &files, seq)?,
+            None if over => day_of_parts(inner, &files)?,
             None if files.parts.len() > MAX_PARTS => merge_window(inner, &files)?,
             None => return Ok(done),
         };
@@ -195,7 +195,7 @@ fn tidy_day(inner: &Inner, day: Day) -> Result<Vec<SealOutcome>> {
                     SealStep::Merge { .. } => "merge",
                     SealStep::Whole => "day",
                 };
-                crate::observe::sealed(name, outcome.v1_bytes, outcome.elapsed);
+                crate::observe::sealed(name, outcome.segment_bytes, outcome.elapsed);
                 done.push(outcome);
             }
             None => return Ok(done),
@@ -224,7 +224,7 @@ fn commit(inner: &Inner, day: Day, tmp: &Path, path: &Path) -> Result<bool> {
 }
 
 /// Seals closed segment `seq` of the day into part `seq..=seq`.
-fn seal_part(inner: &Inner, files: &DayFiles, seq: u32) -> Result<Option<SealOutcome>> {
+fn part_of_segment(inner: &Inner, files: &DayFiles, seq: u32) -> Result<Option<SealOutcome>> {
     let dir = &inner.segments_dir;
     let day = files.day;
     let tmp = part_tmp_file(dir, day, seq, seq);
@@ -240,12 +240,13 @@ fn seal_part(inner: &Inner, files: &DayFiles, seq: u32) -> Result<Option<SealOut
     let outcome = if empty {
         None
     } else {
-        match seal::write_sealed_from(&input, day, SealOptions::default(), &inner.sealer.stop)? {
+        match seal::write_sealed_from(&input, day, SealOptions::default(), &inner.seal_queue.stop)?
+        {
             Some(o) => Some(o),
             None => return Ok(None),
         }
     };
-    let _gate = inner.sealer.gate.lock();
+    let _gate = inner.seal_queue.gate.lock();
     let path = part_file(dir, day, seq, seq);
     if outcome.is_some() && !commit(inner, day, &tmp, &path)? {
         return Ok(None);
@@ -286,11 +287,12 @@ fn seal_whole(inner: &Inner, day: Day, seq: u32) -> Result<Option<SealOutcome>> 
         .map_err(StoreError::io("fsync segment", &seg))?;
     let tmp = sealed_tmp_path(dir, day);
     let input = SealInput::segment(dir, day, seq, tmp.clone());
-    let Some(done) = seal::write_sealed_from(&input, day, day_options(inner), &inner.sealer.stop)?
+    let Some(done) =
+        seal::write_sealed_from(&input, day, day_options(inner), &inner.seal_queue.stop)?
     else {
         return Ok(None);
     };
-    let _gate = inner.sealer.gate.lock();
+    let _gate = inner.seal_queue.gate.lock();
     if !commit(inner, day, &tmp, &sealed_path(dir, day))? {
         return Ok(None);
     }
@@ -305,7 +307,7 @@ fn seal_whole(inner: &Inner, day: Day, seq: u32) -> Result<Option<SealOutcome>> 
 
 /// Merges every part of a finished day into its `.sealed` file, its blocks compressed again
 /// at the day's level ([`day_frames`]).
-fn seal_parts(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> {
+fn day_of_parts(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> {
     let dir = &inner.segments_dir;
     let day = files.day;
     let inputs = files.part_files();
@@ -319,10 +321,10 @@ fn seal_parts(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> {
     // Even one part goes through the merge: compressed again at the day's level, or copied at
     // the parts' (one path to test; a day of one part is at most a part's size).
     let tmp = sealed_tmp_path(dir, day);
-    let Some(m) = merge::merge(&inputs, &tmp, day_frames(inner), &inner.sealer.stop)? else {
+    let Some(m) = merge::merge(&inputs, &tmp, day_frames(inner), &inner.seal_queue.stop)? else {
         return Ok(None);
     };
-    let _gate = inner.sealer.gate.lock();
+    let _gate = inner.seal_queue.gate.lock();
     if !commit(inner, day, &tmp, &sealed_path(dir, day))? {
         return Ok(None);
     }
@@ -384,12 +386,12 @@ fn merge_window(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> 
         &inputs[i..i + width],
         &tmp,
         merge::Frames::Copy,
-        &inner.sealer.stop,
+        &inner.seal_queue.stop,
     )?
     else {
         return Ok(None);
     };
-    let _gate = inner.sealer.gate.lock();
+    let _gate = inner.seal_queue.gate.lock();
     let path = part_file(dir, day, a, b);
     if !commit(inner, day, &tmp, &path)? {
         return Ok(None);
@@ -510,7 +512,7 @@ impl LogStore {
             .filter(|d| !d.is_whole())
             .map(|d| d.day)
             .collect();
-        let s = &self.inner.sealer;
+        let s = &self.inner.seal_queue;
         // Failures of earlier background attempts are stale: every day they left unsealed is
         // asked again here, and reports its own outcome.
         s.queue.lock().failed.clear();

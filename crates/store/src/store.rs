@@ -11,7 +11,6 @@
 //!
 //! Which file holds an entry is `names.rs`'s business; `docs/FORMAT.md` has the layout.
 
-
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,17 +20,17 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::clock::{Clock, SystemClock};
-use crate::error::{Result, StoreError};
-use crate::journal::commit::{Batch, CommitPolicy, Durability, Layout};
 use crate::day::Day;
+use crate::error::{Result, StoreError};
 use crate::fs::sync_dir;
-use crate::{EntrySink, ExecutionId, LogEntry, SinkError};
+use crate::journal::commit::{Batch, CommitPolicy, Durability, Layout};
 use crate::journal::recovery::Damage;
 use crate::journal::{record, recovery, segment, seq};
 use crate::names;
 use crate::read::waiters;
 use crate::retention::holds;
-use crate::seal_queue as sealer;
+use crate::seal_queue;
+use crate::{EntrySink, ExecutionId, LogEntry, SinkError};
 
 /// How a store is opened.
 #[derive(Clone)]
@@ -50,7 +49,8 @@ pub struct Config {
     /// [`DEFAULT_DAY_LEVEL`]): the merge of its parts into its sealed file compresses every
     /// block again at it, and a day of one segment is sealed at it. Parts are sealed at level 3
     /// to keep up with ingest; at 3 or below, the day's merge copies their blocks as they are.
-    /// Any level zstd takes (1 to 22); the costs are measured in docs/PERFORMANCE.md.
+    /// 3 to 22: a lower level is taken as 3 (a finished day is never kept at a lower level
+    /// than its parts), a higher one as zstd's highest. The costs are in docs/PERFORMANCE.md.
     pub day_level: i32,
     /// Where "now" comes from (the day of a write, the age of the buffer).
     pub clock: Arc<dyn Clock>,
@@ -228,7 +228,7 @@ impl LogStore {
                 files.segs.push(Arc::new(o.seg_files()?));
             }
             // Past days are sealed whole; today's closed segments become parts.
-            if !is_live || files.segs.len() > 1 || files.parts.len() > sealer::MAX_PARTS {
+            if !is_live || files.segs.len() > 1 || files.parts.len() > seal_queue::MAX_PARTS {
                 to_seal.push(day);
             }
             if open.is_some() {
@@ -270,7 +270,7 @@ impl LogStore {
             _lock: Some(lock),
             recovered_damage: damage,
             fsyncs: std::sync::atomic::AtomicU64::new(0),
-            sealer: Sealer::default(),
+            seal_queue: SealQueue::default(),
             open_segment: Mutex::new(None),
             waiters: waiters::Waiters::default(),
             listed: std::sync::atomic::AtomicU64::new(0),
@@ -279,8 +279,8 @@ impl LogStore {
             .writer
             .as_ref()
             .and_then(|w| w.lock().live.as_ref().map(|l| (l.day, l.seq)));
-        sealer::start(&inner)?;
-        inner.sealer.request(to_seal);
+        seal_queue::start(&inner)?;
+        inner.seal_queue.request(to_seal);
         let flusher = {
             let inner = Arc::clone(&inner);
             std::thread::Builder::new()
@@ -326,7 +326,7 @@ impl LogStore {
             _lock: None,
             recovered_damage: Vec::new(),
             fsyncs: std::sync::atomic::AtomicU64::new(0),
-            sealer: Sealer::default(),
+            seal_queue: SealQueue::default(),
             open_segment: Mutex::new(None),
             waiters: waiters::Waiters::default(),
             listed: std::sync::atomic::AtomicU64::new(0),
@@ -484,7 +484,7 @@ impl LogStore {
         let cutoff = Day(today.0 - i64::from(keep_days));
         // Holding the seal gate: no seal commits a day we delete. Holding the writer lock: no
         // day roll can race with the deletion.
-        let _gate = self.inner.sealer.gate.lock();
+        let _gate = self.inner.seal_queue.gate.lock();
         let w = writer.lock();
         let live_day = w.live.as_ref().map(|l| l.day);
         let mut deleted = Vec::new();
@@ -627,7 +627,7 @@ impl EntrySink for LogStore {
 impl Drop for LogStore {
     fn drop(&mut self) {
         if let Some(writer) = self.inner.writer.as_ref() {
-            self.inner.sealer.shut_down();
+            self.inner.seal_queue.shut_down();
             writer.lock().closed = true;
             self.inner.wake.notify_all();
             if let Some(t) = self.flusher.take() {
@@ -639,11 +639,11 @@ impl Drop for LogStore {
         }
     }
 }
-use crate::read::days::{open_day, open_sealed, DayFiles, Reuse};
+use crate::read::day_files::{open_day, open_sealed, DayFiles, Reuse};
 
 use crate::journal::lock::take_lock;
-use crate::seal_queue::Sealer;
 use crate::journal::writer::{Inner, LiveFiles, SyncState, Writer};
+use crate::seal_queue::SealQueue;
 
 /// The report of a day skipped because `e` made its file unreadable.
 fn unreadable_day(e: StoreError) -> Option<crate::Problem> {

@@ -2,7 +2,7 @@
 //! chain of runs ends, as of some index entry, so that a reader in another process finds one
 //! execution's runs without scanning the whole index.
 //!
-//! The writer keeps the head of every execution's chain in memory ([`crate::read::days::LiveHeads`]);
+//! The writer keeps the head of every execution's chain in memory ([`crate::read::day_files::LiveHeads`]);
 //! another process has only the files. Without this file it scans the whole live index (56
 //! bytes per run: 17 MB for a full 64 MiB segment of round-robin executions) on every query.
 //! With it, a query reads the checkpoint (12 bytes per execution), walks the execution's `prev`

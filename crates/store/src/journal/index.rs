@@ -19,8 +19,8 @@
 use std::cmp::Ordering;
 use std::path::Path;
 
-use crate::fs::sync_dir;
 use crate::error::{Result, StoreError};
+use crate::fs::sync_dir;
 use crate::journal::segment::{check_header, file_header};
 use crate::view::{Access, FileView};
 

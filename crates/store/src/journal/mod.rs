@@ -7,7 +7,7 @@
 //! [`lock`] keeps one writer per directory.
 //!
 //! Imports go down only: the journal uses `entry`, `error`, `clock`, `names`, `view` and `day`,
-//! and, for the writer's hand-offs, the read side's day view (`read::days`), the waiters of
+//! and, for the writer's hand-offs, the read side's day view (`read::day_files`), the waiters of
 //! followers and the seal queue it feeds closed segments to.
 
 pub(crate) mod commit;

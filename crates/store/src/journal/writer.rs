@@ -6,21 +6,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::read::days::{DayFiles, DayIndex, LiveHeads, SegFiles};
+use crate::read::day_files::{DayFiles, DayIndex, LiveHeads, SegFiles};
 use crate::store::Config;
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::error::{Result, StoreError};
-use crate::journal::commit::{Batch, ByExecHash, Layout};
 use crate::day::Day;
+use crate::error::{Result, StoreError};
 use crate::fs::sync_dir;
+use crate::journal::commit::{Batch, ByExecHash, Layout};
 use crate::journal::index::{live_index_header, IndexEntry, ENTRY_LEN, INDEX_HEADER_LEN};
-use crate::names::{
-    heads_file, index_file, segment_file, sorted_index_file, MAX_SEGMENT_BYTES,
-};
 use crate::journal::recovery::{self, entry_number, Damage};
 use crate::journal::segment::{SegmentWriter, SEGMENT_HEADER_LEN};
 use crate::journal::tail::TailMirror;
+use crate::names::{heads_file, index_file, segment_file, sorted_index_file, MAX_SEGMENT_BYTES};
 use crate::view::{Access, FileView};
 
 /// The segment being written.
@@ -82,7 +80,7 @@ pub(crate) struct Inner {
     /// fewer fsyncs than finished executions).
     pub(crate) fsyncs: std::sync::atomic::AtomicU64,
     /// The background sealer (writers only).
-    pub(crate) sealer: crate::seal_queue::Sealer,
+    pub(crate) seal_queue: crate::seal_queue::SealQueue,
     /// The segment the writer appends to: the sealer leaves it alone.
     pub(crate) open_segment: Mutex<Option<(Day, u32)>>,
     /// The followers waiting for executions' next entries.
@@ -207,7 +205,8 @@ impl Inner {
             heads.insert(hash, n);
         }
 
-        let due = live.index_count - live.checkpoint_at >= crate::journal::heads::every(heads.len());
+        let due =
+            live.index_count - live.checkpoint_at >= crate::journal::heads::every(heads.len());
         // The file is written under a read lock: this process's queries go on meanwhile.
         drop(heads);
         if due {
@@ -271,7 +270,7 @@ impl Inner {
             }
         }
         w.live = Some(files);
-        self.sealer.request(closed);
+        self.seal_queue.request(closed);
         Ok(())
     }
 
@@ -483,7 +482,8 @@ impl LiveFiles {
         // another process's query of it scans nothing.
         if self.checkpoint_at != self.index_count {
             let heads = self.heads.heads.read();
-            if let Err(e) = crate::journal::heads::write(&self.heads_path, self.index_count, &heads) {
+            if let Err(e) = crate::journal::heads::write(&self.heads_path, self.index_count, &heads)
+            {
                 tracing::warn!(error = %e, "cannot write the heads checkpoint");
             }
         }

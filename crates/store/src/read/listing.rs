@@ -24,25 +24,20 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::journal::commit::{ByExecHash, PrehashedHasher};
 use crate::journal::index::IndexEntry;
+use crate::read::day_files::DayFiles;
+use crate::read::summary::{
+    final_state, first_id, ExecutionSummary, ListFilter, ListPage, Terminal,
+};
 use crate::sealed::layout::{state_name, ExecRecord};
 use crate::sealed::SealedFile;
-use crate::read::summary::{final_state, first_id, ExecutionSummary, ListFilter, ListPage};
-use crate::read::days::DayFiles;
-use crate::LogStore;
 use crate::ExecutionId;
+use crate::LogStore;
 
 /// Where a source sits in append order: (day, file within the day; live segments last). The
 /// newest terminal entry gives an execution's state.
 type Order = (usize, usize);
 
 const LIVE: usize = usize::MAX;
-
-/// Where an execution's final state is read from.
-#[derive(Clone, Copy)]
-enum Terminal {
-    State(&'static str),
-    Run(usize, IndexEntry),
-}
 
 /// Where its name is read from.
 #[derive(Clone, Copy)]

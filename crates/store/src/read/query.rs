@@ -8,14 +8,14 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::error::{Result, StoreError};
 use crate::day::Day;
+use crate::error::{Result, StoreError};
 use crate::journal::index::{exec_hash, IndexEntry};
 use crate::journal::record::{self, PayloadRef};
+use crate::read::day_files::DayFiles;
+pub use crate::read::summary::{DayStats, ExecutionSummary};
 use crate::sealed::layout::BlockEntry;
 use crate::sealed::SealedDay;
-pub use crate::read::summary::{DayStats, ExecutionSummary};
-use crate::read::days::DayFiles;
 use crate::LogStore;
 use crate::{ExecutionId, Level, LogEntry, TaskId};
 
@@ -81,7 +81,7 @@ impl Filter {
 /// Where a reader has got to in one day.
 #[derive(Debug, Clone, Copy, Default)]
 struct DayCursor {
-    /// Segment offset after the last run read (v1 days).
+    /// Segment offset after the last run read (live-layout days).
     offset: u64,
     /// Index entries read (another process's live index).
     seen: u64,

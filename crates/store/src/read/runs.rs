@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::error::{Result, StoreError};
 use crate::journal::index::{read_live_entry, IndexEntry, ENTRY_LEN, INDEX_HEADER_LEN};
-use crate::read::days::{DayIndex, SegFiles};
+use crate::read::day_files::{DayIndex, SegFiles};
 use crate::view::{Access, FileView};
 
 /// Random access to a day's index entries, whichever kind it has.
@@ -79,4 +79,3 @@ impl<'a> RunIndex<'a> {
         Ok(None)
     }
 }
-

@@ -1,26 +1,28 @@
 //! Summaries: every execution with its totals (`list`), and sizes and counts per day (`stats`),
-//! from either layout of a day without reading its entries: v1 days from their index runs,
+//! from either layout of a day without reading its entries: live-layout days from their index runs,
 //! sealed days from their execution table.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
-use crate::error::Result;
 use crate::day::Day;
+use crate::error::Result;
 use crate::journal::index::IndexEntry;
 use crate::journal::record;
 use crate::sealed::layout::state_name;
 use crate::sealed::SealedDay;
 use std::collections::HashSet;
 
-use crate::read::days::DayIndex;
 use crate::names;
-use crate::read::days::DayFiles;
-use crate::LogStore;
+use crate::read::day_files::DayFiles;
+use crate::read::day_files::DayIndex;
 use crate::ExecutionId;
+use crate::LogStore;
 
-/// Where an execution's final state is: a v1 run to read, or known (sealed days).
-enum Terminal {
+/// Where an execution's final state is: a live run to read (the index of its day and the
+/// run), or known (a sealed file's execution table holds it).
+#[derive(Clone, Copy)]
+pub(crate) enum Terminal {
     Run(usize, IndexEntry),
     State(&'static str),
 }
@@ -205,7 +207,7 @@ fn sealed_stats(sealed: &SealedDay, file_len: u64) -> Result<DayStats> {
         version: 2,
         segment_bytes: file_len,
         index_bytes: 0,
-        raw_bytes: sealed.v1_bytes(),
+        raw_bytes: sealed.segment_bytes(),
         parts: 0,
         segments: 0,
         disk_bytes: file_len,

@@ -4,12 +4,12 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use crate::error::{Result, StoreError};
-use crate::read::days::{open_day, DayIndex, Reuse};
-use crate::names;
 use crate::journal::recovery::run_is_whole;
+use crate::journal::segment::{scan, ScanEvent, SEGMENT_HEADER_LEN};
+use crate::names;
+use crate::read::day_files::{open_day, DayIndex, Reuse};
 use crate::sealed::layout::sealed_path;
 use crate::sealed::SealedFile;
-use crate::journal::segment::{scan, ScanEvent, SEGMENT_HEADER_LEN};
 use crate::LogStore;
 
 /// One problem found by [`LogStore::verify`].

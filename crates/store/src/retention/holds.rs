@@ -15,8 +15,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Result, StoreError};
 use crate::day::Day;
+use crate::error::{Result, StoreError};
 use crate::fs::sync_dir;
 
 /// One hold, as read from its file.

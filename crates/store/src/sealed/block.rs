@@ -6,7 +6,7 @@
 //! task dictionary and indexes (0 = no task); metadata lengths (0 = none, else length + 1) and
 //! bytes; message lengths and bytes. Putting like with like (all the small numbers together,
 //! all the message text together) is what lets zstd find the repeats; `docs/PERFORMANCE.md`
-//! gives the measured gain over compressing the v1 records as they are.
+//! gives the measured gain over compressing the frames as they are.
 //!
 //! Decoding borrows every string from the decompressed buffer ([`PayloadRef`]), so reading a
 //! block allocates the buffer and one small vector per column, not one string per field.
@@ -330,7 +330,7 @@ impl BlockBuilder {
 }
 
 /// Decodes a raw block into its entries, in block order, borrowing from `raw`. Every field is
-/// checked as the v1 record decoder checks it (`Columns::parse`), so a bug or a foreign
+/// checked as the frame decoder checks it (`Columns::parse`), so a bug or a foreign
 /// writer is an error here, never a panic or an invalid entry later.
 #[cfg(test)]
 pub(crate) fn decode(raw: &[u8]) -> Result<Vec<PayloadRef<'_>>, String> {

@@ -1,6 +1,6 @@
 //! Reading one raw (decompressed) block by column: [`Columns`].
 //!
-//! Parsing checks every field as the v1 record decoder checks it (ids, sources, levels,
+//! Parsing checks every field as the frame decoder checks it (ids, sources, levels,
 //! dictionary indexes, lengths, UTF-8), so a bug or a foreign writer is an error here, never a
 //! panic or an invalid entry later. It keeps the text columns as they are stored (one `&str`
 //! for all messages, one for all metadata, with per-entry offsets), so search can run one

@@ -72,8 +72,8 @@ pub(crate) struct Trailer {
     pub(crate) names: u64,
     pub(crate) names_len: u64,
     pub(crate) entries: u64,
-    /// Bytes of the v1 files (segment and indexes) this file was sealed from.
-    pub(crate) v1_bytes: u64,
+    /// Bytes of the live-layout files (segment and indexes) this file was sealed from.
+    pub(crate) segment_bytes: u64,
     pub(crate) blocks: u32,
     pub(crate) execs: u32,
     /// A catalog section follows the execution table (version 5; trailer byte 64, bit 0).
@@ -94,7 +94,7 @@ impl Trailer {
         b[24..32].copy_from_slice(&self.names.to_le_bytes());
         b[32..40].copy_from_slice(&self.names_len.to_le_bytes());
         b[40..48].copy_from_slice(&self.entries.to_le_bytes());
-        b[48..56].copy_from_slice(&self.v1_bytes.to_le_bytes());
+        b[48..56].copy_from_slice(&self.segment_bytes.to_le_bytes());
         b[56..60].copy_from_slice(&self.blocks.to_le_bytes());
         b[60..64].copy_from_slice(&self.execs.to_le_bytes());
         b[64] = u8::from(self.catalog) | u8::from(self.dicts) << 1 | u8::from(self.common) << 2;
@@ -114,7 +114,7 @@ impl Trailer {
             names: u64_at(b, 24),
             names_len: u64_at(b, 32),
             entries: u64_at(b, 40),
-            v1_bytes: u64_at(b, 48),
+            segment_bytes: u64_at(b, 48),
             blocks: u32_at(b, 56),
             execs: u32_at(b, 60),
             catalog: b[64] & 1 == 1,
@@ -336,7 +336,7 @@ mod tests {
             names: 320,
             names_len: 5,
             entries: 9,
-            v1_bytes: 1000,
+            segment_bytes: 1000,
             blocks: 1,
             execs: 1,
             catalog: false,

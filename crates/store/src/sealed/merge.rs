@@ -218,7 +218,7 @@ pub(crate) fn merge(
         let mut records: Vec<ExecRecord> = Vec::new();
         let mut names_base = 0u64;
         let mut entries = 0u64;
-        let mut v1_bytes = 0u64;
+        let mut segment_bytes = 0u64;
         for (k, f) in inputs.iter().enumerate() {
             let t: &Trailer = f.trailer();
             f.for_each_record(|r| {
@@ -231,7 +231,7 @@ pub(crate) fn merge(
             })?;
             names_base += t.names_len;
             entries += t.entries;
-            v1_bytes += t.v1_bytes;
+            segment_bytes += t.segment_bytes;
         }
         records.sort_by_key(|r| (r.hash, r.first_block));
         let exec_table = out.len;
@@ -252,7 +252,7 @@ pub(crate) fn merge(
             names,
             names_len: names_base,
             entries,
-            v1_bytes,
+            segment_bytes,
             blocks,
             execs: u32::try_from(records.len()).map_err(|_| StoreError::Corrupt {
                 file: tmp.to_owned(),

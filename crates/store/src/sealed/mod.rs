@@ -18,7 +18,7 @@
 //!   the newest executions and for finding one in a big table.
 //! - `seal`: the rewrite into one file and its crash-safe commit.
 //! - `partition`: the spill partition sort that groups a day by execution in bounded memory.
-//! - `reader`: [`SealedFile`], one open file; `parts`: [`SealedDay`], a day's files read as one.
+//! - `reader`: [`SealedFile`], one open file; `sealed_day`: [`SealedDay`], a day's files read as one.
 //! - `merge`: parts merged by copying their blocks (no re-tokenizing; the day-end merge
 //!   compresses their frames again).
 //! - `breakdown`: where a file's bytes go, column by column (for the benchmarks).
@@ -37,15 +37,15 @@ mod frames;
 pub(crate) mod layout;
 pub(crate) mod merge;
 mod partition;
-mod parts;
 mod reader;
 pub(crate) mod seal;
+mod sealed_day;
 #[cfg(test)]
 mod tests;
 
 // What search (crates/search) and shipping (crates/ship) read sealed days through; the definition
 // of a word is `filter::words`.
 pub use columns::Columns;
-pub use parts::{ExecRange, SealedDay};
-pub use reader::{BlockMeta, BlockScratch};
 pub(crate) use reader::SealedFile;
+pub use reader::{BlockMeta, BlockScratch};
+pub use sealed_day::{ExecRange, SealedDay};

@@ -27,7 +27,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::seal::{Out, Sealer};
+use super::seal::{Out, SealedWriter};
 use crate::error::{Result, StoreError};
 
 use crate::journal::index::{self, IndexEntry, SortedIndex};
@@ -93,7 +93,7 @@ impl ReadFile {
 /// Seals a day from its live index. Returns false if `stop` was raised (the caller removes
 /// the temporary files).
 pub(super) fn seal_partitioned(
-    s: &mut Sealer,
+    s: &mut SealedWriter,
     segment: &ReadFile,
     index: &FileView,
     tmp: &Path,
@@ -259,7 +259,12 @@ fn spill(
 }
 
 /// Sorts one partition file's runs by execution and feeds them to the sealer.
-fn seal_partition(s: &mut Sealer, path: &Path, budget: u64, stop: &AtomicBool) -> Result<bool> {
+fn seal_partition(
+    s: &mut SealedWriter,
+    path: &Path,
+    budget: u64,
+    stop: &AtomicBool,
+) -> Result<bool> {
     let file = ReadFile::open(path)?;
     let corrupt = |offset: u64| StoreError::Corrupt {
         file: path.to_owned(),
@@ -324,7 +329,7 @@ fn run_header(b: Option<&[u8]>) -> Option<(u64, u32)> {
 /// Seals a day from its sorted index (a version-1 seal without the live index): the runs are
 /// in (hash, offset) order already.
 pub(super) fn seal_sorted(
-    s: &mut Sealer,
+    s: &mut SealedWriter,
     segment: &ReadFile,
     sorted: &SortedIndex,
     stop: &AtomicBool,
@@ -416,7 +421,7 @@ impl Bytes<'_> {
 
 /// Sorts `runs` by (hash, offset) and seals them, one hash group at a time.
 fn seal_runs(
-    s: &mut Sealer,
+    s: &mut SealedWriter,
     runs: &mut [RunRef],
     bytes: &Bytes,
     stop: &AtomicBool,
@@ -434,7 +439,12 @@ fn seal_runs(
 
 /// Seals the runs of one hash, in offset order. Almost always one execution; if two ids share
 /// the hash, the first seen is written first, then each other one in a further read.
-fn seal_group(s: &mut Sealer, bytes: &Bytes, group: &[RunRef], buf: &mut Vec<u8>) -> Result<()> {
+fn seal_group(
+    s: &mut SealedWriter,
+    bytes: &Bytes,
+    group: &[RunRef],
+    buf: &mut Vec<u8>,
+) -> Result<()> {
     let mut others = BTreeSet::new();
     let first = for_each_entry(s, bytes, group, buf, None, &mut others)?;
     let Some(first) = first else { return Ok(()) };
@@ -446,9 +456,9 @@ fn seal_group(s: &mut Sealer, bytes: &Bytes, group: &[RunRef], buf: &mut Vec<u8>
 }
 
 /// Feeds the entries of `want` (or of the first id met, if `None`) to the sealer, noting the
-/// other ids met. Damaged frames are skipped (the v1 reader skips them too).
+/// other ids met. Damaged frames are skipped (the segment reader skips them too).
 fn for_each_entry(
-    s: &mut Sealer,
+    s: &mut SealedWriter,
     bytes: &Bytes,
     group: &[RunRef],
     buf: &mut Vec<u8>,

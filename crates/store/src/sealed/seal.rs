@@ -1,4 +1,4 @@
-//! Sealing: the rewrite of a finished v1 day (segment + index) into one sealed file.
+//! Sealing: the rewrite of a finished live-layout day (segment + index) into one sealed file.
 //!
 //! Memory is bounded whatever the size of the day. The day's entries are never held, and
 //! neither is its run list (56 bytes per run on disk, up to one run per entry): the runs are
@@ -12,7 +12,7 @@
 //! in the same order as its execution table.
 //!
 //! Crash safety: everything is written to `YYYY-MM-DD.sealed.tmp`, fsynced, renamed to
-//! `YYYY-MM-DD.sealed`, and the directory fsynced. The caller deletes the v1 files only after
+//! `YYYY-MM-DD.sealed`, and the directory fsynced. The caller deletes the live-layout files only after
 //! that. A reader or a recovering writer that finds both prefers the sealed file, which is
 //! whole by construction (the rename is atomic and came after the fsync).
 
@@ -34,13 +34,13 @@ use super::layout::{
     SEALED_VERSION,
 };
 use super::partition::{self, ReadFile};
-use crate::error::{Result, StoreError};
 use crate::day::Day;
+use crate::error::{Result, StoreError};
 use crate::journal::index::{self, SortedIndex};
-use crate::names;
 use crate::journal::record::FrameKind;
 use crate::journal::record::PayloadRef;
 use crate::journal::segment::file_header;
+use crate::names;
 use crate::view::{Access, FileView};
 use crate::Level;
 
@@ -117,8 +117,8 @@ pub struct SealOutcome {
     pub day: Day,
     /// What was done.
     pub step: SealStep,
-    /// Bytes of the v1 files (segment and indexes) before.
-    pub v1_bytes: u64,
+    /// Bytes of the live-layout files (segment and indexes) before.
+    pub segment_bytes: u64,
     /// Bytes of the sealed file.
     pub sealed_bytes: u64,
     /// Entries sealed.
@@ -135,7 +135,7 @@ impl SealOutcome {
         SealOutcome {
             day,
             step,
-            v1_bytes: 0,
+            segment_bytes: 0,
             sealed_bytes: 0,
             entries: 0,
             executions: 0,
@@ -152,7 +152,7 @@ impl SealOutcome {
         SealOutcome {
             day,
             step,
-            v1_bytes: m.bytes_in,
+            segment_bytes: m.bytes_in,
             sealed_bytes: m.bytes_out,
             entries: m.entries,
             executions: 0,
@@ -230,7 +230,7 @@ impl Default for SealOptions {
     }
 }
 
-/// Where the runs of a v1 day are listed, chosen once before the rewrite.
+/// Where the runs of a live-layout day are listed, chosen once before the rewrite.
 enum RunSource {
     /// The live index (append order): what the partition sort reads.
     Live(FileView),
@@ -337,7 +337,7 @@ struct Exec {
 }
 
 /// The sealed file being built.
-pub(super) struct Sealer {
+pub(super) struct SealedWriter {
     pub(super) opts: SealOptions,
     out: Out,
     filters: Out,
@@ -368,7 +368,7 @@ pub(super) struct Sealer {
     pub(super) frame_kind: FrameKind,
 }
 
-impl Sealer {
+impl SealedWriter {
     /// The number the next block closed will have (blocks waiting to be written count).
     fn block_index(&self) -> u32 {
         u32::try_from(self.table.len() + self.pending.len()).unwrap_or(u32::MAX)
@@ -583,7 +583,7 @@ impl Sealer {
     }
 
     /// Writes the sections after the blocks and the trailer; returns the file's length.
-    fn finish(mut self, v1_bytes: u64) -> Result<(File, u64, u64, u32)> {
+    fn finish(mut self, segment_bytes: u64) -> Result<(File, u64, u64, u32)> {
         self.end_exec()?;
         self.flush_block()?;
         if self.common.is_none() {
@@ -618,7 +618,7 @@ impl Sealer {
             names,
             names_len,
             entries: self.entries,
-            v1_bytes,
+            segment_bytes,
             blocks: u32::try_from(self.table.len()).unwrap_or(u32::MAX),
             execs: self.exec_count,
             catalog: true,
@@ -640,8 +640,8 @@ impl Sealer {
     }
 }
 
-/// Rewrites the v1 files of `day` into `YYYY-MM-DD.sealed.tmp`, fsynced. The caller renames it
-/// to `YYYY-MM-DD.sealed`, fsyncs the directory, and only then deletes the v1 files
+/// Rewrites the live-layout files of `day` into `YYYY-MM-DD.sealed.tmp`, fsynced. The caller renames it
+/// to `YYYY-MM-DD.sealed`, fsyncs the directory, and only then deletes the live-layout files
 /// (`names::remove_segment`). Returns `None` if `stop` was raised (the temp files are removed).
 ///
 /// The day must be complete and consistent: a past day that recovery has checked, or a day
@@ -695,7 +695,7 @@ fn write_tmp(
     let segment = ReadFile::open(&input.segment)?;
     let frame_kind = crate::journal::segment::read_frame_kind(&segment.view)?;
     let runs = RunSource::open(input)?;
-    let v1_bytes = [&input.segment, &input.sorted_index, &input.live_index]
+    let segment_bytes = [&input.segment, &input.sorted_index, &input.live_index]
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
@@ -703,7 +703,7 @@ fn write_tmp(
     let tmp = input.tmp.clone();
     let spill = |ext: &str| Out::create(partition::spill_path(&tmp, ext));
     let preset = input.dict.as_deref().filter(|_| opts.dict_bytes > 0);
-    let mut s = Sealer {
+    let mut s = SealedWriter {
         opts,
         out: Out::create(tmp.clone())?,
         filters: spill("filters")?,
@@ -735,7 +735,7 @@ fn write_tmp(
     if !done {
         return Ok(None);
     }
-    let (file, sealed_bytes, entries, executions) = s.finish(v1_bytes)?;
+    let (file, sealed_bytes, entries, executions) = s.finish(segment_bytes)?;
     // The rename must not become visible before the contents are durable.
     file.sync_all()
         .map_err(StoreError::io("fsync sealed file", &tmp))?;
@@ -743,7 +743,7 @@ fn write_tmp(
     Ok(Some(SealOutcome {
         day,
         step: SealStep::Whole,
-        v1_bytes,
+        segment_bytes,
         sealed_bytes,
         entries,
         executions: u64::from(executions),

@@ -8,14 +8,14 @@
 
 use std::collections::HashMap;
 
-use crate::error::{Result, StoreError};
 use crate::day::Day;
-use crate::read::days::{DayIndex, SegFiles};
+use crate::error::{Result, StoreError};
 use crate::journal::index::{exec_hash, IndexEntry};
-use crate::names::virtual_offset;
 use crate::journal::record::{self, PayloadRef};
+use crate::names::virtual_offset;
+use crate::read::day_files::DayFiles;
+use crate::read::day_files::{DayIndex, SegFiles};
 use crate::sealed::layout::state_name;
-use crate::read::days::DayFiles;
 use crate::LogStore;
 
 mod sealed;

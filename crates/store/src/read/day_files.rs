@@ -6,19 +6,19 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use crate::day::Day;
 use crate::error::{Result, StoreError};
 use crate::journal::commit::ByExecHash;
-use crate::day::Day;
 use crate::journal::heads::Checkpoint;
 use crate::journal::index::{self, IndexEntry, SortedIndex, ENTRY_LEN, INDEX_HEADER_LEN};
+use crate::journal::record::FrameKind;
+use crate::journal::tail::TailMirror;
 use crate::names::{
     heads_file, index_file, part_file, segment_file, sorted_index_file, split_offset,
     virtual_offset, DayListing,
 };
-use crate::journal::record::FrameKind;
 use crate::sealed::layout::sealed_path;
 use crate::sealed::{SealedDay, SealedFile};
-use crate::journal::tail::TailMirror;
 use crate::view::{Access, FileView};
 
 /// Runs of one segment at most this far apart are read with one `pread`.
@@ -222,11 +222,7 @@ impl DayFiles {
     }
 
     /// The bytes of `run` (day-wide offset); see [`SegFiles::read_run`].
-    pub(crate) fn read_run(
-        &self,
-        run: &IndexEntry,
-        max: usize,
-    ) -> Result<crate::view::Chunk> {
+    pub(crate) fn read_run(&self, run: &IndexEntry, max: usize) -> Result<crate::view::Chunk> {
         let (seq, offset) = split_offset(run.offset);
         let seg = self.seg(seq).ok_or_else(|| StoreError::Corrupt {
             file: PathBuf::from(format!("{}", self.day)),
@@ -358,7 +354,7 @@ impl SegFiles {
         &self.index
     }
 
-    /// Its sorted index, if the segment is sealed in the v1 layout (a segment beside a sorted
+    /// Its sorted index, if the segment is sealed with a sorted index (the first sealed layout) (a segment beside a sorted
     /// index is never written again: all of it is whole frames).
     pub fn sorted_index(&self) -> Option<&SortedIndex> {
         match &self.index {
@@ -463,11 +459,7 @@ impl SegFiles {
     /// The bytes of `run` (at most `max` of them). A run that reaches past the end of the
     /// segment (an index that outlived a power cut before recovery, or a damaged sealed file)
     /// gives what exists, with a warning: damage costs the damaged records, not the query.
-    pub(crate) fn read_run(
-        &self,
-        run: &IndexEntry,
-        max: usize,
-    ) -> Result<crate::view::Chunk> {
+    pub(crate) fn read_run(&self, run: &IndexEntry, max: usize) -> Result<crate::view::Chunk> {
         let len = usize::try_from(run.length).unwrap_or(usize::MAX).min(max);
         if let DayIndex::Own(live) = &self.index {
             if let Some(bytes) = live.segment_tail.read(run.offset, len) {

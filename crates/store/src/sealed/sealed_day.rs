@@ -15,8 +15,8 @@ use std::sync::{Arc, OnceLock};
 use super::columns::Columns;
 use super::layout::{BlockEntry, ExecRecord};
 use super::reader::{BlockMeta, BlockScratch, SealedFile};
-use crate::error::Result;
 use crate::day::Day;
+use crate::error::Result;
 use crate::journal::record::PayloadRef;
 
 /// One file of the day and the day-wide number of its first block.
@@ -96,8 +96,8 @@ impl SealedDay {
     }
 
     /// Bytes of the live-layout files the day's files were sealed from.
-    pub(crate) fn v1_bytes(&self) -> u64 {
-        self.members.iter().map(|m| m.file.v1_bytes()).sum()
+    pub(crate) fn segment_bytes(&self) -> u64 {
+        self.members.iter().map(|m| m.file.segment_bytes()).sum()
     }
 
     /// Metadata of every block, day-wide numbering. Filters are read on the first call.
@@ -122,12 +122,18 @@ impl SealedDay {
     /// Each block's time range `(min_ts, max_ts)` from the block table (no filter is read),
     /// day-wide numbering; `None` for a damaged table entry.
     pub fn block_times(&self) -> impl Iterator<Item = Option<(i64, i64)>> + '_ {
-        self.table.iter().map(|e| e.as_ref().map(|e| (e.min_ts, e.max_ts)))
+        self.table
+            .iter()
+            .map(|e| e.as_ref().map(|e| (e.min_ts, e.max_ts)))
     }
 
     /// The bytes of the blocks' token filters (what search spends to skip blocks).
     pub fn filter_bytes(&self) -> u64 {
-        self.table.iter().flatten().map(|e| u64::from(e.filter_len)).sum()
+        self.table
+            .iter()
+            .flatten()
+            .map(|e| u64::from(e.filter_len))
+            .sum()
     }
 
     /// The highest sequence number in the day's files (see [`SealedFile::max_seq`]).
