@@ -13,7 +13,7 @@
 //!
 //! | crate | what it holds | re-exported here as |
 //! |---|---|---|
-//! | [`logstore_store`] | entries, the journal (segments, index, group commit, recovery), parts and sealed days, queries and follow, retention, metric names | the root names, [`format`], [`observe`] |
+//! | [`logstore_store`] | entries, the journal (segments, index, group commit, recovery), parts and sealed days, queries and follow, retention, metric names | the root names, [`format`](mod@format), [`observe`] |
 //! | [`logstore_search`] | words, phrases and regexes over every execution | [`Search`], [`StoreSearch`] ... |
 //! | [`logstore_capture`] | the engine API ([`Engine`]), plugin processes and containers, the `tracing` layer | [`capture`], [`Engine`] ... |
 //! | [`logstore_ship`] | shipping to ClickHouse and OTLP | [`ship`] |

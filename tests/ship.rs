@@ -12,15 +12,15 @@ mod server;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::ship::{engine, remote};
 use common::{executions, id, kill9, local, ok, terminal, NOON};
-use logstore::ship::{fleet, ClickHouse, Cursor};
-use logstore::{Clock, Filter, Level, LogEntry, LogStore, ManualClock, SystemClock, TaskId};
+use logstore::ship::Cursor;
+use logstore::{Clock, Level, LogEntry, LogStore, ManualClock, SystemClock, TaskId};
 use logstore::{ShipConfig, Shipper};
 use server::{Server, SHIPPER_PASSWORD};
 

@@ -9,17 +9,15 @@ mod common;
 #[path = "ship_support/clickhouse_server.rs"]
 mod server;
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::ship::{engine, remote};
 use common::{executions, id, kill9, local, ok};
-use logstore::ship::{fleet, ClickHouse};
-use logstore::{Filter, Level, LogEntry, LogStore, ShipConfig, Shipper};
+use logstore::{Level, LogEntry, LogStore, ShipConfig, Shipper};
 use server::Server;
 
 const CLUSTER: &str = "logs2";

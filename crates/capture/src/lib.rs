@@ -54,7 +54,7 @@
 //! `docker rm -f <name>` first (each run has a unique `--name`), then kills the CLI's group.
 //! The container is started with `--rm` and `--log-driver none`, so nothing stays behind.
 //!
-//! **Timestamps** are taken when a line is read ([`Clock`](crate::Clock)), not when it was written; lines of
+//! **Timestamps** are taken when a line is read ([`Clock`](logstore_store::Clock)), not when it was written; lines of
 //! stdout and stderr are ordered per pipe, not across pipes.
 
 mod cancel;

@@ -28,8 +28,8 @@
 //! query's literals is never looked at: it could not have been a match. `logstore verify`
 //! checks every byte.)
 //!
-//! Word splitting and Unicode case folding are described in [`query`](self::query) (module
-//! doc): words are lowercased with `str::to_lowercase`, not fully case-folded.
+//! Word splitting and Unicode case folding are described in the module doc of `query.rs`:
+//! words are lowercased with `str::to_lowercase`, not fully case-folded.
 
 mod column;
 mod live;
@@ -49,7 +49,7 @@ pub use query::{words, Query};
 pub use results::{Matches, SearchStats};
 
 /// What to search for: plain parameters (the CLI's flags, an HTTP query string), checked by
-/// [`Search::compile`] or [`LogStore::search`].
+/// [`Search::compile`] or [`StoreSearch::search`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Search {

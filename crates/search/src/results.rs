@@ -98,7 +98,7 @@ pub struct SearchStats {
     pub days_skipped: u64,
 }
 
-/// The matches of a [`LogStore::search`](crate::LogStore::search), in store order (or its
+/// The matches of a [`StoreSearch::search`](crate::StoreSearch::search), in store order (or its
 /// reverse). Yields `Err` once and ends if a file cannot be read; damaged records and blocks
 /// are not errors: they are skipped, logged, and listed by [`Matches::damage`].
 pub struct Matches {

@@ -47,7 +47,7 @@ pub fn execution_query(database: &str, id: &ExecutionId, filter: &Filter) -> Str
 }
 
 /// Streams the entries of `id` that pass `filter` to `f`, in order (`filter.tail` keeps the
-/// last N). Like [`LogStore::query`](crate::LogStore::query), an execution with no row at all is
+/// last N). Like [`LogStore::query`](logstore_store::LogStore::query), an execution with no row at all is
 /// an error; one whose rows are all filtered out gives nothing.
 pub fn read_execution(
     ch: &ClickHouse,

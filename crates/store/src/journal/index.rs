@@ -154,7 +154,7 @@ pub fn scan_live(view: &FileView, skip: u64, mut f: impl FnMut(u32, IndexEntry))
     })
 }
 
-/// [`scan_live`] that stops early when `f` returns false. Returns the number of entries
+/// `scan_live` that stops early when `f` returns false. Returns the number of entries
 /// scanned (valid and accepted by `f`).
 pub fn scan_live_while(
     view: &FileView,

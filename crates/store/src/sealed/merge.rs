@@ -13,15 +13,14 @@
 //! An input with damage of any kind (a trailer, a block-table entry, an execution record) is
 //! not merged: its offsets cannot be trusted to move. It stays a part of its own, read as it is.
 
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::catalog::CatalogBuilder;
 use super::common::{self, CommonWords};
 use super::dict;
+use super::envelope::{Envelope, Execs, Totals};
 use super::frames::FrameWriter;
 use super::layout::{
     BlockEntry, ExecRecord, Trailer, DATA_START, HEAD_LEN, SEALED_MAGIC, SEALED_VERSION,
@@ -184,13 +183,10 @@ pub(crate) fn merge(
             offset: 0,
             reason: "more common words than a file may hold; not merged".to_owned(),
         })?;
-        common::write_section(&common, &mut |b| out.write(b))?;
-        dict::write_section(&dicts, &mut |b| out.write(b))?;
-        let block_table = out.len;
-        let mut blocks = 0u32;
+        let mut blocks = Vec::new();
         let mut bases = Vec::with_capacity(inputs.len());
         for (k, (f, ((boff, _), (foff, _)))) in inputs.iter().zip(&layout).enumerate() {
-            bases.push(blocks);
+            bases.push(u32::try_from(blocks.len()).unwrap_or(u32::MAX));
             for (i, e) in f.block_table().iter().flatten().enumerate() {
                 let Placed { offset, len, crc } = match moved.get(k).and_then(|m| m.get(i)) {
                     Some(&m) => m,
@@ -200,7 +196,7 @@ pub(crate) fn merge(
                         crc: e.crc,
                     },
                 };
-                let entry = BlockEntry {
+                blocks.push(BlockEntry {
                     offset,
                     len,
                     crc,
@@ -210,68 +206,23 @@ pub(crate) fn merge(
                         .copied()
                         .unwrap_or(u16::MAX),
                     ..*e
-                };
-                out.write(&entry.to_bytes())?;
-                blocks += 1;
+                });
             }
         }
-        let mut records: Vec<ExecRecord> = Vec::new();
-        let mut names_base = 0u64;
-        let mut entries = 0u64;
-        let mut segment_bytes = 0u64;
-        for (k, f) in inputs.iter().enumerate() {
-            let t: &Trailer = f.trailer();
-            f.for_each_record(|r| {
-                records.push(ExecRecord {
-                    first_block: r.first_block + bases[k],
-                    last_block: r.last_block + bases[k],
-                    name_offset: r.name_offset + names_base,
-                    ..r
-                })
-            })?;
-            names_base += t.names_len;
-            entries += t.entries;
-            segment_bytes += t.segment_bytes;
-        }
-        records.sort_by_key(|r| (r.hash, r.first_block));
-        let exec_table = out.len;
-        let mut catalog = CatalogBuilder::default();
-        for r in &records {
-            out.write(&r.to_bytes())?;
-            catalog.push(r);
-        }
-        catalog.write(&mut |b| out.write(b))?;
-        let names = out.len;
-        for f in inputs {
-            let t = f.trailer();
-            f.copy_range(t.names, t.names_len, &mut |b| out.write(b))?;
-        }
-        let trailer = Trailer {
-            block_table,
-            exec_table,
-            names,
-            names_len: names_base,
-            entries,
-            segment_bytes,
-            blocks,
-            execs: u32::try_from(records.len()).map_err(|_| StoreError::Corrupt {
-                file: tmp.to_owned(),
-                offset: 0,
-                reason: "more than 4 billion execution records".to_owned(),
-            })?,
-            catalog: true,
-            dicts: !dicts.is_empty(),
-            common: !common.is_empty(),
-        }
-        .to_bytes();
-        out.write(&trailer)?;
-        let bytes_out = out.len;
-        let file = out
-            .file
-            .into_inner()
-            .map_err(|e| StoreError::io("write", tmp)(e.into_error()))?;
-        file.write_all_at(&trailer, 16)
-            .map_err(StoreError::io("write", tmp))?;
+        let (records, totals) = merged_records(inputs, &bases)?;
+        let entries = totals.entries;
+        let envelope = Envelope {
+            common: &common,
+            dicts: &dicts,
+            totals,
+        };
+        let (file, bytes_out) = envelope.write(out, blocks, Execs::Records(&records), |out| {
+            for f in inputs {
+                let t = f.trailer();
+                f.copy_range(t.names, t.names_len, &mut |b| out.write(b))?;
+            }
+            Ok(())
+        })?;
         // The rename must not become visible before the contents are durable.
         file.sync_all()
             .map_err(StoreError::io("fsync merged file", tmp))?;
@@ -291,6 +242,33 @@ pub(crate) fn merge(
         let _ = std::fs::remove_file(tmp);
     }
     result
+}
+
+/// The execution records of the merged file in table order (each input's renumbered by its
+/// first block `bases[k]` and its names' place), and the file's totals.
+fn merged_records(inputs: &[Arc<SealedFile>], bases: &[u32]) -> Result<(Vec<ExecRecord>, Totals)> {
+    let mut records: Vec<ExecRecord> = Vec::new();
+    let mut names_base = 0u64;
+    let mut totals = Totals {
+        entries: 0,
+        segment_bytes: 0,
+    };
+    for (k, f) in inputs.iter().enumerate() {
+        let t: &Trailer = f.trailer();
+        f.for_each_record(|r| {
+            records.push(ExecRecord {
+                first_block: r.first_block + bases[k],
+                last_block: r.last_block + bases[k],
+                name_offset: r.name_offset + names_base,
+                ..r
+            })
+        })?;
+        names_base += t.names_len;
+        totals.entries += t.entries;
+        totals.segment_bytes += t.segment_bytes;
+    }
+    records.sort_by_key(|r| (r.hash, r.first_block));
+    Ok((records, totals))
 }
 
 /// The dictionaries of a merged file, and each input's map to them.

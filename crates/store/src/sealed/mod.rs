@@ -32,6 +32,7 @@ mod codec;
 pub(crate) mod columns;
 pub(crate) mod common;
 pub(crate) mod dict;
+mod envelope;
 pub mod filter;
 mod frames;
 pub(crate) mod layout;

@@ -19,7 +19,6 @@
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -28,10 +27,10 @@ use super::block::{BlockBuilder, BlockStats, BlockWords, WordHashing};
 use super::catalog::CatalogBuilder;
 use super::common;
 use super::dict;
+use super::envelope::{Envelope, Execs, Totals};
 use super::frames::{self, FrameWriter};
 use super::layout::{
-    sealed_tmp_path, state_byte, BlockEntry, ExecRecord, Trailer, HEAD_LEN, SEALED_MAGIC,
-    SEALED_VERSION,
+    sealed_tmp_path, state_byte, BlockEntry, ExecRecord, HEAD_LEN, SEALED_MAGIC, SEALED_VERSION,
 };
 use super::partition::{self, ReadFile};
 use crate::day::Day;
@@ -313,7 +312,7 @@ impl Out {
     }
 
     /// Appends the whole of `spill` (which is then deleted).
-    fn append_spill(&mut self, spill: Out) -> Result<()> {
+    pub(super) fn append_spill(&mut self, spill: Out) -> Result<()> {
         let mut file = spill
             .file
             .into_inner()
@@ -582,7 +581,8 @@ impl SealedWriter {
         Ok(())
     }
 
-    /// Writes the sections after the blocks and the trailer; returns the file's length.
+    /// Writes the sections after the blocks (filters, then the envelope); returns the file,
+    /// its length, its entries and executions.
     fn finish(mut self, segment_bytes: u64) -> Result<(File, u64, u64, u32)> {
         self.end_exec()?;
         self.flush_block()?;
@@ -594,49 +594,35 @@ impl SealedWriter {
         let mut common: Vec<u64> = self.common.take().unwrap_or_default().into_iter().collect();
         common.sort_unstable();
         let dicts: Vec<Vec<u8>> = self.dict.take().into_iter().collect();
-        let out = &mut self.out;
-        common::write_section(&common, &mut |b| out.write(b))?;
-        dict::write_section(&dicts, &mut |b| out.write(b))?;
-        let block_table = self.out.len;
-        for e in &self.table {
-            let e = BlockEntry {
-                filter_offset: filters_at + e.filter_offset,
-                ..*e
-            };
-            self.out.write(&e.to_bytes())?;
-        }
-        let exec_table = self.out.len;
-        self.out.append_spill(self.execs)?;
-        let out = &mut self.out;
-        std::mem::take(&mut self.catalog).write(&mut |b| out.write(b))?;
-        let names = self.out.len;
-        let names_len = self.names.len;
-        self.out.append_spill(self.names)?;
-        let trailer = Trailer {
-            block_table,
-            exec_table,
-            names,
-            names_len,
-            entries: self.entries,
-            segment_bytes,
-            blocks: u32::try_from(self.table.len()).unwrap_or(u32::MAX),
-            execs: self.exec_count,
-            catalog: true,
-            dicts: !dicts.is_empty(),
-            common: !common.is_empty(),
-        }
-        .to_bytes();
-        self.out.write(&trailer)?;
-        let path = self.out.path.clone();
-        let file = self
-            .out
-            .file
-            .into_inner()
-            .map_err(|e| StoreError::io("write", &path)(e.into_error()))?;
-        // The copy after the header lets a reader open the file if the last bytes are damaged.
-        file.write_all_at(&trailer, 16)
-            .map_err(StoreError::io("write", &path))?;
-        Ok((file, self.out.len, self.entries, self.exec_count))
+        let blocks = self.table.iter().map(|e| BlockEntry {
+            filter_offset: filters_at + e.filter_offset,
+            ..*e
+        });
+        let mut spilled = Some(self.execs);
+        let mut write_execs = |out: &mut Out| match spilled.take() {
+            Some(execs) => out.append_spill(execs),
+            None => Ok(()),
+        };
+        let envelope = Envelope {
+            common: &common,
+            dicts: &dicts,
+            totals: Totals {
+                entries: self.entries,
+                segment_bytes,
+            },
+        };
+        let names = self.names;
+        let (file, len) = envelope.write(
+            self.out,
+            blocks,
+            Execs::Written {
+                count: u64::from(self.exec_count),
+                write: &mut write_execs,
+                catalog: std::mem::take(&mut self.catalog),
+            },
+            |out| out.append_spill(names),
+        )?;
+        Ok((file, len, self.entries, self.exec_count))
     }
 }
 

@@ -150,7 +150,7 @@ impl SealedDay {
         self.table.len()
     }
 
-    /// Calls `f` with the decoded entries of block `i`; see [`SealedFile::with_block`].
+    /// Calls `f` with the decoded entries of block `i`; see `SealedFile::with_block`.
     pub fn with_block<R>(
         &self,
         i: usize,
@@ -162,7 +162,7 @@ impl SealedDay {
     }
 
     /// Calls `f(b, result)` for each block `b` of `blocks` (day-wide numbers, ascending) in
-    /// order; see [`SealedFile::scan_blocks`]. `f` returns `false` to stop, and so does this.
+    /// order; see `SealedFile::scan_blocks`. `f` returns `false` to stop, and so does this.
     pub fn scan_blocks(
         &self,
         blocks: &[u32],

@@ -14,7 +14,7 @@ use crate::sealed::layout::BlockEntry;
 use super::SealedFile;
 
 /// What reading many blocks reuses from one block to the next (see
-/// [`SealedDay::scan_blocks`](super::SealedDay::scan_blocks)): the zstd context, the compressed and the raw bytes.
+/// [`SealedDay::scan_blocks`](crate::sealed::SealedDay::scan_blocks)): the zstd context, the compressed and the raw bytes.
 #[derive(Default)]
 pub struct BlockScratch {
     dctx: Option<Dctx>,
@@ -88,7 +88,7 @@ pub struct BlockMeta {
 
 impl BlockMeta {
     /// False only when no message of the block contains `token` as a word (`token` lowercased,
-    /// one word as [`words`](super::filter::words) splits them).
+    /// one word as [`words`](crate::sealed::filter::words) splits them).
     pub fn may_contain_word(&self, token: &str) -> bool {
         let Some(f) = &self.filter else {
             return true;
