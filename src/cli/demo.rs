@@ -85,7 +85,8 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
     result
 }
 
-fn run_in(dir: &Path, work: &Path, args: &Args) -> CmdResult {
+/// Writes the SDK and the plugin scripts into `work`; returns the SDK's path and each script's.
+fn write_scripts(work: &Path) -> std::io::Result<(PathBuf, Vec<(&'static str, PathBuf)>)> {
     let sdk = work.join("context.js");
     std::fs::write(&sdk, SDK)?;
     let mut scripts = Vec::new();
@@ -101,6 +102,11 @@ fn run_in(dir: &Path, work: &Path, args: &Args) -> CmdResult {
         std::fs::write(&path, text)?;
         scripts.push((name, path));
     }
+    Ok((sdk, scripts))
+}
+
+fn run_in(dir: &Path, work: &Path, args: &Args) -> CmdResult {
+    let (sdk, scripts) = write_scripts(work)?;
     let script = |name: &str| -> PathBuf {
         scripts
             .iter()
@@ -199,6 +205,11 @@ fn run_in(dir: &Path, work: &Path, args: &Args) -> CmdResult {
         eprintln!("restricted mode (Docker) skipped: {why}");
     }
 
+    print_results(dir, &store, &etl_id)
+}
+
+/// Lists the executions, then dumps the ETL one, as an operator would.
+fn print_results(dir: &Path, store: &logstore::LogStore, etl_id: &ExecutionId) -> CmdResult {
     let mut out = Out::stdout();
     use std::io::Write;
     writeln!(out, "== executions")?;
@@ -207,7 +218,7 @@ fn run_in(dir: &Path, work: &Path, args: &Args) -> CmdResult {
     super::list::run(dir, super::list::Args::default())?;
     let mut out = Out::stdout();
     writeln!(out, "\n== logstore --dir {} dump {etl_id}", dir.display())?;
-    for entry in store.query(&etl_id, &Filter::default())? {
+    for entry in store.query(etl_id, &Filter::default())? {
         super::output::write_entry(&mut out, &entry, false)?;
     }
     writeln!(

@@ -344,32 +344,11 @@ pub async fn run_plugin(
     group.finish();
 
     let budget = budget.into_inner();
-    if budget.truncated() {
-        writer.capture_warning(
-            "truncated",
-            &format!(
-                "plugin output truncated: the limit of {} bytes per attempt (stdout and stderr together) was reached; {} more bytes were read and discarded",
-                budget.limit(),
-                budget.dropped()
-            ),
-            Map::from_iter([
-                ("limit_bytes".into(), Value::from(budget.limit())),
-                ("captured_bytes".into(), Value::from(budget.captured())),
-                ("dropped_bytes".into(), Value::from(budget.dropped())),
-            ]),
-        );
-    }
+    warn_if_truncated(&writer, &budget);
     let (entries_lost, sink_error) = writer.into_losses();
 
-    if let Some((out, err)) = pipes_result {
-        out.map_err(|source| CaptureError::ReadPipe {
-            stream: Stream::Stdout.name(),
-            source,
-        })?;
-        err.map_err(|source| CaptureError::ReadPipe {
-            stream: Stream::Stderr.name(),
-            source,
-        })?;
+    if let Some(results) = pipes_result {
+        pipe_errors(results)?;
     }
     let end = match (killed, exit) {
         (Some(end), _) => end,
@@ -384,6 +363,38 @@ pub async fn run_plugin(
         pipes_held_open,
         entries_lost,
         sink_error,
+    })
+}
+
+/// The one WARN entry of an attempt whose output went over the budget.
+fn warn_if_truncated(writer: &EntryWriter<'_>, budget: &OutputBudget) {
+    if !budget.truncated() {
+        return;
+    }
+    writer.capture_warning(
+            "truncated",
+            &format!(
+                "plugin output truncated: the limit of {} bytes per attempt (stdout and stderr together) was reached; {} more bytes were read and discarded",
+                budget.limit(),
+                budget.dropped()
+            ),
+            Map::from_iter([
+                ("limit_bytes".into(), Value::from(budget.limit())),
+                ("captured_bytes".into(), Value::from(budget.captured())),
+                ("dropped_bytes".into(), Value::from(budget.dropped())),
+            ]),
+        );
+}
+
+/// The error of reading either pipe, if one failed.
+fn pipe_errors((out, err): (io::Result<()>, io::Result<()>)) -> Result<(), CaptureError> {
+    out.map_err(|source| CaptureError::ReadPipe {
+        stream: Stream::Stdout.name(),
+        source,
+    })?;
+    err.map_err(|source| CaptureError::ReadPipe {
+        stream: Stream::Stderr.name(),
+        source,
     })
 }
 

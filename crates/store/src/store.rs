@@ -1,10 +1,13 @@
-//! `LogStore`: the directory, the writer lock, the segment roll, the flush thread, retention.
+//! [`LogStore`], the handle: opening a directory (the writer lock, recovery, the flush thread
+//! and the seal queue), appending, flushing, and `gc`. Reads are in `read/`, the writing
+//! itself in `journal/`.
 //!
 //! ```text
-//! DIR/LOCK                              writer lock (flock), holds the writer's pid
-//! DIR/holds/NAME                        retention holds that gc honours (holds.rs)
-//! DIR/segments/YYYY-MM-DD.NNNNNN.log    segment N of that UTC day (segment.rs; N = 0 is the
-//! DIR/segments/YYYY-MM-DD.NNNNNN.idx    old `YYYY-MM-DD.log`) and its live index (index.rs)
+//! DIR/LOCK                              writer lock (flock), holds the writer's pid (journal/lock.rs)
+//! DIR/seq                               the sequence-number reservation (journal/seq.rs)
+//! DIR/holds/NAME                        retention holds that gc honours (retention/holds.rs)
+//! DIR/segments/YYYY-MM-DD.NNNNNN.log    segment N of that UTC day (journal/segment.rs)
+//! DIR/segments/YYYY-MM-DD.NNNNNN.idx    its live index (journal/index.rs), and .heads its checkpoint
 //! DIR/segments/YYYY-MM-DD.N-M.part      segments N..=M sealed (sealed/), replaces them
 //! DIR/segments/YYYY-MM-DD.sealed        the whole day sealed: replaces everything above
 //! ```
@@ -135,107 +138,19 @@ impl LogStore {
         }
         let lock = take_lock(&dir)?;
         let today = Day::from_unix_ms(config.clock.now_ms());
-        let mut days = Vec::new();
-        let mut live = None;
-        let mut damage = Vec::new();
+        let mut r = Recovered::default();
         let listed = names::list(&segments_dir)?;
         let newest = listed.last().map(|l| l.day);
-        let mut to_seal = Vec::new();
-        let mut unreadable = Vec::new();
-        for mut l in listed {
-            let day = l.day;
-            names::remove_tmp_files(&segments_dir, day);
-            if l.sealed {
-                match open_sealed(&segments_dir, day) {
-                    Ok(files) => {
-                        // A seal interrupted after its rename leaves the files it replaced
-                        // beside a whole sealed file (fsynced before the rename): the sealed
-                        // file is the day, and deleting the leftovers keeps every entry in
-                        // exactly one file.
-                        names::remove_covered(&segments_dir, &l)?;
-                        sync_dir(&segments_dir)?;
-                        days.push(Arc::new(files));
-                        continue;
-                    }
-                    Err(e @ StoreError::Corrupt { .. })
-                        if !l.covered_segments.is_empty() || !l.covered_parts.is_empty() =>
-                    {
-                        // Disk damage in a file that was whole when renamed: the files it
-                        // replaced are still here, so they are the day and it is sealed again.
-                        tracing::error!(error = %e, "unreadable sealed file; using the files beside it and sealing again");
-                        l = names::list_without_sealed(&segments_dir, day)?;
-                    }
-                    Err(e @ StoreError::Corrupt { .. }) => {
-                        tracing::error!(error = %e, "unreadable sealed file; its day is skipped (run `logstore verify`)");
-                        unreadable.extend(unreadable_day(e));
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            names::remove_covered(&segments_dir, &l)?;
-            // Only the newest segment of a day can have been written when the writer stopped:
-            // a roll fsyncs the segment it leaves and its index before the next one exists.
-            let last = l.segments.last().copied();
-            let is_live = Some(day) == newest && day >= today;
-            let mut open = None;
-            // `open` is a new segment, not the last listed one.
-            let mut fresh = false;
-            if let Some(seq) = last {
-                let seg = names::segment_file(&segments_dir, day, seq);
-                let rec = recovery::recover(&seg, &names::index_file(&segments_dir, day, seq))?;
-                if let Some((offset, bytes)) = rec.cut_tail {
-                    tracing::warn!(file = %seg.display(), offset, bytes, "cut torn tail of segment");
-                }
-                for d in &rec.damage {
-                    tracing::warn!(file = %d.file.display(), offset = d.offset, len = d.len, reason = %d.reason, "damaged records skipped");
-                    crate::observe::damage(1);
-                }
-                damage.extend(rec.damage.iter().cloned());
-                let files = LiveFiles::resume(&segments_dir, day, seq, &rec, config.tail_bytes)?;
-                // A segment of an older format (no sequence numbers, unkeyed CRCs) is closed:
-                // the next flush starts a segment of this version.
-                if is_live && files.segment.kind() != record::FrameKind::V1 {
-                    files.warm_tails();
-                    open = Some(files);
-                } else if is_live {
-                    // Written by an older version: closed like a rolled segment, and the day
-                    // goes on in a new segment of this version (the day stays live, so the
-                    // sealer turns the old one into a part, never the day into a sealed file).
-                    files.close()?;
-                    open = Some(LiveFiles::create(
-                        &segments_dir,
-                        day,
-                        seq + 1,
-                        config.tail_bytes,
-                    )?);
-                    fresh = true;
-                } else {
-                    // Closed now: durable like a rolled segment.
-                    files.close()?;
-                }
-            }
-            let mut closed = l.clone();
-            if open.is_some() && !fresh {
-                closed.segments.pop();
-            }
-            let (mut files, bad) = open_day(&segments_dir, &closed, false, Reuse::default())?;
-            for e in bad {
-                tracing::error!(error = %e, "unreadable part; its entries are skipped (run `logstore verify`)");
-                unreadable.extend(unreadable_day(e));
-            }
-            if let Some(o) = &open {
-                files.segs.push(Arc::new(o.seg_files()?));
-            }
-            // Past days are sealed whole; today's closed segments become parts.
-            if !is_live || files.segs.len() > 1 || files.parts.len() > seal_queue::MAX_PARTS {
-                to_seal.push(day);
-            }
-            if open.is_some() {
-                live = open;
-            }
-            days.push(Arc::new(files));
+        for l in listed {
+            r.day(&segments_dir, l, newest, today, &config)?;
         }
+        let Recovered {
+            days,
+            live,
+            damage,
+            to_seal,
+            unreadable,
+        } = r;
         // The writer never appends to a day that is sealed or being sealed: with a clock that
         // went back, it keeps writing after the newest such day.
         let min_day = match (&live, newest) {
@@ -644,6 +559,125 @@ use crate::read::day_files::{open_day, open_sealed, DayFiles, Reuse};
 use crate::journal::lock::take_lock;
 use crate::journal::writer::{Inner, LiveFiles, SyncState, Writer};
 use crate::seal_queue::SealQueue;
+
+/// What the writer's open found in `segments/`: the days as readers see them, the live segment
+/// to go on with, and what recovery cut or had to skip.
+#[derive(Default)]
+struct Recovered {
+    days: Vec<Arc<DayFiles>>,
+    live: Option<LiveFiles>,
+    damage: Vec<Damage>,
+    to_seal: Vec<Day>,
+    unreadable: Vec<crate::Problem>,
+}
+
+impl Recovered {
+    /// Recovers one listed day: a whole sealed file (leftovers beside it deleted), or parts and
+    /// segments, the newest segment recovered (its torn tail cut, its index rebuilt) and, on
+    /// the live day, kept open. Days to seal are queued.
+    fn day(
+        &mut self,
+        segments_dir: &Path,
+        mut l: names::DayListing,
+        newest: Option<Day>,
+        today: Day,
+        config: &Config,
+    ) -> Result<()> {
+        let day = l.day;
+        names::remove_tmp_files(segments_dir, day);
+        if l.sealed {
+            match open_sealed(segments_dir, day) {
+                Ok(files) => {
+                    // A seal interrupted after its rename leaves the files it replaced
+                    // beside a whole sealed file (fsynced before the rename): the sealed
+                    // file is the day, and deleting the leftovers keeps every entry in
+                    // exactly one file.
+                    names::remove_covered(segments_dir, &l)?;
+                    sync_dir(segments_dir)?;
+                    self.days.push(Arc::new(files));
+                    return Ok(());
+                }
+                Err(e @ StoreError::Corrupt { .. })
+                    if !l.covered_segments.is_empty() || !l.covered_parts.is_empty() =>
+                {
+                    // Disk damage in a file that was whole when renamed: the files it
+                    // replaced are still here, so they are the day and it is sealed again.
+                    tracing::error!(error = %e, "unreadable sealed file; using the files beside it and sealing again");
+                    l = names::list_without_sealed(segments_dir, day)?;
+                }
+                Err(e @ StoreError::Corrupt { .. }) => {
+                    tracing::error!(error = %e, "unreadable sealed file; its day is skipped (run `logstore verify`)");
+                    self.unreadable.extend(unreadable_day(e));
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        names::remove_covered(segments_dir, &l)?;
+        // Only the newest segment of a day can have been written when the writer stopped:
+        // a roll fsyncs the segment it leaves and its index before the next one exists.
+        let last = l.segments.last().copied();
+        let is_live = Some(day) == newest && day >= today;
+        let mut open = None;
+        // `open` is a new segment, not the last listed one.
+        let mut fresh = false;
+        if let Some(seq) = last {
+            let seg = names::segment_file(segments_dir, day, seq);
+            let rec = recovery::recover(&seg, &names::index_file(segments_dir, day, seq))?;
+            if let Some((offset, bytes)) = rec.cut_tail {
+                tracing::warn!(file = %seg.display(), offset, bytes, "cut torn tail of segment");
+            }
+            for d in &rec.damage {
+                tracing::warn!(file = %d.file.display(), offset = d.offset, len = d.len, reason = %d.reason, "damaged records skipped");
+                crate::observe::damage(1);
+            }
+            self.damage.extend(rec.damage.iter().cloned());
+            let files = LiveFiles::resume(segments_dir, day, seq, &rec, config.tail_bytes)?;
+            // A segment of an older format (no sequence numbers, unkeyed CRCs) is closed:
+            // the next flush starts a segment of this version.
+            if is_live && files.segment.kind() != record::FrameKind::V1 {
+                files.warm_tails();
+                open = Some(files);
+            } else if is_live {
+                // Written by an older version: closed like a rolled segment, and the day
+                // goes on in a new segment of this version (the day stays live, so the
+                // sealer turns the old one into a part, never the day into a sealed file).
+                files.close()?;
+                open = Some(LiveFiles::create(
+                    segments_dir,
+                    day,
+                    seq + 1,
+                    config.tail_bytes,
+                )?);
+                fresh = true;
+            } else {
+                // Closed now: durable like a rolled segment.
+                files.close()?;
+            }
+        }
+        let mut closed = l.clone();
+        if open.is_some() && !fresh {
+            closed.segments.pop();
+        }
+        let (mut files, bad) = open_day(segments_dir, &closed, false, Reuse::default())?;
+        for e in bad {
+            tracing::error!(error = %e, "unreadable part; its entries are skipped (run `logstore verify`)");
+            self.unreadable.extend(unreadable_day(e));
+        }
+        if let Some(o) = &open {
+            files.segs.push(Arc::new(o.seg_files()?));
+        }
+        // Past days are sealed whole; today's closed segments become parts.
+        if !is_live || files.segs.len() > 1 || files.parts.len() > seal_queue::MAX_PARTS {
+            self.to_seal.push(day);
+        }
+        if open.is_some() {
+            self.live = open;
+        }
+        self.days.push(Arc::new(files));
+        Ok(())
+    }
+}
 
 /// The report of a day skipped because `e` made its file unreadable.
 fn unreadable_day(e: StoreError) -> Option<crate::Problem> {

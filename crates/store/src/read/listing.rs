@@ -126,6 +126,61 @@ fn budget(limit: usize) -> usize {
     limit.saturating_mul(16).saturating_add(4096)
 }
 
+/// The sealed files of `days` (those with a catalog walk it, unless `sum_all`), and every
+/// execution of the others, summed by hash up front: the records of files without a catalog
+/// and the runs of the live segments.
+fn sources_of(days: &[Arc<DayFiles>], sum_all: bool) -> Result<(Vec<Source>, ByExecHash<Agg>)> {
+    let mut sources: Vec<Source> = Vec::new();
+    // Everything without a catalog, summed by hash up front.
+    // Sized for the tables it will hold: growing a map of a million 200-byte totals
+    // copies it again at every doubling.
+    let summed_execs: usize = days
+        .iter()
+        .filter_map(|d| d.sealed())
+        .flat_map(|s| s.files())
+        .filter(|f| sum_all || !f.has_catalog())
+        .map(|f| f.executions() as usize)
+        .sum();
+    let mut rest: ByExecHash<Agg> =
+        ByExecHash::with_capacity_and_hasher(summed_execs, Default::default());
+    let mut add_rest = |hash: u64, a: Agg| {
+        rest.entry(hash).and_modify(|x| x.add(&a)).or_insert(a);
+    };
+    for (di, day) in days.iter().enumerate() {
+        if let Some(sealed) = day.sealed() {
+            for (k, file) in sealed.files().enumerate() {
+                let fi = sources.len();
+                let catalog = file.has_catalog() && !sum_all;
+                sources.push(Source {
+                    file: Arc::clone(file),
+                    order: (di, k),
+                    catalog,
+                });
+                if !catalog {
+                    file.for_each_record(|r| add_rest(r.hash, Agg::of_record(fi, (di, k), &r)))?;
+                }
+            }
+        }
+        day.for_each_run(&mut |run| {
+            add_rest(
+                run.hash,
+                Agg {
+                    first: run.min_ts,
+                    last: run.max_ts,
+                    entries: u64::from(run.count),
+                    errors: u64::from(run.errors),
+                    terminal: run
+                        .is_terminal()
+                        .then_some(((di, LIVE), Terminal::Run(di, run))),
+                    name: Name::Run(di, run),
+                },
+            );
+            Ok(())
+        })?;
+    }
+    Ok((sources, rest))
+}
+
 impl LogStore {
     /// [`executions`](LogStore::executions) with a limit and no id prefix: see the module doc.
     pub(crate) fn executions_newest(&self, filter: &ListFilter, limit: usize) -> Result<ListPage> {
@@ -149,56 +204,7 @@ impl LogStore {
         sum_all: bool,
     ) -> Result<Option<ListPage>> {
         let days = self.days();
-        let mut sources: Vec<Source> = Vec::new();
-        // Everything without a catalog, summed by hash up front.
-        // Sized for the tables it will hold: growing a map of a million 200-byte totals
-        // copies it again at every doubling.
-        let summed_execs: usize = days
-            .iter()
-            .filter_map(|d| d.sealed())
-            .flat_map(|s| s.files())
-            .filter(|f| sum_all || !f.has_catalog())
-            .map(|f| f.executions() as usize)
-            .sum();
-        let mut rest: ByExecHash<Agg> =
-            ByExecHash::with_capacity_and_hasher(summed_execs, Default::default());
-        let mut add_rest = |hash: u64, a: Agg| {
-            rest.entry(hash).and_modify(|x| x.add(&a)).or_insert(a);
-        };
-        for (di, day) in days.iter().enumerate() {
-            if let Some(sealed) = day.sealed() {
-                for (k, file) in sealed.files().enumerate() {
-                    let fi = sources.len();
-                    let catalog = file.has_catalog() && !sum_all;
-                    sources.push(Source {
-                        file: Arc::clone(file),
-                        order: (di, k),
-                        catalog,
-                    });
-                    if !catalog {
-                        file.for_each_record(|r| {
-                            add_rest(r.hash, Agg::of_record(fi, (di, k), &r))
-                        })?;
-                    }
-                }
-            }
-            day.for_each_run(&mut |run| {
-                add_rest(
-                    run.hash,
-                    Agg {
-                        first: run.min_ts,
-                        last: run.max_ts,
-                        entries: u64::from(run.count),
-                        errors: u64::from(run.errors),
-                        terminal: run
-                            .is_terminal()
-                            .then_some(((di, LIVE), Terminal::Run(di, run))),
-                        name: Name::Run(di, run),
-                    },
-                );
-                Ok(())
-            })?;
-        }
+        let (mut sources, mut rest) = sources_of(&days, sum_all)?;
         // Candidates newest first: the catalogs' records, and the summed rest.
         let mut heap: BinaryHeap<(i64, u64, usize)> = BinaryHeap::new();
         let mut walks: Vec<Walk> = Vec::new();

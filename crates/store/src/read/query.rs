@@ -1,10 +1,14 @@
-//! Reading: one execution's entries in append order, with filters; following new entries;
-//! listing executions; per-day statistics.
+//! One execution's entries in append order, with filters ([`LogStore::query`] and its
+//! streaming forms), and following new entries ([`Follower`], woken by `waiters.rs`).
+//! Listing executions is `listing.rs` and `summary.rs`; pages and line cursors are `page/`.
 //!
-//! A query touches only the execution's runs: per sealed day a binary search in the sorted
-//! index, for the live day a walk of the execution's chain. So its cost depends on the size of
-//! the execution, not of the store. Readers see what the writer has flushed (at most 100
-//! entries / 1 s behind the appends), never a half-written record.
+//! A query touches only the execution's blocks and runs: in a day's sealed files (parts or
+//! the whole day), a lookup in the execution table through its catalog's fence, then one
+//! contiguous read of its blocks; in the live segments after them, a walk of the execution's
+//! chain of runs (from the writer's memory, or the `.heads` checkpoint and the index after
+//! it). So its cost depends on the size of the execution, not of the store. Readers see what
+//! the writer has flushed (at most 100 entries / 1 s behind the appends), never a half-written
+//! record.
 
 use std::collections::{HashMap, VecDeque};
 

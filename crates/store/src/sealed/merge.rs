@@ -161,28 +161,7 @@ pub(crate) fn merge(
             filter_at.push(out.len);
             f.copy_range(*off, *len, &mut |b| out.write(b))?;
         }
-        // The union of the inputs' common words: each block's filter left out its own file's,
-        // a subset of the union, so the union is right for every block.
-        let mut lists = Vec::with_capacity(inputs.len());
-        for f in inputs {
-            match f.common_words().as_deref() {
-                None => {}
-                Some(CommonWords::Listed(w)) => lists.push(w.clone()),
-                Some(CommonWords::Lost) => {
-                    return Err(StoreError::Corrupt {
-                        file: f.path().to_owned(),
-                        offset: 0,
-                        reason: "its common-words section is damaged; not merged".to_owned(),
-                    })
-                }
-            }
-        }
-        let words: Vec<&[u64]> = lists.iter().map(|w| &w[..]).collect();
-        let common = common::union(&words).ok_or_else(|| StoreError::Corrupt {
-            file: tmp.to_owned(),
-            offset: 0,
-            reason: "more common words than a file may hold; not merged".to_owned(),
-        })?;
+        let common = merged_common(inputs, tmp)?;
         let mut blocks = Vec::new();
         let mut bases = Vec::with_capacity(inputs.len());
         for (k, (f, ((boff, _), (foff, _)))) in inputs.iter().zip(&layout).enumerate() {
@@ -242,6 +221,32 @@ pub(crate) fn merge(
         let _ = std::fs::remove_file(tmp);
     }
     result
+}
+
+/// The union of the inputs' common words: each block's filter left out its own file's, a
+/// subset of the union, so the union is right for every block.
+fn merged_common(inputs: &[Arc<SealedFile>], tmp: &Path) -> Result<Vec<u64>> {
+    let mut lists = Vec::with_capacity(inputs.len());
+    for f in inputs {
+        match f.common_words().as_deref() {
+            None => {}
+            Some(CommonWords::Listed(w)) => lists.push(w.clone()),
+            Some(CommonWords::Lost) => {
+                return Err(StoreError::Corrupt {
+                    file: f.path().to_owned(),
+                    offset: 0,
+                    reason: "its common-words section is damaged; not merged".to_owned(),
+                })
+            }
+        }
+    }
+    let words: Vec<&[u64]> = lists.iter().map(|w| &w[..]).collect();
+    let common = common::union(&words).ok_or_else(|| StoreError::Corrupt {
+        file: tmp.to_owned(),
+        offset: 0,
+        reason: "more common words than a file may hold; not merged".to_owned(),
+    })?;
+    Ok(common)
 }
 
 /// The execution records of the merged file in table order (each input's renumbered by its

@@ -1,7 +1,9 @@
-//! Sealed days (format v2): a finished day rewritten into one compressed, searchable file.
+//! The sealed format (version 7) and its writer and reader: closed segments rewritten into
+//! compressed, searchable parts, parts merged, and a finished day kept as one sealed file.
 //!
-//! A live day is laid out for writing: runs of whatever each batch held, a 56-byte index entry
-//! per run. Once the day is over, `seal` rewrites it into `YYYY-MM-DD.sealed`: entries grouped
+//! A live segment is laid out for writing: runs of whatever each batch held, a 56-byte index
+//! entry per run. Once it is closed, `seal` rewrites it into a part (and a finished day's parts
+//! are merged into `YYYY-MM-DD.sealed`): entries grouped
 //! by execution (append order inside), packed into blocks of about 256 KiB stored by column and
 //! compressed with zstd, each with its CRC and a token filter; an execution table gives each
 //! execution's block range, so a query is a binary search plus one contiguous read.
@@ -17,13 +19,15 @@
 //! - `catalog`: the execution table by first entry and a fence of its hashes (version 5), for
 //!   the newest executions and for finding one in a big table.
 //! - `seal`: the rewrite into one file and its crash-safe commit.
+//! - `envelope`: the sections after the blocks, written the same way by `seal` and `merge`.
 //! - `partition`: the spill partition sort that groups a day by execution in bounded memory.
 //! - `reader`: [`SealedFile`], one open file; `sealed_day`: [`SealedDay`], a day's files read as one.
 //! - `merge`: parts merged by copying their blocks (no re-tokenizing; the day-end merge
 //!   compresses their frames again).
 //! - `breakdown`: where a file's bytes go, column by column (for the benchmarks).
 //!
-//! The byte layout is in `docs/FORMAT.md` ("Version 2: sealed days").
+//! The byte layout is in `docs/FORMAT.md` ("Sealed files, version 2" to "version 7"). The
+//! background work that decides when to seal and merge is `seal_queue.rs`, beside this folder.
 
 mod block;
 pub(crate) mod breakdown;

@@ -99,92 +99,10 @@ impl SealedFile {
                 format!("sealed file version {version}: no such version"),
             ));
         }
-        let mut tail = [0u8; TRAILER_LEN];
-        file.read_into(len - TRAILER_LEN as u64, &mut tail)
-            .map_err(StoreError::io("read sealed file", path))?;
-        let end = Trailer::from_bytes(&tail, len);
-        let spare = Trailer::from_bytes(&head[16..], len);
         let mut damage = Vec::new();
-        if head[12..16] != [0; 4] {
-            damage.push((12, "reserved header bytes are not zero".to_owned()));
-        }
-        if end.is_none() {
-            damage.push((
-                len - TRAILER_LEN as u64,
-                "the trailer fails its checks (its copy after the header is used)".to_owned(),
-            ));
-        }
-        if spare.is_none() || (end.is_some() && spare != end) {
-            damage.push((
-                16,
-                "the trailer copy after the header fails its checks or differs from the trailer"
-                    .to_owned(),
-            ));
-        }
-        let trailer = end
-            .or_else(|| {
-                let copy = Trailer::from_bytes(&head[16..], len);
-                if copy.is_some() {
-                    tracing::warn!(file = %path.display(), "damaged trailer; using its copy after the header (run `logstore verify`)");
-                }
-                copy
-            })
-            .ok_or_else(|| {
-                corrupt(
-                    len - TRAILER_LEN as u64,
-                    "the trailer and its copy both fail their checks".to_owned(),
-                )
-            })?;
-        let dict_layout = if trailer.dicts {
-            let found = dict::layout(trailer.block_table, DATA_START, &mut |b, at| {
-                file.read_into(at, b)
-                    .map_err(StoreError::io("read sealed file", path))
-            })?;
-            if found.is_none() {
-                damage.push((
-                    trailer.block_table,
-                    "the dictionaries section does not fit before the block table".to_owned(),
-                ));
-            }
-            found
-        } else {
-            None
-        };
-        let common_at = if trailer.common {
-            let end = dict_layout
-                .as_ref()
-                .map_or(trailer.block_table, |l| l.start);
-            let found = common::start(end, DATA_START, &mut |b, at| {
-                file.read_into(at, b)
-                    .map_err(StoreError::io("read sealed file", path))
-            })?;
-            if found.is_none() {
-                damage.push((
-                    end,
-                    "the common-words section does not fit before the dictionaries and the block table"
-                        .to_owned(),
-                ));
-            }
-            found.map(|start| (start, end))
-        } else {
-            None
-        };
-        let n = usize::try_from(trailer.blocks).unwrap_or(0);
-        let mut bytes = vec![0u8; n * BLOCK_ENTRY_LEN];
-        file.read_into(trailer.block_table, &mut bytes)
-            .map_err(StoreError::io("read sealed file", path))?;
-        let table = bytes
-            .chunks_exact(BLOCK_ENTRY_LEN)
-            .map(|b| {
-                BlockEntry::from_bytes(b).filter(|e| {
-                    e.offset >= DATA_START
-                        && e.end() <= trailer.block_table
-                        && e.filter_offset.saturating_add(u64::from(e.filter_len))
-                            <= trailer.block_table
-                        && (e.raw_len as usize) <= block::MAX_RAW_BLOCK
-                })
-            })
-            .collect();
+        let trailer = read_trailer(&file, path, len, &head, &mut damage)?;
+        let (dict_layout, common_at) = section_places(&file, path, &trailer, &mut damage)?;
+        let table = read_block_table(&file, path, &trailer)?;
         Ok(SealedFile {
             path: path.to_owned(),
             version,
@@ -414,4 +332,126 @@ impl SealedFile {
         scratch.give_back();
         highest
     }
+}
+
+/// The trailer at the end of the file, or its copy after the header when the end is damaged;
+/// the damage either shows is pushed to `damage`.
+fn read_trailer(
+    file: &FileView,
+    path: &Path,
+    len: u64,
+    head: &[u8; HEAD_LEN],
+    damage: &mut Vec<(u64, String)>,
+) -> Result<Trailer> {
+    let corrupt = |offset: u64, reason: String| StoreError::Corrupt {
+        file: path.to_owned(),
+        offset,
+        reason,
+    };
+    let mut tail = [0u8; TRAILER_LEN];
+    file.read_into(len - TRAILER_LEN as u64, &mut tail)
+        .map_err(StoreError::io("read sealed file", path))?;
+    let end = Trailer::from_bytes(&tail, len);
+    let spare = Trailer::from_bytes(&head[16..], len);
+    if head[12..16] != [0; 4] {
+        damage.push((12, "reserved header bytes are not zero".to_owned()));
+    }
+    if end.is_none() {
+        damage.push((
+            len - TRAILER_LEN as u64,
+            "the trailer fails its checks (its copy after the header is used)".to_owned(),
+        ));
+    }
+    if spare.is_none() || (end.is_some() && spare != end) {
+        damage.push((
+            16,
+            "the trailer copy after the header fails its checks or differs from the trailer"
+                .to_owned(),
+        ));
+    }
+    let trailer = end
+        .or_else(|| {
+            let copy = Trailer::from_bytes(&head[16..], len);
+            if copy.is_some() {
+                tracing::warn!(file = %path.display(), "damaged trailer; using its copy after the header (run `logstore verify`)");
+            }
+            copy
+        })
+        .ok_or_else(|| {
+            corrupt(
+                len - TRAILER_LEN as u64,
+                "the trailer and its copy both fail their checks".to_owned(),
+            )
+        })?;
+    Ok(trailer)
+}
+
+/// Where the dictionaries and the common words are (versions 6 and 7), each `None` when the
+/// file has none or when it does not fit (pushed to `damage`).
+fn section_places(
+    file: &FileView,
+    path: &Path,
+    trailer: &Trailer,
+    damage: &mut Vec<(u64, String)>,
+) -> Result<(Option<dict::DictLayout>, Option<(u64, u64)>)> {
+    let dict_layout = if trailer.dicts {
+        let found = dict::layout(trailer.block_table, DATA_START, &mut |b, at| {
+            file.read_into(at, b)
+                .map_err(StoreError::io("read sealed file", path))
+        })?;
+        if found.is_none() {
+            damage.push((
+                trailer.block_table,
+                "the dictionaries section does not fit before the block table".to_owned(),
+            ));
+        }
+        found
+    } else {
+        None
+    };
+    let common_at = if trailer.common {
+        let end = dict_layout
+            .as_ref()
+            .map_or(trailer.block_table, |l| l.start);
+        let found = common::start(end, DATA_START, &mut |b, at| {
+            file.read_into(at, b)
+                .map_err(StoreError::io("read sealed file", path))
+        })?;
+        if found.is_none() {
+            damage.push((
+                end,
+                "the common-words section does not fit before the dictionaries and the block table"
+                    .to_owned(),
+            ));
+        }
+        found.map(|start| (start, end))
+    } else {
+        None
+    };
+    Ok((dict_layout, common_at))
+}
+
+/// The block table; an entry that fails its checks or points outside the blocks is `None`.
+fn read_block_table(
+    file: &FileView,
+    path: &Path,
+    trailer: &Trailer,
+) -> Result<Vec<Option<BlockEntry>>> {
+    let n = usize::try_from(trailer.blocks).unwrap_or(0);
+    let mut bytes = vec![0u8; n * BLOCK_ENTRY_LEN];
+    file.read_into(trailer.block_table, &mut bytes)
+        .map_err(StoreError::io("read sealed file", path))?;
+    let table = bytes
+        .chunks_exact(BLOCK_ENTRY_LEN)
+        .map(|b| {
+            BlockEntry::from_bytes(b).filter(|e| {
+                e.offset >= DATA_START
+                    && e.end() <= trailer.block_table
+                    && e.filter_offset.saturating_add(u64::from(e.filter_len))
+                        <= trailer.block_table
+                    && (e.raw_len as usize) <= block::MAX_RAW_BLOCK
+            })
+        })
+        .collect();
+    Ok(table)
 }
