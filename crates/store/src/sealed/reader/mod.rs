@@ -386,6 +386,9 @@ fn read_trailer(
     Ok(trailer)
 }
 
+/// Where the dictionaries are, and the common words' `(start, end)`.
+type SectionPlaces = (Option<dict::DictLayout>, Option<(u64, u64)>);
+
 /// Where the dictionaries and the common words are (versions 6 and 7), each `None` when the
 /// file has none or when it does not fit (pushed to `damage`).
 fn section_places(
@@ -393,7 +396,7 @@ fn section_places(
     path: &Path,
     trailer: &Trailer,
     damage: &mut Vec<(u64, String)>,
-) -> Result<(Option<dict::DictLayout>, Option<(u64, u64)>)> {
+) -> Result<SectionPlaces> {
     let dict_layout = if trailer.dicts {
         let found = dict::layout(trailer.block_table, DATA_START, &mut |b, at| {
             file.read_into(at, b)
