@@ -38,8 +38,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use logstore::format::PayloadRef;
 use logstore::ship::otlp::Records;
-use logstore::ship::schema::{encode_row, RowFields, RowKey, INSERT_COLUMNS};
+use logstore::ship::schema::{encode_row, RowKey, INSERT_COLUMNS};
 use logstore::ship::{ClickHouse, Otlp, OtlpConfig};
 use logstore::{Durability, ExecutionId, Level, LogEntry, LogStore, ShipConfig, Shipper};
 
@@ -210,7 +211,8 @@ fn otlp(dir: &Path, entries_built: &[LogEntry]) -> Result<(), Error> {
         for (i, e) in chunk.iter().enumerate() {
             records.push(
                 RowKey::of("floor", 20_782, 0, u64::try_from(b * 8192 + i + 1)?),
-                fields(e),
+                &fields(e),
+                e.level,
             );
         }
         bodies.push(client.encode(&mut records));
@@ -237,11 +239,13 @@ fn otlp(dir: &Path, entries_built: &[LogEntry]) -> Result<(), Error> {
     Ok(())
 }
 
-fn fields(e: &LogEntry) -> RowFields<'_> {
-    RowFields {
+/// The stored view of `e` (no task, no metadata: the floor's rows carry neither).
+fn fields(e: &LogEntry) -> PayloadRef<'_> {
+    PayloadRef {
+        seq: 0,
         execution_id: e.execution_id.as_str(),
         timestamp: e.timestamp,
-        level: e.level,
+        level: e.level.to_byte(),
         source: &e.source,
         message: &e.message,
         task_id: None,
@@ -441,7 +445,8 @@ fn insert_floor(
                         ordinal: u32::try_from(b * INSERT_ROWS + i)?,
                         seq: 0,
                     },
-                    fields(e),
+                    &fields(e),
+                    e.level,
                 );
             }
         }

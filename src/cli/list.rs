@@ -5,7 +5,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use logstore::{format_rfc3339_ms, ExecutionSummary};
-use serde::Serialize;
 
 use super::{escape, write_table, CmdResult, Out};
 
@@ -44,18 +43,6 @@ pub struct Args {
     prefix: Option<String>,
 }
 
-/// One execution in `list --json`.
-#[derive(Serialize)]
-struct JsonSummary<'a> {
-    execution_id: &'a str,
-    first_timestamp: i64,
-    last_timestamp: i64,
-    entries: u64,
-    errors: u64,
-    /// SUCCESS, FAILED, CANCELLED, or null when no terminal entry is stored.
-    final_state: Option<&'a str>,
-}
-
 /// Lists the executions of the store at `dir`.
 pub fn run(dir: &Path, args: Args) -> CmdResult {
     let store = super::open_for_reading(dir)?;
@@ -77,17 +64,7 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
     let mut out = Out::stdout();
     if args.json {
         for s in &executions {
-            serde_json::to_writer(
-                &mut out,
-                &JsonSummary {
-                    execution_id: s.execution_id.as_str(),
-                    first_timestamp: s.first_ts,
-                    last_timestamp: s.last_ts,
-                    entries: s.entries,
-                    errors: s.errors,
-                    final_state: s.final_state.as_deref(),
-                },
-            )?;
+            serde_json::to_writer(&mut out, s)?;
             writeln!(out)?;
         }
     } else {

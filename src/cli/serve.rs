@@ -88,6 +88,7 @@ fn prometheus(
         .install_recorder()?;
     logstore::observe::describe();
     let dir = dir.to_owned();
+    use logstore::observe;
     Ok(Arc::new(move || {
         logstore::serve::metrics::record_store_gauges(&store);
         for target in logstore::ship::cursor::targets(&dir).unwrap_or_default() {
@@ -95,11 +96,10 @@ fn prometheus(
                 continue;
             };
             let name = target.unwrap_or_else(|| "default".to_owned());
-            metrics::gauge!("logstore_ship_lag_entries", "target" => name.clone())
+            metrics::gauge!(observe::SHIP_LAG_ENTRIES, "target" => name.clone())
                 .set(s.lag_entries as f64);
-            metrics::gauge!("logstore_ship_lag_seconds", "target" => name.clone())
-                .set(s.lag_seconds);
-            metrics::gauge!("logstore_shipped_entries", "target" => name)
+            metrics::gauge!(observe::SHIP_LAG_SECONDS, "target" => name.clone()).set(s.lag_seconds);
+            metrics::gauge!(observe::SHIPPED_ENTRIES, "target" => name)
                 .set(s.cursor.shipped as f64);
         }
         handle.run_upkeep();

@@ -15,9 +15,7 @@ use super::params::{self, Params, RawQuery, Text, DEFAULT_LIMIT, MAX_LIMIT};
 use super::AppState;
 use logstore_store::format::PayloadRef;
 use logstore_store::ListFilter;
-use logstore_store::{
-    ExecutionId, ExecutionSummary, Filter, LogEntry, LogStore, RunCache, StoreError,
-};
+use logstore_store::{ExecutionId, Filter, LogEntry, LogStore, RunCache, StoreError};
 
 /// `GET /healthz`.
 pub(crate) async fn healthz() -> Json<serde_json::Value> {
@@ -27,30 +25,6 @@ pub(crate) async fn healthz() -> Json<serde_json::Value> {
 /// Any other `/api` path.
 pub(crate) async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint (see docs/HTTP.md)")
-}
-
-/// One execution, with the keys of `logstore list --json`.
-#[derive(Serialize)]
-struct ExecutionJson<'a> {
-    execution_id: &'a str,
-    first_timestamp: i64,
-    last_timestamp: i64,
-    entries: u64,
-    errors: u64,
-    final_state: Option<&'a str>,
-}
-
-impl<'a> From<&'a ExecutionSummary> for ExecutionJson<'a> {
-    fn from(s: &'a ExecutionSummary) -> Self {
-        ExecutionJson {
-            execution_id: s.execution_id.as_str(),
-            first_timestamp: s.first_ts,
-            last_timestamp: s.last_ts,
-            entries: s.entries,
-            errors: s.errors,
-            final_state: s.final_state.as_deref(),
-        }
-    }
 }
 
 /// `GET /api/executions?state=&since=&until=&prefix=&limit=&cursor=`: newest first (by first
@@ -72,7 +46,7 @@ pub(crate) async fn executions(State(app): State<AppState>, raw: RawQuery) -> Ap
     let store = Arc::clone(&app.store);
     let page = tokio::task::spawn_blocking(move || store.executions(&filter)).await??;
     let body = serde_json::json!({
-        "executions": page.executions.iter().map(ExecutionJson::from).collect::<Vec<_>>(),
+        "executions": page.executions,
         "next": page.next.map(|(ts, id)| format!("{ts}_{id}")),
     });
     Ok(Json(body).into_response())
@@ -98,7 +72,7 @@ pub(crate) async fn execution(
     let s = app
         .read(id, |store, id, runs| store.execution_summary(id, runs))
         .await?;
-    Ok(Json(ExecutionJson::from(&s)).into_response())
+    Ok(Json(&s).into_response())
 }
 
 /// Which entries a logs request wants: the store's filter plus the viewer's text search.

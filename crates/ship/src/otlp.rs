@@ -28,7 +28,9 @@ use ureq::http::Response;
 use ureq::Body;
 
 use super::error::ShipError;
-use super::schema::{severity_number, RowFields, RowKey};
+use super::schema::{severity_number, RowKey};
+use logstore_store::access::PayloadRef;
+use logstore_store::Level;
 
 /// How to reach an OTLP/HTTP receiver.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,8 +90,8 @@ impl Records {
     }
 
     /// Adds the record of one entry.
-    pub fn push(&mut self, key: RowKey<'_>, f: RowFields<'_>) {
-        let record = log_record(key, f);
+    pub fn push(&mut self, key: RowKey<'_>, f: &PayloadRef<'_>, level: Level) {
+        let record = log_record(key, f, level);
         self.bytes += f.message.len() + f.metadata.map_or(0, str::len) + 128;
         self.records.push(record);
     }
@@ -101,7 +103,8 @@ impl Records {
 }
 
 /// The `LogRecord` of one entry (`docs/FLEET.md`, "OpenTelemetry").
-pub fn log_record(key: RowKey<'_>, f: RowFields<'_>) -> LogRecord {
+/// `f` is the entry as stored, its level checked as `level`.
+pub fn log_record(key: RowKey<'_>, f: &PayloadRef<'_>, level: Level) -> LogRecord {
     // Unix ms to ns; an i64 of ms before 1970 or past the year 2554 has no u64 of ns.
     let ns = u64::try_from(f.timestamp)
         .ok()
@@ -138,8 +141,8 @@ pub fn log_record(key: RowKey<'_>, f: RowFields<'_>) -> LogRecord {
     LogRecord {
         time_unix_nano: ns,
         observed_time_unix_nano: ns,
-        severity_number: i32::from(severity_number(f.level)),
-        severity_text: f.level.as_str().to_owned(),
+        severity_number: i32::from(severity_number(level)),
+        severity_text: level.as_str().to_owned(),
         body: Some(AnyValue {
             value: Some(string(f.message)),
         }),
@@ -150,7 +153,7 @@ pub fn log_record(key: RowKey<'_>, f: RowFields<'_>) -> LogRecord {
 
 /// The entry's row key as text, unique in the fleet: `node/seq` for a numbered entry,
 /// `node/day/execution/ordinal` for one written before numbers existed.
-fn uid(key: RowKey<'_>, f: RowFields<'_>) -> String {
+fn uid(key: RowKey<'_>, f: &PayloadRef<'_>) -> String {
     if key.seq != 0 {
         format!("{}/{}", key.node, key.seq)
     } else {
@@ -477,7 +480,6 @@ fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logstore_store::Level;
 
     #[test]
     fn urls_get_the_logs_path_and_refuse_what_cannot_work() {
@@ -522,16 +524,17 @@ mod tests {
     #[test]
     fn a_record_carries_every_field_and_its_key() {
         let key = RowKey::of("n1", 20_000, 3, 42);
-        let f = RowFields {
+        let f = PayloadRef {
+            seq: 42,
             execution_id: "exec-1",
             timestamp: 1_795_600_000_123,
-            level: Level::Warn,
+            level: Level::Warn.to_byte(),
             source: "plugin:acme/s.run",
             message: "disk almost full",
             task_id: Some("t1"),
             metadata: Some(r#"{"n":1,"x":1.5,"ok":true,"l":["a",null],"o":{"k":"v"}}"#),
         };
-        let r = log_record(key, f);
+        let r = log_record(key, &f, Level::Warn);
         assert_eq!(r.time_unix_nano, 1_795_600_000_123_000_000);
         assert_eq!((r.severity_number, r.severity_text.as_str()), (13, "WARN"));
         let attr = |k: &str| {
@@ -552,11 +555,13 @@ mod tests {
         // An entry from before numbers is keyed by its place instead.
         let old = log_record(
             RowKey::of("n1", 20_000, 3, 0),
-            RowFields {
+            &PayloadRef {
+                seq: 0,
                 task_id: None,
                 metadata: None,
                 ..f
             },
+            Level::Warn,
         );
         assert!(old
             .attributes
@@ -577,15 +582,17 @@ mod tests {
             let message = format!("line {i}");
             records.push(
                 RowKey::of("n1", 1, 0, i + 1),
-                RowFields {
+                &PayloadRef {
+                    seq: i + 1,
                     execution_id: "e",
                     timestamp: 1,
-                    level: Level::Info,
+                    level: Level::Info.to_byte(),
                     source: "worker",
                     message: &message,
                     task_id: None,
                     metadata: None,
                 },
+                Level::Info,
             );
         }
         let body = client.encode(&mut records);

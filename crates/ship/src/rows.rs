@@ -3,7 +3,7 @@
 //! batch whole.
 
 use super::otlp::Records;
-use super::schema::{encode_row, RowFields, RowKey};
+use super::schema::{encode_row, RowKey};
 use logstore_store::access::PayloadRef;
 
 /// Rows of one batch.
@@ -22,18 +22,9 @@ impl Rows {
         let Some(level) = p.level() else {
             return false;
         };
-        let fields = RowFields {
-            execution_id: p.execution_id,
-            timestamp: p.timestamp,
-            level,
-            source: p.source,
-            message: p.message,
-            task_id: p.task_id,
-            metadata: p.metadata,
-        };
         match self {
-            Rows::RowBinary(out) => encode_row(out, key, fields),
-            Rows::Otlp(records) => records.push(key, fields),
+            Rows::RowBinary(out) => encode_row(out, key, p, level),
+            Rows::Otlp(records) => records.push(key, p, level),
         }
         true
     }

@@ -11,6 +11,7 @@
 
 use super::clickhouse::{ClickHouse, Version};
 use super::error::ShipError;
+use logstore_store::access::PayloadRef;
 use logstore_store::{Level, LogEntry};
 
 /// The table's name inside the database: what the shipper inserts into and readers read from.
@@ -206,35 +207,17 @@ impl RowKey<'_> {
     }
 }
 
-/// The fields of one entry as stored (borrowed from a frame or from a decoded entry).
-#[derive(Debug, Clone, Copy)]
-pub struct RowFields<'a> {
-    /// Execution id.
-    pub execution_id: &'a str,
-    /// Unix ms.
-    pub timestamp: i64,
-    /// Level.
-    pub level: Level,
-    /// Source.
-    pub source: &'a str,
-    /// Message.
-    pub message: &'a str,
-    /// Task id.
-    pub task_id: Option<&'a str>,
-    /// Metadata as JSON object text, exactly as stored.
-    pub metadata: Option<&'a str>,
-}
-
-/// Appends one row in RowBinary, columns as in [`INSERT_COLUMNS`].
-pub fn encode_row(out: &mut Vec<u8>, key: RowKey<'_>, f: RowFields<'_>) {
+/// Appends one row in RowBinary, columns as in [`INSERT_COLUMNS`]: the entry `f` as stored
+/// (borrowed from a frame, or built from a decoded entry), its level checked as `level`.
+pub fn encode_row(out: &mut Vec<u8>, key: RowKey<'_>, f: &PayloadRef<'_>, level: Level) {
     put_str(out, key.node);
     out.extend_from_slice(&key.day.to_le_bytes());
     put_str(out, f.execution_id);
     out.extend_from_slice(&key.ordinal.to_le_bytes());
     out.extend_from_slice(&key.seq.to_le_bytes());
     out.extend_from_slice(&f.timestamp.to_le_bytes());
-    put_str(out, f.level.as_str());
-    out.push(severity_number(f.level));
+    put_str(out, level.as_str());
+    out.push(severity_number(level));
     put_str(out, f.source);
     put_str(out, f.task_id.unwrap_or(""));
     put_str(out, f.message);

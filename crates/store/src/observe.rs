@@ -67,6 +67,14 @@ pub fn record_store_gauges(store: &crate::LogStore) {
     gauge!(DAYS_WAITING).set(waiting_days as f64);
 }
 
+/// Entries of the store not yet shipped to a target, by `target` (set at each scrape by
+/// `logstore serve` from the ship cursors).
+pub const SHIP_LAG_ENTRIES: &str = "logstore_ship_lag_entries";
+/// Seconds between the newest entry and the newest shipped one, by `target`.
+pub const SHIP_LAG_SECONDS: &str = "logstore_ship_lag_seconds";
+/// Entries a target has acknowledged, by `target`.
+pub const SHIPPED_ENTRIES: &str = "logstore_shipped_entries";
+
 /// Latency buckets, in seconds, for every `_seconds` histogram: 100 µs to 10 s.
 pub const BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,

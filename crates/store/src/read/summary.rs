@@ -246,14 +246,18 @@ pub(crate) fn final_state(day: &DayFiles, run: &IndexEntry) -> Result<Option<Str
     Ok(state)
 }
 
-/// One execution in [`LogStore::list`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One execution in [`LogStore::list`]. As JSON (`logstore list --json`, the HTTP API's
+/// `/api/executions`): `execution_id`, `first_timestamp`, `last_timestamp`, `entries`,
+/// `errors`, `final_state` (null when no terminal entry is stored).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ExecutionSummary {
     /// The execution.
     pub execution_id: ExecutionId,
     /// Smallest entry timestamp.
+    #[serde(rename = "first_timestamp")]
     pub first_ts: i64,
     /// Largest entry timestamp.
+    #[serde(rename = "last_timestamp")]
     pub last_ts: i64,
     /// Entries stored.
     pub entries: u64,
