@@ -633,7 +633,7 @@ fn a_day_level_below_the_parts_level_is_refused_by_name() {
             .unwrap();
         assert_eq!(
             out.status.code(),
-            Some(2),
+            Some(1),
             "--day-level {level} must be refused"
         );
         let err = stderr(&out);
