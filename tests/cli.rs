@@ -624,6 +624,7 @@ fn dir_defaults_to_the_environment_variable() {
 #[test]
 fn a_day_level_below_the_parts_level_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
+    drop(LogStore::open(dir.path()).unwrap());
     for level in ["1", "2", "23"] {
         let out = Command::new(BIN)
             .args(["--day-level", level, "stats"])
