@@ -49,6 +49,7 @@ enum Name {
 /// An execution's totals, summed over the sources seen so far.
 #[derive(Clone, Copy)]
 struct Agg {
+    hash: u64,
     first: i64,
     last: i64,
     entries: u64,
@@ -88,6 +89,7 @@ impl Agg {
 
     fn of_record(fi: usize, order: Order, r: &ExecRecord) -> Agg {
         Agg {
+            hash: r.hash,
             first: r.min_ts,
             last: r.max_ts,
             entries: u64::from(r.entries),
@@ -165,6 +167,7 @@ fn sources_of(days: &[Arc<DayFiles>], sum_all: bool) -> Result<(Vec<Source>, ByE
             add_rest(
                 run.hash,
                 Agg {
+                    hash: run.hash,
                     first: run.min_ts,
                     last: run.max_ts,
                     entries: u64::from(run.count),
@@ -182,16 +185,33 @@ fn sources_of(days: &[Arc<DayFiles>], sum_all: bool) -> Result<(Vec<Source>, ByE
 }
 
 impl LogStore {
-    /// [`executions`](LogStore::executions) with a limit and no id prefix: see the module doc.
-    pub(crate) fn executions_newest(&self, filter: &ListFilter, limit: usize) -> Result<ListPage> {
+    /// Every execution in the store with its summary, oldest first (by first entry, then id):
+    /// the listing of [`executions`](LogStore::executions), whole and reversed.
+    pub fn list(&self) -> Result<Vec<ExecutionSummary>> {
+        let mut all = self.executions(&ListFilter::default())?.executions;
+        all.reverse();
+        Ok(all)
+    }
+
+    /// The executions that pass `filter`, newest first (by first entry, then id), at most
+    /// `filter.limit`, after `filter.after`.
+    ///
+    /// With a limit and no id prefix, the page is read newest first from the sealed files'
+    /// catalogs (see the module doc): its cost is the page's, not the store's. An id prefix
+    /// needs every name, and no limit wants every execution: then every record and run is
+    /// summed up front, and the merge reads names only until the page is full.
+    pub fn executions(&self, filter: &ListFilter) -> Result<ListPage> {
         self.refresh_days()?;
-        match self.newest_page(filter, limit, false)? {
-            Some(page) => Ok(page),
-            None => Ok(self.newest_page(filter, limit, true)?.unwrap_or(ListPage {
-                executions: Vec::new(),
-                next: None,
-            })),
+        let limit = filter.limit.unwrap_or(usize::MAX);
+        if filter.limit.is_some() && filter.prefix.is_none() {
+            if let Some(page) = self.newest_page(filter, limit, false)? {
+                return Ok(page);
+            }
         }
+        Ok(self.newest_page(filter, limit, true)?.unwrap_or(ListPage {
+            executions: Vec::new(),
+            next: None,
+        }))
     }
 
     /// The page, through the catalogs; or, with `sum_all`, from every execution record and
@@ -241,7 +261,7 @@ impl LogStore {
 
         let mut done: HashSet<u64, BuildHasherDefault<PrehashedHasher>> = HashSet::default();
         let mut summed = 0usize;
-        let mut out: Vec<ExecutionSummary> = Vec::with_capacity(limit + 1);
+        let mut out: Vec<ExecutionSummary> = Vec::with_capacity(limit.saturating_add(1).min(4096));
         let mut group: Vec<ExecutionSummary> = Vec::new();
         let mut group_ts = None;
         while let Some((ts, hash, wi)) = heap.pop() {
@@ -322,6 +342,12 @@ impl LogStore {
                 .map(|n| ExecutionId::from_checked(&n)),
             Name::Run(di, run) => first_id(&days[di], &run)?,
         };
+        // The first record or run met names no execution when it is damaged: any other of
+        // the same hash may.
+        let id = match id {
+            Some(id) => Some(id),
+            None => name_of_hash(days, a.hash)?,
+        };
         let Some(execution_id) = id else {
             return Ok(None);
         };
@@ -339,6 +365,33 @@ impl LogStore {
             final_state,
         }))
     }
+}
+
+/// The name of execution `hash` from any of its records or runs that holds it (a damaged one
+/// names none). Read only after damage: it looks through every file's table and every run.
+fn name_of_hash(days: &[Arc<DayFiles>], hash: u64) -> Result<Option<ExecutionId>> {
+    for day in days {
+        if let Some(sealed) = day.sealed() {
+            for file in sealed.files() {
+                for r in file.records_of_hash(hash)? {
+                    if let Some(n) = file.name(&r)? {
+                        return Ok(Some(ExecutionId::from_checked(&n)));
+                    }
+                }
+            }
+        }
+        let mut found = None;
+        day.for_each_run(&mut |run| {
+            if found.is_none() && run.hash == hash {
+                found = first_id(day, &run)?;
+            }
+            Ok(())
+        })?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
 }
 
 /// Adds the executions of one first-timestamp group that pass the filter to `out`, by id

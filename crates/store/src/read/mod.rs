@@ -7,6 +7,8 @@
 //! nothing below imports it back, but for the writer handing its live heads to `days`.
 
 pub(crate) mod day_files;
+#[cfg(test)]
+mod list_oracle;
 pub(crate) mod listing;
 pub(crate) mod page;
 pub(crate) mod query;

@@ -2,14 +2,10 @@
 //! from either layout of a day without reading its entries: live-layout days from their index runs,
 //! sealed days from their execution table.
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
-
 use crate::day::Day;
 use crate::error::Result;
 use crate::journal::index::IndexEntry;
 use crate::journal::record;
-use crate::sealed::layout::state_name;
 use crate::sealed::SealedDay;
 use std::collections::HashSet;
 
@@ -27,96 +23,7 @@ pub(crate) enum Terminal {
     State(&'static str),
 }
 
-/// One execution's totals as one day holds them.
-struct Piece {
-    hash: u64,
-    min_ts: i64,
-    max_ts: i64,
-    entries: u64,
-    errors: u64,
-    terminal: Option<Terminal>,
-}
-
 impl LogStore {
-    /// Every execution in the store with a summary, oldest first.
-    pub fn list(&self) -> Result<Vec<ExecutionSummary>> {
-        self.refresh_days()?;
-        let mut by_hash: HashMap<u64, (ExecutionSummary, Option<Terminal>)> = HashMap::new();
-        let days = self.days();
-        for (di, day) in days.iter().enumerate() {
-            let mut add =
-                |piece: Piece, id: &mut dyn FnMut() -> Result<Option<ExecutionId>>| -> Result<()> {
-                    let slot = match by_hash.entry(piece.hash) {
-                        Entry::Occupied(o) => o.into_mut(),
-                        Entry::Vacant(v) => {
-                            // A run whose first record is damaged names no execution; a later run
-                            // of the same hash will.
-                            let Some(id) = id()? else { return Ok(()) };
-                            v.insert((
-                                ExecutionSummary {
-                                    execution_id: id,
-                                    first_ts: piece.min_ts,
-                                    last_ts: piece.max_ts,
-                                    entries: 0,
-                                    errors: 0,
-                                    final_state: None,
-                                },
-                                None,
-                            ))
-                        }
-                    };
-                    let s = &mut slot.0;
-                    s.first_ts = s.first_ts.min(piece.min_ts);
-                    s.last_ts = s.last_ts.max(piece.max_ts);
-                    s.entries += piece.entries;
-                    s.errors += piece.errors;
-                    if piece.terminal.is_some() {
-                        slot.1 = piece.terminal;
-                    }
-                    Ok(())
-                };
-            if let Some(sealed) = day.sealed() {
-                let mut records = Vec::new();
-                sealed.for_each_record(|r| records.push(r))?;
-                for r in records {
-                    let piece = Piece {
-                        hash: r.hash,
-                        min_ts: r.min_ts,
-                        max_ts: r.max_ts,
-                        entries: u64::from(r.entries),
-                        errors: u64::from(r.errors),
-                        terminal: state_name(r.state).map(Terminal::State),
-                    };
-                    add(piece, &mut || {
-                        Ok(sealed.name(&r)?.map(|n| ExecutionId::from_checked(&n)))
-                    })?;
-                }
-            }
-            day.for_each_run(&mut |run| {
-                let piece = Piece {
-                    hash: run.hash,
-                    min_ts: run.min_ts,
-                    max_ts: run.max_ts,
-                    entries: u64::from(run.count),
-                    errors: u64::from(run.errors),
-                    terminal: run.is_terminal().then_some(Terminal::Run(di, run)),
-                };
-                add(piece, &mut || first_id(day, &run))
-            })?;
-        }
-        let mut out = Vec::with_capacity(by_hash.len());
-        for (_, (mut s, terminal)) in by_hash {
-            s.final_state = match terminal {
-                Some(Terminal::Run(di, run)) => final_state(&days[di], &run)?,
-                Some(Terminal::State(name)) => Some(name.to_owned()),
-                None => None,
-            };
-            out.push(s);
-        }
-        out.sort_by(|a, b| (a.first_ts, &a.execution_id).cmp(&(b.first_ts, &b.execution_id)));
-        Ok(out)
-    }
-
     /// Sizes and counts per day: its sealed file, or its parts and live segments.
     pub fn stats(&self) -> Result<Vec<DayStats>> {
         self.refresh_days()?;
@@ -355,45 +262,4 @@ pub struct ListPage {
     pub executions: Vec<ExecutionSummary>,
     /// The `after` of the next page, when there is more.
     pub next: Option<(i64, String)>,
-}
-
-impl LogStore {
-    /// The executions that pass `filter`, newest first (by first entry, then id), at most
-    /// `filter.limit`, after `filter.after`.
-    ///
-    /// With a limit and no id prefix, the page is read newest first from the sealed files'
-    /// catalogs (`store::listing`): its cost is the page's, not the store's. An id prefix
-    /// needs every name: then this is [`list`](LogStore::list), filtered.
-    pub fn executions(&self, filter: &ListFilter) -> Result<ListPage> {
-        match filter.limit {
-            Some(limit) if filter.prefix.is_none() => self.executions_newest(filter, limit),
-            _ => self.executions_all(filter),
-        }
-    }
-
-    fn executions_all(&self, filter: &ListFilter) -> Result<ListPage> {
-        let mut all = self.list()?;
-        all.retain(|s| filter.matches(s));
-        fn key(s: &ExecutionSummary) -> (i64, &str) {
-            (s.first_ts, s.execution_id.as_str())
-        }
-        all.sort_unstable_by(|a, b| key(b).cmp(&key(a)));
-        if let Some((ts, id)) = &filter.after {
-            let start = all.partition_point(|s| key(s) >= (*ts, id.as_str()));
-            all.drain(..start);
-        }
-        let mut next = None;
-        if let Some(limit) = filter.limit {
-            if all.len() > limit {
-                all.truncate(limit);
-                next = all
-                    .last()
-                    .map(|s| (s.first_ts, s.execution_id.as_str().to_owned()));
-            }
-        }
-        Ok(ListPage {
-            executions: all,
-            next,
-        })
-    }
 }
