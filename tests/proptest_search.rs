@@ -23,8 +23,8 @@ use std::sync::Arc;
 use common::NOON;
 use logstore::StoreSearch;
 use logstore::{
-    Clock, CommitPolicy, Config, Durability, ExecutionId, Level, LogEntry, LogStore, ManualClock,
-    Search, TaskId,
+    Clock, CommitPolicy, Config, Durability, ExecutionId, Filter, Level, LogEntry, LogStore,
+    ManualClock, Search, TaskId,
 };
 use proptest::prelude::*;
 
@@ -146,13 +146,16 @@ fn arb_search() -> impl Strategy<Value = Search> {
             |(terms, re, level, source, task, exec, since, until)| Search {
                 terms,
                 regex: re.map(|i| REGEXES[i].to_owned()),
-                min_level: level.map(|l| Level::ALL[l]),
-                source_prefix: source.map(str::to_owned),
-                task_id: task.map(|t| format!("t{t}")),
+                filter: Filter {
+                    min_level: level.map(|l| Level::ALL[l]),
+                    task_id: task.map(|t| TaskId::new(format!("t{t}")).unwrap()),
+                    source_prefix: source.map(str::to_owned),
+                    since_ms: since.map(|s| NOON + 11 * HOUR + s),
+                    until_ms: until.map(|u| NOON + 11 * HOUR + u),
+                    limit: None,
+                    tail: None,
+                },
                 execution_prefix: exec.map(str::to_owned),
-                since_ms: since.map(|s| NOON + 11 * HOUR + s),
-                until_ms: until.map(|u| NOON + 11 * HOUR + u),
-                limit: None,
                 reverse: false,
             },
         )
@@ -175,18 +178,20 @@ fn naive_matches(s: &Search, e: &LogEntry) -> bool {
         && s.regex
             .as_ref()
             .is_none_or(|r| regex::Regex::new(r).unwrap().is_match(&e.message))
-        && s.min_level.is_none_or(|l| e.level >= l)
-        && s.source_prefix
+        && s.filter.min_level.is_none_or(|l| e.level >= l)
+        && s.filter
+            .source_prefix
             .as_ref()
             .is_none_or(|p| e.source.starts_with(p.as_str()))
-        && s.task_id
+        && s.filter
+            .task_id
             .as_ref()
-            .is_none_or(|t| e.task_id.as_ref().map(TaskId::as_str) == Some(t.as_str()))
+            .is_none_or(|t| e.task_id.as_ref() == Some(t))
         && s.execution_prefix
             .as_ref()
             .is_none_or(|p| e.execution_id.as_str().starts_with(p.as_str()))
-        && s.since_ms.is_none_or(|t| e.timestamp >= t)
-        && s.until_ms.is_none_or(|t| e.timestamp < t)
+        && s.filter.since_ms.is_none_or(|t| e.timestamp >= t)
+        && s.filter.until_ms.is_none_or(|t| e.timestamp < t)
 }
 
 /// Per execution, the matching entries in append order, by `query`.
@@ -237,14 +242,9 @@ fn check_order(store: &LogStore, s: &Search, forward: &[LogEntry]) -> Result<(),
     backwards.reverse();
     prop_assert_eq!(reverse, backwards, "reverse of {:?}", s);
     let k = forward.len() / 2 + 1;
-    let limited = searched(
-        store,
-        &Search {
-            limit: Some(k),
-            ..s.clone()
-        },
-    )
-    .0;
+    let mut limited = s.clone();
+    limited.filter.limit = Some(k);
+    let limited = searched(store, &limited).0;
     prop_assert_eq!(&limited[..], &forward[..k.min(forward.len())]);
     Ok(())
 }

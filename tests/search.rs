@@ -9,7 +9,9 @@ use std::process::Stdio;
 
 use common::*;
 use logstore::StoreSearch;
-use logstore::{Durability, Level, LogEntry, LogStore, ManualClock, Place, Search, SearchError};
+use logstore::{
+    Durability, Filter, Level, LogEntry, LogStore, ManualClock, Place, Search, SearchError,
+};
 
 const DAY: i64 = 86_400_000;
 
@@ -144,19 +146,22 @@ fn filters_narrow_by_level_source_task_execution_and_time() {
     };
     let first = "db: connection refused (os error 111)";
     let second = "Connection  REFUSED again";
-    assert_eq!(with(&|s| s.min_level = Some(Level::Error)), [first]);
+    assert_eq!(with(&|s| s.filter.min_level = Some(Level::Error)), [first]);
     assert_eq!(
-        with(&|s| s.source_prefix = Some("plugin:".into())),
+        with(&|s| s.filter.source_prefix = Some("plugin:".into())),
         [second]
     );
-    assert_eq!(with(&|s| s.task_id = Some("fetch".into())), [first]);
+    assert_eq!(
+        with(&|s| s.filter.task_id = Some("fetch".parse().unwrap())),
+        [first]
+    );
     assert_eq!(
         with(&|s| s.execution_prefix = Some("run-b".into())),
         [second]
     );
-    assert_eq!(with(&|s| s.since_ms = Some(NOON + 1)), [second]);
-    assert_eq!(with(&|s| s.until_ms = Some(NOON + 1)), [first]);
-    assert_eq!(with(&|s| s.limit = Some(1)), [first]);
+    assert_eq!(with(&|s| s.filter.since_ms = Some(NOON + 1)), [second]);
+    assert_eq!(with(&|s| s.filter.until_ms = Some(NOON + 1)), [first]);
+    assert_eq!(with(&|s| s.filter.limit = Some(1)), [first]);
     assert_eq!(with(&|s| s.reverse = true), [second, first]);
 }
 
@@ -622,10 +627,8 @@ fn many_units_come_back_in_store_order_on_both_layouts() {
     assert_eq!((&mut m).take(5).count(), 5);
     // Counting without building entries gives the same number, and honours the limit.
     assert_eq!(store.search_count(&s).unwrap().matches, hits.len() as u64);
-    let limited = Search {
-        limit: Some(1000),
-        ..s.clone()
-    };
+    let mut limited = s.clone();
+    limited.filter.limit = Some(1000);
     assert_eq!(store.search_count(&limited).unwrap().matches, 1000);
 }
 
@@ -654,8 +657,8 @@ fn days_outside_the_time_range_are_skipped_without_changing_results() {
     assert_eq!(store.seal().unwrap().len(), 2);
     let naive = |s: &Search| -> Vec<String> {
         all.iter()
-            .filter(|e| s.since_ms.is_none_or(|t| e.timestamp >= t))
-            .filter(|e| s.until_ms.is_none_or(|t| e.timestamp < t))
+            .filter(|e| s.filter.since_ms.is_none_or(|t| e.timestamp >= t))
+            .filter(|e| s.filter.until_ms.is_none_or(|t| e.timestamp < t))
             .map(|e| e.message.clone())
             .collect()
     };
@@ -669,19 +672,17 @@ fn days_outside_the_time_range_are_skipped_without_changing_results() {
         assert_eq!(count.matches, want.len() as u64);
         assert_eq!(count.stats.days_skipped, skipped, "{s:?}");
     };
-    let since_day2 = Search {
-        since_ms: Some(NOON + DAY),
+    let within = |since_ms, until_ms| Search {
+        filter: Filter {
+            since_ms,
+            until_ms,
+            ..Filter::default()
+        },
         ..words(&["alpha"])
     };
-    let until_day2 = Search {
-        until_ms: Some(NOON + DAY),
-        ..words(&["alpha"])
-    };
-    let day2_only = Search {
-        since_ms: Some(NOON + DAY),
-        until_ms: Some(NOON + DAY + 1),
-        ..words(&["alpha"])
-    };
+    let since_day2 = within(Some(NOON + DAY), None);
+    let until_day2 = within(None, Some(NOON + DAY));
+    let day2_only = within(Some(NOON + DAY), Some(NOON + DAY + 1));
     // Day 1 (sealed) is before `since`.
     check(&store, &since_day2, 1);
     // Day 3 (the writer's live day) is after `until`; day 2 holds the late entry, so it is read.

@@ -507,8 +507,11 @@ fn search_across_executions() {
         .search(&logstore::Search {
             terms: vec!["line".to_owned()],
             execution_prefix: Some("sma".to_owned()),
-            min_level: Some(Level::Error),
-            limit: Some(5),
+            filter: logstore::Filter {
+                min_level: Some(Level::Error),
+                limit: Some(5),
+                ..logstore::Filter::default()
+            },
             reverse: true,
             ..logstore::Search::default()
         })

@@ -8,7 +8,10 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use logstore::{format_rfc3339_ms, Hit, Level, LogStore, Query, Search, SearchDamage, StoreSearch};
+use logstore::{
+    format_rfc3339_ms, Filter, Hit, Level, LogStore, Query, Search, SearchDamage, StoreSearch,
+    TaskId,
+};
 use serde::Serialize;
 
 use super::output::{write_entry, write_entry_with_seq, write_human_marked};
@@ -51,7 +54,7 @@ pub struct Args {
     source: Option<String>,
     /// Only entries of this task.
     #[arg(long, value_name = "TASK_ID")]
-    task: Option<String>,
+    task: Option<TaskId>,
     /// Only executions whose id starts with this.
     #[arg(long, value_name = "PREFIX")]
     execution: Option<String>,
@@ -92,13 +95,16 @@ impl Args {
         Search {
             terms: self.words.clone(),
             regex: self.regex.clone(),
-            min_level: self.level,
-            source_prefix: self.source.clone(),
-            task_id: self.task.clone(),
+            filter: Filter {
+                min_level: self.level,
+                task_id: self.task.clone(),
+                source_prefix: self.source.clone(),
+                since_ms: self.since,
+                until_ms: self.until,
+                limit: self.limit,
+                tail: None,
+            },
             execution_prefix: self.execution.clone(),
-            since_ms: self.since,
-            until_ms: self.until,
-            limit: self.limit,
             reverse: self.reverse,
         }
     }

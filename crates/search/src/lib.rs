@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 
 use logstore_store::Day;
 use logstore_store::StoreError;
-use logstore_store::{Level, LogEntry, LogStore};
+use logstore_store::{Filter, LogEntry, LogStore};
 
 pub use query::{words, Query};
 
@@ -50,6 +50,11 @@ pub use results::{Matches, SearchStats};
 
 /// What to search for: plain parameters (the CLI's flags, an HTTP query string), checked by
 /// [`Search::compile`] or [`StoreSearch::search`].
+///
+/// Which entries are wanted is said as for a query of one execution, with the store's
+/// [`Filter`] (level, task, source, time range, and `limit`: at most this many matches;
+/// `tail` is for queries and not used here); the search adds what to match in the message,
+/// and which executions.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Search {
@@ -58,20 +63,11 @@ pub struct Search {
     pub terms: Vec<String>,
     /// A regex (the `regex` crate) the message must match.
     pub regex: Option<String>,
-    /// Only entries at this level or above.
-    pub min_level: Option<Level>,
-    /// Only entries whose source starts with this.
-    pub source_prefix: Option<String>,
-    /// Only entries of this task.
-    pub task_id: Option<String>,
+    /// Level, task, source, time range and how many matches at most.
+    #[serde(flatten)]
+    pub filter: Filter,
     /// Only entries of executions whose id starts with this.
     pub execution_prefix: Option<String>,
-    /// Only entries with `timestamp >= since_ms` (Unix ms).
-    pub since_ms: Option<i64>,
-    /// Only entries with `timestamp < until_ms`.
-    pub until_ms: Option<i64>,
-    /// At most this many matches.
-    pub limit: Option<usize>,
     /// Newest first (the exact reverse of the store order).
     pub reverse: bool,
 }
@@ -228,7 +224,7 @@ pub trait StoreSearch {
     fn search_overhead(&self) -> Result<SearchOverhead, StoreError>;
 
     /// Counts the matches of `search` without building them (what `logstore search --count`
-    /// prints): the count (at most `search.limit`), the damage met, and the work done.
+    /// prints): the count (at most `search.filter.limit`), the damage met, and the work done.
     fn search_count(&self, search: &Search) -> Result<SearchCount, SearchError>;
 
     /// Searches every day of the store; the matches stream out of the returned iterator in
@@ -308,7 +304,7 @@ fn start_search(
         (blocks, skipped),
         damage,
         search.reverse,
-        search.limit,
+        search.filter.limit,
         count_only,
     ))
 }

@@ -145,12 +145,12 @@ impl Search {
             phrases,
             regex,
             ascii_words,
-            min_level: self.min_level.map(|l| l.to_byte()),
-            source_prefix: self.source_prefix.clone().filter(|s| !s.is_empty()),
-            task_id: self.task_id.clone(),
+            min_level: self.filter.min_level.map(|l| l.to_byte()),
+            source_prefix: self.filter.source_prefix.clone().filter(|s| !s.is_empty()),
+            task_id: self.filter.task_id.as_ref().map(|t| t.as_str().to_owned()),
             execution_prefix: self.execution_prefix.clone().filter(|s| !s.is_empty()),
-            since_ms: self.since_ms,
-            until_ms: self.until_ms,
+            since_ms: self.filter.since_ms,
+            until_ms: self.filter.until_ms,
             prefilter,
         })
     }

@@ -8,7 +8,7 @@ use super::error::{ApiError, ApiResult};
 use super::params::{Params, RawQuery, MAX_LIMIT};
 use super::AppState;
 use logstore_search::{Hit, Search, SearchDamage, SearchError, StoreSearch};
-use logstore_store::Level;
+use logstore_store::Filter;
 
 /// Matches per answer when `limit` is not given.
 const DEFAULT_HITS: usize = 100;
@@ -41,14 +41,12 @@ pub(crate) async fn search(State(app): State<AppState>, raw: RawQuery) -> ApiRes
     let search = Search {
         terms: p.get("q").map(terms).unwrap_or_default(),
         regex: p.get("regex").map(str::to_owned),
-        min_level: p.parse_with("level", str::parse::<Level>)?,
-        source_prefix: p.get("source").map(str::to_owned),
-        task_id: p.get("task").map(str::to_owned),
+        filter: Filter {
+            // One more than asked: whether there is more.
+            limit: Some(limit + 1),
+            ..p.filter()?
+        },
         execution_prefix: p.get("execution").map(str::to_owned),
-        since_ms: p.time("since")?,
-        until_ms: p.time("until")?,
-        // One more than asked: whether there is more.
-        limit: Some(limit + 1),
         reverse,
     };
     if search.terms.is_empty() && search.regex.is_none() {

@@ -10,13 +10,13 @@
 //! the writer has flushed (at most 100 entries / 1 s behind the appends), never a half-written
 //! record.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
-use crate::day::Day;
 use crate::error::{Result, StoreError};
 use crate::journal::index::{exec_hash, IndexEntry};
 use crate::journal::record::{self, PayloadRef};
 use crate::read::day_files::DayFiles;
+use crate::read::page::LineCursor;
 pub use crate::read::summary::{DayStats, ExecutionSummary};
 use crate::sealed::layout::BlockEntry;
 use crate::sealed::SealedDay;
@@ -34,7 +34,8 @@ pub struct Stored {
 }
 
 /// Which entries of an execution a query returns.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Filter {
     /// Only entries at this level or above.
     pub min_level: Option<Level>,
@@ -82,20 +83,14 @@ impl Filter {
     }
 }
 
-/// Where a reader has got to in one day.
+/// Where a query has got to in the live segments of one day.
 #[derive(Debug, Clone, Copy, Default)]
-struct DayCursor {
-    /// Segment offset after the last run read (live-layout days).
+struct DayScan {
+    /// Segment offset after the last run read.
     offset: u64,
     /// Index entries read (another process's live index).
     seen: u64,
-    /// Records of the execution visited in this day: what a follower skips once the day is
-    /// sealed under it (the sealed file holds the same records in the same order).
-    records: u64,
 }
-
-/// Where a reader has got to in each day.
-type Cursor = HashMap<Day, DayCursor>;
 
 impl LogStore {
     /// The entries of `execution_id` that pass `filter`, in append order.
@@ -104,11 +99,10 @@ impl LogStore {
     /// execution whose entries are all filtered out gives an empty list).
     pub fn query(&self, execution_id: &ExecutionId, filter: &Filter) -> Result<Vec<LogEntry>> {
         self.refresh_days()?;
-        let mut cursor = Cursor::new();
         let mut out = VecDeque::new();
         let mut found = false;
         let mut ids = Ids::default();
-        self.visit(execution_id, filter, &mut cursor, &mut found, &mut |p| {
+        self.visit(execution_id, filter, &mut found, &mut |p| {
             out.extend(entry_of(p, &mut ids));
             if let Some(t) = filter.tail {
                 if out.len() > t {
@@ -147,20 +141,14 @@ impl LogStore {
         let mut found = false;
         let mut sent = 0usize;
         let mut ids = Ids::default();
-        self.visit(
-            execution_id,
-            filter,
-            &mut Cursor::new(),
-            &mut found,
-            &mut |p| {
-                let Some(entry) = entry_of(p, &mut ids) else {
-                    return Ok(true);
-                };
-                sent += 1;
-                let seq = p.number();
-                Ok(f(Stored { seq, entry }) && filter.limit.is_none_or(|l| sent < l))
-            },
-        )?;
+        self.visit(execution_id, filter, &mut found, &mut |p| {
+            let Some(entry) = entry_of(p, &mut ids) else {
+                return Ok(true);
+            };
+            sent += 1;
+            let seq = p.number();
+            Ok(f(Stored { seq, entry }) && filter.limit.is_none_or(|l| sent < l))
+        })?;
         if !found {
             return Err(StoreError::UnknownExecution(execution_id.clone()));
         }
@@ -172,16 +160,10 @@ impl LogStore {
         self.refresh_days()?;
         let mut n = 0u64;
         let mut found = false;
-        self.visit(
-            execution_id,
-            filter,
-            &mut Cursor::new(),
-            &mut found,
-            &mut |_| {
-                n += 1;
-                Ok(true)
-            },
-        )?;
+        self.visit(execution_id, filter, &mut found, &mut |_| {
+            n += 1;
+            Ok(true)
+        })?;
         if !found {
             return Err(StoreError::UnknownExecution(execution_id.clone()));
         }
@@ -195,28 +177,25 @@ impl LogStore {
             store: self,
             execution_id: execution_id.clone(),
             filter,
-            cursor: Cursor::new(),
-            finished: false,
+            cursor: LineCursor::default(),
         }
     }
 
-    /// Calls `f` for each matching payload of the execution after the cursor, in append order,
-    /// advancing the cursor; `f` returns `Ok(false)` to stop. Damaged records are skipped (and
-    /// logged): a flipped bit loses that record, not the query.
+    /// Calls `f` for each matching payload of the execution, in append order; `f` returns
+    /// `Ok(false)` to stop. Damaged records are skipped (and logged): a flipped bit loses that
+    /// record, not the query.
     fn visit(
         &self,
         execution_id: &ExecutionId,
         filter: &Filter,
-        cursor: &mut Cursor,
         found: &mut bool,
         f: &mut dyn FnMut(&PayloadRef<'_>) -> Result<bool>,
     ) -> Result<()> {
         let hash = exec_hash(execution_id.as_str());
         for day in self.days() {
-            let mut at = cursor.get(&day.day).copied().unwrap_or_default();
+            let mut at = DayScan::default();
             if let Some(sealed) = day.sealed() {
-                let more = visit_sealed(sealed, execution_id, filter, &mut at, found, f)?;
-                cursor.insert(day.day, at);
+                let more = visit_sealed(sealed, execution_id, filter, found, f)?;
                 if !more {
                     return Ok(());
                 }
@@ -236,22 +215,11 @@ impl LogStore {
                 wanted.push(run);
             }
             let more = day.for_each_run_bytes(&wanted, &mut |run, bytes| {
-                visit_run(
-                    &day,
-                    run,
-                    bytes,
-                    execution_id,
-                    filter,
-                    found,
-                    &mut at.records,
-                    f,
-                )
+                visit_run(&day, run, bytes, execution_id, filter, found, f)
             })?;
             if !more {
-                // Only one-shot queries stop early; their cursor is dropped.
                 return Ok(());
             }
-            cursor.insert(day.day, at);
         }
         Ok(())
     }
@@ -266,7 +234,6 @@ fn visit_run(
     execution_id: &ExecutionId,
     filter: &Filter,
     found: &mut bool,
-    records: &mut u64,
     f: &mut dyn FnMut(&PayloadRef<'_>) -> Result<bool>,
 ) -> Result<bool> {
     let mut keep_going = true;
@@ -277,7 +244,6 @@ fn visit_run(
             return true; // a hash collision
         }
         *found = true;
-        *records += 1;
         if filter.matches(&p) {
             match f(&p) {
                 Ok(more) => keep_going = more,
@@ -297,22 +263,17 @@ fn visit_run(
 }
 
 /// Visits the execution's entries in a sealed day: its record in the execution table, then its
-/// blocks in one contiguous read. Entries before `at.records` were seen by this reader before
-/// the day was sealed (a follower) and are skipped. A damaged block loses its own entries
-/// (logged), never the query.
+/// blocks in one contiguous read. A damaged block loses its own entries (logged), never the
+/// query.
 fn visit_sealed(
     sealed: &SealedDay,
     execution_id: &ExecutionId,
     filter: &Filter,
-    at: &mut DayCursor,
     found: &mut bool,
     f: &mut dyn FnMut(&PayloadRef<'_>) -> Result<bool>,
 ) -> Result<bool> {
     let id = execution_id.as_str();
-    let skip = at.records;
-    let mut seen = 0u64;
-    // Blocks are skipped by their time range and levels only when no count is kept for a
-    // cursor (a follower visits unfiltered, so it never skips).
+    // Blocks are skipped by their time range and levels.
     let narrowed =
         filter.min_level.is_some() || filter.since_ms.is_some() || filter.until_ms.is_some();
     let blocks = sealed.block_table();
@@ -339,8 +300,7 @@ fn visit_sealed(
                 }
             };
             for p in columns.rows_of(id).map(|k| columns.payload(k)) {
-                seen += 1;
-                if seen <= skip || !filter.matches(&p) {
+                if !filter.matches(&p) {
                     continue;
                 }
                 match f(&p) {
@@ -363,7 +323,6 @@ fn visit_sealed(
             return Ok(false);
         }
     }
-    at.records = at.records.max(seen);
     Ok(true)
 }
 
@@ -385,12 +344,14 @@ fn entry_of(p: &PayloadRef<'_>, ids: &mut Ids) -> Option<LogEntry> {
 
 /// A live view of one execution: see [`LogStore::follow`]. It applies the filter's level,
 /// task, source and time conditions; `limit` and `tail` are for one-shot queries and ignored.
+///
+/// It is the same mechanism as the server's live follow: a [`LineCursor`] advanced by
+/// [`LogStore::read_new_lines`], the filter applied to what it reads.
 pub struct Follower<'s> {
     store: &'s LogStore,
     execution_id: ExecutionId,
     filter: Filter,
-    cursor: Cursor,
-    finished: bool,
+    cursor: LineCursor,
 }
 
 impl Follower<'_> {
@@ -402,35 +363,22 @@ impl Follower<'_> {
 
     /// [`poll`](Follower::poll), with each entry's sequence number.
     pub fn poll_stored(&mut self) -> Result<Vec<Stored>> {
-        self.store.refresh_days()?;
         let mut out = Vec::new();
-        let mut found = false;
-        let mut finished = false;
         let mut ids = Ids::default();
-        let unfiltered = Filter::default();
-        // Visit unfiltered so that the terminal entry is seen even when filtered out.
-        self.store.visit(
-            &self.execution_id,
-            &unfiltered,
-            &mut self.cursor,
-            &mut found,
-            &mut |p| {
-                if crate::journal::recovery::is_terminal(p) {
-                    finished = true;
-                }
-                if self.filter.matches(p) {
+        let filter = &self.filter;
+        self.store
+            .read_new_lines(&self.execution_id, &mut self.cursor, 0, |_, p| {
+                if filter.matches(p) {
                     let seq = p.number();
                     out.extend(entry_of(p, &mut ids).map(|entry| Stored { seq, entry }));
                 }
-                Ok(true)
-            },
-        )?;
-        self.finished |= finished;
+                true
+            })?;
         Ok(out)
     }
 
     /// Whether the execution's terminal entry has been seen.
     pub fn is_finished(&self) -> bool {
-        self.finished
+        self.cursor.is_finished()
     }
 }
