@@ -25,7 +25,7 @@ use std::process::Stdio;
 use tempfile::NamedTempFile;
 use tokio::process::Command;
 
-use super::process::{CaptureError, PluginCommand, Restricted, DOCKER_PROGRAM};
+use super::command::{CaptureError, PluginCommand, Restricted, DOCKER_PROGRAM};
 
 /// The `docker run` command of a restricted plugin, and the env-file it reads (deleted when
 /// dropped, so it must outlive the CLI's start: the caller keeps it until the run ends).

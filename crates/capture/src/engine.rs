@@ -25,6 +25,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 use serde_json::{json, Map, Value};
 
+use super::secrets::{mask_str, mask_value};
 use logstore_store::Clock;
 use logstore_store::{
     EntrySink, ExecutionId, Level, LogEntry, LogStore, SinkError, TaskId, SCHEDULER_SOURCE,
@@ -37,8 +38,6 @@ pub const WORKER_SOURCE: &str = "worker";
 pub const PREVIEW_CHARS: usize = 200;
 /// Inputs and outputs larger than this (as JSON) are kept in metadata as a preview only.
 pub const MAX_VALUE_BYTES: usize = 16 * 1024;
-/// What a secret is replaced with.
-pub const MASK: &str = "***";
 
 /// How an execution ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,24 +187,6 @@ impl EntrySink for Engine {
             .get(execution_id)
             .cloned()
             .unwrap_or_default()
-    }
-}
-
-/// Replaces every secret of `secrets` (longest first) in `s` with [`MASK`].
-pub(crate) fn mask_str(s: &mut String, secrets: &[String]) {
-    for secret in secrets {
-        if s.contains(secret.as_str()) {
-            *s = s.replace(secret.as_str(), MASK);
-        }
-    }
-}
-
-fn mask_value(v: &mut Value, secrets: &[String]) {
-    match v {
-        Value::String(s) => mask_str(s, secrets),
-        Value::Array(a) => a.iter_mut().for_each(|v| mask_value(v, secrets)),
-        Value::Object(o) => o.values_mut().for_each(|v| mask_value(v, secrets)),
-        _ => {}
     }
 }
 

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::process::DOCKER_PROGRAM;
+use super::command::DOCKER_PROGRAM;
 
 /// Where the SDK is inside the image.
 pub const IMAGE_SDK_PATH: &str = "/sdk/context.js";

@@ -58,6 +58,7 @@
 //! stdout and stderr are ordered per pipe, not across pipes.
 
 mod cancel;
+mod command;
 mod context;
 mod docker;
 mod engine;
@@ -69,13 +70,16 @@ mod pipe;
 mod process;
 mod protocol;
 mod runner;
+mod secrets;
 mod trace;
 
 pub use cancel::{CancelHandle, CancelSignal};
+pub use command::{
+    CaptureConfig, CaptureError, Isolation, PluginCommand, Restricted, DOCKER_PROGRAM, MAX_TIMEOUT,
+};
 pub use context::{CaptureContext, PluginId, PluginIdError, MAX_PLUGIN_ID_LEN};
 pub use engine::{
-    Engine, ExecutionLog, FinalState, TaskOutcome, MASK, MAX_VALUE_BYTES, PREVIEW_CHARS,
-    WORKER_SOURCE,
+    Engine, ExecutionLog, FinalState, TaskOutcome, MAX_VALUE_BYTES, PREVIEW_CHARS, WORKER_SOURCE,
 };
 pub use image::{build_node_image, docker_available, ImageError, IMAGE_SDK_PATH};
 pub use level_token::level_token;
@@ -84,12 +88,10 @@ pub use limits::{
 };
 pub use lines::{LineSplitter, Piece};
 pub use pipe::Stream;
-pub use process::{
-    run_plugin, CaptureConfig, CaptureError, Isolation, PluginCommand, PluginEnd, PluginOutcome,
-    Restricted, DOCKER_PROGRAM, MAX_TIMEOUT,
-};
+pub use process::{run_plugin, PluginEnd, PluginOutcome};
 pub use protocol::{
     parse_line, parse_record, MalformedRecord, Record, StderrLine, RECORD_SEPARATOR,
 };
 pub use runner::{run_plugin_task, TaskError, TaskResult};
+pub use secrets::MASK;
 pub use trace::LogstoreLayer;

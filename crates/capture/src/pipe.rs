@@ -16,11 +16,11 @@ use parking_lot::Mutex;
 use serde_json::{Map, Value};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use super::command::CaptureConfig;
 use super::context::CaptureContext;
 use super::level_token::level_token;
 use super::limits::{split_message, OutputBudget, MAX_RECORD_BYTES};
 use super::lines::{LineSplitter, Piece};
-use super::process::CaptureConfig;
 use super::protocol::{leading_level, parse_line, MalformedRecord, StderrLine, RECORD_SEPARATOR};
 use logstore_store::{EntrySink, Level, LogEntry, SinkError, MAX_MESSAGE_LEN};
 
@@ -214,7 +214,7 @@ impl LineToEntries<'_, '_> {
             let secrets = self.writer.secrets();
             if !secrets.is_empty() {
                 let mut owned = text.to_owned();
-                crate::engine::mask_str(&mut owned, &secrets);
+                crate::secrets::mask_str(&mut owned, &secrets);
                 masked = Some(owned);
             }
         }

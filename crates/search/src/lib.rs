@@ -37,6 +37,7 @@ mod prefilter;
 pub(crate) mod query;
 mod results;
 mod sealed;
+mod unit;
 
 use serde::{Deserialize, Serialize};
 
@@ -180,7 +181,7 @@ const SEARCH_META_PER_BLOCK: u64 = 16 + 1 + 8 + 4 + 4;
 /// The units of work of a search, day by day.
 #[derive(Default)]
 struct Plan {
-    units: Vec<results::Unit>,
+    units: Vec<unit::Unit>,
     /// Blocks of the sealed days planned (kept by their filters or not).
     blocks: u64,
     /// Days left out because they are outside `since..until`.

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use super::query::Fields;
-use super::results::{Counters, Ctx, Found, Unit};
+use super::unit::{Counters, Ctx, Found, Unit};
 use super::{Hit, Place, Position, Query, SearchDamage};
 use logstore_store::access::record::{self, PayloadRef};
 use logstore_store::access::{IndexEntry, SegFiles};

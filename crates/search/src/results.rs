@@ -14,35 +14,12 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use super::unit::{Counters, Ctx, Found, Unit};
 use super::{Hit, Query, SearchDamage};
-use logstore_store::access::{DayFiles, SegFiles};
 use logstore_store::StoreError;
 
 /// Messages a worker may have in flight per channel before it waits for the reader.
 const CHANNEL_DEPTH: usize = 4096;
-
-/// A piece of a day that one worker scans from start to end.
-pub(crate) enum Unit {
-    /// `start..end` of a segment: whole frames, cut at run starts.
-    Segment {
-        day: Arc<SegFiles>,
-        start: u64,
-        end: u64,
-    },
-    /// Blocks of a sealed day that may match, in file order.
-    Blocks {
-        day: Arc<DayFiles>,
-        blocks: Vec<u32>,
-    },
-}
-
-/// What a scan finds.
-pub(crate) enum Found {
-    Hit(Hit),
-    /// A match, in a count-only search (no entry is built).
-    Counted,
-    Damage(SearchDamage),
-}
 
 enum Msg {
     Found(Found),
@@ -50,37 +27,6 @@ enum Msg {
     Counted(u64),
     Failed(StoreError),
     Done,
-}
-
-/// State shared by the workers and the iterator.
-pub(crate) struct Ctx {
-    pub(crate) query: Query,
-    /// Count matches instead of building them ([`Matches::count_all`]).
-    pub(crate) count_only: bool,
-    pub(crate) cancel: AtomicBool,
-    pub(crate) stats: Counters,
-}
-
-impl Ctx {
-    pub(crate) fn cancelled(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed)
-    }
-}
-
-/// Counters the workers add to (relaxed: they are for reports, not for control).
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub(crate) segment_bytes: AtomicU64,
-    pub(crate) frames_decoded: AtomicU64,
-    pub(crate) blocks: AtomicU64,
-    pub(crate) blocks_read: AtomicU64,
-    pub(crate) days_skipped: AtomicU64,
-}
-
-impl Counters {
-    pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
 }
 
 /// How much work a search did so far (see [`Matches::stats`]).

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use super::column;
 use super::query::Fields;
-use super::results::{Counters, Ctx, Found, Unit};
+use super::unit::{Counters, Ctx, Found, Unit};
 use super::{Hit, Place, Position, Query, SearchDamage};
 use logstore_store::access::DayFiles;
 use logstore_store::access::PayloadRef;

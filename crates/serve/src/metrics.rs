@@ -16,9 +16,12 @@ use super::error::ApiResult;
 /// Renders the exposition text (set by the embedder: see [`Options::metrics`](super::Options)).
 pub type Render = Arc<dyn Fn() -> String + Send + Sync>;
 
-pub use logstore_store::observe::{
-    record_store_gauges, DAYS, DAYS_WAITING, PARTS, SEGMENTS_WAITING,
-};
+pub use logstore_store::observe::{DAYS, DAYS_WAITING, PARTS, SEGMENTS_WAITING};
+
+/// Sets the gauges of what the store's files hold now ([`LogStore::record_gauges`](logstore_store::LogStore::record_gauges)).
+pub fn record_store_gauges(store: &logstore_store::LogStore) {
+    store.record_gauges();
+}
 
 /// `GET /metrics`: 404 when the embedder gave no renderer.
 pub(crate) async fn metrics(State(render): State<Option<Render>>) -> ApiResult<Response> {

@@ -19,6 +19,7 @@
 //! once (an OTLP backend sees that one batch twice, each record with its `log.record.uid`).
 //! `docs/FLEET.md` is the operator's side: schema, recipes, guarantees.
 
+mod chunk;
 pub mod clickhouse;
 pub mod cluster;
 pub mod cursor;
@@ -41,12 +42,13 @@ pub use error::ShipError;
 pub use otlp::{Otlp, OtlpConfig};
 pub use schema::Features;
 
+use chunk::Limits;
 use logstore_store::access::DayFiles;
 use logstore_store::Day;
 use logstore_store::{Clock, SystemClock};
 use logstore_store::{LogStore, StoreError};
 use rows::Rows;
-use source::{DayReader, Limits};
+use source::DayReader;
 
 /// How a [`Shipper`] runs.
 #[derive(Debug, Clone)]

@@ -15,10 +15,10 @@
 
 use std::collections::HashMap;
 
+use super::chunk::{day_u16, Chunk, Limits};
 use super::cursor::Position;
 use super::rows::Rows;
 use super::schema::RowKey;
-use super::source::{day_u16, Chunk, Limits};
 use logstore_store::access::DayFiles;
 use logstore_store::access::SealedDay;
 use logstore_store::Day;

@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use super::chunk::{day_u16, Chunk, Limits};
 use super::cursor::{Live, Position};
 use super::rows::Rows;
 use super::schema::RowKey;
@@ -24,26 +25,6 @@ use logstore_store::access::{Access, FileView};
 use logstore_store::access::{DayFiles, SegFiles};
 use logstore_store::Day;
 use logstore_store::{Result, StoreError};
-
-/// Bounds of one read.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Stop adding runs once this many entries were read.
-    pub entries: usize,
-    /// Stop adding runs once this many bytes of rows were encoded.
-    pub bytes: usize,
-}
-
-/// Rows read from one day, and where the day's reading stands after them.
-#[derive(Debug)]
-pub struct Chunk {
-    /// Entries encoded.
-    pub entries: usize,
-    /// Smallest timestamp among them.
-    pub min_ts: Option<i64>,
-    /// The position after them.
-    pub end: Position,
-}
 
 /// Reads one live-layout day from a position onwards.
 pub struct SegmentReader {
@@ -304,15 +285,6 @@ impl SegmentReader {
         })?;
         Ok((n, min_ts))
     }
-}
-
-/// The day as ClickHouse's `Date` (days since 1970-01-01 in a `UInt16`).
-pub(crate) fn day_u16(day: Day, file: &Path) -> Result<u16> {
-    u16::try_from(day.0).map_err(|_| StoreError::Corrupt {
-        file: file.to_owned(),
-        offset: 0,
-        reason: format!("day {day} is outside ClickHouse's Date range (1970..2149)"),
-    })
 }
 
 /// A reader of one day in whichever layout it has.

@@ -68,7 +68,9 @@
 
 #![deny(unsafe_code)]
 
+mod background;
 mod clock;
+mod config;
 mod day;
 mod entry;
 mod error;
@@ -78,7 +80,6 @@ mod names;
 pub mod observe;
 mod read;
 mod retention;
-mod seal_queue;
 mod sealed;
 mod sink;
 mod store;
@@ -87,27 +88,30 @@ mod view;
 pub mod access;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{Config, DEFAULT_DAY_LEVEL, DEFAULT_PART_BYTES, DEFAULT_TAIL_BYTES};
 pub use day::{format_rfc3339_ms, Day};
 pub use entry::{
     check_id, check_source, metadata_from_json, metadata_to_json, EntryError, ExecutionId, Level,
     LogEntry, TaskId, MAX_ID_LEN, MAX_MESSAGE_LEN, MAX_METADATA_LEN, MAX_SOURCE_LEN,
     SCHEDULER_SOURCE, TERMINAL_STATES,
 };
-pub use error::{Result, StoreError};
+pub use error::{Problem, Result, StoreError};
 pub use journal::commit::{CommitPolicy, Durability};
 pub use journal::recovery::Damage;
+pub use read::filter::Filter;
 pub use read::page::{LineCursor, RunCache};
-pub use read::query::{DayStats, ExecutionSummary, Filter, Follower, Stored};
-pub use read::summary::{ListFilter, ListPage};
-pub use read::verify::{Problem, VerifyReport};
+pub use read::query::{Follower, Stored};
+pub use read::summary::{DayStats, ExecutionSummary, ListFilter, ListPage};
+pub use read::verify::VerifyReport;
 pub use read::waiters::Wake;
 pub use retention::holds::{holds, remove_hold, set_hold, Hold};
 pub use sealed::seal::{SealOutcome, SealStep};
 pub use sink::{EntrySink, SinkError};
-pub use store::{Config, LogStore, DEFAULT_DAY_LEVEL, DEFAULT_PART_BYTES, DEFAULT_TAIL_BYTES};
+pub use store::LogStore;
 
 /// Low-level access to the on-disk format, for fuzzing, tests and tools that read segments.
 pub mod format {
+    pub use crate::background::worker::{recompress_sealed, seal_closed_day};
     pub use crate::journal::heads::Checkpoint as HeadsCheckpoint;
     pub use crate::journal::index::{
         exec_hash, IndexEntry, SortedIndex, ENTRY_LEN, INDEX_HEADER_LEN,
@@ -120,9 +124,8 @@ pub mod format {
     pub use crate::journal::segment::frame_kind;
     pub use crate::journal::segment::{SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION};
     pub use crate::journal::seq::{parse as parse_seq_file, SeqFile, LOST_GAP, RESERVE};
-    pub use crate::seal_queue::{recompress_sealed, seal_closed_day};
     pub use crate::sealed::breakdown::{breakdown as sealed_breakdown, Section};
     pub use crate::sealed::layout::{sealed_path, SEALED_MAGIC, SEALED_VERSION};
     pub use crate::sealed::merge::MergeOutcome;
-    pub use crate::sealed::seal::SealOptions;
+    pub use crate::sealed::options::SealOptions;
 }

@@ -46,27 +46,6 @@ pub const SEGMENTS_WAITING: &str = "logstore_segments_waiting";
 /// Past days not yet sealed whole.
 pub const DAYS_WAITING: &str = "logstore_days_waiting";
 
-/// Sets the gauges of what the store's files hold now.
-pub fn record_store_gauges(store: &crate::LogStore) {
-    if store.refresh_days().is_err() {
-        return;
-    }
-    let days = store.days();
-    let sealed = days.iter().filter(|d| d.is_whole()).count();
-    let parts: usize = days.iter().map(|d| d.part_count()).sum();
-    let segments: usize = days.iter().map(|d| d.segs().len()).sum();
-    let newest = days.iter().map(|d| d.day()).max();
-    let waiting_days = days
-        .iter()
-        .filter(|d| !d.is_whole() && Some(d.day()) != newest)
-        .count();
-    gauge!(DAYS, "state" => "sealed").set(sealed as f64);
-    gauge!(DAYS, "state" => "live").set((days.len() - sealed) as f64);
-    gauge!(PARTS).set(parts as f64);
-    gauge!(SEGMENTS_WAITING).set(segments.saturating_sub(1) as f64);
-    gauge!(DAYS_WAITING).set(waiting_days as f64);
-}
-
 /// Entries of the store not yet shipped to a target, by `target` (set at each scrape by
 /// `logstore serve` from the ship cursors).
 pub const SHIP_LAG_ENTRIES: &str = "logstore_ship_lag_entries";

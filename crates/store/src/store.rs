@@ -22,75 +22,19 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::clock::{Clock, SystemClock};
+use crate::background::worker as seal_worker;
+use crate::config::Config;
 use crate::day::Day;
 use crate::error::{Result, StoreError};
 use crate::fs::sync_dir;
-use crate::journal::commit::{Batch, CommitPolicy, Durability, Layout};
+use crate::journal::commit::{Batch, Durability, Layout};
 use crate::journal::recovery::Damage;
 use crate::journal::{record, recovery, segment, seq};
 use crate::names;
 use crate::read::waiters;
 use crate::retention::holds;
-use crate::seal_queue;
+use crate::sealed::seal::SealOutcome;
 use crate::{EntrySink, ExecutionId, LogEntry, SinkError};
-
-/// How a store is opened.
-#[derive(Clone)]
-pub struct Config {
-    /// Group commit thresholds.
-    pub commit: CommitPolicy,
-    /// Bytes at which the writer closes its segment and starts the next: each closed segment
-    /// is sealed into a part in the background (default 64 MiB). Readers in any process read
-    /// at most this much of a day in the live layout.
-    pub part_bytes: u64,
-    /// Bytes of the open segment's newest runs the writer keeps in memory for this process's
-    /// queries and followers (`store::tail`; default 16 MiB, plus a quarter of that for the
-    /// index). 0 keeps none: every read goes to the file.
-    pub tail_bytes: usize,
-    /// zstd level a finished day is kept at for its retention (default
-    /// [`DEFAULT_DAY_LEVEL`]): the merge of its parts into its sealed file compresses every
-    /// block again at it, and a day of one segment is sealed at it. Parts are sealed at level 3
-    /// to keep up with ingest; at 3 or below, the day's merge copies their blocks as they are.
-    /// 3 to 22: a lower level is taken as 3 (a finished day is never kept at a lower level
-    /// than its parts), a higher one as zstd's highest. The costs are in docs/PERFORMANCE.md.
-    pub day_level: i32,
-    /// Where "now" comes from (the day of a write, the age of the buffer).
-    pub clock: Arc<dyn Clock>,
-}
-
-impl Default for Config {
-    fn default() -> Config {
-        Config {
-            commit: CommitPolicy::default(),
-            part_bytes: DEFAULT_PART_BYTES,
-            tail_bytes: DEFAULT_TAIL_BYTES,
-            day_level: DEFAULT_DAY_LEVEL,
-            clock: Arc::new(SystemClock),
-        }
-    }
-}
-
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("commit", &self.commit)
-            .field("part_bytes", &self.part_bytes)
-            .field("tail_bytes", &self.tail_bytes)
-            .field("day_level", &self.day_level)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Default of [`Config::part_bytes`].
-pub const DEFAULT_PART_BYTES: u64 = 64 << 20;
-
-/// Default of [`Config::day_level`]: 8 % fewer bytes than the parts' level 3 on real logs, for
-/// 2.6x its compression CPU, once per day.
-pub const DEFAULT_DAY_LEVEL: i32 = crate::sealed::seal::DAY_LEVEL;
-
-/// Default of [`Config::tail_bytes`].
-pub const DEFAULT_TAIL_BYTES: usize = 16 << 20;
 
 /// An embedded log store: one writer per directory, any number of readers.
 ///
@@ -194,7 +138,7 @@ impl LogStore {
             .writer
             .as_ref()
             .and_then(|w| w.lock().live.as_ref().map(|l| (l.day, l.seq)));
-        seal_queue::start(&inner)?;
+        seal_worker::start(&inner)?;
         inner.seal_queue.request(to_seal);
         let flusher = {
             let inner = Arc::clone(&inner);
@@ -207,6 +151,28 @@ impl LogStore {
             inner,
             flusher: Some(flusher),
         })
+    }
+
+    /// Seals, now, and waits: every past day not yet in its resting shape becomes one
+    /// compressed `YYYY-MM-DD.sealed` file (`docs/FORMAT.md`), and today's closed segments
+    /// become parts (merged past 8). Returns what was sealed since this store was opened (the
+    /// background work included), oldest first. The open segment is left alone.
+    ///
+    /// Appends and queries go on meanwhile. An error is the first step of this call that
+    /// failed; the files it would have replaced stay, readable, and are retried later.
+    pub fn seal(&self) -> Result<Vec<SealOutcome>> {
+        if self.inner.writer.is_none() {
+            return Err(StoreError::ReadOnly);
+        }
+        // Every day not in its resting shape: past days become their `.sealed` file, today's
+        // closed segments become parts.
+        let days: Vec<Day> = self
+            .days()
+            .iter()
+            .filter(|d| !d.is_whole())
+            .map(|d| d.day)
+            .collect();
+        self.inner.seal_queue.seal_now(days)
     }
 
     /// Opens the store in `dir` for reading only: no lock, no recovery, never blocks the writer.
@@ -556,9 +522,9 @@ impl Drop for LogStore {
 }
 use crate::read::day_files::{open_day, open_sealed, DayFiles, Reuse};
 
+use crate::background::queue::SealQueue;
 use crate::journal::lock::take_lock;
 use crate::journal::writer::{Inner, LiveFiles, SyncState, Writer};
-use crate::seal_queue::SealQueue;
 
 /// What the writer's open found in `segments/`: the days as readers see them, the live segment
 /// to go on with, and what recovery cut or had to skip.
@@ -668,7 +634,7 @@ impl Recovered {
             files.segs.push(Arc::new(o.seg_files()?));
         }
         // Past days are sealed whole; today's closed segments become parts.
-        if !is_live || files.segs.len() > 1 || files.parts.len() > seal_queue::MAX_PARTS {
+        if !is_live || files.segs.len() > 1 || files.parts.len() > seal_worker::MAX_PARTS {
             self.to_seal.push(day);
         }
         if open.is_some() {

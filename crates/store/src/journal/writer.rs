@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::Config;
 use crate::read::day_files::{DayFiles, DayIndex, LiveHeads, SegFiles};
-use crate::store::Config;
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::day::Day;
@@ -80,7 +80,7 @@ pub(crate) struct Inner {
     /// fewer fsyncs than finished executions).
     pub(crate) fsyncs: std::sync::atomic::AtomicU64,
     /// The background sealer (writers only).
-    pub(crate) seal_queue: crate::seal_queue::SealQueue,
+    pub(crate) seal_queue: crate::background::queue::SealQueue,
     /// The segment the writer appends to: the sealer leaves it alone.
     pub(crate) open_segment: Mutex<Option<(Day, u32)>>,
     /// The followers waiting for executions' next entries.

@@ -368,12 +368,6 @@ impl SegFiles {
         crate::journal::segment::SEGMENT_HEADER_LEN
     }
 
-    /// Random access to the runs of its index; None when there is no index to read (a live
-    /// index that vanished, or a sealed day, which is read by blocks).
-    pub fn run_index(&self) -> Result<Option<crate::read::runs::RunIndex<'_>>> {
-        crate::read::runs::RunIndex::of(self)
-    }
-
     /// A run of this segment with its day-wide offset.
     fn virtualize(&self, r: IndexEntry) -> IndexEntry {
         IndexEntry {

@@ -7,6 +7,7 @@
 //! nothing below imports it back, but for the writer handing its live heads to `days`.
 
 pub(crate) mod day_files;
+pub(crate) mod filter;
 #[cfg(test)]
 mod list_oracle;
 pub(crate) mod listing;

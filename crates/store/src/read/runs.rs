@@ -79,3 +79,11 @@ impl<'a> RunIndex<'a> {
         Ok(None)
     }
 }
+
+impl SegFiles {
+    /// Random access to the runs of its index; None when there is no index to read (a live
+    /// index that vanished, or a sealed day, which is read by blocks).
+    pub fn run_index(&self) -> Result<Option<RunIndex<'_>>> {
+        RunIndex::of(self)
+    }
+}

@@ -263,3 +263,30 @@ pub struct ListPage {
     /// The `after` of the next page, when there is more.
     pub next: Option<(i64, String)>,
 }
+
+impl LogStore {
+    /// Sets the gauges of what the store's files hold now: days by state, parts, segments
+    /// and days waiting for the sealer (`observe`'s [`DAYS`](crate::observe::DAYS) and
+    /// the others). A server calls it at each scrape; a failed listing leaves them as they were.
+    pub fn record_gauges(&self) {
+        use crate::observe::{DAYS, DAYS_WAITING, PARTS, SEGMENTS_WAITING};
+        use metrics::gauge;
+        if self.refresh_days().is_err() {
+            return;
+        }
+        let days = self.days();
+        let sealed = days.iter().filter(|d| d.is_whole()).count();
+        let parts: usize = days.iter().map(|d| d.part_count()).sum();
+        let segments: usize = days.iter().map(|d| d.segs().len()).sum();
+        let newest = days.iter().map(|d| d.day()).max();
+        let waiting_days = days
+            .iter()
+            .filter(|d| !d.is_whole() && Some(d.day()) != newest)
+            .count();
+        gauge!(DAYS, "state" => "sealed").set(sealed as f64);
+        gauge!(DAYS, "state" => "live").set((days.len() - sealed) as f64);
+        gauge!(PARTS).set(parts as f64);
+        gauge!(SEGMENTS_WAITING).set(segments.saturating_sub(1) as f64);
+        gauge!(DAYS_WAITING).set(waiting_days as f64);
+    }
+}

@@ -1,8 +1,8 @@
 //! `verify`: read every record and every index entry, and report what is damaged and where.
 
 use std::ops::ControlFlow;
-use std::path::PathBuf;
 
+use crate::error::Problem;
 use crate::error::{Result, StoreError};
 use crate::journal::recovery::run_is_whole;
 use crate::journal::segment::{scan, ScanEvent, SEGMENT_HEADER_LEN};
@@ -11,29 +11,6 @@ use crate::read::day_files::{open_day, DayIndex, Reuse};
 use crate::sealed::layout::sealed_path;
 use crate::sealed::SealedFile;
 use crate::LogStore;
-
-/// One problem found by [`LogStore::verify`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Problem {
-    /// The damaged file.
-    pub file: PathBuf,
-    /// Where in it.
-    pub offset: u64,
-    /// What is wrong.
-    pub reason: String,
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} at offset {}: {}",
-            self.file.display(),
-            self.offset,
-            self.reason
-        )
-    }
-}
 
 /// What [`LogStore::verify`] found.
 #[derive(Debug, Clone, Default)]

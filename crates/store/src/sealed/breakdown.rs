@@ -12,8 +12,8 @@ use super::catalog;
 use super::columns::Columns;
 use super::frames::compressor;
 use super::layout::{BLOCK_ENTRY_LEN, EXEC_RECORD_LEN, HEAD_LEN, TRAILER_LEN};
+use super::options::ZSTD_LEVEL;
 use super::reader::SealedFile;
-use super::seal::ZSTD_LEVEL;
 use crate::error::{Result, StoreError};
 
 /// One row of a breakdown.

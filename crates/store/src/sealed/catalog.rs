@@ -16,7 +16,6 @@
 //! ```
 
 use crate::error::Result;
-use crate::sealed::layout::ExecRecord;
 
 /// Record numbers per `by_time` page.
 pub(crate) const TIME_PAGE: usize = 1024;
@@ -54,14 +53,14 @@ pub(crate) struct CatalogBuilder {
 }
 
 impl CatalogBuilder {
-    /// Notes the next record of the table.
-    pub(crate) fn push(&mut self, r: &ExecRecord) {
+    /// Notes the next record of the table: its execution's hash and first timestamp.
+    pub(crate) fn push(&mut self, hash: u64, min_ts: i64) {
         let i = self.keys.len();
         if i.is_multiple_of(STRIDE) {
-            self.fence.push(r.hash);
+            self.fence.push(hash);
         }
         self.keys
-            .push((r.min_ts, u32::try_from(i).unwrap_or(u32::MAX)));
+            .push((min_ts, u32::try_from(i).unwrap_or(u32::MAX)));
     }
 
     /// Writes the section (its length is [`catalog_len`] of the records pushed).
@@ -155,6 +154,7 @@ pub(crate) fn window(fence: &[u64], execs: u32, hash: u64) -> (u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sealed::layout::ExecRecord;
 
     fn rec(hash: u64, min_ts: i64) -> ExecRecord {
         ExecRecord {
@@ -178,7 +178,7 @@ mod tests {
                 .map(|i| rec(u64::from(i / 3) * 7, i64::from((i * 7919) % 1000)))
                 .collect();
             let mut b = CatalogBuilder::default();
-            recs.iter().for_each(|r| b.push(r));
+            recs.iter().for_each(|r| b.push(r.hash, r.min_ts));
             let mut bytes = Vec::new();
             b.write(&mut |x| {
                 bytes.extend_from_slice(x);

@@ -12,7 +12,7 @@ use super::catalog::CatalogBuilder;
 use super::common;
 use super::dict;
 use super::layout::{BlockEntry, ExecRecord, Trailer};
-use super::seal::Out;
+use super::out::Out;
 use crate::error::{Result, StoreError};
 
 /// What the trailer says of the whole file, beside the sections' places.
@@ -79,7 +79,7 @@ impl Envelope<'_> {
                 let mut catalog = CatalogBuilder::default();
                 for r in records {
                     out.write(&r.to_bytes())?;
-                    catalog.push(r);
+                    catalog.push(r.hash, r.min_ts);
                 }
                 catalog.write(&mut |b| out.write(b))?;
                 records.len() as u64

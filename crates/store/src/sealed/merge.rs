@@ -25,8 +25,10 @@ use super::frames::FrameWriter;
 use super::layout::{
     BlockEntry, ExecRecord, Trailer, DATA_START, HEAD_LEN, SEALED_MAGIC, SEALED_VERSION,
 };
+use super::out::Out;
 use super::reader::SealedFile;
-use super::seal::Out;
+use super::seal::{SealOutcome, SealStep};
+use crate::day::Day;
 use crate::error::{Result, StoreError};
 use crate::journal::segment::file_header;
 
@@ -101,7 +103,7 @@ pub(crate) enum Frames {
     /// Each frame decompressed and compressed again at this zstd level, with the same
     /// dictionary; the smaller of the two frames is kept, and a damaged block is copied as it
     /// is (its damage stays reported). Once per day, when its parts become its sealed file:
-    /// parts are sealed at [`ZSTD_LEVEL`](super::seal::ZSTD_LEVEL) to keep up with ingest, the
+    /// parts are sealed at [`ZSTD_LEVEL`](super::options::ZSTD_LEVEL) to keep up with ingest, the
     /// finished day is kept for its retention at a level that costs more CPU once.
     Recompress(i32),
 }
@@ -408,4 +410,19 @@ enum Frame<'a> {
     Again(&'a [u8]),
     /// The input's bytes, damaged or not (smaller than compressed again, or unreadable).
     AsItWas(&'a [u8]),
+}
+
+impl SealOutcome {
+    /// The outcome of a merge.
+    pub(crate) fn of_merge(day: Day, step: SealStep, m: &MergeOutcome) -> SealOutcome {
+        SealOutcome {
+            day,
+            step,
+            segment_bytes: m.bytes_in,
+            sealed_bytes: m.bytes_out,
+            entries: m.entries,
+            executions: 0,
+            elapsed: m.elapsed,
+        }
+    }
 }

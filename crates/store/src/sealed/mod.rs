@@ -18,7 +18,9 @@
 //!   filter (version 7).
 //! - `catalog`: the execution table by first entry and a fence of its hashes (version 5), for
 //!   the newest executions and for finding one in a big table.
-//! - `seal`: the rewrite into one file and its crash-safe commit.
+//! - `options`: what a seal is tuned by; `out`: a buffered file that knows its length.
+//! - `writer`: [`SealedWriter`](writer::SealedWriter), one file built entry by entry.
+//! - `seal`: the rewrite of a segment into one file and its crash-safe commit.
 //! - `envelope`: the sections after the blocks, written the same way by `seal` and `merge`.
 //! - `partition`: the spill partition sort that groups a day by execution in bounded memory.
 //! - `reader`: [`SealedFile`], one open file; `sealed_day`: [`SealedDay`], a day's files read as one.
@@ -41,12 +43,15 @@ pub mod filter;
 mod frames;
 pub(crate) mod layout;
 pub(crate) mod merge;
+pub(crate) mod options;
+mod out;
 mod partition;
 mod reader;
 pub(crate) mod seal;
 mod sealed_day;
 #[cfg(test)]
 mod tests;
+mod writer;
 
 // What search (crates/search) and shipping (crates/ship) read sealed days through; the definition
 // of a word is `filter::words`.

@@ -6,7 +6,7 @@
 //! 1. **Spill.** One sequential pass over the live index and the segment together (read in
 //!    [`WINDOW`]-sized chunks) copies each run, behind a 12-byte header (hash `u64` LE,
 //!    length `u32` LE), into one of P partition files `YYYY-MM-DD.sealed.tmp-partK`. P is the
-//!    segment's size over [`SealOptions::partition_bytes`](super::seal::SealOptions::partition_bytes),
+//!    segment's size over [`SealOptions::partition_bytes`](super::options::SealOptions::partition_bytes),
 //!    and partition K holds one range of execution hashes (cut at the byte quantiles of a
 //!    sample of the index, see [`hash_bounds`]), so the partitions in order are in hash order.
 //! 2. **Sort.** Each partition is read whole, its runs sorted by (hash, position), which keeps
@@ -27,7 +27,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::seal::{Out, SealedWriter};
+use super::out::Out;
+use super::writer::SealedWriter;
 use crate::error::{Result, StoreError};
 
 use crate::journal::index::{self, IndexEntry, SortedIndex};

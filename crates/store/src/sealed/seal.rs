@@ -16,52 +16,20 @@
 //! that. A reader or a recovering writer that finds both prefers the sealed file, which is
 //! whole by construction (the rename is atomic and came after the fsync).
 
-use std::collections::HashSet;
-use std::fs::File;
-use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use super::block::{BlockBuilder, BlockStats, BlockWords, WordHashing};
-use super::catalog::CatalogBuilder;
-use super::common;
-use super::dict;
-use super::envelope::{Envelope, Execs, Totals};
-use super::frames::{self, FrameWriter};
-use super::layout::{
-    sealed_tmp_path, state_byte, BlockEntry, ExecRecord, HEAD_LEN, SEALED_MAGIC, SEALED_VERSION,
-};
+use super::layout::sealed_tmp_path;
+use super::options::SealOptions;
+use super::out::Out;
 use super::partition::{self, ReadFile};
+use super::writer::SealedWriter;
 use crate::day::Day;
 use crate::error::{Result, StoreError};
 use crate::journal::index::{self, SortedIndex};
-use crate::journal::record::FrameKind;
-use crate::journal::record::PayloadRef;
-use crate::journal::segment::file_header;
 use crate::names;
 use crate::view::{Access, FileView};
-use crate::Level;
-
-/// Raw bytes at which a block is closed. 256 KiB: measured on real log text in
-/// docs/PERFORMANCE.md ("Sealed days"), the ratio gains little above it and a query of a small
-/// execution decompresses more for nothing.
-pub(crate) const BLOCK_TARGET: usize = 256 * 1024;
-/// A block holding `BLOCK_TARGET / EXEC_CUT` raw bytes or more is closed where an execution
-/// ends.
-const EXEC_CUT: usize = 2;
-/// zstd level of the blocks as they are sealed (parts, and a day sealed whole).
-pub(crate) const ZSTD_LEVEL: i32 = 3;
-/// zstd level of a finished day's blocks: compressed again once when its parts are merged
-/// into its sealed file (`merge::Frames::Recompress`), or sealed at it when the day is sealed
-/// whole. Measured in docs/PERFORMANCE.md ("A finished day at level 6"): 8 % fewer bytes than
-/// level 3 for 2.6x its compression CPU, and blocks that decompress a little faster; level 9
-/// saves 2 % more for twice level 6's CPU.
-pub(crate) const DAY_LEVEL: i32 = 6;
-/// Bytes of segment per partition of the spill sort (see `partition`): the most a seal reads
-/// into memory at once. 4 MiB, so that a partition, which is read in execution order rather
-/// than file order, stays in the CPU's cache: measured 20 % less CPU than 32 MiB.
-pub(crate) const PARTITION_BYTES: u64 = 4 << 20;
 
 /// Which step of the sealer an outcome reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,23 +109,6 @@ impl SealOutcome {
             elapsed: Duration::ZERO,
         }
     }
-
-    /// The outcome of a merge.
-    pub(crate) fn of_merge(
-        day: Day,
-        step: SealStep,
-        m: &super::merge::MergeOutcome,
-    ) -> SealOutcome {
-        SealOutcome {
-            day,
-            step,
-            segment_bytes: m.bytes_in,
-            sealed_bytes: m.bytes_out,
-            entries: m.entries,
-            executions: 0,
-            elapsed: m.elapsed,
-        }
-    }
 }
 
 /// What a seal reads and where it writes.
@@ -187,45 +138,6 @@ impl SealInput {
     /// Compress with `dict` (see [`SealInput::dict`]).
     pub(crate) fn with_dict(self, dict: Option<Vec<u8>>) -> SealInput {
         SealInput { dict, ..self }
-    }
-}
-
-/// Options of a seal (tests and benchmarks vary them; the store seals parts with the defaults
-/// and a day sealed whole with [`SealOptions::finished_day`]).
-#[derive(Debug, Clone, Copy)]
-pub struct SealOptions {
-    /// Raw bytes at which a block is closed.
-    pub block_target: usize,
-    /// Bytes of segment per partition of the spill sort: the most read into memory at once.
-    pub partition_bytes: u64,
-    /// zstd level of the blocks.
-    pub level: i32,
-    /// Bytes of the zstd dictionary trained for the file (0: none).
-    pub dict_bytes: usize,
-    /// Raw block bytes sampled to train it; a smaller file gets none.
-    pub train_bytes: usize,
-}
-
-impl SealOptions {
-    /// The options of a finished day's sealed file: the defaults at [`crate::DEFAULT_DAY_LEVEL`] (what the
-    /// store seals a day whole with; a day of parts gets the same level when they are merged).
-    pub fn finished_day() -> SealOptions {
-        SealOptions {
-            level: DAY_LEVEL,
-            ..SealOptions::default()
-        }
-    }
-}
-
-impl Default for SealOptions {
-    fn default() -> SealOptions {
-        SealOptions {
-            block_target: BLOCK_TARGET,
-            partition_bytes: PARTITION_BYTES,
-            level: ZSTD_LEVEL,
-            dict_bytes: dict::DICT_BYTES,
-            train_bytes: dict::TRAIN_BYTES,
-        }
     }
 }
 
@@ -266,363 +178,6 @@ impl RunSource {
             }
             _ => Ok(RunSource::Live(live)),
         }
-    }
-}
-
-/// A file written through a buffer, knowing its length.
-pub(super) struct Out {
-    pub(super) file: BufWriter<File>,
-    pub(super) path: PathBuf,
-    pub(super) len: u64,
-}
-
-impl Out {
-    pub(super) fn create(path: PathBuf) -> Result<Out> {
-        Out::create_with(path, 1 << 20)
-    }
-
-    pub(super) fn create_with(path: PathBuf, buffer: usize) -> Result<Out> {
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .map_err(StoreError::io("create", &path))?;
-        Ok(Out {
-            file: BufWriter::with_capacity(buffer, file),
-            path,
-            len: 0,
-        })
-    }
-
-    /// Writes out the buffer and closes the file.
-    pub(super) fn finish(mut self) -> Result<()> {
-        self.file
-            .flush()
-            .map_err(StoreError::io("write", &self.path))
-    }
-
-    pub(super) fn write(&mut self, b: &[u8]) -> Result<()> {
-        self.file
-            .write_all(b)
-            .map_err(StoreError::io("write", &self.path))?;
-        self.len += b.len() as u64;
-        Ok(())
-    }
-
-    /// Appends the whole of `spill` (which is then deleted).
-    pub(super) fn append_spill(&mut self, spill: Out) -> Result<()> {
-        let mut file = spill
-            .file
-            .into_inner()
-            .map_err(|e| StoreError::io("write", &spill.path)(e.into_error()))?;
-        file.seek(SeekFrom::Start(0))
-            .map_err(StoreError::io("read", &spill.path))?;
-        let n = std::io::copy(&mut file, &mut self.file)
-            .map_err(StoreError::io("copy into", &self.path))?;
-        self.len += n;
-        drop(file);
-        let _ = std::fs::remove_file(&spill.path);
-        Ok(())
-    }
-}
-
-/// The execution being written.
-struct Exec {
-    id: String,
-    rec: ExecRecord,
-    state: Option<String>,
-}
-
-/// The sealed file being built.
-pub(super) struct SealedWriter {
-    pub(super) opts: SealOptions,
-    out: Out,
-    filters: Out,
-    execs: Out,
-    names: Out,
-    table: Vec<BlockEntry>,
-    builder: BlockBuilder,
-    raw: Vec<u8>,
-    filter_bytes: Vec<u8>,
-    frames: FrameWriter,
-    /// The frame being written.
-    frame: Vec<u8>,
-    exec: Option<Exec>,
-    entries: u64,
-    exec_count: u32,
-    /// The catalog of the execution table, built as records are written.
-    catalog: CatalogBuilder,
-    /// The blocks closed before the common words and the dictionary are decided: raw bytes,
-    /// stats, what their filters are made of.
-    pending: Vec<(Vec<u8>, BlockStats, BlockWords)>,
-    /// `None` until decided; then the words the block filters leave out (`common.rs`).
-    common: Option<HashSet<u64, WordHashing>>,
-    /// The dictionary the blocks are compressed with: handed in, or decided with the common
-    /// words.
-    dict: Option<Vec<u8>>,
-    /// How the frames of the segment being sealed are checked; spill files keep them checkable
-    /// the same way (`partition::spill` re-keys each frame to its place there).
-    pub(super) frame_kind: FrameKind,
-}
-
-impl SealedWriter {
-    /// The number the next block closed will have (blocks waiting to be written count).
-    fn block_index(&self) -> u32 {
-        u32::try_from(self.table.len() + self.pending.len()).unwrap_or(u32::MAX)
-    }
-
-    pub(super) fn push(&mut self, p: &PayloadRef<'_>) -> Result<()> {
-        if self.exec.as_ref().is_none_or(|e| e.id != p.execution_id) {
-            self.end_exec()?;
-            // A new execution starts a new block once the current one holds half of the
-            // target: a query then decompresses little besides its own execution, while small
-            // executions still share blocks (and their compression context).
-            if self.builder.raw_len() >= self.opts.block_target / EXEC_CUT {
-                self.flush_block()?;
-            }
-        }
-        let block = self.block_index();
-        if self.exec.as_ref().is_none_or(|e| e.id != p.execution_id) {
-            self.exec = Some(Exec {
-                id: p.execution_id.to_owned(),
-                rec: ExecRecord {
-                    hash: index::exec_hash(p.execution_id),
-                    first_block: block,
-                    min_ts: p.timestamp,
-                    max_ts: p.timestamp,
-                    ..ExecRecord::default()
-                },
-                state: None,
-            });
-        }
-        if let Some(e) = self.exec.as_mut() {
-            let r = &mut e.rec;
-            r.last_block = block;
-            r.entries += 1;
-            r.errors += u32::from(p.level == Level::Error.to_byte());
-            r.min_ts = r.min_ts.min(p.timestamp);
-            r.max_ts = r.max_ts.max(p.timestamp);
-            if crate::journal::recovery::is_terminal(p) {
-                e.state = p
-                    .to_entry()
-                    .ok()
-                    .and_then(|x| x.terminal_state().map(str::to_owned));
-            }
-        }
-        self.builder.push(p);
-        self.entries += 1;
-        if self.builder.raw_len() >= self.opts.block_target {
-            self.flush_block()?;
-        }
-        Ok(())
-    }
-
-    pub(super) fn end_exec(&mut self) -> Result<()> {
-        let Some(e) = self.exec.take() else {
-            return Ok(());
-        };
-        let rec = ExecRecord {
-            name_offset: self.names.len,
-            // Ids are at most 128 bytes (checked when the record was decoded).
-            name_len: u8::try_from(e.id.len()).unwrap_or(u8::MAX),
-            state: state_byte(e.state.as_deref()),
-            ..e.rec
-        };
-        self.names.write(e.id.as_bytes())?;
-        self.execs.write(&rec.to_bytes())?;
-        self.catalog.push(&rec);
-        self.exec_count += 1;
-        Ok(())
-    }
-
-    fn flush_block(&mut self) -> Result<()> {
-        if self.builder.len() == 0 {
-            return Ok(());
-        }
-        let (stats, words) = self.builder.finish(&mut self.raw);
-        let Some(common) = &self.common else {
-            // The first blocks wait for the common words their filters leave out and the
-            // dictionary they will be compressed with.
-            let raw = std::mem::take(&mut self.raw);
-            self.pending.push((raw, stats, words));
-            if self.pending_bytes() >= self.opts.train_bytes {
-                self.decide()?;
-            }
-            return Ok(());
-        };
-        self.filter_bytes.clear();
-        words.into_filter(common).encode(&mut self.filter_bytes);
-        let (raw, fb) = (
-            std::mem::take(&mut self.raw),
-            std::mem::take(&mut self.filter_bytes),
-        );
-        let r = self.write_block(&raw, stats, &fb);
-        (self.raw, self.filter_bytes) = (raw, fb);
-        r
-    }
-
-    /// Decides the common words and the dictionary from the blocks waiting, then writes them.
-    /// A word is common if half of them hold it (`common::choose`). A dictionary handed in is
-    /// used as it is; otherwise one is built (`dict::train`) and the blocks are compressed
-    /// without it, with it and with its last quarter: the dictionary whose frames plus a
-    /// quarter of its own bytes are smallest is kept, if that beats the frames without, and
-    /// its frames are the ones written.
-    fn decide(&mut self) -> Result<()> {
-        let sampled = self.pending_bytes();
-        let pending = std::mem::take(&mut self.pending);
-        let sets: Vec<&[u64]> = pending.iter().map(|p| p.2.words.as_slice()).collect();
-        let common: HashSet<u64, WordHashing> = common::choose(&sets).into_iter().collect();
-        let io = |what: &'static str| StoreError::io(what, &self.out.path);
-        let level = self.opts.level;
-        let compress_all = |dict: Option<&[u8]>| -> std::io::Result<Vec<Vec<u8>>> {
-            let mut c = frames::compressor(level, dict)?;
-            pending.iter().map(|p| c.compress(&p.0)).collect()
-        };
-        let mut frames = None;
-        if self.dict.is_none() && self.opts.dict_bytes > 0 && sampled >= self.opts.train_bytes {
-            let raws: Vec<&[u8]> = pending.iter().map(|p| p.0.as_slice()).collect();
-            if let Some(d) = dict::train(&raws, self.opts.dict_bytes) {
-                let total = |f: &[Vec<u8>]| f.iter().map(Vec::len).sum::<usize>();
-                // Only the plain frames' total is kept (memory): if no dictionary pays, the
-                // blocks are compressed again as they are written.
-                let plain = total(&compress_all(None).map_err(io("compress block"))?);
-                // A dictionary must pay back a quarter of its bytes on the sample alone: the
-                // files that get one (a default part holds ~40 MiB of blocks) are several
-                // samples long. The whole one is tried, then its last quarter (the pieces
-                // nearest every frame), in case text that repeats less pays for less.
-                // One context at a time (each holds its dictionary and tables, megabytes):
-                // the winner's is built again when the next block is written.
-                let mut best_cost = plain;
-                let mut best = None;
-                let quarter = d.len() - d.len() / 4;
-                for cand in [&d[..], &d[quarter..]] {
-                    if cand.len() < dict::MIN_DICT_BYTES {
-                        continue;
-                    }
-                    let frames = compress_all(Some(cand)).map_err(io("compress block"))?;
-                    let cost = total(&frames) + cand.len() / 4;
-                    if cost < best_cost {
-                        best_cost = cost;
-                        best = Some((cand, frames));
-                    }
-                }
-                if let Some((d, with)) = best {
-                    self.dict = Some(d.to_vec());
-                    frames = Some(with);
-                }
-            }
-        }
-        let mut fb = Vec::new();
-        for (k, (raw, stats, words)) in pending.into_iter().enumerate() {
-            fb.clear();
-            words.into_filter(&common).encode(&mut fb);
-            match &frames {
-                Some(f) => self.write_frame(&f[k], raw.len(), stats, &fb)?,
-                None => self.write_block(&raw, stats, &fb)?,
-            }
-        }
-        self.common = Some(common);
-        Ok(())
-    }
-
-    /// Raw bytes of the blocks waiting for the dictionary.
-    fn pending_bytes(&self) -> usize {
-        self.pending.iter().map(|p| p.0.len()).sum()
-    }
-
-    fn write_block(&mut self, raw: &[u8], stats: BlockStats, filter_bytes: &[u8]) -> Result<()> {
-        let mut frame = std::mem::take(&mut self.frame);
-        self.frames
-            .compress(
-                raw,
-                u16::from(self.dict.is_some()),
-                self.dict.as_slice(),
-                &mut frame,
-            )
-            .map_err(StoreError::io("compress block", &self.out.path))?;
-        let r = self.write_frame(&frame, raw.len(), stats, filter_bytes);
-        self.frame = frame;
-        r
-    }
-
-    /// Writes a block's frame `compressed` (of `raw_len` bytes) and its filter.
-    fn write_frame(
-        &mut self,
-        compressed: &[u8],
-        raw_len: usize,
-        stats: BlockStats,
-        filter_bytes: &[u8],
-    ) -> Result<()> {
-        let too_big = || StoreError::Corrupt {
-            file: self.out.path.clone(),
-            offset: self.out.len,
-            reason: "a block is over 4 GiB".to_owned(),
-        };
-        let entry = BlockEntry {
-            offset: self.out.len,
-            len: u32::try_from(compressed.len()).map_err(|_| too_big())?,
-            raw_len: u32::try_from(raw_len).map_err(|_| too_big())?,
-            entries: stats.entries,
-            crc: crc32fast::hash(compressed),
-            min_ts: stats.min_ts,
-            max_ts: stats.max_ts,
-            // Relative to the filter section until `finish` knows where it starts.
-            filter_offset: self.filters.len,
-            filter_len: u32::try_from(filter_bytes.len()).map_err(|_| too_big())?,
-            filter_crc: crc32fast::hash(filter_bytes),
-            level_mask: stats.level_mask,
-            dict: u16::from(self.dict.is_some()),
-        };
-        self.out.write(compressed)?;
-        self.filters.write(filter_bytes)?;
-        self.table.push(entry);
-        Ok(())
-    }
-
-    /// Writes the sections after the blocks (filters, then the envelope); returns the file,
-    /// its length, its entries and executions.
-    fn finish(mut self, segment_bytes: u64) -> Result<(File, u64, u64, u32)> {
-        self.end_exec()?;
-        self.flush_block()?;
-        if self.common.is_none() {
-            self.decide()?;
-        }
-        let filters_at = self.out.len;
-        self.out.append_spill(self.filters)?;
-        let mut common: Vec<u64> = self.common.take().unwrap_or_default().into_iter().collect();
-        common.sort_unstable();
-        let dicts: Vec<Vec<u8>> = self.dict.take().into_iter().collect();
-        let blocks = self.table.iter().map(|e| BlockEntry {
-            filter_offset: filters_at + e.filter_offset,
-            ..*e
-        });
-        let mut spilled = Some(self.execs);
-        let mut write_execs = |out: &mut Out| match spilled.take() {
-            Some(execs) => out.append_spill(execs),
-            None => Ok(()),
-        };
-        let envelope = Envelope {
-            common: &common,
-            dicts: &dicts,
-            totals: Totals {
-                entries: self.entries,
-                segment_bytes,
-            },
-        };
-        let names = self.names;
-        let (file, len) = envelope.write(
-            self.out,
-            blocks,
-            Execs::Written {
-                count: u64::from(self.exec_count),
-                write: &mut write_execs,
-                catalog: std::mem::take(&mut self.catalog),
-            },
-            |out| out.append_spill(names),
-        )?;
-        Ok((file, len, self.entries, self.exec_count))
     }
 }
 
@@ -689,30 +244,17 @@ fn write_tmp(
     let tmp = input.tmp.clone();
     let spill = |ext: &str| Out::create(partition::spill_path(&tmp, ext));
     let preset = input.dict.as_deref().filter(|_| opts.dict_bytes > 0);
-    let mut s = SealedWriter {
+    let mut s = SealedWriter::create(
         opts,
-        out: Out::create(tmp.clone())?,
-        filters: spill("filters")?,
-        execs: spill("execs")?,
-        names: spill("names")?,
-        table: Vec::new(),
-        builder: BlockBuilder::default(),
-        raw: Vec::new(),
-        filter_bytes: Vec::new(),
-        frames: FrameWriter::new(opts.level),
-        frame: Vec::new(),
-        exec: None,
-        entries: 0,
-        exec_count: 0,
-        catalog: CatalogBuilder::default(),
-        pending: Vec::new(),
-        common: None,
-        // A dictionary handed in (the day's) is used as it is; otherwise one is decided.
-        dict: preset.map(<[u8]>::to_vec),
+        [
+            Out::create(tmp.clone())?,
+            spill("filters")?,
+            spill("execs")?,
+            spill("names")?,
+        ],
+        preset,
         frame_kind,
-    };
-    s.out.write(&file_header(SEALED_MAGIC, SEALED_VERSION))?;
-    s.out.write(&[0u8; HEAD_LEN - 16])?;
+    )?;
 
     let done = match &runs {
         RunSource::Live(live) => partition::seal_partitioned(&mut s, &segment, live, &tmp, stop)?,

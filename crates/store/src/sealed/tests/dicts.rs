@@ -11,7 +11,7 @@ use crate::journal::index::exec_hash;
 use crate::sealed::common::CommonWords;
 use crate::sealed::filter::{word_hash, words, BITS_PER_WORD};
 use crate::sealed::layout::{sealed_path, sealed_tmp_path};
-use crate::sealed::seal::SealOptions;
+use crate::sealed::options::SealOptions;
 use crate::sealed::SealedFile;
 use crate::LogEntry;
 
@@ -416,7 +416,7 @@ fn a_recompressing_merge_keeps_every_block_and_spends_fewer_bytes() {
     let outcome = merge(
         &inputs,
         &again,
-        Frames::Recompress(crate::sealed::seal::DAY_LEVEL),
+        Frames::Recompress(crate::sealed::options::DAY_LEVEL),
         &never,
     )
     .unwrap()

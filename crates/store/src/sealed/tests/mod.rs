@@ -9,7 +9,8 @@ use crate::day::Day;
 use crate::journal::index::exec_hash;
 use crate::sealed::filter::words;
 use crate::sealed::layout::{sealed_path, sealed_tmp_path};
-use crate::sealed::seal::{write_sealed, SealOptions};
+use crate::sealed::options::SealOptions;
+use crate::sealed::seal::write_sealed;
 use crate::{
     CommitPolicy, Config, Durability, ExecutionId, Level, LogEntry, LogStore, ManualClock, TaskId,
 };

@@ -1,4 +1,4 @@
-//! The background sealer: one thread per writer that rewrites finished days into the sealed
+//! The background worker: one thread per writer that rewrites finished days into the sealed
 //! format (`sealed/`), one day at a time, off the write path.
 //!
 //! Days come from the writer's open (every past day not sealed yet), from the day roll (the
@@ -7,12 +7,8 @@
 //! swap a day's view, and the gate shared with `gc` only for the commit (rename, swap, delete),
 //! so a day that `gc` deletes is never brought back by a seal that was running meanwhile.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
-
-use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Result, StoreError};
 use std::path::Path;
@@ -25,53 +21,9 @@ use crate::names::{self, part_file, part_tmp_file};
 use crate::read::day_files::{open_sealed, DayFiles};
 use crate::sealed::layout::{sealed_path, sealed_tmp_path};
 use crate::sealed::merge;
-use crate::sealed::seal::{self, SealInput, SealOptions, SealOutcome, SealStep};
+use crate::sealed::options::{self, SealOptions};
+use crate::sealed::seal::{self, SealInput, SealOutcome, SealStep};
 use crate::sealed::SealedFile;
-use crate::LogStore;
-
-#[derive(Default)]
-struct Queue {
-    pending: VecDeque<Day>,
-    busy: bool,
-    closed: bool,
-    done: Vec<SealOutcome>,
-    failed: Vec<StoreError>,
-}
-
-/// The sealer's shared state (in the store's `Inner`).
-#[derive(Default)]
-pub(crate) struct SealQueue {
-    queue: Mutex<Queue>,
-    changed: Condvar,
-    stop: AtomicBool,
-    /// Held by a seal's commit and by `gc`.
-    pub(crate) gate: Mutex<()>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl SealQueue {
-    /// Queues `days` for sealing (each once).
-    pub(crate) fn request(&self, days: impl IntoIterator<Item = Day>) {
-        let mut q = self.queue.lock();
-        for d in days {
-            if !q.pending.contains(&d) {
-                q.pending.push_back(d);
-            }
-        }
-        self.changed.notify_all();
-    }
-
-    /// Stops the thread: a seal in progress is abandoned (its temporary file removed; the day
-    /// stays in the live layout and is sealed at the next open).
-    pub(crate) fn shut_down(&self) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.queue.lock().closed = true;
-        self.changed.notify_all();
-        if let Some(t) = self.thread.lock().take() {
-            let _ = t.join();
-        }
-    }
-}
 
 /// Starts the sealer thread of a writer.
 pub(crate) fn start(inner: &Arc<Inner>) -> Result<()> {
@@ -85,7 +37,7 @@ pub(crate) fn start(inner: &Arc<Inner>) -> Result<()> {
                 std::path::PathBuf::new(),
             ))?
     };
-    *inner.seal_queue.thread.lock() = Some(thread);
+    inner.seal_queue.set_thread(thread);
     Ok(())
 }
 
@@ -113,38 +65,8 @@ fn lower_priority() {
 fn run(inner: &Inner) {
     lower_priority();
     let s = &inner.seal_queue;
-    loop {
-        let day = {
-            let mut q = s.queue.lock();
-            loop {
-                if q.closed {
-                    return;
-                }
-                if let Some(d) = q.pending.pop_front() {
-                    q.busy = true;
-                    break d;
-                }
-                s.changed.wait(&mut q);
-            }
-        };
-        let result = tidy_day(inner, day);
-        let mut q = s.queue.lock();
-        q.busy = false;
-        match result {
-            Ok(steps) => {
-                for done in steps {
-                    tracing::info!(day = %done.day, step = %done.step, segment_bytes = done.segment_bytes, sealed_bytes = done.sealed_bytes, entries = done.entries, ms = done.elapsed.as_millis(), "sealed");
-                    q.done.push(done);
-                }
-            }
-            Err(e) => {
-                // Full disk, say: what was not committed stays as it was, readable, and the
-                // step is tried again at the next roll or open.
-                tracing::error!(%day, error = %e, "sealing failed; the files stay as they are and the step is retried later");
-                q.failed.push(e);
-            }
-        }
-        s.changed.notify_all();
+    while let Some(day) = s.next_day() {
+        s.report(day, tidy_day(inner, day));
     }
 }
 
@@ -159,7 +81,7 @@ pub(crate) const MAX_PARTS: usize = 8;
 fn tidy_day(inner: &Inner, day: Day) -> Result<Vec<SealOutcome>> {
     let mut done = Vec::new();
     loop {
-        if inner.seal_queue.stop.load(Ordering::Relaxed) {
+        if inner.seal_queue.stop_flag().load(Ordering::Relaxed) {
             return Ok(done);
         }
         let Some(files) = inner.days.read().iter().find(|d| d.day == day).cloned() else {
@@ -240,8 +162,12 @@ fn part_of_segment(inner: &Inner, files: &DayFiles, seq: u32) -> Result<Option<S
     let outcome = if empty {
         None
     } else {
-        match seal::write_sealed_from(&input, day, SealOptions::default(), &inner.seal_queue.stop)?
-        {
+        match seal::write_sealed_from(
+            &input,
+            day,
+            SealOptions::default(),
+            inner.seal_queue.stop_flag(),
+        )? {
             Some(o) => Some(o),
             None => return Ok(None),
         }
@@ -287,8 +213,12 @@ fn seal_whole(inner: &Inner, day: Day, seq: u32) -> Result<Option<SealOutcome>> 
         .map_err(StoreError::io("fsync segment", &seg))?;
     let tmp = sealed_tmp_path(dir, day);
     let input = SealInput::segment(dir, day, seq, tmp.clone());
-    let Some(done) =
-        seal::write_sealed_from(&input, day, day_options(inner), &inner.seal_queue.stop)?
+    let Some(done) = seal::write_sealed_from(
+        &input,
+        day,
+        day_options(inner),
+        inner.seal_queue.stop_flag(),
+    )?
     else {
         return Ok(None);
     };
@@ -321,7 +251,13 @@ fn day_of_parts(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> 
     // Even one part goes through the merge: compressed again at the day's level, or copied at
     // the parts' (one path to test; a day of one part is at most a part's size).
     let tmp = sealed_tmp_path(dir, day);
-    let Some(m) = merge::merge(&inputs, &tmp, day_frames(inner), &inner.seal_queue.stop)? else {
+    let Some(m) = merge::merge(
+        &inputs,
+        &tmp,
+        day_frames(inner),
+        inner.seal_queue.stop_flag(),
+    )?
+    else {
         return Ok(None);
     };
     let _gate = inner.seal_queue.gate.lock();
@@ -344,7 +280,7 @@ fn day_level(inner: &Inner) -> i32 {
     inner
         .config
         .day_level
-        .clamp(seal::ZSTD_LEVEL, zstd::zstd_safe::max_c_level())
+        .clamp(options::ZSTD_LEVEL, zstd::zstd_safe::max_c_level())
 }
 
 /// The options a day of one segment is sealed with.
@@ -358,7 +294,7 @@ fn day_options(inner: &Inner) -> SealOptions {
 /// How the day-end merge writes its parts' blocks: compressed again above the parts' level.
 fn day_frames(inner: &Inner) -> merge::Frames {
     match day_level(inner) {
-        l if l > seal::ZSTD_LEVEL => merge::Frames::Recompress(l),
+        l if l > options::ZSTD_LEVEL => merge::Frames::Recompress(l),
         _ => merge::Frames::Copy,
     }
 }
@@ -386,7 +322,7 @@ fn merge_window(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> 
         &inputs[i..i + width],
         &tmp,
         merge::Frames::Copy,
-        &inner.seal_queue.stop,
+        inner.seal_queue.stop_flag(),
     )?
     else {
         return Ok(None);
@@ -491,41 +427,4 @@ pub fn seal_closed_day(
     names::remove_segment(&segments, day, seq)?;
     sync_dir(&segments)?;
     Ok(Some(done))
-}
-
-impl LogStore {
-    /// Seals, now, and waits: every past day not yet in its resting shape becomes one
-    /// compressed `YYYY-MM-DD.sealed` file (`docs/FORMAT.md`), and today's closed segments
-    /// become parts (merged past 8). Returns what was sealed since this store was opened (the
-    /// background work included), oldest first. The open segment is left alone.
-    ///
-    /// Appends and queries go on meanwhile. An error is the first step of this call that
-    /// failed; the files it would have replaced stay, readable, and are retried later.
-    pub fn seal(&self) -> Result<Vec<SealOutcome>> {
-        let writer = self.inner.writer.as_ref().ok_or(StoreError::ReadOnly)?;
-        let _ = writer;
-        // Every day not in its resting shape: past days become their `.sealed` file, today's
-        // closed segments become parts.
-        let past: Vec<Day> = self
-            .days()
-            .iter()
-            .filter(|d| !d.is_whole())
-            .map(|d| d.day)
-            .collect();
-        let s = &self.inner.seal_queue;
-        // Failures of earlier background attempts are stale: every day they left unsealed is
-        // asked again here, and reports its own outcome.
-        s.queue.lock().failed.clear();
-        s.request(past);
-        let mut q = s.queue.lock();
-        while (!q.pending.is_empty() || q.busy) && !q.closed {
-            s.changed.wait(&mut q);
-        }
-        if !q.failed.is_empty() {
-            return Err(q.failed.remove(0));
-        }
-        let mut done = std::mem::take(&mut q.done);
-        done.sort_by_key(|d| d.day);
-        Ok(done)
-    }
 }
