@@ -14,23 +14,25 @@
 //!           execution (journal/heads.rs: a checkpoint of the chain heads for other processes)
 //!        ─► journal/writer.rs: the flush thread, the segment roll, one fsync shared by all
 //!           who wait for it (group commit)
-//!  closed segment ─► seal_queue.rs (a background thread) ─► sealed/: a .part file, entries
+//!  closed segment ─► background/ (a queue and a thread) ─► sealed/: a .part file, entries
 //!        grouped by execution in zstd blocks stored by column, token filters, an execution
 //!        table and its catalog; > 8 parts are merged by copying blocks; a finished day
 //!        becomes one .sealed file, its blocks compressed again at zstd level 6
 //!  LogStore::query ─► read/days.rs (a day's files) ─► read/query.rs: the sealed blocks of
 //!        the execution, then the live runs of its chain ─► entries in append order
-//!  LogStore::executions ─► read/listing.rs (the files' catalogs, newest first)
+//!  LogStore::executions, LogStore::list ─► read/listing.rs (the files' catalogs, newest first)
 //!  a flush ─► read/waiters.rs wakes the followers of the executions it wrote
 //!  LogStore::gc ─► retention/holds.rs: a held day is kept
 //! ```
 //!
 //! The folders are the life of an entry: `journal/` (today's appends), `sealed/` (the sealed
-//! format, its writer and reader), `seal_queue.rs` (the background work: parts, merges, days),
-//! `read/` (queries, pages, follow, lists, verify) and `retention/`. Imports go down that list:
-//! `read/` may use `journal/` and `sealed/`, never the other way round, but for the writer's
-//! hand-offs named in `journal/`'s module doc. [`access`] is the narrow read API that the
-//! search and ship crates use. The byte layout of every file is in `docs/FORMAT.md`.
+//! format, its writer and reader), `read/` (queries, pages, follow, lists, verify),
+//! `background/` (parts, merges, days, off the write path) and `retention/`; `store.rs` is the
+//! handle over them. Each folder uses those before it in that list; the one exception is the
+//! journal's writer, which hands its flushes to the read side's followers and day views and its
+//! closed segments to the background queue (`journal/`'s module doc). No file imports one that
+//! imports it back. [`access`] is the narrow read API that the search and ship crates use. The
+//! byte layout of every file is in `docs/FORMAT.md`.
 //!
 //! # Durability
 //!

@@ -1,6 +1,7 @@
 //! One execution's entries in append order, with filters ([`LogStore::query`] and its
 //! streaming forms), and following new entries ([`Follower`], woken by `waiters.rs`).
-//! Listing executions is `listing.rs` and `summary.rs`; pages and line cursors are `page/`.
+//! Listing executions is `listing.rs`; pages and line cursors are `page/`; what a reader wants
+//! is a [`Filter`] (`filter.rs`).
 //!
 //! A query touches only the execution's blocks and runs: in a day's sealed files (parts or
 //! the whole day), a lookup in the execution table through its catalog's fence, then one

@@ -29,7 +29,7 @@
 //! - `breakdown`: where a file's bytes go, column by column (for the benchmarks).
 //!
 //! The byte layout is in `docs/FORMAT.md` ("Sealed files, version 2" to "version 7"). The
-//! background work that decides when to seal and merge is `seal_queue.rs`, beside this folder.
+//! background work that decides when to seal and merge is `background/`, beside this folder.
 
 mod block;
 pub(crate) mod breakdown;
