@@ -453,18 +453,39 @@ fn bench_seal(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store_dir = dir.path().join("store");
     let clock = ManualClock::new(workload::BASE_TS);
-    drop(build_store(
-        &store_dir,
-        1_000_000,
-        &clock,
-        &dir.path().join("same-bytes.log"),
-    ));
+    // One segment for the whole day: parts are not sealed under the benchmark.
+    let config = Config {
+        clock: Arc::new(clock.clone()),
+        part_bytes: 1 << 30,
+        ..Config::default()
+    };
+    let store = LogStore::open_with(&store_dir, config).expect("open");
+    let mut wl = Workload::new(EXECUTIONS);
+    for seq in 0..1_000_000u64 {
+        let exec = usize::try_from(seq % EXECUTIONS as u64).expect("fits");
+        store.append(wl.entry_of(exec, seq)).expect("append");
+    }
+    drop(store);
     let day = logstore::Day::from_unix_ms(workload::BASE_TS);
-    let live: Vec<std::path::PathBuf> = ["log", "idx"]
-        .iter()
-        .map(|ext| store_dir.join("segments").join(format!("{day}.{ext}")))
+    // The day's live files: its segment, index and heads checkpoint.
+    let mut live: Vec<std::path::PathBuf> = std::fs::read_dir(store_dir.join("segments"))
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_file())
         .collect();
-    let segment_bytes = std::fs::metadata(&live[0]).expect("segment").len();
+    live.sort();
+    assert!(
+        live.iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .count()
+            == 1,
+        "one segment: {live:?}"
+    );
+    let segment_bytes = live
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .map(|p| std::fs::metadata(p).expect("segment").len())
+        .sum();
     let mut group = c.benchmark_group("seal");
     group
         .sample_size(10)
