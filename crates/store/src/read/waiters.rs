@@ -7,7 +7,7 @@
 //! - **In the writer's process** a flush wakes exactly the executions of the runs it wrote,
 //!   after their index entries are in place (`Inner::write_batch`).
 //! - **In a reader process** (`logstore serve`, `dump -f`), one watcher thread learns of
-//!   flushes from inotify on `segments/` (the `notify` crate) and reads only the tail of each
+//!   flushes from inotify on `segments/` (the `inotify` crate) and reads only the tail of each
 //!   live index since its last look: the new runs name their executions (by hash), and only
 //!   those are woken. A file appearing or going (a new segment, a part, a sealed day) wakes
 //!   every follower, which is rare. Without inotify (or when it fails), the watcher looks
@@ -17,12 +17,14 @@
 //! read and a lost one at most the follower's own safety interval.
 
 use std::collections::HashMap;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use inotify::{EventMask, Inotify, WatchMask};
 use parking_lot::{Condvar, Mutex};
 #[cfg(feature = "async")]
 use tokio::sync::Notify;
@@ -234,12 +236,64 @@ fn start_watcher(dir: PathBuf, shared: Weak<Shared>) -> bool {
     }
 }
 
+/// What an inotify watch of `segments/` reports: writes, and files coming or going (opens
+/// and reads, ours included, are not news).
+fn watch_mask() -> WatchMask {
+    WatchMask::MODIFY
+        | WatchMask::CREATE
+        | WatchMask::DELETE
+        | WatchMask::MOVED_FROM
+        | WatchMask::MOVED_TO
+        | WatchMask::DELETE_SELF
+        | WatchMask::MOVE_SELF
+}
+
+/// Waits up to `timeout` for `fd` to be readable; false on timeout (or an interrupted wait,
+/// which the caller treats as one).
+#[allow(unsafe_code)]
+fn wait_readable(fd: &impl AsRawFd, timeout: Duration) -> bool {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `p` is one valid pollfd that lives across the call; poll writes only its
+    // `revents`, and the descriptor stays open (its owner is borrowed).
+    unsafe { libc::poll(&mut p, 1, ms) > 0 }
+}
+
+/// Reads every event already queued: (writes seen, files came or went). A full queue
+/// (`Q_OVERFLOW`) or a failed read may have hidden anything: files changed.
+fn drain(inotify: &mut Inotify, buffer: &mut [u8]) -> (bool, bool) {
+    let (mut written, mut files_changed) = (false, false);
+    loop {
+        match inotify.read_events(buffer) {
+            Ok(events) => {
+                let mut any = false;
+                for ev in events {
+                    any = true;
+                    if ev.mask.intersects(EventMask::MODIFY) {
+                        written = true;
+                    } else {
+                        files_changed = true;
+                    }
+                }
+                if !any {
+                    return (written, files_changed);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                return (written, files_changed)
+            }
+            Err(_) => return (written, true),
+        }
+    }
+}
+
 fn watch(dir: &Path, shared: &Weak<Shared>) {
-    let (tx, rx) = std::sync::mpsc::channel::<notify::Result<notify::Event>>();
-    let watcher = notify::recommended_watcher(tx).and_then(|mut w| {
-        notify::Watcher::watch(&mut w, dir, notify::RecursiveMode::NonRecursive).map(|()| w)
-    });
-    let (_watcher, interval) = match watcher {
+    let watcher = Inotify::init().and_then(|i| i.watches().add(dir, watch_mask()).map(|_| i));
+    let (mut watcher, interval) = match watcher {
         Ok(w) => {
             // From now on every change of the file list bumps the generation.
             if let Some(s) = shared.upgrade() {
@@ -252,6 +306,7 @@ fn watch(dir: &Path, shared: &Weak<Shared>) {
             (None, POLL_LOOK)
         }
     };
+    let mut buffer = [0u8; 4096];
     let mut tails = Tails::default();
     // Where the indexes end now: only what comes after is news.
     let mut last_listing = match shared.upgrade() {
@@ -259,41 +314,17 @@ fn watch(dir: &Path, shared: &Weak<Shared>) {
         None => return,
     };
     loop {
-        let first = rx.recv_timeout(interval);
-        // Opening or reading a file (ours included: a look opens the directory) is not news;
-        // only writes and files coming or going are.
-        let mut files_changed = false;
-        let mut written = false;
-        let mut note = |e: &notify::Result<notify::Event>| {
-            use notify::event::ModifyKind;
-            use notify::EventKind;
-            match e {
-                Ok(ev) => match ev.kind {
-                    EventKind::Create(_)
-                    | EventKind::Remove(_)
-                    | EventKind::Modify(ModifyKind::Name(_)) => files_changed = true,
-                    EventKind::Modify(ModifyKind::Metadata(_)) | EventKind::Access(_) => {}
-                    _ => written = true,
-                },
-                // An overflowed queue: anything may have happened.
-                Err(_) => files_changed = true,
+        let (timed_out, written, mut files_changed) = match watcher.as_mut() {
+            Some(w) if wait_readable(w, interval) => {
+                let (written, files_changed) = drain(w, &mut buffer);
+                (false, written, files_changed)
+            }
+            Some(_) => (true, false, false),
+            None => {
+                std::thread::sleep(interval);
+                (true, false, false)
             }
         };
-        let timed_out = match &first {
-            Ok(e) => {
-                note(e);
-                false
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => true,
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                std::thread::sleep(POLL_LOOK);
-                true
-            }
-        };
-        // Take every event that is already there: one look serves them all.
-        while let Ok(e) = rx.try_recv() {
-            note(&e);
-        }
         if !(timed_out || written || files_changed) {
             continue;
         }
@@ -306,7 +337,7 @@ fn watch(dir: &Path, shared: &Weak<Shared>) {
             files_changed = true;
             last_listing = listing;
         }
-        if files_changed && _watcher.is_some() {
+        if files_changed && watcher.is_some() {
             shared.files.fetch_add(1, Ordering::AcqRel);
         }
         if files_changed || hashes.contains(&WAKE_ALL) {
