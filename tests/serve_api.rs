@@ -403,7 +403,7 @@ fn token_rules() {
     assert!(csp.starts_with("default-src 'self'"), "{csp}");
 }
 
-/// The library side: `Follower` as a `futures::Stream`, from a writer in this process
+/// The library side: `FollowStream`, a `futures::Stream`, from a writer in this process
 /// (the writer's own live day), resuming from a cursor.
 #[test]
 fn follower_is_an_async_stream() {

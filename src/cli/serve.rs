@@ -66,7 +66,7 @@ pub fn run(dir: &Path, args: Args) -> CmdResult {
         // which may be never; a signal ends them all.
         tokio::select! {
             served = logstore::serve::serve_on(listener, app) => served?,
-            () = shutdown() => {}
+            () = stop_signal() => {}
         }
         Ok::<_, Box<dyn std::error::Error>>(())
     });
@@ -112,7 +112,7 @@ fn prometheus(
 const SERVE_BLOCKING_THREADS: usize = 16;
 
 /// Resolves at SIGINT or SIGTERM.
-async fn shutdown() {
+async fn stop_signal() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use logstore::ship::{cursor, default_node, OtlpConfig, Position};
+use logstore::ship::{cursor, default_node, DayPosition, OtlpConfig};
 use logstore::{format_rfc3339_ms, ShipConfig, Shipper};
 
 use super::{escape, CmdResult, Out};
@@ -248,8 +248,8 @@ fn describe(c: &logstore::ship::Cursor) -> String {
         |d| format!("days through {d} whole"),
     );
     let at = match (&c.day, &c.position) {
-        (Some(day), Position::V1 { offset, .. }) => format!(", {day} up to v1 offset {offset}"),
-        (Some(day), Position::Sealed { block, .. }) => {
+        (Some(day), DayPosition::V1 { offset, .. }) => format!(", {day} up to v1 offset {offset}"),
+        (Some(day), DayPosition::Sealed { block, .. }) => {
             format!(", {day} (sealed) up to block {block}")
         }
         _ => String::new(),

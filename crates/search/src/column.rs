@@ -14,7 +14,7 @@
 use std::cell::RefCell;
 use std::ops::Range;
 
-use super::prefilter::Hit;
+use super::prefilter::LiteralHit;
 use super::query::on_ascii_word_boundaries;
 use super::Query;
 
@@ -62,7 +62,7 @@ pub(crate) fn for_each_match(
             _ => None,
         };
         let find = |span: Range<usize>| match low {
-            Some((finder, low)) => finder.find(&low[span.clone()]).map(|at| Hit {
+            Some((finder, low)) => finder.find(&low[span.clone()]).map(|at| LiteralHit {
                 at: span.start + at..span.start + at + finder.needle().len(),
                 word: true,
             }),
@@ -85,7 +85,7 @@ fn scan(
     offs: &[u32],
     decides: Option<bool>,
     all_ascii: bool,
-    find: &dyn Fn(Range<usize>) -> Option<Hit>,
+    find: &dyn Fn(Range<usize>) -> Option<LiteralHit>,
     each: &mut dyn FnMut(usize) -> bool,
 ) {
     let hay = text.as_bytes();

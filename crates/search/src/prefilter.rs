@@ -151,19 +151,19 @@ impl Prefilter {
 
     /// The first hit lying wholly inside `span` of a block's message column `hay` (leftmost
     /// first).
-    pub(crate) fn find_in_column(&self, hay: &[u8], span: Range<usize>) -> Option<Hit> {
+    pub(crate) fn find_in_column(&self, hay: &[u8], span: Range<usize>) -> Option<LiteralHit> {
         match &self.packed {
             Some((packed, variants)) => {
                 packed
                     .find_in(hay, aho_corasick::Span::from(span))
-                    .map(|m| Hit {
+                    .map(|m| LiteralHit {
                         at: m.range(),
                         word: m.pattern().as_usize() < *variants,
                     })
             }
             None => {
                 let input = aho_corasick::Input::new(hay).span(span);
-                self.finder.find(input).map(|m| Hit {
+                self.finder.find(input).map(|m| LiteralHit {
                     at: m.range(),
                     word: self.from_word && m.pattern().as_usize() == 0,
                 })
@@ -174,7 +174,7 @@ impl Prefilter {
 
 /// One hit of a [`Prefilter`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Hit {
+pub(crate) struct LiteralHit {
     /// Where.
     pub(crate) at: Range<usize>,
     /// A hit of the query word itself, in ASCII (not of a non-ASCII character that lowercases

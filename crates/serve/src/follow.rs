@@ -1,4 +1,4 @@
-//! Live follow: the async [`Follower`] stream, and `GET /api/executions/{id}/follow` as
+//! Live follow: the async [`FollowStream`], and `GET /api/executions/{id}/follow` as
 //! server-sent events on top of it.
 //!
 //! A follower is a tokio task, not a thread. It takes its execution's wake-up
@@ -70,7 +70,7 @@ pub struct Followed {
 /// execution's terminal entry has been read (whether or not the filter let it through); a
 /// store error is yielded once and then the stream ends. An execution with nothing stored yet
 /// is waited for.
-pub struct Follower {
+pub struct FollowStream {
     rx: mpsc::Receiver<Result<Followed, StoreError>>,
 }
 
@@ -86,7 +86,11 @@ static READING: Semaphore = Semaphore::const_new(READERS);
 
 /// Starts following `execution_id` in `store`, as a task of the current tokio runtime (call
 /// it from within one; outside, the stream yields one error).
-pub fn follow(store: Arc<LogStore>, execution_id: ExecutionId, request: FollowRequest) -> Follower {
+pub fn follow(
+    store: Arc<LogStore>,
+    execution_id: ExecutionId,
+    request: FollowRequest,
+) -> FollowStream {
     let (tx, rx) = mpsc::channel(256);
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => {
@@ -98,7 +102,7 @@ pub fn follow(store: Arc<LogStore>, execution_id: ExecutionId, request: FollowRe
             )));
         }
     }
-    Follower { rx }
+    FollowStream { rx }
 }
 
 async fn run(
@@ -201,7 +205,7 @@ fn read_page(
     (cursor, page, more, r)
 }
 
-impl futures::Stream for Follower {
+impl futures::Stream for FollowStream {
     type Item = Result<Followed, StoreError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {

@@ -33,7 +33,12 @@ use axum::Router;
 
 use logstore_store::{ExecutionId, LogStore, RunCache, StoreError};
 
-pub use follow::{follow, FollowRequest, Followed, Follower};
+pub use follow::{follow, FollowRequest, FollowStream, Followed};
+
+/// The name [`FollowStream`] had before it was told apart from the store's blocking
+/// [`Follower`](logstore_store::Follower).
+#[deprecated(note = "renamed FollowStream")]
+pub type Follower = FollowStream;
 
 /// How a [`router_with`] serves.
 #[derive(Clone)]

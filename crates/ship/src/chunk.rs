@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::cursor::Position;
+use super::cursor::DayPosition;
 use logstore_store::Day;
 use logstore_store::{Result, StoreError};
 
@@ -25,7 +25,7 @@ pub struct Chunk {
     /// Smallest timestamp among them.
     pub min_ts: Option<i64>,
     /// The position after them.
-    pub end: Position,
+    pub end: DayPosition,
 }
 
 /// The day as ClickHouse's `Date` (days since 1970-01-01 in a `UInt16`).

@@ -88,7 +88,7 @@ pub struct Cursor {
     /// The day being shipped, and how far.
     pub day: Option<String>,
     /// The position in `day`.
-    pub position: Position,
+    pub position: DayPosition,
     /// Entries acknowledged so far, in all (a re-shipped day counts again).
     pub shipped: u64,
     /// Of those, entries an OTLP receiver said it rejected (a partial success).
@@ -104,7 +104,7 @@ pub struct Cursor {
 /// A position inside one day, in the layout the day had when it was read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "layout", rename_all = "lowercase")]
-pub enum Position {
+pub enum DayPosition {
     /// Nothing of the day shipped yet.
     Start,
     /// A day in the live layout (a segment and its index; `"layout": "v1"` in the cursor
@@ -168,7 +168,7 @@ impl Cursor {
             database: database.to_owned(),
             done_through: None,
             day: None,
-            position: Position::Start,
+            position: DayPosition::Start,
             shipped: 0,
             rejected: 0,
             updated_ms: 0,
@@ -309,14 +309,14 @@ mod tests {
         assert_eq!(Cursor::load(dir.path()).unwrap(), None);
         let mut c = Cursor::new("n1", "logstore");
         c.day = Some("2026-11-25".to_owned());
-        c.position = Position::V1 {
+        c.position = DayPosition::V1 {
             offset: 16,
             runs: 0,
             end_seq: 9,
             floor: 7,
         };
         c.save(dir.path()).unwrap();
-        c.position = Position::Sealed {
+        c.position = DayPosition::Sealed {
             block: 3,
             exec: Some("e1".to_owned()),
             ordinal: 7,
@@ -325,7 +325,7 @@ mod tests {
         };
         c.save(dir.path()).unwrap();
         assert_eq!(Cursor::load(dir.path()).unwrap(), Some(c.clone()));
-        c.position = Position::Sealed {
+        c.position = DayPosition::Sealed {
             block: 5,
             exec: None,
             ordinal: 0,

@@ -37,7 +37,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use clickhouse::{ClickHouse, Version};
-pub use cursor::{Cursor, Position};
+pub use cursor::{Cursor, DayPosition};
+
+/// The name [`DayPosition`] had before it was told apart from search's
+/// `Position` of a hit.
+#[deprecated(note = "renamed DayPosition")]
+pub type Position = DayPosition;
 pub use error::ShipError;
 pub use otlp::{Otlp, OtlpConfig};
 pub use schema::Features;
@@ -578,7 +583,7 @@ impl Shipper {
         let position = if self.cursor.current_day(&self.dir)? == Some(files.day()) {
             self.cursor.position.clone()
         } else {
-            Position::Start
+            DayPosition::Start
         };
         // `next_batch` asks only for days the shipper can read (`source::shippable`).
         self.reader = DayReader::open(files, &segments_dir, &position)?;
@@ -592,7 +597,7 @@ impl Shipper {
     fn finish_day(&mut self, day: Day) -> Result<(), ShipError> {
         self.cursor.done_through = Some(day.to_string());
         self.cursor.day = None;
-        self.cursor.position = Position::Start;
+        self.cursor.position = DayPosition::Start;
         self.cursor.save(&self.dir)?;
         self.cursor.hold(&self.dir)?;
         self.reader = None;
@@ -697,7 +702,7 @@ impl Shipper {
             let position = if current == Some(files.day()) {
                 cursor.position.clone()
             } else {
-                Position::Start
+                DayPosition::Start
             };
             // A day of several live segments and no part yet: its lag is counted once it has
             // parts.
@@ -745,5 +750,5 @@ struct Batch {
     day: Day,
     entries: usize,
     min_ts: Option<i64>,
-    end: Position,
+    end: DayPosition,
 }

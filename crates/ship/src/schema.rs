@@ -188,7 +188,7 @@ pub struct RowKey<'a> {
     pub node: &'a str,
     /// The store day, as days since 1970-01-01.
     pub day: u16,
-    /// Position among the execution's entries of that day; 0 for an entry with a number.
+    /// DayPosition among the execution's entries of that day; 0 for an entry with a number.
     pub ordinal: u32,
     /// The entry's sequence number; 0 for an entry written before numbers existed.
     pub seq: u64,

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 
 use super::chunk::{day_u16, Chunk, Limits};
-use super::cursor::Position;
+use super::cursor::DayPosition;
 use super::rows::Rows;
 use super::schema::RowKey;
 use logstore_store::access::DayFiles;
@@ -43,9 +43,9 @@ pub struct SealedReader {
 impl SealedReader {
     /// A reader at `position` (a sealed position, or the start), skipping the first
     /// `skip[exec]` entries of each execution.
-    pub fn open(day: Day, position: &Position, skip: HashMap<String, u32>) -> SealedReader {
+    pub fn open(day: Day, position: &DayPosition, skip: HashMap<String, u32>) -> SealedReader {
         let (block, exec, ordinal, floor) = match position {
-            Position::Sealed {
+            DayPosition::Sealed {
                 block,
                 exec,
                 ordinal,
@@ -58,8 +58,8 @@ impl SealedReader {
                 *floor,
             ),
             // The day's one segment became parts: what was shipped from it is below its floor.
-            Position::V1 { floor, .. } => (0, None, 0, *floor),
-            Position::Start => (0, None, 0, 0),
+            DayPosition::V1 { floor, .. } => (0, None, 0, *floor),
+            DayPosition::Start => (0, None, 0, 0),
         };
         SealedReader {
             day,
@@ -182,8 +182,8 @@ impl SealedReader {
     }
 
     /// The position after what was read (no live segment read yet).
-    pub fn position(&self) -> Position {
-        Position::Sealed {
+    pub fn position(&self) -> DayPosition {
+        DayPosition::Sealed {
             block: self.block as u64,
             exec: self.exec.clone(),
             ordinal: self.ordinal,

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::chunk::{day_u16, Chunk, Limits};
-use super::cursor::{Live, Position};
+use super::cursor::{DayPosition, Live};
 use super::rows::Rows;
 use super::schema::RowKey;
 use super::sealed_source::SealedReader;
@@ -31,7 +31,7 @@ pub struct SegmentReader {
     day: Day,
     /// The segment's number in the day.
     segment: u32,
-    /// The first number of the last run read (see `Position::V1::floor`).
+    /// The first number of the last run read (see `DayPosition::V1::floor`).
     floor: u64,
     /// Entries per execution hash in the runs before `offset`.
     counts: HashMap<u64, u32>,
@@ -72,10 +72,10 @@ impl SegmentReader {
     pub fn open(
         files: &SegFiles,
         segments_dir: &Path,
-        position: &Position,
+        position: &DayPosition,
     ) -> Result<SegmentReader> {
         let (offset, end_seq, floor) = match position {
-            Position::V1 {
+            DayPosition::V1 {
                 offset,
                 end_seq,
                 floor,
@@ -257,7 +257,7 @@ impl SegmentReader {
         Chunk {
             entries,
             min_ts,
-            end: Position::V1 {
+            end: DayPosition::V1 {
                 offset: self.offset,
                 runs: self.runs,
                 end_seq: self.end_seq,
@@ -337,12 +337,12 @@ impl DayReader {
     pub fn open(
         files: &DayFiles,
         segments_dir: &Path,
-        position: &Position,
+        position: &DayPosition,
     ) -> Result<Option<DayReader>> {
         if files.sealed().is_some() {
             let blocks = SealedReader::open(files.day(), position, HashMap::new());
             let mut live = None;
-            if let Position::Sealed {
+            if let DayPosition::Sealed {
                 live: Some(l),
                 floor,
                 ..
@@ -354,7 +354,7 @@ impl DayReader {
                     live = Some(SegmentReader::open(
                         seg,
                         segments_dir,
-                        &Position::V1 {
+                        &DayPosition::V1 {
                             offset: l.offset,
                             runs: l.runs,
                             end_seq: l.end_seq,
@@ -384,7 +384,7 @@ impl DayReader {
     pub fn sealed_after(from: SegmentReader, segments_dir: &Path) -> DayReader {
         let day = from.day();
         let (read_here, floor) = from.into_read_here();
-        let mut blocks = SealedReader::open(day, &Position::Start, read_here);
+        let mut blocks = SealedReader::open(day, &DayPosition::Start, read_here);
         blocks.raise_floor(floor);
         DayReader::Sealed {
             blocks,
@@ -447,7 +447,7 @@ impl DayReader {
                     return Ok(Self::chunk_of(blocks, live.as_ref(), 0, None));
                 };
                 if live.is_none() {
-                    *live = Some(SegmentReader::open(seg, segments_dir, &Position::Start)?);
+                    *live = Some(SegmentReader::open(seg, segments_dir, &DayPosition::Start)?);
                 }
                 let Some(reader) = live.as_mut() else {
                     return Ok(Self::chunk_of(blocks, None, 0, None));
@@ -472,7 +472,7 @@ impl DayReader {
         min_ts: Option<i64>,
     ) -> Chunk {
         let mut end = blocks.position();
-        if let (Position::Sealed { live: l, .. }, Some(r)) = (&mut end, live) {
+        if let (DayPosition::Sealed { live: l, .. }, Some(r)) = (&mut end, live) {
             *l = Some(Live {
                 segment: r.segment,
                 offset: r.offset,
@@ -501,9 +501,8 @@ impl DayReader {
                 for seg in files.segs() {
                     let (more, ts) = match live.as_ref().filter(|l| l.segment == seg.seq()) {
                         Some(l) => l.pending()?,
-                        None => {
-                            SegmentReader::open(seg, segments_dir, &Position::Start)?.pending()?
-                        }
+                        None => SegmentReader::open(seg, segments_dir, &DayPosition::Start)?
+                            .pending()?,
                     };
                     n += more;
                     min_ts = match (min_ts, ts) {

@@ -470,14 +470,14 @@ impl LogStore {
                 Ok((d, bad)) => {
                     for e in bad {
                         tracing::error!(day = %l.day, error = %e, "skipping an unreadable part (run `logstore verify`)");
-                        unreadable.extend(unreadable_day(e));
+                        unreadable.extend(problem_of_unreadable_day(e));
                     }
                     fresh.push(Arc::new(d));
                 }
                 // One unreadable day must not hide the others; `verify` reports it.
                 Err(e @ StoreError::Corrupt { .. }) => {
                     tracing::error!(day = %l.day, error = %e, "skipping an unreadable day (run `logstore verify`)");
-                    unreadable.extend(unreadable_day(e));
+                    unreadable.extend(problem_of_unreadable_day(e));
                 }
                 Err(e) => return Err(e),
             }
@@ -573,7 +573,7 @@ impl Recovered {
                 }
                 Err(e @ StoreError::Corrupt { .. }) => {
                     tracing::error!(error = %e, "unreadable sealed file; its day is skipped (run `logstore verify`)");
-                    self.unreadable.extend(unreadable_day(e));
+                    self.unreadable.extend(problem_of_unreadable_day(e));
                     return Ok(());
                 }
                 Err(e) => return Err(e),
@@ -628,7 +628,7 @@ impl Recovered {
         let (mut files, bad) = open_day(segments_dir, &closed, false, Reuse::default())?;
         for e in bad {
             tracing::error!(error = %e, "unreadable part; its entries are skipped (run `logstore verify`)");
-            self.unreadable.extend(unreadable_day(e));
+            self.unreadable.extend(problem_of_unreadable_day(e));
         }
         if let Some(o) = &open {
             files.segs.push(Arc::new(o.seg_files()?));
@@ -646,7 +646,7 @@ impl Recovered {
 }
 
 /// The report of a day skipped because `e` made its file unreadable.
-fn unreadable_day(e: StoreError) -> Option<crate::Problem> {
+fn problem_of_unreadable_day(e: StoreError) -> Option<crate::Problem> {
     match e {
         StoreError::Corrupt {
             file,

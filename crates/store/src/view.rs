@@ -27,15 +27,15 @@ pub enum Access {
 }
 
 /// Bytes read from a view.
-pub struct Chunk(Vec<u8>);
+pub struct ViewBytes(Vec<u8>);
 
-impl From<Vec<u8>> for Chunk {
-    fn from(bytes: Vec<u8>) -> Chunk {
-        Chunk(bytes)
+impl From<Vec<u8>> for ViewBytes {
+    fn from(bytes: Vec<u8>) -> ViewBytes {
+        ViewBytes(bytes)
     }
 }
 
-impl Deref for Chunk {
+impl Deref for ViewBytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         &self.0
@@ -79,7 +79,7 @@ impl FileView {
 
     /// Reads `len` bytes at `offset`; an [`UnexpectedEof`](io::ErrorKind::UnexpectedEof) error
     /// if the file is shorter, including when it shrank since it was last looked at.
-    pub fn read(&self, offset: u64, len: usize) -> io::Result<Chunk> {
+    pub fn read(&self, offset: u64, len: usize) -> io::Result<ViewBytes> {
         let end = offset
             .checked_add(len as u64)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "range overflows"))?;
@@ -91,7 +91,7 @@ impl FileView {
         }
         let mut buf = vec![0; len];
         self.read_into(offset, &mut buf)?;
-        Ok(Chunk(buf))
+        Ok(ViewBytes(buf))
     }
 
     /// Fills `buf` from `offset`, into the caller's buffer (for readers that reuse one); the

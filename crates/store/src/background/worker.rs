@@ -186,7 +186,7 @@ fn part_of_segment(inner: &Inner, files: &DayFiles, seq: u32) -> Result<Option<S
         last: seq,
     };
     swap_view(inner, day, |d| {
-        let mut files = d.part_files();
+        let mut files = d.open_parts();
         let mut parts = d.parts.clone();
         if let Some(p) = part {
             files.push(p);
@@ -240,7 +240,7 @@ fn seal_whole(inner: &Inner, day: Day, seq: u32) -> Result<Option<SealOutcome>> 
 fn day_of_parts(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> {
     let dir = &inner.segments_dir;
     let day = files.day;
-    let inputs = files.part_files();
+    let inputs = files.open_parts();
     if inputs.is_empty() {
         return Ok(None);
     }
@@ -304,7 +304,7 @@ fn day_frames(inner: &Inner) -> merge::Frames {
 fn merge_window(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> {
     let dir = &inner.segments_dir;
     let day = files.day;
-    let inputs = files.part_files();
+    let inputs = files.open_parts();
     let size = |f: &SealedFile| std::fs::metadata(f.path()).map_or(u64::MAX, |m| m.len());
     let ok: Vec<bool> = inputs.iter().map(|f| merge::mergeable(f)).collect();
     let width = MAX_PARTS.min(inputs.len());
@@ -336,7 +336,7 @@ fn merge_window(inner: &Inner, files: &DayFiles) -> Result<Option<SealOutcome>> 
     swap_view(inner, day, |d| {
         let mut files = Vec::new();
         let mut parts = Vec::new();
-        for (f, &(x, y)) in d.part_files().into_iter().zip(&d.parts) {
+        for (f, &(x, y)) in d.open_parts().into_iter().zip(&d.parts) {
             if !(a <= x && y <= b) {
                 files.push(f);
                 parts.push((x, y));

@@ -256,7 +256,7 @@ impl Inner {
                     segs.push(view);
                     *slot = Arc::new(DayFiles::in_parts(
                         day,
-                        slot.part_files(),
+                        slot.open_parts(),
                         slot.parts.clone(),
                         segs,
                     ));

@@ -166,7 +166,7 @@ impl DayFiles {
     }
 
     /// The part files of the sealed prefix, oldest first (with `parts`, their ranges).
-    pub(crate) fn part_files(&self) -> Vec<Arc<SealedFile>> {
+    pub(crate) fn open_parts(&self) -> Vec<Arc<SealedFile>> {
         match &self.sealed {
             Some(s) if !self.whole => s.files().cloned().collect(),
             _ => Vec::new(),
@@ -222,7 +222,7 @@ impl DayFiles {
     }
 
     /// The bytes of `run` (day-wide offset); see [`SegFiles::read_run`].
-    pub(crate) fn read_run(&self, run: &IndexEntry, max: usize) -> Result<crate::view::Chunk> {
+    pub(crate) fn read_run(&self, run: &IndexEntry, max: usize) -> Result<crate::view::ViewBytes> {
         let (seq, offset) = split_offset(run.offset);
         let seg = self.seg(seq).ok_or_else(|| StoreError::Corrupt {
             file: PathBuf::from(format!("{}", self.day)),
@@ -453,11 +453,11 @@ impl SegFiles {
     /// The bytes of `run` (at most `max` of them). A run that reaches past the end of the
     /// segment (an index that outlived a power cut before recovery, or a damaged sealed file)
     /// gives what exists, with a warning: damage costs the damaged records, not the query.
-    pub(crate) fn read_run(&self, run: &IndexEntry, max: usize) -> Result<crate::view::Chunk> {
+    pub(crate) fn read_run(&self, run: &IndexEntry, max: usize) -> Result<crate::view::ViewBytes> {
         let len = usize::try_from(run.length).unwrap_or(usize::MAX).min(max);
         if let DayIndex::Own(live) = &self.index {
             if let Some(bytes) = live.segment_tail.read(run.offset, len) {
-                return Ok(crate::view::Chunk::from(bytes));
+                return Ok(crate::view::ViewBytes::from(bytes));
             }
         }
         let io = || StoreError::io("read segment", self.segment.path());

@@ -240,7 +240,7 @@ impl LogStore {
                 let file = &sources[fi].file;
                 let mut w = Walk {
                     fi,
-                    page: file.time_pages(),
+                    page: file.time_page_count(),
                     pending: Vec::new(),
                 };
                 if let Some(b) = bound {

@@ -97,7 +97,7 @@ pub(crate) fn time_page_at(execs: u32, p: usize) -> (u64, usize) {
 }
 
 /// Pages of `by_time`.
-pub(crate) fn time_pages(execs: u32) -> usize {
+pub(crate) fn time_page_count(execs: u32) -> usize {
     pages(execs as usize, TIME_PAGE)
 }
 
@@ -187,7 +187,7 @@ mod tests {
             .unwrap();
             assert_eq!(bytes.len() as u64, catalog_len(execs));
             let mut order = Vec::new();
-            for p in 0..time_pages(execs) {
+            for p in 0..time_page_count(execs) {
                 let (at, n) = time_page_at(execs, p);
                 let at = usize::try_from(at).unwrap();
                 order.extend(decode_time_page(&bytes[at..at + n * 4 + 4], execs).unwrap());

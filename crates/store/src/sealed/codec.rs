@@ -30,14 +30,14 @@ pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Reads from a slice; every method returns `None` instead of reading past the end.
-pub(crate) struct Cursor<'a> {
+pub(crate) struct ByteCursor<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
-impl<'a> Cursor<'a> {
-    pub(crate) fn new(buf: &'a [u8]) -> Cursor<'a> {
-        Cursor { buf, pos: 0 }
+impl<'a> ByteCursor<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> ByteCursor<'a> {
+        ByteCursor { buf, pos: 0 }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -106,15 +106,15 @@ mod tests {
         for v in [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX] {
             let mut b = Vec::new();
             put_varint(&mut b, v);
-            let mut c = Cursor::new(&b);
+            let mut c = ByteCursor::new(&b);
             assert_eq!(c.varint(), Some(v));
             assert!(c.is_empty());
         }
         let mut b = Vec::new();
         put_varint(&mut b, 300);
         assert_eq!(b, [0xac, 0x02]);
-        assert_eq!(Cursor::new(&[0xff; 11]).varint(), None);
-        assert_eq!(Cursor::new(&[0x80]).varint(), None);
+        assert_eq!(ByteCursor::new(&[0xff; 11]).varint(), None);
+        assert_eq!(ByteCursor::new(&[0x80]).varint(), None);
         for n in [0, -1, 1, i64::MIN, i64::MAX] {
             assert_eq!(unzigzag(zigzag(n)), n);
         }

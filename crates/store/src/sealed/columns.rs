@@ -8,7 +8,7 @@
 //! entry ([`Columns::payload`]) only for the entries that match. The small columns (indexes,
 //! timestamps) are decoded eagerly: a few bytes per entry, next to the hundreds of its message.
 
-use super::codec::{unzigzag, Cursor};
+use super::codec::{unzigzag, ByteCursor};
 use crate::journal::record::PayloadRef;
 use crate::{Level, MAX_MESSAGE_LEN, MAX_METADATA_LEN};
 
@@ -40,13 +40,13 @@ pub(crate) fn bad(what: &str) -> String {
     format!("block contents do not decode: {what}")
 }
 
-fn dict<'a>(c: &mut Cursor<'a>, what: &str) -> Result<Vec<&'a str>, String> {
+fn dict<'a>(c: &mut ByteCursor<'a>, what: &str) -> Result<Vec<&'a str>, String> {
     let n = c.len_at_most(c.left()).ok_or_else(|| bad(what))?;
     (0..n).map(|_| c.str().ok_or_else(|| bad(what))).collect()
 }
 
 /// `n` varints, each below `bound`.
-fn indexes(c: &mut Cursor<'_>, n: usize, bound: usize, what: &str) -> Result<Vec<u32>, String> {
+fn indexes(c: &mut ByteCursor<'_>, n: usize, bound: usize, what: &str) -> Result<Vec<u32>, String> {
     // No value is below 0: only an empty column fits an empty dictionary.
     let Some(max) = bound.checked_sub(1) else {
         return if n == 0 {
@@ -64,7 +64,7 @@ fn indexes(c: &mut Cursor<'_>, n: usize, bound: usize, what: &str) -> Result<Vec
 
 /// `n` varints, each at most `max`. The common column of one-byte values (small indexes,
 /// no metadata) is read as bytes, in a loop the compiler vectorizes.
-fn varints(c: &mut Cursor<'_>, n: usize, max: u64, what: &str) -> Result<Vec<u64>, String> {
+fn varints(c: &mut ByteCursor<'_>, n: usize, max: u64, what: &str) -> Result<Vec<u64>, String> {
     if let Some(bytes) = c.peek(n).filter(|b| b.iter().all(|&b| b < 0x80)) {
         if bytes.iter().any(|&b| u64::from(b) > max) {
             return Err(bad(what));
@@ -86,7 +86,7 @@ fn varints(c: &mut Cursor<'_>, n: usize, max: u64, what: &str) -> Result<Vec<u64
 /// length or None for an absent piece): the whole column as one `&str` and the n + 1 offsets.
 /// Every piece is valid UTF-8 exactly when the column is and every offset is a char boundary.
 fn text_column<'a>(
-    c: &mut Cursor<'a>,
+    c: &mut ByteCursor<'a>,
     lens: &[u64],
     what: &str,
 ) -> Result<(&'a str, Vec<u32>), String> {
@@ -109,7 +109,7 @@ fn text_column<'a>(
     Ok((text, offs))
 }
 
-fn lengths(c: &mut Cursor<'_>, n: usize, max: u64, what: &str) -> Result<Vec<u64>, String> {
+fn lengths(c: &mut ByteCursor<'_>, n: usize, max: u64, what: &str) -> Result<Vec<u64>, String> {
     varints(c, n, max, what)
 }
 
@@ -129,7 +129,7 @@ impl<'a> Columns<'a> {
         if u32::try_from(raw.len()).is_err() {
             return Err(bad("block larger than 4 GiB"));
         }
-        let mut c = Cursor::new(raw);
+        let mut c = ByteCursor::new(raw);
         // Each entry takes at least 6 bytes (five one-byte indexes or lengths and a level byte).
         let n = c
             .len_at_most(raw.len() / 6)

@@ -12,7 +12,7 @@ use super::catalog::CatalogBuilder;
 use super::common;
 use super::dict;
 use super::layout::{BlockEntry, ExecRecord, Trailer};
-use super::out::Out;
+use super::seal_file::SealFile;
 use crate::error::{Result, StoreError};
 
 /// What the trailer says of the whole file, beside the sections' places.
@@ -37,7 +37,7 @@ pub(super) enum Execs<'a> {
     /// Bytes already written in order (a seal's spill file), and their catalog.
     Written {
         count: u64,
-        write: &'a mut dyn FnMut(&mut Out) -> Result<()>,
+        write: &'a mut dyn FnMut(&mut SealFile) -> Result<()>,
         catalog: CatalogBuilder,
     },
     /// Records in table order (a merge): written here, the catalog built from them.
@@ -51,10 +51,10 @@ impl Envelope<'_> {
     /// section.
     pub(super) fn write(
         self,
-        mut out: Out,
+        mut out: SealFile,
         blocks: impl IntoIterator<Item = BlockEntry>,
         execs: Execs<'_>,
-        names: impl FnOnce(&mut Out) -> Result<()>,
+        names: impl FnOnce(&mut SealFile) -> Result<()>,
     ) -> Result<(File, u64)> {
         common::write_section(self.common, &mut |b| out.write(b))?;
         dict::write_section(self.dicts, &mut |b| out.write(b))?;

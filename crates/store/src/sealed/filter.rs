@@ -9,7 +9,7 @@
 //! each lowercased with `str::to_lowercase`. The builder and the searcher both use this one
 //! function, so they never disagree on what a word is.
 
-use super::codec::{put_str, put_varint, Cursor};
+use super::codec::{put_str, put_varint, ByteCursor};
 
 /// Bloom bits per distinct word. With [`HASHES`] = 6 this gives about 2 % false positives; the
 /// words most blocks of a file hold are left out (`common.rs`), and what is left costs about
@@ -254,7 +254,7 @@ impl TokenFilter {
 
     /// Decodes [`encode`](Self::encode)'s bytes; `None` if they do not parse exactly.
     pub(crate) fn decode(bytes: &[u8]) -> Option<TokenFilter> {
-        let mut c = Cursor::new(bytes);
+        let mut c = ByteCursor::new(bytes);
         let m_bytes = c.len_at_most(bytes.len())?;
         let hashes = c.byte()?;
         let bits = c.bytes(m_bytes)?.to_vec();

@@ -25,9 +25,9 @@ use super::frames::FrameWriter;
 use super::layout::{
     BlockEntry, ExecRecord, Trailer, DATA_START, HEAD_LEN, SEALED_MAGIC, SEALED_VERSION,
 };
-use super::out::Out;
 use super::reader::SealedFile;
 use super::seal::{SealOutcome, SealStep};
+use super::seal_file::SealFile;
 use crate::day::Day;
 use crate::error::{Result, StoreError};
 use crate::journal::segment::file_header;
@@ -127,7 +127,7 @@ pub(crate) fn merge(
         })?;
         layout.push(r);
     }
-    let mut out = Out::create(tmp.to_owned())?;
+    let mut out = SealFile::create(tmp.to_owned())?;
     out.write(&file_header(SEALED_MAGIC, SEALED_VERSION))?;
     out.write(&[0u8; HEAD_LEN - 16])?;
     let result = (|| -> Result<Option<MergeOutcome>> {
@@ -349,7 +349,7 @@ impl<'d> Recompressor<'d> {
         &mut self,
         f: &SealedFile,
         renumber: &[u16],
-        out: &mut Out,
+        out: &mut SealFile,
         stop: &AtomicBool,
     ) -> Result<Option<Vec<Placed>>> {
         let mut moved = Vec::with_capacity(f.block_count());

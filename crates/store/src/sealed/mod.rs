@@ -18,7 +18,7 @@
 //!   filter (version 7).
 //! - `catalog`: the execution table by first entry and a fence of its hashes (version 5), for
 //!   the newest executions and for finding one in a big table.
-//! - `options`: what a seal is tuned by; `out`: a buffered file that knows its length.
+//! - `options`: what a seal is tuned by; `seal_file`: a buffered file that knows its length.
 //! - `writer`: [`SealedWriter`](writer::SealedWriter), one file built entry by entry.
 //! - `seal`: the rewrite of a segment into one file and its crash-safe commit.
 //! - `envelope`: the sections after the blocks, written the same way by `seal` and `merge`.
@@ -44,10 +44,10 @@ mod frames;
 pub(crate) mod layout;
 pub(crate) mod merge;
 pub(crate) mod options;
-mod out;
 mod partition;
 mod reader;
 pub(crate) mod seal;
+mod seal_file;
 mod sealed_day;
 #[cfg(test)]
 mod tests;

@@ -27,7 +27,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::out::Out;
+use super::seal_file::SealFile;
 use super::writer::SealedWriter;
 use crate::error::{Result, StoreError};
 
@@ -126,8 +126,8 @@ pub(super) fn seal_partitioned(
         .collect();
     let mut outs = paths
         .iter()
-        .map(|p| Out::create_with(p.clone(), SPILL_BUFFER))
-        .collect::<Result<Vec<Out>>>()?;
+        .map(|p| SealFile::create_with(p.clone(), SPILL_BUFFER))
+        .collect::<Result<Vec<SealFile>>>()?;
     let bounds = hash_bounds(index, listed, parts)?;
     if !spill(segment, s.frame_kind, index, &bounds, &mut outs, stop)? {
         return Ok(false);
@@ -202,7 +202,7 @@ fn spill(
     kind: record::FrameKind,
     index: &FileView,
     bounds: &[u64],
-    outs: &mut [Out],
+    outs: &mut [SealFile],
     stop: &AtomicBool,
 ) -> Result<bool> {
     let mut window = Vec::new();

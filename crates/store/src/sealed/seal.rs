@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use super::layout::sealed_tmp_path;
 use super::options::SealOptions;
-use super::out::Out;
 use super::partition::{self, ReadFile};
+use super::seal_file::SealFile;
 use super::writer::SealedWriter;
 use crate::day::Day;
 use crate::error::{Result, StoreError};
@@ -242,12 +242,12 @@ fn write_tmp(
         .map(|m| m.len())
         .sum();
     let tmp = input.tmp.clone();
-    let spill = |ext: &str| Out::create(partition::spill_path(&tmp, ext));
+    let spill = |ext: &str| SealFile::create(partition::spill_path(&tmp, ext));
     let preset = input.dict.as_deref().filter(|_| opts.dict_bytes > 0);
     let mut s = SealedWriter::create(
         opts,
         [
-            Out::create(tmp.clone())?,
+            SealFile::create(tmp.clone())?,
             spill("filters")?,
             spill("execs")?,
             spill("names")?,

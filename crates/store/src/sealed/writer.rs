@@ -13,7 +13,7 @@ use super::envelope::{Envelope, Execs, Totals};
 use super::frames::{self, FrameWriter};
 use super::layout::{state_byte, BlockEntry, ExecRecord, HEAD_LEN, SEALED_MAGIC, SEALED_VERSION};
 use super::options::{SealOptions, EXEC_CUT};
-use super::out::Out;
+use super::seal_file::SealFile;
 use crate::error::{Result, StoreError};
 use crate::journal::index::{self};
 use crate::journal::record::FrameKind;
@@ -31,10 +31,10 @@ struct Exec {
 /// The sealed file being built.
 pub(super) struct SealedWriter {
     pub(super) opts: SealOptions,
-    out: Out,
-    filters: Out,
-    execs: Out,
-    names: Out,
+    out: SealFile,
+    filters: SealFile,
+    execs: SealFile,
+    names: SealFile,
     table: Vec<BlockEntry>,
     builder: BlockBuilder,
     raw: Vec<u8>,
@@ -66,7 +66,7 @@ impl SealedWriter {
     /// (`preset`: the day's) is used as it is; otherwise one is decided from the first blocks.
     pub(super) fn create(
         opts: SealOptions,
-        [mut out, filters, execs, names]: [Out; 4],
+        [mut out, filters, execs, names]: [SealFile; 4],
         preset: Option<&[u8]>,
         frame_kind: FrameKind,
     ) -> Result<SealedWriter> {
@@ -326,7 +326,7 @@ impl SealedWriter {
             ..*e
         });
         let mut spilled = Some(self.execs);
-        let mut write_execs = |out: &mut Out| match spilled.take() {
+        let mut write_execs = |out: &mut SealFile| match spilled.take() {
             Some(execs) => out.append_spill(execs),
             None => Ok(()),
         };

@@ -37,9 +37,9 @@ impl SealedFile {
     }
 
     /// Pages of the catalog's order by first entry (0 without a catalog).
-    pub(crate) fn time_pages(&self) -> usize {
+    pub(crate) fn time_page_count(&self) -> usize {
         if self.trailer.catalog {
-            catalog::time_pages(self.trailer.execs)
+            catalog::time_page_count(self.trailer.execs)
         } else {
             0
         }
@@ -77,7 +77,7 @@ impl SealedFile {
         let mut listed = vec![false; n];
         let mut whole = true;
         let mut prev: Option<(i64, u32)> = None;
-        for p in 0..catalog::time_pages(execs) {
+        for p in 0..catalog::time_page_count(execs) {
             let (rel, _) = catalog::time_page_at(execs, p);
             let Some(numbers) = self.time_page(p)? else {
                 whole = false;

@@ -8,18 +8,18 @@ use std::path::PathBuf;
 use crate::error::{Result, StoreError};
 
 /// A file written through a buffer, knowing its length.
-pub(super) struct Out {
+pub(super) struct SealFile {
     pub(super) file: BufWriter<File>,
     pub(super) path: PathBuf,
     pub(super) len: u64,
 }
 
-impl Out {
-    pub(super) fn create(path: PathBuf) -> Result<Out> {
-        Out::create_with(path, 1 << 20)
+impl SealFile {
+    pub(super) fn create(path: PathBuf) -> Result<SealFile> {
+        SealFile::create_with(path, 1 << 20)
     }
 
-    pub(super) fn create_with(path: PathBuf, buffer: usize) -> Result<Out> {
+    pub(super) fn create_with(path: PathBuf, buffer: usize) -> Result<SealFile> {
         let file = File::options()
             .read(true)
             .write(true)
@@ -27,7 +27,7 @@ impl Out {
             .truncate(true)
             .open(&path)
             .map_err(StoreError::io("create", &path))?;
-        Ok(Out {
+        Ok(SealFile {
             file: BufWriter::with_capacity(buffer, file),
             path,
             len: 0,
@@ -50,7 +50,7 @@ impl Out {
     }
 
     /// Appends the whole of `spill` (which is then deleted).
-    pub(super) fn append_spill(&mut self, spill: Out) -> Result<()> {
+    pub(super) fn append_spill(&mut self, spill: SealFile) -> Result<()> {
         let mut file = spill
             .file
             .into_inner()
