@@ -3,19 +3,21 @@
 //!
 //! ```
 //! use std::sync::Arc;
+//! use logstore_capture::{Engine, LogstoreLayer};
+//! use logstore_store::{Durability, Filter, LogStore, SystemClock};
 //! use tracing_subscriber::prelude::*;
 //! # let dir = tempfile::tempdir().unwrap();
-//! let store = Arc::new(logstore::LogStore::open(dir.path()).unwrap());
-//! let engine = logstore::Engine::new(store.clone(), Arc::new(logstore::SystemClock));
-//! let subscriber = tracing_subscriber::registry().with(logstore::LogstoreLayer::new(engine));
+//! let store = Arc::new(LogStore::open(dir.path()).unwrap());
+//! let engine = Engine::new(store.clone(), Arc::new(SystemClock));
+//! let subscriber = tracing_subscriber::registry().with(LogstoreLayer::new(engine));
 //! tracing::subscriber::with_default(subscriber, || {
 //!     let span = tracing::info_span!("execution", execution_id = "exec-42");
 //!     let _in = span.enter();
 //!     tracing::warn!(attempt = 2, "connection reset");
 //! });
-//! store.flush(logstore::Durability::Written).unwrap();
+//! store.flush(Durability::Written).unwrap();
 //! let id = "exec-42".parse().unwrap();
-//! let entries = store.query(&id, &logstore::Filter::default()).unwrap();
+//! let entries = store.query(&id, &Filter::default()).unwrap();
 //! assert_eq!(entries[0].message, "connection reset");
 //! assert_eq!(entries[0].metadata.as_ref().unwrap()["attempt"], 2);
 //! ```

@@ -69,6 +69,15 @@ pub enum StoreError {
     /// A write was attempted on a store opened read-only.
     #[error("the store is open read-only")]
     ReadOnly,
+    /// An fsync of the live files failed earlier. What was written before it may be gone
+    /// from the disk even if a later fsync succeeds (Linux may drop the dirty pages and clear
+    /// the error once reported), so this writer accepts and acknowledges nothing more:
+    /// reopen the store, which recovers exactly what reached the disk.
+    #[error("the store stopped accepting writes after a failed fsync ({reason}); reopen it to recover what reached the disk (docs/DURABILITY.md)")]
+    SyncFailed {
+        /// The failed fsync, as it was reported.
+        reason: String,
+    },
     /// `format::seal_closed_day` was asked to rewrite a day that is not one segment.
     #[error("{day} is {segments} segments and {parts} parts; `seal_closed_day` rewrites a day of one segment (seal it with `LogStore::seal`, or `logstore seal`)")]
     NotOneSegment {

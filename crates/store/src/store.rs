@@ -122,6 +122,7 @@ impl LogStore {
             sync: Mutex::new(SyncState {
                 synced: 0,
                 syncing: false,
+                failed: None,
             }),
             synced: Condvar::new(),
             days: RwLock::new(days),
@@ -129,6 +130,7 @@ impl LogStore {
             _lock: Some(lock),
             recovered_damage: damage,
             fsyncs: std::sync::atomic::AtomicU64::new(0),
+            sync_failed: std::sync::atomic::AtomicBool::new(false),
             seal_queue: SealQueue::default(),
             open_segment: Mutex::new(None),
             waiters: waiters::Waiters::default(),
@@ -200,6 +202,7 @@ impl LogStore {
             sync: Mutex::new(SyncState {
                 synced: 0,
                 syncing: false,
+                failed: None,
             }),
             synced: Condvar::new(),
             days: RwLock::new(Vec::new()),
@@ -207,6 +210,7 @@ impl LogStore {
             _lock: None,
             recovered_damage: Vec::new(),
             fsyncs: std::sync::atomic::AtomicU64::new(0),
+            sync_failed: std::sync::atomic::AtomicBool::new(false),
             seal_queue: SealQueue::default(),
             open_segment: Mutex::new(None),
             waiters: waiters::Waiters::default(),
@@ -243,6 +247,9 @@ impl LogStore {
     /// the flush is retried.
     pub fn append(&self, entry: &LogEntry) -> Result<()> {
         let writer = self.inner.writer.as_ref().ok_or(StoreError::ReadOnly)?;
+        if let Some(reason) = self.inner.failed_sync() {
+            return Err(StoreError::SyncFailed { reason });
+        }
         SCRATCH.with(|scratch| {
             let mut frame = scratch.borrow_mut();
             frame.clear();

@@ -58,6 +58,9 @@ pub(crate) struct SyncState {
     /// Accepted entries known to be fsynced.
     pub(crate) synced: u64,
     pub(crate) syncing: bool,
+    /// The first failed fsync of the live files: from then on nothing is acknowledged
+    /// (fail-stop, `docs/DURABILITY.md`).
+    pub(crate) failed: Option<String>,
 }
 
 pub(crate) struct Inner {
@@ -79,6 +82,9 @@ pub(crate) struct Inner {
     /// fsyncs of the live segment by the group commit (observability: shared fsyncs show as
     /// fewer fsyncs than finished executions).
     pub(crate) fsyncs: std::sync::atomic::AtomicU64,
+    /// Set once an fsync of the live files failed (the reason is in `sync`): appends check it
+    /// without taking the sync lock.
+    pub(crate) sync_failed: std::sync::atomic::AtomicBool,
     /// The background sealer (writers only).
     pub(crate) seal_queue: crate::background::queue::SealQueue,
     /// The segment the writer appends to: the sealer leaves it alone.
@@ -235,10 +241,12 @@ impl Inner {
         let mut closed = None;
         if let Some(old) = w.live.take() {
             if let Err(e) = old.close() {
-                // Keep writing the old segment rather than lose the ability to write at all.
+                // Closing fsyncs the segment and its index: a failure may have dropped what
+                // they held, and a later fsync of the next segment would not bring it back.
                 w.live = Some(old);
                 drop(files);
                 let _ = crate::names::remove_segment(&self.segments_dir, day, seq);
+                self.stop_after_failed_sync(&mut self.sync.lock(), e.to_string());
                 return Err(e);
             }
             closed = Some(old.day);
@@ -274,6 +282,27 @@ impl Inner {
         Ok(())
     }
 
+    /// Fail-stop after a failed fsync of the live files: no entry is acknowledged as synced
+    /// and none accepted any more, until the store is reopened and recovery has read what
+    /// the disk holds. Retrying the fsync would be wrong: Linux may already have dropped the
+    /// dirty pages and cleared the error, so the retry would succeed over lost data.
+    pub(crate) fn stop_after_failed_sync(&self, s: &mut SyncState, reason: String) {
+        tracing::error!(%reason, "an fsync of the live files failed: the store accepts no more writes until it is reopened");
+        if s.failed.is_none() {
+            s.failed = Some(reason);
+        }
+        self.sync_failed
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The reason of the failed fsync that stopped this writer, if one did.
+    pub(crate) fn failed_sync(&self) -> Option<String> {
+        if !self.sync_failed.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        self.sync.lock().failed.clone()
+    }
+
     /// Group commit: returns once the first `target` accepted entries are fsynced. One caller
     /// at a time is the leader: it flushes everything buffered (its own entries and those of
     /// everyone who asked meanwhile) and fsyncs once; the others wait and find themselves
@@ -284,6 +313,11 @@ impl Inner {
         };
         let mut s = self.sync.lock();
         loop {
+            if let Some(reason) = &s.failed {
+                return Err(StoreError::SyncFailed {
+                    reason: reason.clone(),
+                });
+            }
             if s.synced >= target {
                 return Ok(());
             }
@@ -304,11 +338,15 @@ impl Inner {
             };
             // Earlier days were fsynced when they were sealed, so the live segment is all
             // that can hold unsynced flushes.
+            let mut sync_failed = None;
             let result = flushed.and_then(|(file, written)| {
                 if let Some(f) = &file {
                     let started = std::time::Instant::now();
-                    f.sync_data()
-                        .map_err(StoreError::io("fsync segment", &self.segments_dir))?;
+                    if let Err(e) = sync_data(f) {
+                        let e = StoreError::io("fsync segment", &self.segments_dir)(e);
+                        sync_failed = Some(e.to_string());
+                        return Err(e);
+                    }
                     crate::observe::fsynced(started.elapsed());
                     self.fsyncs
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -319,6 +357,9 @@ impl Inner {
             s.syncing = false;
             if let Ok(written) = result {
                 s.synced = s.synced.max(written);
+            }
+            if let Some(reason) = sync_failed {
+                self.stop_after_failed_sync(&mut s, reason);
             }
             self.synced.notify_all();
             result?;
@@ -510,4 +551,14 @@ impl LiveFiles {
             provisional: false,
         })
     }
+}
+
+/// `fdatasync` of the live segment; with the `failpoints` feature, the failpoint
+/// `segment-fdatasync` can make it fail as a disk would.
+fn sync_data(f: &std::fs::File) -> std::io::Result<()> {
+    #[cfg(feature = "failpoints")]
+    fail::fail_point!("segment-fdatasync", |_| Err(std::io::Error::other(
+        "Input/output error (injected at the failpoint segment-fdatasync)"
+    )));
+    f.sync_data()
 }
