@@ -90,7 +90,7 @@ fn prometheus(
     let dir = dir.to_owned();
     use logstore::observe;
     Ok(Arc::new(move || {
-        logstore::serve::metrics::record_store_gauges(&store);
+        store.record_gauges();
         for target in logstore::ship::cursor::targets(&dir).unwrap_or_default() {
             let Ok(s) = logstore::Shipper::status_of(&dir, target.as_deref()) else {
                 continue;

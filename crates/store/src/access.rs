@@ -1,7 +1,7 @@
 //! The read API that the search and ship crates use: a day's files as a reader sees them,
 //! the runs of a live index, frames and their payloads, a sealed day's blocks and the words
-//! of its token filters. Nothing here exposes a byte offset of the layout: readers walk
-//! runs, frames and blocks through these types.
+//! of its token filters. None of the layout's constants (header and entry sizes) is here:
+//! readers walk runs, frames and blocks through these types.
 
 pub use crate::fs::sync_dir;
 pub use crate::journal::index::SortedIndex;

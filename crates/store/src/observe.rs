@@ -2,7 +2,8 @@
 //! that embeds the store installs any recorder it likes (Prometheus, StatsD, OpenTelemetry) and
 //! gets these; `logstore serve` installs a Prometheus one and renders it at `/metrics`, with the
 //! gauges only files can tell (days and segments waiting to be sealed, parts, ship lag per
-//! target) computed at each scrape (`serve::metrics`). Without a recorder every call is a
+//! target) computed at each scrape ([`LogStore::record_gauges`](crate::LogStore::record_gauges)
+//! and `logstore serve`). Without a recorder every call is a
 //! no-op. The names, units and meanings are in `docs/HTTP.md`.
 
 use std::time::Duration;

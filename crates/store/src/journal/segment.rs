@@ -189,18 +189,48 @@ impl SegmentWriter {
     }
 
     /// A second handle on the file, for `fsync` outside the writer's lock.
-    pub fn sync_handle(&self) -> Result<File> {
-        self.file
+    pub fn sync_handle(&self) -> Result<SyncHandle> {
+        let file = self
+            .file
             .try_clone()
-            .map_err(StoreError::io("clone segment handle", &self.path))
+            .map_err(StoreError::io("clone segment handle", &self.path))?;
+        Ok(SyncHandle {
+            file,
+            path: self.path.clone(),
+        })
     }
 
     /// `fdatasync`: the records appended so far survive a power cut once this returns.
     pub fn sync(&self) -> Result<()> {
-        self.file
-            .sync_data()
-            .map_err(StoreError::io("fsync segment", &self.path))
+        fdatasync(&self.file, &self.path)
     }
+}
+
+/// A second handle on a segment, to fsync it outside the writer's lock (the group commit).
+pub struct SyncHandle {
+    file: File,
+    path: PathBuf,
+}
+
+impl SyncHandle {
+    /// `fdatasync` of the segment, as [`SegmentWriter::sync`].
+    pub fn sync(&self) -> Result<()> {
+        fdatasync(&self.file, &self.path)
+    }
+}
+
+/// The one `fdatasync` of a segment, whichever handle asks; with the `failpoints` feature,
+/// the failpoint `segment-fdatasync` makes it fail as a disk would.
+fn fdatasync(file: &File, path: &Path) -> Result<()> {
+    #[cfg(feature = "failpoints")]
+    fail::fail_point!("segment-fdatasync", |_| Err(StoreError::io(
+        "fsync segment",
+        path
+    )(io::Error::other(
+        "Input/output error (injected at the failpoint segment-fdatasync)"
+    ))));
+    file.sync_data()
+        .map_err(StoreError::io("fsync segment", path))
 }
 
 /// What a scan meets.

@@ -31,7 +31,7 @@ pub(crate) struct LiveFiles {
     pub(crate) index_len: u64,
     pub(crate) index_count: u32,
     pub(crate) heads: Arc<LiveHeads>,
-    pub(crate) sync_handle: Arc<File>,
+    pub(crate) sync_handle: Arc<crate::journal::segment::SyncHandle>,
     /// The heads checkpoint for other processes (`store::heads`), and the index entries it
     /// covers.
     pub(crate) heads_path: PathBuf,
@@ -342,8 +342,7 @@ impl Inner {
             let result = flushed.and_then(|(file, written)| {
                 if let Some(f) = &file {
                     let started = std::time::Instant::now();
-                    if let Err(e) = sync_data(f) {
-                        let e = StoreError::io("fsync segment", &self.segments_dir)(e);
+                    if let Err(e) = f.sync() {
                         sync_failed = Some(e.to_string());
                         return Err(e);
                     }
@@ -551,14 +550,4 @@ impl LiveFiles {
             provisional: false,
         })
     }
-}
-
-/// `fdatasync` of the live segment; with the `failpoints` feature, the failpoint
-/// `segment-fdatasync` can make it fail as a disk would.
-fn sync_data(f: &std::fs::File) -> std::io::Result<()> {
-    #[cfg(feature = "failpoints")]
-    fail::fail_point!("segment-fdatasync", |_| Err(std::io::Error::other(
-        "Input/output error (injected at the failpoint segment-fdatasync)"
-    )));
-    f.sync_data()
 }

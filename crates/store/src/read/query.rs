@@ -33,15 +33,6 @@ pub struct Stored {
     pub entry: LogEntry,
 }
 
-/// Where a query has got to in the live segments of one day.
-#[derive(Debug, Clone, Copy, Default)]
-struct DayScan {
-    /// Segment offset after the last run read.
-    offset: u64,
-    /// Index entries read (another process's live index).
-    seen: u64,
-}
-
 impl LogStore {
     /// The entries of `execution_id` that pass `filter`, in append order.
     ///
@@ -143,20 +134,15 @@ impl LogStore {
     ) -> Result<()> {
         let hash = exec_hash(execution_id.as_str());
         for day in self.days() {
-            let mut at = DayScan::default();
             if let Some(sealed) = day.sealed() {
                 let more = visit_sealed(sealed, execution_id, filter, found, f)?;
                 if !more {
                     return Ok(());
                 }
             }
-            let runs = day.runs_after(hash, &mut at.seen, Some(&self.inner.waiters))?;
+            let runs = day.runs_after(hash, &mut 0, Some(&self.inner.waiters))?;
             let mut wanted = Vec::with_capacity(runs.len());
             for run in runs {
-                if run.offset < at.offset {
-                    continue;
-                }
-                at.offset = run.end();
                 // A run outside the time range is skipped unread, unless we still need to see
                 // one record to know the execution exists.
                 if (*found || !wanted.is_empty()) && !filter.run_may_match(&run) {
